@@ -56,7 +56,8 @@ pub enum Error {
     /// A builder would produce an ID longer than [`MAX_ID_LEN`](crate::MAX_ID_LEN) bytes, which
     /// implementations should not generate (SPIFFE-ID 2.3).
     IdTooLong {
-        /// The length the ID would have had.
+        /// The length the ID would have had. Builders taking segments stop at the first
+        /// segment that crosses the limit, so this counts the ID up to that segment.
         len: usize,
     },
     /// An ID pattern uses `*` or `**` other than as a whole path segment, or `**` other than as
@@ -70,7 +71,7 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Empty => f.write_str("empty SPIFFE ID"),
+            Self::Empty => f.write_str("empty SPIFFE ID (SPIFFE-ID 2)"),
             Self::BadScheme => {
                 f.write_str("scheme is missing or invalid: expected `spiffe://` (SPIFFE-ID 2)")
             }
@@ -104,8 +105,8 @@ impl fmt::Display for Error {
             }
             Self::IdTooLong { len } => write!(
                 f,
-                "SPIFFE ID would be {len} bytes long, more than the {} an implementation should \
-                 generate (SPIFFE-ID 2.3)",
+                "refusing to build a SPIFFE ID of {len} bytes, more than the {} an \
+                 implementation should generate (SPIFFE-ID 2.3)",
                 crate::MAX_ID_LEN
             ),
             Self::BadWildcard { at } => write!(

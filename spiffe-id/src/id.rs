@@ -101,7 +101,7 @@ impl SpiffeId {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let path = join_segments(segments)?;
+        let path = join_segments(trust_domain.id_len(), segments)?;
         Self::assemble(trust_domain, &[&path])
     }
 
@@ -123,7 +123,7 @@ impl SpiffeId {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let path = join_segments(segments)?;
+        let path = join_segments(self.repr.len(), segments)?;
         Self::assemble(&self.trust_domain(), &[self.path(), &path])
     }
 
@@ -197,8 +197,9 @@ impl SpiffeId {
     }
 }
 
-/// Checks each segment and joins them as `/a/b/c`.
-fn join_segments<I, S>(segments: I) -> Result<String, Error>
+/// Checks each segment and joins them as `/a/b/c`. `prefix_len` is the length of the ID the
+/// path will be appended to, so the length cap applies to the whole ID.
+fn join_segments<I, S>(prefix_len: usize, segments: I) -> Result<String, Error>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,
@@ -208,10 +209,11 @@ where
         let segment = segment.as_ref();
         let at = path.len() + 1;
         scan::check_segment(segment.as_bytes(), at, false)?;
+        // Fail early on absurd (even endless) input instead of building a huge string first;
+        // the length reported counts the whole ID up to this segment.
+        scan::check_generated_len(prefix_len + path.len() + 1 + segment.len())?;
         path.push('/');
         path.push_str(segment);
-        // Fail early on absurd input instead of building a huge string first.
-        scan::check_generated_len(path.len())?;
     }
     Ok(path)
 }
