@@ -1,0 +1,186 @@
+//! An opt-in, bounded cache of verification results.
+//!
+//! A service that sees the same client certificate chain or the same bearer token on every
+//! request pays for one signature check per request; with the cache it pays for a hash and a
+//! byte comparison. An entry is only reused when
+//!
+//! - the input is byte-for-byte the one verified (the fingerprint only picks the slot),
+//! - the bundle source reports the same generation (any bundle update empties the cache in
+//!   effect: a removed authority or key takes effect on the next call),
+//! - and `now` lies inside the result's validity window (earliest `notAfter` / `exp`).
+//!
+//! Entries are replaced, never trusted beyond those checks; the cache holds at most `capacity`
+//! results and evicts an arbitrary one when full.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::RwLock;
+
+use rustls_pki_types::UnixTime;
+
+/// What a cached result is valid for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Validity {
+    /// The bundle source generation the result was computed with.
+    pub(crate) generation: u64,
+    /// Seconds since the epoch; the result holds from here ...
+    pub(crate) from: u64,
+    /// ... to here, inclusive.
+    pub(crate) until: u64,
+}
+
+impl Validity {
+    fn holds(&self, generation: u64, now: UnixTime) -> bool {
+        let now = now.as_secs();
+        self.generation == generation && self.from <= now && now <= self.until
+    }
+}
+
+struct Entry<K, V> {
+    input: K,
+    validity: Validity,
+    value: V,
+}
+
+/// A bounded map from a fingerprint to the exact input and its result.
+pub(crate) struct ResultCache<K, V> {
+    capacity: usize,
+    entries: RwLock<HashMap<u64, Entry<K, V>>>,
+}
+
+impl<K, V: Clone> ResultCache<K, V> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The cached result for the input with this fingerprint, if `matches` confirms the stored
+    /// input is the same and the result still holds.
+    pub(crate) fn get(
+        &self,
+        fingerprint: u64,
+        matches: impl FnOnce(&K) -> bool,
+        generation: u64,
+        now: UnixTime,
+    ) -> Option<V> {
+        let entries = self.entries.read().ok()?;
+        let entry = entries.get(&fingerprint)?;
+        (entry.validity.holds(generation, now) && matches(&entry.input))
+            .then(|| entry.value.clone())
+    }
+
+    pub(crate) fn insert(&self, fingerprint: u64, input: K, validity: Validity, value: V) {
+        let Ok(mut entries) = self.entries.write() else {
+            return;
+        };
+        if entries.len() >= self.capacity && !entries.contains_key(&fingerprint) {
+            // Drop everything that no longer holds at its own generation, then one arbitrary
+            // entry if that freed nothing: bounded work, bounded memory.
+            entries.retain(|_, e| {
+                e.validity.generation == validity.generation && e.validity.until >= validity.from
+            });
+            if entries.len() >= self.capacity {
+                if let Some(victim) = entries.keys().next().copied() {
+                    entries.remove(&victim);
+                }
+            }
+        }
+        entries.insert(
+            fingerprint,
+            Entry {
+                input,
+                validity,
+                value,
+            },
+        );
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.read().map(|e| e.len()).unwrap_or(0)
+    }
+}
+
+/// A fingerprint over the parts of the input most likely to differ (signatures sit at the end
+/// of certificates and tokens), so computing it costs far less than hashing everything.
+pub(crate) fn fingerprint<'a>(parts: impl IntoIterator<Item = &'a [u8]>, salt: usize) -> u64 {
+    const TAIL: usize = 48;
+    let mut hasher = DefaultHasher::new();
+    salt.hash(&mut hasher);
+    for part in parts {
+        part.len().hash(&mut hasher);
+        part.get(part.len().saturating_sub(TAIL)..)
+            .unwrap_or_default()
+            .hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+impl<K, V> core::fmt::Debug for ResultCache<K, V> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ResultCache")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use core::time::Duration;
+
+    use super::*;
+
+    fn at(secs: u64) -> UnixTime {
+        UnixTime::since_unix_epoch(Duration::from_secs(secs))
+    }
+
+    #[test]
+    fn hit_requires_same_input_generation_and_window() {
+        let cache = ResultCache::new(4);
+        let validity = Validity {
+            generation: 7,
+            from: 100,
+            until: 200,
+        };
+        cache.insert(1, b"input".to_vec(), validity, "ok");
+        let same = |k: &Vec<u8>| k == b"input";
+        assert_eq!(cache.get(1, same, 7, at(150)), Some("ok"));
+        assert_eq!(cache.get(1, |k: &Vec<u8>| k == b"other", 7, at(150)), None);
+        assert_eq!(cache.get(1, same, 8, at(150)), None, "bundle changed");
+        assert_eq!(cache.get(1, same, 7, at(201)), None, "expired");
+        assert_eq!(cache.get(1, same, 7, at(99)), None, "not yet valid");
+        assert_eq!(cache.get(2, same, 7, at(150)), None);
+    }
+
+    #[test]
+    fn stays_bounded() {
+        let cache = ResultCache::new(3);
+        for i in 0..100u64 {
+            cache.insert(
+                i,
+                i,
+                Validity {
+                    generation: 1,
+                    from: 0,
+                    until: 10,
+                },
+                i,
+            );
+        }
+        assert!(cache.len() <= 3);
+        assert_eq!(cache.get(99, |k| *k == 99, 1, at(5)), Some(99));
+    }
+
+    #[test]
+    fn fingerprint_depends_on_tails_lengths_and_salt() {
+        let a: &[u8] = &[1; 100];
+        let mut b = [1u8; 100];
+        b[99] = 2;
+        assert_ne!(fingerprint([a], 0), fingerprint([&b[..]], 0));
+        assert_ne!(fingerprint([a], 0), fingerprint([a], 1));
+        assert_ne!(fingerprint([&a[..50]], 0), fingerprint([&a[..51]], 0));
+        assert_eq!(fingerprint([a], 3), fingerprint([a], 3));
+    }
+}

@@ -1,0 +1,9 @@
+//! JWT-SVIDs.
+
+mod algorithm;
+mod token;
+mod validate;
+
+pub use algorithm::JwtAlgorithm;
+pub use token::{JwtSvid, MAX_AUDIENCES, MAX_TOKEN_LEN};
+pub use validate::{Audience, JwtValidator, MAX_LEEWAY, VerifiedJwtSvid};

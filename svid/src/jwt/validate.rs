@@ -1,0 +1,412 @@
+//! JWT-SVID validation (JWT-SVID 4; digest 3.4).
+
+use core::time::Duration;
+use std::sync::Arc;
+
+use rustls_pki_types::{SignatureVerificationAlgorithm, UnixTime};
+use serde_json::{Map, Value};
+use spiffe_id::SpiffeId;
+use trust_bundle::{JwtBundle, JwtBundleSource, JwtKey};
+
+use crate::CryptoBackend;
+use crate::cache::{self, ResultCache, Validity};
+use crate::error::JwtError;
+use crate::jwt::{JwtAlgorithm, JwtSvid};
+
+/// The longest clock-skew allowance [`JwtValidator::with_leeway`] accepts. Leeway stretches a
+/// bearer token's life; five minutes is already generous for synchronised clocks.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
+
+/// The audiences a validator identifies as. Never empty: an empty expectation would skip the
+/// audience check, which is the bug this type makes unrepresentable (digest 3.4 step 8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Audience {
+    values: Vec<String>,
+}
+
+impl Audience {
+    /// One or more accepted audiences; a token passes when its `aud` contains any of them.
+    ///
+    /// # Errors
+    /// [`JwtError::EmptyExpectedAudience`] when `values` is empty or holds an empty string.
+    pub fn new<I, S>(values: I) -> Result<Self, JwtError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let values: Vec<String> = values.into_iter().map(Into::into).collect();
+        if values.is_empty() || values.iter().any(String::is_empty) {
+            return Err(JwtError::EmptyExpectedAudience);
+        }
+        Ok(Self { values })
+    }
+
+    /// The accepted audiences.
+    pub fn values(&self) -> &[String] {
+        &self.values
+    }
+
+    fn accepts(&self, token_audience: &[String]) -> bool {
+        token_audience.iter().any(|aud| self.values.contains(aud))
+    }
+}
+
+/// A JWT-SVID whose signature, trust domain, audience and lifetime were checked. Only the
+/// validator builds it.
+///
+/// Cloning is one reference count.
+#[derive(Clone, Debug)]
+pub struct VerifiedJwtSvid {
+    token: Arc<JwtSvid>,
+}
+
+impl VerifiedJwtSvid {
+    /// The `sub` claim: the workload this token speaks for.
+    pub fn spiffe_id(&self) -> &SpiffeId {
+        self.token.spiffe_id()
+    }
+
+    /// The `aud` claim.
+    pub fn audience(&self) -> &[String] {
+        self.token.audience()
+    }
+
+    /// When the token expires (`exp`, rounded down to whole seconds).
+    pub fn expires_at(&self) -> UnixTime {
+        seconds_to_time(self.token.expiry())
+    }
+
+    /// The key ID that verified the token, when the header named one.
+    pub fn kid(&self) -> Option<&str> {
+        self.token.kid()
+    }
+
+    /// The signature algorithm.
+    pub fn algorithm(&self) -> JwtAlgorithm {
+        self.token.algorithm()
+    }
+
+    /// Every claim, registered and private.
+    pub fn claims(&self) -> &Map<String, Value> {
+        self.token.claims()
+    }
+}
+
+/// Validates JWT-SVIDs: the rules J-1..J-11 of the digest, with a small explicit leeway and
+/// `kid` required by default (as SPIRE and go-spiffe do).
+///
+/// ```
+/// use svid::{CryptoBackend, JwtValidator};
+///
+/// let validator = JwtValidator::new(CryptoBackend::default())
+///     .with_leeway(std::time::Duration::from_secs(10))?;
+/// # Ok::<(), svid::JwtError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct JwtValidator {
+    backend: CryptoBackend,
+    leeway: Duration,
+    require_kid: bool,
+    results: Option<Arc<ResultCache<CacheKey, VerifiedJwtSvid>>>,
+}
+
+/// What a cached JWT result was computed for: the exact token, the audience and the source.
+#[derive(PartialEq, Eq)]
+struct CacheKey {
+    token: Box<str>,
+    audience: Audience,
+    source: usize,
+}
+
+impl JwtValidator {
+    /// A validator with a 30 s leeway that requires `kid`.
+    pub fn new(backend: CryptoBackend) -> Self {
+        Self {
+            backend,
+            leeway: Duration::from_secs(30),
+            require_kid: true,
+            results: None,
+        }
+    }
+
+    /// Remembers up to `capacity` validation results, so a repeated token costs a hash and a
+    /// comparison instead of a signature check. A result is reused only for the identical
+    /// token, audience and bundle source, while the source's generation is unchanged and the
+    /// token is inside its lifetime (with the leeway). Clones of the validator share the cache.
+    #[must_use]
+    pub fn with_result_cache(mut self, capacity: usize) -> Self {
+        self.results = Some(Arc::new(ResultCache::new(capacity)));
+        self
+    }
+
+    /// Sets the clock-skew allowance for `exp` and `nbf`.
+    ///
+    /// # Errors
+    /// [`JwtError::LeewayTooLarge`] above [`MAX_LEEWAY`].
+    pub fn with_leeway(mut self, leeway: Duration) -> Result<Self, JwtError> {
+        if leeway > MAX_LEEWAY {
+            return Err(JwtError::LeewayTooLarge);
+        }
+        self.leeway = leeway;
+        Ok(self)
+    }
+
+    /// Accepts tokens without `kid`, as the spec allows (JWT-SVID 2.2): such a token is tried
+    /// against every key of the `sub` trust domain that fits its `alg`, and of no other trust
+    /// domain. Tokens that carry a `kid` are still matched by it.
+    #[must_use]
+    pub fn allow_missing_kid(mut self) -> Self {
+        self.require_kid = false;
+        self
+    }
+
+    /// Validates `token` at `now` for `audience` against the JWT bundle of the token's `sub`
+    /// trust domain.
+    ///
+    /// # Errors
+    /// The [`JwtError`] naming the first rule the token breaks.
+    pub fn validate(
+        &self,
+        token: &str,
+        bundles: &dyn JwtBundleSource,
+        audience: &Audience,
+        now: UnixTime,
+    ) -> Result<VerifiedJwtSvid, JwtError> {
+        let Some(cache) = &self.results else {
+            return self.validate_uncached(token, bundles, audience, now);
+        };
+        let generation = bundles.generation();
+        // The source's address keeps two sources with equal generation numbers apart.
+        #[allow(
+            clippy::as_conversions,
+            reason = "pointer identity only, never dereferenced"
+        )]
+        let source = core::ptr::from_ref(bundles).cast::<()>() as usize;
+        let parts = core::iter::once(token.as_bytes())
+            .chain(audience.values().iter().map(String::as_bytes));
+        let fingerprint = cache::fingerprint(parts, source);
+        let same = |key: &CacheKey| {
+            key.source == source && &*key.token == token && key.audience == *audience
+        };
+        if let Some(hit) = cache.get(fingerprint, same, generation, now) {
+            return Ok(hit);
+        }
+        let verified = self.validate_uncached(token, bundles, audience, now)?;
+        let leeway = self.leeway.as_secs();
+        let validity = Validity {
+            generation,
+            from: verified.token.not_before.map_or(0, |nbf| {
+                seconds_to_time(nbf).as_secs().saturating_sub(leeway)
+            }),
+            until: verified.expires_at().as_secs().saturating_add(leeway),
+        };
+        let key = CacheKey {
+            token: token.into(),
+            audience: audience.clone(),
+            source,
+        };
+        cache.insert(fingerprint, key, validity, verified.clone());
+        Ok(verified)
+    }
+
+    fn validate_uncached(
+        &self,
+        token: &str,
+        bundles: &dyn JwtBundleSource,
+        audience: &Audience,
+        now: UnixTime,
+    ) -> Result<VerifiedJwtSvid, JwtError> {
+        let parsed = JwtSvid::parse_insecure(token)?;
+        if parsed.kid.is_none() && self.require_kid {
+            return Err(JwtError::MissingKid);
+        }
+        self.check_time(&parsed, now)?;
+        if !audience.accepts(&parsed.audience) {
+            return Err(JwtError::AudienceMismatch);
+        }
+        let trust_domain = parsed.spiffe_id.trust_domain();
+        let bundle = bundles
+            .jwt_bundle(&trust_domain)
+            .ok_or(JwtError::NoBundle { trust_domain })?;
+        let algorithm = self.verification_algorithm(parsed.algorithm)?;
+        let signed = token.get(..parsed.signed_len).ok_or(JwtError::NotCompact)?;
+        verify_with_bundle(&parsed, &bundle, algorithm, signed.as_bytes())?;
+        Ok(VerifiedJwtSvid {
+            token: Arc::new(parsed),
+        })
+    }
+
+    fn check_time(&self, token: &JwtSvid, now: UnixTime) -> Result<(), JwtError> {
+        let now = seconds_f64(now);
+        let leeway = self.leeway.as_secs_f64();
+        if now > token.expiry + leeway {
+            return Err(JwtError::Expired);
+        }
+        if token.not_before.is_some_and(|nbf| now + leeway < nbf) {
+            return Err(JwtError::NotYetValid);
+        }
+        Ok(())
+    }
+
+    /// The backend algorithm for `alg`, found by its algorithm identifiers.
+    fn verification_algorithm(
+        &self,
+        algorithm: JwtAlgorithm,
+    ) -> Result<&'static dyn SignatureVerificationAlgorithm, JwtError> {
+        let (public_key, signature) = algorithm.identifiers();
+        self.backend
+            .algorithms()
+            .iter()
+            .copied()
+            .find(|alg| {
+                alg.public_key_alg_id() == public_key && alg.signature_alg_id() == signature
+            })
+            .ok_or(JwtError::AlgorithmNotInBackend(algorithm))
+    }
+}
+
+/// Checks the signature with the `kid` key, or, without `kid`, with any fitting key of the
+/// bundle. The key must fit the algorithm (digest 3.4 step 5).
+fn verify_with_bundle(
+    token: &JwtSvid,
+    bundle: &Arc<JwtBundle>,
+    algorithm: &dyn SignatureVerificationAlgorithm,
+    signed: &[u8],
+) -> Result<(), JwtError> {
+    let signature = signature_for_backend(token)?;
+    match token.kid() {
+        Some(kid) => {
+            let key = bundle
+                .key(kid)
+                .ok_or_else(|| JwtError::UnknownKid(kid.to_owned()))?;
+            if !token.algorithm.fits(key) {
+                return Err(JwtError::KeyDoesNotFitAlgorithm);
+            }
+            verify_one(key, algorithm, signed, &signature)
+        }
+        None => {
+            let mut fitting = bundle
+                .keys()
+                .filter(|(_, key)| token.algorithm.fits(key))
+                .peekable();
+            if fitting.peek().is_none() {
+                return Err(JwtError::KeyDoesNotFitAlgorithm);
+            }
+            if fitting.any(|(_, key)| verify_one(key, algorithm, signed, &signature).is_ok()) {
+                Ok(())
+            } else {
+                Err(JwtError::BadSignature)
+            }
+        }
+    }
+}
+
+fn verify_one(
+    key: &JwtKey,
+    algorithm: &dyn SignatureVerificationAlgorithm,
+    signed: &[u8],
+    signature: &[u8],
+) -> Result<(), JwtError> {
+    let public_key: &[u8] = match key {
+        JwtKey::Ec(ec) => ec.sec1_uncompressed(),
+        JwtKey::Rsa(rsa) => rsa.pkcs1_der(),
+        _ => return Err(JwtError::KeyDoesNotFitAlgorithm),
+    };
+    algorithm
+        .verify_signature(public_key, signed, signature)
+        .map_err(|_| JwtError::BadSignature)
+}
+
+/// JWS ECDSA signatures are fixed-width `r || s` (RFC 7518 3.4); the verification algorithms
+/// take the DER `ECDSA-Sig-Value` TLS uses, so re-encode. RSA signatures pass through.
+fn signature_for_backend(token: &JwtSvid) -> Result<Vec<u8>, JwtError> {
+    let Some(scalar_len) = token.algorithm.ecdsa_scalar_len() else {
+        return Ok(token.signature.clone());
+    };
+    let (r, s) = token
+        .signature
+        .split_at_checked(scalar_len)
+        .ok_or(JwtError::BadSignatureEncoding)?;
+    let r = der_integer(r);
+    let s = der_integer(s);
+    let body_len = r.len() + s.len();
+    let mut out = Vec::with_capacity(body_len + 4);
+    out.push(0x30);
+    push_der_len(&mut out, body_len);
+    out.extend_from_slice(&r);
+    out.extend_from_slice(&s);
+    Ok(out)
+}
+
+/// A DER INTEGER for an unsigned big-endian scalar: leading zeros stripped, one zero added back
+/// when the top bit is set.
+fn der_integer(bytes: &[u8]) -> Vec<u8> {
+    let start = bytes
+        .iter()
+        .position(|&b| b != 0)
+        .unwrap_or_else(|| bytes.len().saturating_sub(1));
+    let magnitude = bytes.get(start..).unwrap_or_default();
+    let pad = magnitude.first().is_none_or(|&b| b & 0x80 != 0);
+    let len = magnitude.len() + usize::from(pad);
+    let mut out = Vec::with_capacity(len + 3);
+    out.push(0x02);
+    push_der_len(&mut out, len);
+    if pad {
+        out.push(0);
+    }
+    out.extend_from_slice(magnitude);
+    out
+}
+
+fn push_der_len(out: &mut Vec<u8>, len: usize) {
+    // ECDSA values here are at most 2 * 67 bytes plus headers, below 256.
+    match u8::try_from(len) {
+        Ok(short) if short < 0x80 => out.push(short),
+        Ok(long) => out.extend_from_slice(&[0x81, long]),
+        Err(_) => {
+            let [hi, lo] = u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes();
+            out.extend_from_slice(&[0x82, hi, lo]);
+        }
+    }
+}
+
+#[allow(
+    clippy::as_conversions,
+    reason = "u64 seconds to f64: exact below 2^53, far past 9999"
+)]
+fn seconds_f64(time: UnixTime) -> f64 {
+    time.as_secs() as f64
+}
+
+fn seconds_to_time(seconds: f64) -> UnixTime {
+    // `exp` was checked finite and non-negative; `as` saturates, which is the wanted floor.
+    #[allow(
+        clippy::as_conversions,
+        reason = "float to integer seconds, saturating floor"
+    )]
+    let whole = seconds as u64;
+    UnixTime::since_unix_epoch(Duration::from_secs(whole))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn der_integers_are_minimal() {
+        assert_eq!(der_integer(&[0, 0, 1]), [0x02, 0x01, 0x01]);
+        assert_eq!(der_integer(&[0x80, 0]), [0x02, 0x03, 0x00, 0x80, 0x00]);
+        assert_eq!(der_integer(&[0, 0]), [0x02, 0x01, 0x00]);
+        assert_eq!(der_integer(&[0x7f]), [0x02, 0x01, 0x7f]);
+    }
+
+    #[test]
+    fn empty_expected_audience_is_a_construction_error() {
+        assert_eq!(
+            Audience::new(Vec::<String>::new()),
+            Err(JwtError::EmptyExpectedAudience)
+        );
+        assert_eq!(Audience::new([""]), Err(JwtError::EmptyExpectedAudience));
+        assert!(Audience::new(["a"]).is_ok());
+    }
+}

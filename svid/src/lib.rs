@@ -1,0 +1,99 @@
+//! X.509-SVID and JWT-SVID parsing and verification against per-trust-domain bundles.
+//!
+//! - [`X509Svid`]: a workload's own certificate chain and [`PrivateKey`], parsed from the
+//!   Workload API's DER or from PEM files, checked against the X.509-SVID profile and against
+//!   its key.
+//! - [`X509Verifier`] / [`verify`]: a peer's chain, verified against the bundle of the **leaf's
+//!   own trust domain** (never a pooled root store), returning a [`VerifiedX509Svid`] that only
+//!   the verifier can build. Path building and signatures are rustls-webpki's; the SPIFFE rules
+//!   (exactly one URI SAN, non-root path, leaf not a CA, key usage, CA constraints on every
+//!   certificate of the path including the bundle authority) are this crate's.
+//! - [`JwtValidator`]: JWT-SVIDs with the algorithm bound to the key type and curve, `kid`
+//!   required by default, a mandatory non-empty [`Audience`], explicit small leeway, and no
+//!   header beyond `alg`, `kid`, `typ`.
+//!
+//! Usable outside any TLS handshake; the `tls-integration` crate wraps it for rustls. Every
+//! check takes an explicit `now`: there is no hidden clock.
+//!
+//! ```
+//! use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, KeyUsagePurpose, SanType};
+//! use rustls_pki_types::{CertificateDer, UnixTime};
+//! use svid::{CryptoBackend, Usage, X509Verifier};
+//! use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle};
+//!
+//! // A trust domain's CA and one workload SVID (in tests, the `ca` crate does this).
+//! let ca_key = KeyPair::generate()?;
+//! let mut ca = CertificateParams::new(Vec::<String>::new())?;
+//! ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+//! ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+//! ca.distinguished_name.push(rcgen::DnType::CommonName, "example.org CA");
+//! let ca_cert = ca.self_signed(&ca_key)?;
+//! let issuer = rcgen::Issuer::new(ca, ca_key);
+//!
+//! let mut leaf = CertificateParams::new(Vec::<String>::new())?;
+//! leaf.subject_alt_names = vec![SanType::URI("spiffe://example.org/web".try_into()?)];
+//! leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+//! let leaf_cert = leaf.signed_by(&KeyPair::generate()?, &issuer)?;
+//!
+//! // The bundle set a workload would get from the Workload API.
+//! let bundle = X509Bundle::from_certificates("example.org".parse()?, [ca_cert.der().clone()])?;
+//! let bundles = BundleSet::from_bundles([SpiffeBundle::from(bundle)])?;
+//!
+//! let verifier = X509Verifier::new(bundles, &CryptoBackend::default(), Usage::ClientAuth);
+//! let peer = verifier.verify(&[leaf_cert.der().clone()], UnixTime::now())?;
+//! assert_eq!(peer.spiffe_id().as_str(), "spiffe://example.org/web");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Caching
+//!
+//! A signature check costs tens of microseconds; most services see the same client chain or
+//! bearer token many times. [`X509Verifier::with_result_cache`] and
+//! [`JwtValidator::with_result_cache`] opt in to a bounded cache of results keyed by the exact
+//! input bytes and the bundle source's generation: a result is reused only for identical input,
+//! while no bundle has changed, and within its validity window (earliest `notAfter`, or `exp`
+//! plus leeway). A removed authority or key therefore takes effect on the next call.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `ring` | yes | [`CryptoBackend::ring`]: ECDSA P-256/P-384, RSA, Ed25519. No P-521, so no ES512 |
+//! | `aws-lc-rs` | no | [`CryptoBackend::aws_lc_rs`]: all of ring's algorithms plus ECDSA P-521 (ES512) |
+//!
+//! Both may be on together; [`CryptoBackend::default`] then prefers aws-lc-rs. Nothing installs a
+//! process-wide provider.
+//!
+//! # Specifications
+//!
+//! X509-SVID, JWT-SVID and the trust domain and bundle specifications at
+//! <https://github.com/spiffe/spiffe/tree/main/standards>.
+
+mod cache;
+mod crypto;
+mod der;
+mod error;
+mod files;
+mod jwt;
+mod key;
+mod pem;
+mod x509;
+
+pub use crypto::{CryptoBackend, LoadPublicKey};
+pub use error::{CertificateError, Error, JwtError, KeyError, ProfileError, VerifyError};
+pub use jwt::{
+    Audience, JwtAlgorithm, JwtSvid, JwtValidator, MAX_AUDIENCES, MAX_LEEWAY, MAX_TOKEN_LEN,
+    VerifiedJwtSvid,
+};
+pub use key::{KeyAlgorithm, PrivateKey};
+pub use x509::svid::X509Svid;
+pub use x509::verify::{Usage, VerifiedX509Svid, X509Verifier, verify};
+
+/// The longest URI SAN accepted. SPIFFE IDs of 2048 bytes must be accepted and longer ones
+/// should not be generated (SPIFFE-ID 2.3), so nothing longer comes from a conforming issuer.
+pub const MAX_URI_LEN: usize = 2048;
+
+/// The most certificates accepted in one chain. rustls-webpki builds paths through at most six
+/// intermediates, so a leaf, six intermediates and a root the peer chose to send is the longest
+/// chain that can verify; anything longer is refused before any parsing.
+pub const MAX_CHAIN_LEN: usize = 8;

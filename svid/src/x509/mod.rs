@@ -1,0 +1,7 @@
+//! X.509-SVIDs.
+
+pub(crate) mod fields;
+pub(crate) mod profile;
+pub(crate) mod svid;
+pub(crate) mod time;
+pub(crate) mod verify;

@@ -1,0 +1,63 @@
+//! The X.509-SVID profile rules, one function per certificate role. The same functions run when
+//! an SVID is parsed and when a peer chain is verified, so the two can never disagree.
+
+use spiffe_id::SpiffeId;
+
+use crate::error::ProfileError;
+use crate::x509::fields::{CertFields, KeyUsage};
+
+/// Checks a leaf against X509-SVID 2, 3.1, 4.1, 4.3 and 5.2, and returns its SPIFFE ID.
+pub(crate) fn check_leaf(fields: &CertFields<'_>) -> Result<SpiffeId, ProfileError> {
+    let id = single_spiffe_id(fields)?.ok_or(ProfileError::NoUriSan)?;
+    if id.is_root() {
+        return Err(ProfileError::LeafRootPath);
+    }
+    if fields.basic_constraints.is_some_and(|bc| bc.ca) {
+        return Err(ProfileError::LeafIsCa);
+    }
+    let usage = fields.key_usage.ok_or(ProfileError::LeafMissingKeyUsage)?;
+    if usage.contains(KeyUsage::KEY_CERT_SIGN) {
+        return Err(ProfileError::LeafKeyCertSign);
+    }
+    if usage.contains(KeyUsage::CRL_SIGN) {
+        return Err(ProfileError::LeafCrlSign);
+    }
+    if !usage.contains(KeyUsage::DIGITAL_SIGNATURE) {
+        return Err(ProfileError::LeafMissingDigitalSignature);
+    }
+    Ok(id)
+}
+
+/// Checks a signing certificate (intermediate or bundle authority) against X509-SVID 3.2, 4.1
+/// and 4.3. A SPIFFE ID is optional on a CA; when present it must have no path.
+pub(crate) fn check_ca(fields: &CertFields<'_>) -> Result<Option<SpiffeId>, ProfileError> {
+    if !fields.basic_constraints.is_some_and(|bc| bc.ca) {
+        return Err(ProfileError::CaNotCa);
+    }
+    if !fields
+        .key_usage
+        .is_some_and(|usage| usage.contains(KeyUsage::KEY_CERT_SIGN))
+    {
+        return Err(ProfileError::CaMissingKeyCertSign);
+    }
+    let id = single_spiffe_id(fields).ok().flatten();
+    if id.as_ref().is_some_and(|id| !id.is_root()) {
+        return Err(ProfileError::CaIdHasPath);
+    }
+    Ok(id)
+}
+
+/// The SPIFFE ID of the only URI SAN, `None` without URI SANs.
+fn single_spiffe_id(fields: &CertFields<'_>) -> Result<Option<SpiffeId>, ProfileError> {
+    let uri = match (fields.uri_san_count, fields.first_uri_san) {
+        (0, _) | (_, None) => return Ok(None),
+        (1, Some(uri)) => uri,
+        (count, Some(_)) => return Err(ProfileError::MultipleUriSans { count }),
+    };
+    if uri.len() > crate::MAX_URI_LEN {
+        return Err(ProfileError::UriTooLong { len: uri.len() });
+    }
+    SpiffeId::parse_bytes(uri)
+        .map(Some)
+        .map_err(ProfileError::BadSpiffeId)
+}

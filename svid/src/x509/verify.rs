@@ -1,0 +1,414 @@
+//! Peer X.509-SVID verification (X509-SVID 5; digest 2.6).
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, TrustAnchor, UnixTime};
+use spiffe_id::{SpiffeId, TrustDomain};
+use trust_bundle::{X509Bundle, X509BundleSource};
+use webpki::{EndEntityCert, KeyPurposeIdIter, VerifiedPath};
+
+use crate::cache::{self, ResultCache, Validity};
+use crate::error::{Error, ProfileError, VerifyError};
+use crate::x509::fields::CertFields;
+use crate::x509::profile;
+use crate::{CryptoBackend, MAX_CHAIN_LEN};
+
+/// The TLS role a certificate is verified for, which decides the extended key usage it needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Usage {
+    /// No role: extended key usage is not checked (as go-spiffe's `x509svid.Verify`).
+    Any,
+    /// A TLS server: if the certificates carry extKeyUsage, it must include serverAuth.
+    ServerAuth,
+    /// A TLS client: if the certificates carry extKeyUsage, it must include clientAuth.
+    ClientAuth,
+}
+
+/// A peer X.509-SVID that passed verification. Only the verifier builds it.
+///
+/// Cloning is cheap (two reference counts), so a cached result costs nothing to hand out.
+#[derive(Clone, Debug)]
+pub struct VerifiedX509Svid {
+    spiffe_id: SpiffeId,
+    path: Arc<[CertificateDer<'static>]>,
+    /// Latest `notBefore` on the path, seconds since the epoch.
+    valid_from: u64,
+    expires_at: UnixTime,
+}
+
+impl VerifiedX509Svid {
+    /// The peer's SPIFFE ID, taken from the leaf's only URI SAN.
+    pub fn spiffe_id(&self) -> &SpiffeId {
+        &self.spiffe_id
+    }
+
+    /// The verified path: the leaf, the intermediates used, and the bundle authority it chains
+    /// to, in that order.
+    pub fn path(&self) -> &[CertificateDer<'static>] {
+        &self.path
+    }
+
+    /// The earliest `notAfter` on the path: the result is worthless after this instant.
+    pub fn expires_at(&self) -> UnixTime {
+        self.expires_at
+    }
+}
+
+/// One bundle authority that may anchor a path, with the constraints webpki does not apply to
+/// anchors (it treats them as a bare name and key).
+struct Anchor {
+    not_before: u64,
+    not_after: u64,
+    path_len: Option<u8>,
+    der: CertificateDer<'static>,
+}
+
+/// Trust anchors built from one bundle, once per bundle generation.
+struct AnchorSet {
+    generation: u64,
+    anchors: Vec<TrustAnchor<'static>>,
+    constraints: Vec<Anchor>,
+}
+
+impl AnchorSet {
+    /// Keeps only authorities that are CA certificates (cA=true, keyCertSign): a bundle entry
+    /// that could not sign certificates can never anchor a path (X509-SVID 4.1, 4.3).
+    fn build(bundle: &X509Bundle) -> Self {
+        let mut anchors = Vec::new();
+        let mut constraints = Vec::new();
+        for der in bundle.authorities() {
+            let Ok(fields) = CertFields::parse(der) else {
+                continue;
+            };
+            if profile::check_ca(&fields).is_err() {
+                continue;
+            }
+            let Ok(anchor) = webpki::anchor_from_trusted_cert(der) else {
+                continue;
+            };
+            anchors.push(anchor.to_owned());
+            constraints.push(Anchor {
+                not_before: fields.not_before,
+                not_after: fields.not_after,
+                path_len: fields.basic_constraints.and_then(|bc| bc.path_len),
+                der: der.clone(),
+            });
+        }
+        Self {
+            generation: bundle.generation(),
+            anchors,
+            constraints,
+        }
+    }
+}
+
+/// Verifies peer X.509-SVIDs against a bundle source, caching trust anchors per bundle update.
+///
+/// The bundle is chosen by the leaf's own trust domain and never pooled with others (X509-SVID
+/// 5; digest 2.6 step 5). Chains are built and signatures checked by rustls-webpki with the
+/// backend's algorithms; the SPIFFE profile rules (exactly one URI SAN, non-root path, leaf not a
+/// CA, key usage) and the CA constraints of every certificate on the path, the bundle authority
+/// included, are checked here. There is no hostname check and no hidden clock.
+pub struct X509Verifier<S> {
+    source: S,
+    algorithms: &'static [&'static dyn SignatureVerificationAlgorithm],
+    usage: Usage,
+    anchors: RwLock<HashMap<TrustDomain, Arc<AnchorSet>>>,
+    results: Option<ResultCache<Vec<CertificateDer<'static>>, VerifiedX509Svid>>,
+}
+
+impl<S: X509BundleSource> X509Verifier<S> {
+    /// A verifier over `source` using `backend`'s signature algorithms.
+    pub fn new(source: S, backend: &CryptoBackend, usage: Usage) -> Self {
+        Self {
+            source,
+            algorithms: backend.algorithms(),
+            usage,
+            anchors: RwLock::new(HashMap::new()),
+            results: None,
+        }
+    }
+
+    /// Remembers up to `capacity` verification results, so verifying the same chain again costs
+    /// a hash and a comparison instead of a signature check. A result is reused only for the
+    /// identical chain, while the source's generation is unchanged and `now` is inside the
+    /// path's validity window; see [the crate docs](crate#caching).
+    #[must_use]
+    pub fn with_result_cache(mut self, capacity: usize) -> Self {
+        self.results = Some(ResultCache::new(capacity));
+        self
+    }
+
+    /// The bundle source.
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    /// Verifies `chain` (leaf first) at `now`.
+    ///
+    /// # Errors
+    /// [`Error::Profile`] for a leaf that is not an X.509-SVID, [`Error::Verify`] when the chain
+    /// does not verify against the leaf trust domain's bundle.
+    pub fn verify(
+        &self,
+        chain: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<VerifiedX509Svid, Error> {
+        let Some(cache) = &self.results else {
+            return self.verify_uncached(chain, now);
+        };
+        // Read the generation before verifying: if the bundles change meanwhile, the entry is
+        // stored under the old generation and never served.
+        let generation = self.source.generation();
+        let fingerprint = cache::fingerprint(chain.iter().map(|c| c.as_ref()), 0);
+        let same_chain = |stored: &Vec<CertificateDer<'static>>| {
+            stored.len() == chain.len()
+                && stored
+                    .iter()
+                    .zip(chain)
+                    .all(|(a, b)| a.as_ref() == b.as_ref())
+        };
+        if let Some(hit) = cache.get(fingerprint, same_chain, generation, now) {
+            return Ok(hit);
+        }
+        let verified = self.verify_uncached(chain, now)?;
+        let validity = Validity {
+            generation,
+            from: verified.valid_from,
+            until: verified.expires_at.as_secs(),
+        };
+        let owned = chain.iter().map(|c| c.clone().into_owned()).collect();
+        cache.insert(fingerprint, owned, validity, verified.clone());
+        Ok(verified)
+    }
+
+    fn verify_uncached(
+        &self,
+        chain: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<VerifiedX509Svid, Error> {
+        let (leaf, intermediates) = chain.split_first().ok_or(Error::EmptyChain)?;
+        if chain.len() > MAX_CHAIN_LEN {
+            return Err(Error::ChainTooLong {
+                len: chain.len(),
+                max: MAX_CHAIN_LEN,
+            });
+        }
+        let fields =
+            CertFields::parse(leaf).map_err(|source| Error::Certificate { index: 0, source })?;
+        let spiffe_id = profile::check_leaf(&fields)?;
+        check_leaf_usage(&fields, self.usage)?;
+        let trust_domain = spiffe_id.trust_domain();
+        let bundle =
+            self.source
+                .x509_bundle(&trust_domain)
+                .ok_or_else(|| VerifyError::NoBundle {
+                    trust_domain: trust_domain.clone(),
+                })?;
+        let anchors = self.anchors_for(&trust_domain, &bundle);
+        if anchors.anchors.is_empty() {
+            return Err(VerifyError::NoAuthorities { trust_domain }.into());
+        }
+        verify_path(
+            leaf,
+            intermediates,
+            &fields,
+            spiffe_id,
+            &anchors,
+            self.algorithms,
+            now,
+        )
+    }
+
+    /// The anchors of `bundle`, rebuilt only when its generation changed.
+    fn anchors_for(&self, trust_domain: &TrustDomain, bundle: &X509Bundle) -> Arc<AnchorSet> {
+        let generation = bundle.generation();
+        if let Ok(cache) = self.anchors.read() {
+            if let Some(set) = cache
+                .get(trust_domain)
+                .filter(|s| s.generation == generation)
+            {
+                return Arc::clone(set);
+            }
+        }
+        let set = Arc::new(AnchorSet::build(bundle));
+        if let Ok(mut cache) = self.anchors.write() {
+            cache.insert(trust_domain.clone(), Arc::clone(&set));
+        }
+        set
+    }
+}
+
+impl<S> core::fmt::Debug for X509Verifier<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("X509Verifier")
+            .field("usage", &self.usage)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Verifies `chain` once, without caching anything: builds trust anchors from the bundle on
+/// every call. Prefer an [`X509Verifier`] for repeated verifications.
+///
+/// # Errors
+/// As [`X509Verifier::verify`].
+pub fn verify(
+    chain: &[CertificateDer<'_>],
+    bundles: &dyn X509BundleSource,
+    backend: &CryptoBackend,
+    usage: Usage,
+    now: UnixTime,
+) -> Result<VerifiedX509Svid, Error> {
+    X509Verifier::new(bundles, backend, usage).verify(chain, now)
+}
+
+fn verify_path(
+    leaf: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    leaf_fields: &CertFields<'_>,
+    spiffe_id: SpiffeId,
+    anchors: &AnchorSet,
+    algorithms: &[&dyn SignatureVerificationAlgorithm],
+    now: UnixTime,
+) -> Result<VerifiedX509Svid, Error> {
+    let end_entity =
+        EndEntityCert::try_from(leaf).map_err(|e| Error::Verify(VerifyError::from_webpki(e)))?;
+    // The reason our own path checks refused the last candidate path, so the error names the
+    // SPIFFE rule rather than webpki's generic "no path".
+    let refused = Cell::new(None);
+    let accepted = Cell::new(None);
+    let check = |path: &VerifiedPath<'_>| -> Result<(), webpki::Error> {
+        match check_path(path, anchors, now) {
+            Ok(index) => {
+                accepted.set(Some(index));
+                Ok(())
+            }
+            Err(reason) => {
+                refused.set(Some(reason));
+                Err(webpki::Error::UnknownIssuer)
+            }
+        }
+    };
+    let verified = end_entity
+        .verify_for_usage(
+            algorithms,
+            &anchors.anchors,
+            intermediates,
+            now,
+            LeafOnlyEku,
+            None,
+            Some(&check),
+        )
+        .map_err(|e| match refused.take() {
+            Some(reason) if matches!(e, webpki::Error::UnknownIssuer) => Error::Verify(reason),
+            _ => Error::Verify(VerifyError::from_webpki(e)),
+        })?;
+
+    let anchor = accepted
+        .take()
+        .and_then(|i| anchors.constraints.get(i))
+        .ok_or(VerifyError::UnknownIssuer)?;
+    let mut path = Vec::with_capacity(2 + intermediates.len());
+    let mut valid_from = leaf_fields.not_before.max(anchor.not_before);
+    let mut expires_at = leaf_fields.not_after.min(anchor.not_after);
+    path.push(leaf.clone().into_owned());
+    for cert in verified.intermediate_certificates() {
+        let der = cert.der();
+        if let Ok(fields) = CertFields::parse(&der) {
+            valid_from = valid_from.max(fields.not_before);
+            expires_at = expires_at.min(fields.not_after);
+        }
+        path.push(der.into_owned());
+    }
+    path.push(anchor.der.clone());
+    Ok(VerifiedX509Svid {
+        spiffe_id,
+        path: path.into(),
+        valid_from,
+        expires_at: UnixTime::since_unix_epoch(core::time::Duration::from_secs(expires_at)),
+    })
+}
+
+/// The checks webpki leaves to us on a candidate path: every intermediate is a CA with
+/// keyCertSign, and the anchor is within its validity period and path length. Returns the index
+/// of the anchor used.
+fn check_path(
+    path: &VerifiedPath<'_>,
+    anchors: &AnchorSet,
+    now: UnixTime,
+) -> Result<usize, VerifyError> {
+    let mut intermediate_count = 0usize;
+    for cert in path.intermediate_certificates() {
+        intermediate_count += 1;
+        let der = cert.der();
+        let fields = CertFields::parse(&der).map_err(|_| VerifyError::UnknownIssuer)?;
+        profile::check_ca(&fields).map_err(VerifyError::IntermediateNotCa)?;
+    }
+    let index = anchors
+        .anchors
+        .iter()
+        .position(|a| core::ptr::eq(a, path.anchor()))
+        .ok_or(VerifyError::UnknownIssuer)?;
+    let anchor = anchors
+        .constraints
+        .get(index)
+        .ok_or(VerifyError::UnknownIssuer)?;
+    let now = now.as_secs();
+    if now < anchor.not_before {
+        return Err(VerifyError::AuthorityNotYetValid);
+    }
+    if now > anchor.not_after {
+        return Err(VerifyError::AuthorityExpired);
+    }
+    if anchor
+        .path_len
+        .is_some_and(|max| intermediate_count > usize::from(max))
+    {
+        return Err(VerifyError::PathLenExceeded);
+    }
+    Ok(index)
+}
+
+/// Checks the leaf's extended key usage for the role (X509-SVID 4.4). Absent EKU is fine (it is
+/// only a SHOULD); a present one must include the role's purpose or anyExtendedKeyUsage. Only the
+/// leaf is checked: a CA's EKU does not restrict its subtree (digest 2.6), matching go-spiffe,
+/// which ignores EKU altogether.
+fn check_leaf_usage(fields: &CertFields<'_>, usage: Usage) -> Result<(), VerifyError> {
+    let Some(eku) = fields.ext_key_usage else {
+        return Ok(());
+    };
+    let allowed = match usage {
+        Usage::Any => true,
+        Usage::ServerAuth => eku.server_auth || eku.any,
+        Usage::ClientAuth => eku.client_auth || eku.any,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(VerifyError::WrongUsage)
+    }
+}
+
+/// Lets webpki's per-certificate EKU check pass: [`check_leaf_usage`] decides instead.
+struct LeafOnlyEku;
+
+impl webpki::ExtendedKeyUsageValidator for LeafOnlyEku {
+    fn validate(&self, _: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        Ok(())
+    }
+}
+
+impl From<VerifyError> for Error {
+    fn from(error: VerifyError) -> Self {
+        Self::Verify(error)
+    }
+}
+
+impl From<ProfileError> for VerifyError {
+    fn from(error: ProfileError) -> Self {
+        Self::IntermediateNotCa(error)
+    }
+}
