@@ -1,10 +1,41 @@
 //! The X.509-SVID profile rules, one function per certificate role. The same functions run when
 //! an SVID is parsed and when a peer chain is verified, so the two can never disagree.
 
+use rustls_pki_types::CertificateDer;
 use spiffe_id::SpiffeId;
 
-use crate::error::ProfileError;
+use crate::MAX_CHAIN_LEN;
+use crate::error::{Error, ProfileError};
 use crate::x509::fields::{CertFields, KeyUsage};
+
+/// A chain split into its checked leaf and the rest.
+pub(crate) struct LeafOf<'c, 'd> {
+    pub(crate) leaf: &'c CertificateDer<'d>,
+    pub(crate) intermediates: &'c [CertificateDer<'d>],
+    pub(crate) fields: CertFields<'c>,
+    pub(crate) spiffe_id: SpiffeId,
+}
+
+/// Caps the chain length, then reads the leaf and checks it against the leaf profile: the first
+/// step of both parsing an SVID and verifying a peer, so the two cannot drift apart.
+pub(crate) fn leaf_of<'c, 'd>(chain: &'c [CertificateDer<'d>]) -> Result<LeafOf<'c, 'd>, Error> {
+    let (leaf, intermediates) = chain.split_first().ok_or(Error::EmptyChain)?;
+    if chain.len() > MAX_CHAIN_LEN {
+        return Err(Error::ChainTooLong {
+            len: chain.len(),
+            max: MAX_CHAIN_LEN,
+        });
+    }
+    let fields =
+        CertFields::parse(leaf).map_err(|source| Error::Certificate { index: 0, source })?;
+    let spiffe_id = check_leaf(&fields)?;
+    Ok(LeafOf {
+        leaf,
+        intermediates,
+        fields,
+        spiffe_id,
+    })
+}
 
 /// Checks a leaf against X509-SVID 2, 3.1, 4.1, 4.3 and 5.2, and returns its SPIFFE ID.
 pub(crate) fn check_leaf(fields: &CertFields<'_>) -> Result<SpiffeId, ProfileError> {

@@ -12,7 +12,7 @@ use crate::der::{self, Reader, tag};
 use crate::error::{Error, KeyError};
 use crate::key::PrivateKey;
 use crate::x509::fields::CertFields;
-use crate::x509::profile;
+use crate::x509::profile::{self, LeafOf};
 use crate::{CryptoBackend, MAX_CHAIN_LEN, files};
 
 /// An X.509-SVID with its private key: what a workload presents as its identity.
@@ -37,25 +37,24 @@ impl X509Svid {
     /// [`Error::EmptyChain`], [`Error::ChainTooLong`], a malformed certificate, a profile
     /// violation, or [`Error::KeyMismatch`].
     pub fn new(chain: Vec<CertificateDer<'static>>, key: PrivateKey) -> Result<Self, Error> {
-        let (leaf, intermediates) = chain.split_first().ok_or(Error::EmptyChain)?;
-        if chain.len() > MAX_CHAIN_LEN {
-            return Err(Error::ChainTooLong {
-                len: chain.len(),
-                max: MAX_CHAIN_LEN,
-            });
-        }
-        let fields =
-            CertFields::parse(leaf).map_err(|source| Error::Certificate { index: 0, source })?;
-        let spiffe_id = profile::check_leaf(&fields)?;
-        for (offset, cert) in intermediates.iter().enumerate() {
-            let index = offset + 1;
-            let ca =
-                CertFields::parse(cert).map_err(|source| Error::Certificate { index, source })?;
-            profile::check_ca(&ca)?;
-        }
-        if subject_public_key(fields.spki) != Some(key.public_key()) {
-            return Err(Error::KeyMismatch);
-        }
+        let spiffe_id = {
+            let LeafOf {
+                intermediates,
+                fields,
+                spiffe_id,
+                ..
+            } = profile::leaf_of(&chain)?;
+            for (offset, cert) in intermediates.iter().enumerate() {
+                let index = offset + 1;
+                let ca = CertFields::parse(cert)
+                    .map_err(|source| Error::Certificate { index, source })?;
+                profile::check_ca(&ca)?;
+            }
+            if subject_public_key(fields.spki) != Some(key.public_key()) {
+                return Err(Error::KeyMismatch);
+            }
+            spiffe_id
+        };
         Ok(Self {
             spiffe_id,
             chain,

@@ -9,11 +9,11 @@ use spiffe_id::{SpiffeId, TrustDomain};
 use trust_bundle::{X509Bundle, X509BundleSource};
 use webpki::{EndEntityCert, KeyPurposeIdIter, VerifiedPath};
 
+use crate::CryptoBackend;
 use crate::cache::{self, ResultCache, Validity};
 use crate::error::{Error, ProfileError, VerifyError};
 use crate::x509::fields::CertFields;
-use crate::x509::profile;
-use crate::{CryptoBackend, MAX_CHAIN_LEN};
+use crate::x509::profile::{self, LeafOf};
 
 /// The TLS role a certificate is verified for, which decides the extended key usage it needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -190,16 +190,12 @@ impl<S: X509BundleSource> X509Verifier<S> {
         chain: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<VerifiedX509Svid, Error> {
-        let (leaf, intermediates) = chain.split_first().ok_or(Error::EmptyChain)?;
-        if chain.len() > MAX_CHAIN_LEN {
-            return Err(Error::ChainTooLong {
-                len: chain.len(),
-                max: MAX_CHAIN_LEN,
-            });
-        }
-        let fields =
-            CertFields::parse(leaf).map_err(|source| Error::Certificate { index: 0, source })?;
-        let spiffe_id = profile::check_leaf(&fields)?;
+        let LeafOf {
+            leaf,
+            intermediates,
+            fields,
+            spiffe_id,
+        } = profile::leaf_of(chain)?;
         check_leaf_usage(&fields, self.usage)?;
         let trust_domain = spiffe_id.trust_domain();
         let bundle =
