@@ -107,38 +107,58 @@ pub(crate) fn check_id(input: &[u8]) -> Result<usize, Error> {
 
 /// Checks a path: empty, or one or more `/segment`. `base` is the offset of `path` in the
 /// caller's input.
+///
+/// One pass over the bytes: `/` is not a segment byte, so the scan for the first non-segment
+/// byte stops at the end of each segment or at a bad byte, whichever comes first.
 pub(crate) fn check_path(path: &[u8], base: usize) -> Result<(), Error> {
-    let Some(after_first_slash) = path.strip_prefix(b"/") else {
-        return if path.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::PathMissingLeadingSlash)
-        };
+    let mut rest = match path.split_first() {
+        None => return Ok(()),
+        Some((b'/', after_slash)) => after_slash,
+        Some(_) => return Err(Error::PathMissingLeadingSlash),
     };
-    let mut slash_at = base;
-    let mut segments = after_first_slash.split(|&b| b == b'/').peekable();
-    while let Some(segment) = segments.next() {
-        let is_last = segments.peek().is_none();
-        check_segment(segment, slash_at + 1, is_last)?;
-        slash_at += segment.len() + 1;
+    // Offset of the first byte of the segment being scanned.
+    let mut at = base + 1;
+    loop {
+        let len = segment_len(rest);
+        let (segment, tail) = rest.split_at(len);
+        match tail.split_first() {
+            None => return check_segment_shape(segment, at, true),
+            Some((b'/', next)) => {
+                check_segment_shape(segment, at, false)?;
+                at += len + 1;
+                rest = next;
+            }
+            Some((&byte, _)) => return Err(Error::BadPathChar { at: at + len, byte }),
+        }
     }
-    Ok(())
+}
+
+/// The length of the run of segment bytes at the start of `bytes`.
+fn segment_len(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .position(|&b| !is_segment_byte(b))
+        .unwrap_or(bytes.len())
 }
 
 /// Checks one segment. `at` is the offset of its first byte (just after its `/`).
 pub(crate) fn check_segment(segment: &[u8], at: usize, is_last: bool) -> Result<(), Error> {
+    let len = segment_len(segment);
+    match segment.get(len) {
+        None => check_segment_shape(segment, at, is_last),
+        Some(&byte) => Err(Error::BadPathChar { at: at + len, byte }),
+    }
+}
+
+/// The rules for a segment made of segment bytes only: not empty, not `.` or `..`. `at` is the
+/// offset of its first byte.
+fn check_segment_shape(segment: &[u8], at: usize, is_last: bool) -> Result<(), Error> {
     let slash = at.saturating_sub(1);
     match segment {
         [] if is_last => Err(Error::TrailingSlash),
         [] => Err(Error::EmptySegment { at: slash }),
         b"." | b".." => Err(Error::DotSegment { at: slash }),
-        _ => match segment.iter().position(|&b| !is_segment_byte(b)) {
-            None => Ok(()),
-            Some(i) => Err(Error::BadPathChar {
-                at: at + i,
-                byte: segment.get(i).copied().unwrap_or_default(),
-            }),
-        },
+        _ => Ok(()),
     }
 }
 

@@ -54,7 +54,11 @@ impl TrustDomain {
     /// Any error [`SpiffeId::parse`] or [`TrustDomain::parse`] gives.
     pub fn from_id_or_name(input: &str) -> Result<Self, Error> {
         if input.contains(":/") {
-            Ok(SpiffeId::parse(input)?.trust_domain())
+            // Validate the whole ID, but allocate only the name.
+            let td_end = scan::check_id(input.as_bytes())?;
+            Ok(Self::from_checked(
+                input.get(SCHEME.len()..td_end).unwrap_or_default(),
+            ))
         } else {
             Self::parse(input)
         }
