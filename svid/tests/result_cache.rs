@@ -1,0 +1,270 @@
+//! The opt-in result caches of `X509Verifier` and `JwtValidator` never serve a result the
+//! uncached path would refuse: a changed bundle, a different input, a different audience or
+//! source, or a moment outside the result's validity window each forces a fresh check.
+//!
+//! These are the invariants that make caching safe (issue: "tests prove a removed key or
+//! authority takes effect on the next call"); hits themselves are not observable here and need
+//! no timing assertion.
+
+#![cfg(any(feature = "ring", feature = "aws-lc-rs"))]
+
+mod common;
+mod jwt_support;
+
+use std::slice::from_ref;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use rustls_pki_types::CertificateDer;
+use spiffe_id::TrustDomain;
+use svid::{Audience, Error, JwtError, Usage, VerifyError, X509Verifier};
+use trust_bundle::{BundleSet, JwtBundle, JwtBundleSource, X509Bundle, X509BundleSource};
+
+/// A bundle source whose contents can be replaced, like a Workload API source on update.
+struct Swappable(RwLock<BundleSet>);
+
+impl Swappable {
+    fn new(set: BundleSet) -> Self {
+        Self(RwLock::new(set))
+    }
+
+    fn replace(&self, set: BundleSet) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = set;
+    }
+
+    fn current(&self) -> BundleSet {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl X509BundleSource for Swappable {
+    fn x509_bundle(&self, trust_domain: &TrustDomain) -> Option<Arc<X509Bundle>> {
+        self.current().x509_bundle(trust_domain)
+    }
+
+    fn generation(&self) -> u64 {
+        X509BundleSource::generation(&self.current())
+    }
+}
+
+impl JwtBundleSource for Swappable {
+    fn jwt_bundle(&self, trust_domain: &TrustDomain) -> Option<Arc<JwtBundle>> {
+        self.current().jwt_bundle(trust_domain)
+    }
+
+    fn generation(&self) -> u64 {
+        JwtBundleSource::generation(&self.current())
+    }
+}
+
+/// A JWT source that always reports the same generation: two of them must still never share
+/// cache entries.
+struct FixedGeneration(BundleSet);
+
+impl JwtBundleSource for FixedGeneration {
+    fn jwt_bundle(&self, trust_domain: &TrustDomain) -> Option<Arc<JwtBundle>> {
+        self.0.jwt_bundle(trust_domain)
+    }
+
+    fn generation(&self) -> u64 {
+        1
+    }
+}
+
+fn cached_x509(source: Swappable) -> X509Verifier<Swappable> {
+    X509Verifier::new(source, &common::backend(), Usage::Any).with_result_cache(16)
+}
+
+/// A removed authority takes effect on the next call, cached success or not.
+#[test]
+fn x509_removed_authority_takes_effect_on_next_call() {
+    let root = common::Ca::root("example.org");
+    let leaf = root.leaf("spiffe://example.org/w");
+    let verifier = cached_x509(Swappable::new(common::set([root.bundle()])));
+    for _ in 0..3 {
+        assert!(verifier.verify(from_ref(&leaf.cert), common::now()).is_ok());
+    }
+
+    let other = common::Ca::root("example.org");
+    verifier.source().replace(common::set([other.bundle()]));
+    assert!(matches!(
+        verifier.verify(from_ref(&leaf.cert), common::now()),
+        Err(Error::Verify(_))
+    ));
+    verifier.source().replace(BundleSet::new());
+    assert!(matches!(
+        verifier.verify(from_ref(&leaf.cert), common::now()),
+        Err(Error::Verify(VerifyError::NoBundle { .. }))
+    ));
+}
+
+/// A cached result is not served past the path's earliest `notAfter`, nor before its latest
+/// `notBefore`.
+#[test]
+fn x509_cached_result_respects_the_validity_window() {
+    let root = common::Ca::root("example.org");
+    let leaf = root.leaf("spiffe://example.org/w");
+    let verifier = cached_x509(Swappable::new(common::set([root.bundle()])));
+    assert!(verifier.verify(from_ref(&leaf.cert), common::now()).is_ok());
+    assert!(matches!(
+        verifier.verify(from_ref(&leaf.cert), common::at(common::NOT_AFTER + 1)),
+        Err(Error::Verify(VerifyError::Expired))
+    ));
+    assert!(matches!(
+        verifier.verify(from_ref(&leaf.cert), common::at(common::NOT_BEFORE - 1)),
+        Err(Error::Verify(VerifyError::NotYetValid))
+    ));
+}
+
+/// Two chains with the same length and the same trailing bytes (where the fingerprint looks)
+/// are still told apart by the full comparison: a byte changed inside the signed part makes
+/// the signature fail even right after the original was cached.
+#[test]
+fn x509_same_fingerprint_different_bytes_is_verified_afresh() {
+    let root = common::Ca::root("example.org");
+    let leaf = root.leaf("spiffe://example.org/w");
+    let verifier = cached_x509(Swappable::new(common::set([root.bundle()])));
+    assert!(verifier.verify(from_ref(&leaf.cert), common::now()).is_ok());
+
+    // Byte 20 sits inside the TBS serial number: far from the tail the fingerprint reads.
+    let mut tampered = leaf.cert.to_vec();
+    tampered[20] ^= 0x01;
+    let tampered = CertificateDer::from(tampered);
+    assert_eq!(tampered.len(), leaf.cert.len());
+    assert_eq!(
+        tampered[tampered.len() - 48..],
+        leaf.cert[leaf.cert.len() - 48..]
+    );
+    assert!(matches!(
+        verifier.verify(from_ref(&tampered), common::now()),
+        Err(Error::Verify(VerifyError::BadSignature))
+    ));
+}
+
+fn cached_jwt() -> svid::JwtValidator {
+    jwt_support::validator().with_result_cache(16)
+}
+
+/// A removed JWT key takes effect on the next call.
+#[test]
+fn jwt_removed_key_takes_effect_on_next_call() {
+    let key = jwt_support::TestKey::p256("k1");
+    let token = key.mint_default();
+    let source = Swappable::new(jwt_support::set([jwt_support::bundle(
+        jwt_support::TD,
+        &[&key],
+    )]));
+    let validator = cached_jwt();
+    let audience = jwt_support::audience();
+    for _ in 0..3 {
+        assert!(
+            validator
+                .validate(&token, &source, &audience, jwt_support::now())
+                .is_ok()
+        );
+    }
+    source.replace(jwt_support::set([jwt_support::bundle(
+        jwt_support::TD,
+        &[],
+    )]));
+    assert_eq!(
+        validator
+            .validate(&token, &source, &audience, jwt_support::now())
+            .unwrap_err(),
+        JwtError::UnknownKid("k1".into())
+    );
+}
+
+/// A token cached for one audience is not accepted for another.
+#[test]
+fn jwt_cached_token_is_rechecked_for_another_audience() {
+    let key = jwt_support::TestKey::p256("k1");
+    let token = key.mint_default();
+    let bundles = jwt_support::set([jwt_support::bundle(jwt_support::TD, &[&key])]);
+    let validator = cached_jwt();
+    assert!(
+        validator
+            .validate(
+                &token,
+                &bundles,
+                &jwt_support::audience(),
+                jwt_support::now()
+            )
+            .is_ok()
+    );
+    let elsewhere = Audience::new(["spiffe://example.org/elsewhere"]).unwrap();
+    assert_eq!(
+        validator
+            .validate(&token, &bundles, &elsewhere, jwt_support::now())
+            .unwrap_err(),
+        JwtError::AudienceMismatch
+    );
+}
+
+/// A cached token expires on time (exp plus the 30 s leeway).
+#[test]
+fn jwt_cached_token_expires() {
+    let key = jwt_support::TestKey::p256("k1");
+    let token = key.mint_default();
+    let bundles = jwt_support::set([jwt_support::bundle(jwt_support::TD, &[&key])]);
+    let validator = cached_jwt();
+    let audience = jwt_support::audience();
+    assert!(
+        validator
+            .validate(&token, &bundles, &audience, jwt_support::now())
+            .is_ok()
+    );
+    assert!(
+        validator
+            .validate(
+                &token,
+                &bundles,
+                &audience,
+                jwt_support::at(jwt_support::EXP + 30)
+            )
+            .is_ok()
+    );
+    assert_eq!(
+        validator
+            .validate(
+                &token,
+                &bundles,
+                &audience,
+                jwt_support::at(jwt_support::EXP + 31)
+            )
+            .unwrap_err(),
+        JwtError::Expired
+    );
+}
+
+/// Two sources that report the same generation never share entries: the cache key includes the
+/// source itself.
+#[test]
+fn jwt_sources_with_equal_generations_do_not_share_entries() {
+    let key = jwt_support::TestKey::p256("k1");
+    let token = key.mint_default();
+    let trusting = FixedGeneration(jwt_support::set([jwt_support::bundle(
+        jwt_support::TD,
+        &[&key],
+    )]));
+    let other_key = jwt_support::TestKey::p256("k1");
+    let not_trusting = FixedGeneration(jwt_support::set([jwt_support::bundle(
+        jwt_support::TD,
+        &[&other_key],
+    )]));
+    let validator = cached_jwt();
+    let audience = jwt_support::audience();
+    assert!(
+        validator
+            .validate(&token, &trusting, &audience, jwt_support::now())
+            .is_ok()
+    );
+    assert_eq!(
+        validator
+            .validate(&token, &not_trusting, &audience, jwt_support::now())
+            .unwrap_err(),
+        JwtError::BadSignature
+    );
+}
