@@ -5,9 +5,11 @@
 //! Each `check(data: &[u8])` panics (through `assert!`) when a property is violated; that is
 //! a crash for libFuzzer and a failure for the replay test.
 //!
-//! The files here are plain Rust that depend only on the library crates (today `spiffe_id`),
-//! so they compile in the standalone fuzz crate and in the workspace alike. Adding a target
-//! (`bundle_document`, `bundle_map`, ...) takes:
+//! The files here are plain Rust that depend only on the library crates (`spiffe_id`,
+//! `trust_bundle`, `svid`) plus `rustls_pki_types` and `serde_json`, so they compile in the
+//! standalone fuzz crate and in the workspace alike. Fixed inputs some checks need (a CA
+//! certificate, a JWKS) are in `data/`, with the script that made them and the seeds. Adding a
+//! target takes:
 //! 1. `checks/<name>.rs` with `pub(crate) fn check(data: &[u8])`, and a `mod` line plus a
 //!    [`TARGETS`] entry below;
 //! 2. `fuzz_targets/<name>.rs` (copy an existing one, change the module name);
@@ -16,9 +18,14 @@
 //!
 //! The replay test fails if these four disagree.
 
+pub(crate) mod bundle_document;
+pub(crate) mod bundle_map;
 pub(crate) mod id_pattern;
+pub(crate) mod jwt_svid;
 pub(crate) mod spiffe_id;
 pub(crate) mod trust_domain;
+pub(crate) mod x509_bundle_der;
+pub(crate) mod x509_svid;
 
 /// A property check: panics when `data` shows a violation.
 pub(crate) type Check = fn(data: &[u8]);
@@ -29,7 +36,20 @@ pub(crate) const TARGETS: &[(&str, Check)] = &[
     ("spiffe_id", spiffe_id::check),
     ("trust_domain", trust_domain::check),
     ("id_pattern", id_pattern::check),
+    ("bundle_document", bundle_document::check),
+    ("bundle_map", bundle_map::check),
+    ("x509_bundle_der", x509_bundle_der::check),
+    ("x509_svid", x509_svid::check),
+    ("jwt_svid", jwt_svid::check),
 ];
+
+/// `example.org`, the trust domain of the bundle and SVID targets.
+#[allow(clippy::expect_used, reason = "a fixed, valid name")]
+pub(crate) fn example_org() -> ::spiffe_id::TrustDomain {
+    static TD: std::sync::OnceLock<::spiffe_id::TrustDomain> = std::sync::OnceLock::new();
+    TD.get_or_init(|| ::spiffe_id::TrustDomain::parse("example.org").expect("a valid name"))
+        .clone()
+}
 
 /// Properties every refusal has, whichever parser gave it: the message is not empty, and an
 /// offset it reports points into `input`, at the byte it names.
