@@ -1,11 +1,13 @@
 //! Compact JWS parsing for JWT-SVIDs: structure and claims, no signature check.
 
 use core::fmt;
+use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use spiffe_id::SpiffeId;
 
@@ -24,19 +26,10 @@ pub const MAX_AUDIENCES: usize = 32;
 /// The JOSE header: exactly `alg`, optionally `kid` and `typ`, all strings (JWT-SVID 2).
 /// Read only from a JSON object (see [`parse_header`]); a present member must be a string,
 /// `null` is not "absent".
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawHeader {
-    alg: String,
-    #[serde(default, deserialize_with = "present_string")]
+struct RawHeader<'a> {
+    alg: Cow<'a, str>,
     kid: Option<String>,
-    #[serde(default, deserialize_with = "present_string")]
-    typ: Option<String>,
-}
-
-/// An optional member that, when present, must be a string (absent members take the default).
-fn present_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    String::deserialize(deserializer).map(Some)
+    typ: Option<Cow<'a, str>>,
 }
 
 /// A JWT-SVID whose structure and claims were checked but whose signature was not.
@@ -49,7 +42,7 @@ pub struct JwtSvid {
     /// `exp`, seconds since the epoch (fractions allowed by RFC 7519 2).
     pub(crate) expiry: f64,
     pub(crate) not_before: Option<f64>,
-    pub(crate) claims: Map<String, Value>,
+    claims: Claims,
     /// Byte length of `header.payload`, the signed part of the token.
     pub(crate) signed_len: usize,
     pub(crate) signature: Vec<u8>,
@@ -76,17 +69,21 @@ impl JwtSvid {
         else {
             return Err(JwtError::NotCompact);
         };
-        let header = parse_header(&decode(header)?)?;
-        let algorithm = JwtAlgorithm::from_name(&header.alg)
-            .ok_or(JwtError::UnsupportedAlgorithm(header.alg))?;
+        let signed_len = header.len() + 1 + payload.len();
+        let header_json = decode(header)?;
+        let header = parse_header(&header_json)?;
+        let Some(algorithm) = JwtAlgorithm::from_name(&header.alg) else {
+            return Err(JwtError::UnsupportedAlgorithm(header.alg.into_owned()));
+        };
         if let Some(typ) = header.typ {
             if typ != "JWT" && typ != "JOSE" {
-                return Err(JwtError::BadType(typ));
+                return Err(JwtError::BadType(typ.into_owned()));
             }
         }
 
-        let claims = parse_claims(&decode(payload)?)?;
-        let spiffe_id = match claims.get("sub") {
+        let payload = decode(payload)?;
+        let registered = parse_claims(&payload)?;
+        let spiffe_id = match &registered.sub {
             None => return Err(JwtError::MissingClaim("sub")),
             Some(Value::String(sub)) => SpiffeId::parse(sub).map_err(JwtError::BadSubject)?,
             Some(_) => return Err(JwtError::BadClaimType("sub")),
@@ -94,12 +91,13 @@ impl JwtSvid {
         if spiffe_id.is_root() {
             return Err(JwtError::RootSubject);
         }
-        let audience = read_audience(&claims)?;
-        let expiry = read_numeric_date(&claims, "exp")?.ok_or(JwtError::MissingClaim("exp"))?;
-        let not_before = read_numeric_date(&claims, "nbf")?;
+        let audience = read_audience(registered.aud)?;
+        let expiry =
+            read_numeric_date(registered.exp, "exp")?.ok_or(JwtError::MissingClaim("exp"))?;
+        let not_before = read_numeric_date(registered.nbf, "nbf")?;
         // `iat` is optional, but a present one must be a date too: malformed dates are errors,
         // never "absent".
-        read_numeric_date(&claims, "iat")?;
+        read_numeric_date(registered.iat, "iat")?;
 
         let signature = decode(signature)?;
         if let Some(scalar) = algorithm.ecdsa_scalar_len() {
@@ -114,8 +112,11 @@ impl JwtSvid {
             audience,
             expiry,
             not_before,
-            claims,
-            signed_len: token.len() - signature_b64_len(token),
+            claims: Claims {
+                json: payload,
+                map: OnceLock::new(),
+            },
+            signed_len,
             signature,
         })
     }
@@ -147,13 +148,31 @@ impl JwtSvid {
 
     /// All claims, registered ones included.
     pub fn claims(&self) -> &Map<String, Value> {
-        &self.claims
+        self.claims.map()
     }
 }
 
-/// Length of the last part plus its dot.
-fn signature_b64_len(token: &str) -> usize {
-    token.rfind('.').map_or(0, |dot| token.len() - dot)
+/// The claims object, kept as its JSON and turned into a map on first use only: validation
+/// needs the registered claims alone, which [`parse_claims`] reads without building a map.
+#[derive(Clone)]
+struct Claims {
+    json: Vec<u8>,
+    map: OnceLock<Map<String, Value>>,
+}
+
+impl Claims {
+    fn map(&self) -> &Map<String, Value> {
+        // `parse_claims` accepted this JSON with the same grammar (`Skip` parses every value as
+        // `Value` does, numbers included), so this cannot fail; empty is the safe fallback.
+        self.map
+            .get_or_init(|| serde_json::from_slice(&self.json).unwrap_or_default())
+    }
+}
+
+impl fmt::Debug for Claims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.map(), f)
+    }
 }
 
 /// base64url without padding (RFC 7515 2); padding or other alphabets are errors.
@@ -163,16 +182,19 @@ fn decode(part: &str) -> Result<Vec<u8>, JwtError> {
         .map_err(|_| JwtError::BadBase64)
 }
 
-fn read_audience(claims: &Map<String, Value>) -> Result<Vec<String>, JwtError> {
-    let audience = match claims.get("aud") {
+fn read_audience(aud: Option<Value>) -> Result<Vec<String>, JwtError> {
+    let audience = match aud {
         None => return Err(JwtError::MissingClaim("aud")),
-        Some(Value::String(one)) => vec![one.clone()],
+        Some(Value::String(one)) => vec![one],
         Some(Value::Array(many)) => {
             if many.len() > MAX_AUDIENCES {
                 return Err(JwtError::TooManyAudiences { count: many.len() });
             }
-            many.iter()
-                .map(|v| v.as_str().map(str::to_owned))
+            many.into_iter()
+                .map(|v| match v {
+                    Value::String(s) => Some(s),
+                    _ => None,
+                })
                 .collect::<Option<Vec<_>>>()
                 .ok_or(JwtError::BadClaimType("aud"))?
         }
@@ -185,11 +207,8 @@ fn read_audience(claims: &Map<String, Value>) -> Result<Vec<String>, JwtError> {
 }
 
 /// A NumericDate claim (RFC 7519 2): a finite, non-negative JSON number. `None` when absent.
-fn read_numeric_date(
-    claims: &Map<String, Value>,
-    name: &'static str,
-) -> Result<Option<f64>, JwtError> {
-    match claims.get(name) {
+fn read_numeric_date(claim: Option<Value>, name: &'static str) -> Result<Option<f64>, JwtError> {
+    match claim {
         None => Ok(None),
         Some(Value::Number(n)) => match n.as_f64() {
             Some(t) if t.is_finite() && t >= 0.0 => Ok(Some(t)),
@@ -202,47 +221,232 @@ fn read_numeric_date(
 /// The JOSE header. It must be a JSON object without duplicate member names (RFC 7515 4): a
 /// derived `Deserialize` alone would also take a JSON array (`["ES256","k1"]`) and let the last
 /// of two `alg` members win in some parsers and the first in others.
-fn parse_header(json: &[u8]) -> Result<RawHeader, JwtError> {
-    let bad = |e: serde_json::Error| JwtError::BadHeader(e.to_string());
-    let StrictObject(members) = serde_json::from_slice(json).map_err(bad)?;
-    RawHeader::deserialize(Value::Object(members)).map_err(bad)
+fn parse_header(json: &[u8]) -> Result<RawHeader<'_>, JwtError> {
+    let StrictHeader(header) =
+        serde_json::from_slice(json).map_err(|e| JwtError::BadHeader(e.to_string()))?;
+    Ok(header)
+}
+
+const HEADER_MEMBERS: &[&str] = &["alg", "kid", "typ"];
+
+/// A header member name, matched without allocating.
+enum HeaderMember {
+    Alg,
+    Kid,
+    Typ,
+}
+
+impl<'de> Deserialize<'de> for HeaderMember {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_identifier(HeaderMemberVisitor)
+    }
+}
+
+struct HeaderMemberVisitor;
+
+impl Visitor<'_> for HeaderMemberVisitor {
+    type Value = HeaderMember;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("`alg`, `kid` or `typ`")
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<HeaderMember, E> {
+        match name {
+            "alg" => Ok(HeaderMember::Alg),
+            "kid" => Ok(HeaderMember::Kid),
+            "typ" => Ok(HeaderMember::Typ),
+            other => Err(E::unknown_field(other, HEADER_MEMBERS)),
+        }
+    }
+}
+
+struct StrictHeader<'de>(RawHeader<'de>);
+
+impl<'de> Deserialize<'de> for StrictHeader<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(StrictHeaderVisitor)
+    }
+}
+
+struct StrictHeaderVisitor;
+
+impl<'de> Visitor<'de> for StrictHeaderVisitor {
+    type Value = StrictHeader<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JOSE header object without duplicate member names")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StrictHeader<'de>, A::Error> {
+        let (mut alg, mut kid, mut typ) = (None, None, None);
+        while let Some(member) = access.next_key::<HeaderMember>()? {
+            let (slot, name) = match member {
+                HeaderMember::Alg => (&mut alg, "alg"),
+                HeaderMember::Kid => (&mut kid, "kid"),
+                HeaderMember::Typ => (&mut typ, "typ"),
+            };
+            if slot.is_some() {
+                return Err(de::Error::duplicate_field(name));
+            }
+            // A present member must be a string: `null` is an error, not "absent".
+            let MemberName(value) = access.next_value()?;
+            *slot = Some(value);
+        }
+        let alg = alg.ok_or_else(|| de::Error::missing_field("alg"))?;
+        Ok(StrictHeader(RawHeader {
+            alg,
+            kid: kid.map(Cow::into_owned),
+            typ,
+        }))
+    }
+}
+
+/// The registered claims validation reads, as JSON values (their types are checked by the
+/// caller, so a wrong type is `BadClaimType`, not a parse error).
+#[derive(Default)]
+struct Registered {
+    sub: Option<Value>,
+    aud: Option<Value>,
+    exp: Option<Value>,
+    nbf: Option<Value>,
+    iat: Option<Value>,
 }
 
 /// The claims object, refusing duplicate member names: with duplicates, two parsers could see
 /// two different `sub` or `aud` values in one token (RFC 7519 4 asks for rejection or the last
-/// value; rejection is the safe half).
-fn parse_claims(json: &[u8]) -> Result<Map<String, Value>, JwtError> {
-    let StrictObject(claims) =
+/// value; rejection is the safe half). Only the registered claims are kept; every other value
+/// is parsed (so the grammar is `Value`'s) and dropped.
+fn parse_claims(json: &[u8]) -> Result<Registered, JwtError> {
+    let StrictClaims(registered) =
         serde_json::from_slice(json).map_err(|e| JwtError::BadClaims(e.to_string()))?;
-    Ok(claims)
+    Ok(registered)
 }
 
-struct StrictObject(Map<String, Value>);
+struct StrictClaims(Registered);
 
-impl<'de> Deserialize<'de> for StrictObject {
+impl<'de> Deserialize<'de> for StrictClaims {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(StrictObjectVisitor)
+        deserializer.deserialize_map(StrictClaimsVisitor)
     }
 }
 
-struct StrictObjectVisitor;
+struct StrictClaimsVisitor;
 
-impl<'de> Visitor<'de> for StrictObjectVisitor {
-    type Value = StrictObject;
+impl<'de> Visitor<'de> for StrictClaimsVisitor {
+    type Value = StrictClaims;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object without duplicate member names")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StrictObject, A::Error> {
-        let mut map = Map::new();
-        while let Some(key) = access.next_key::<String>()? {
-            if map.contains_key(&key) {
-                return Err(de::Error::custom(format_args!("duplicate member `{key}`")));
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StrictClaims, A::Error> {
+        let mut registered = Registered::default();
+        // Borrowed from the input unless the name has escapes.
+        let mut names: Vec<Cow<'de, str>> = Vec::new();
+        while let Some(MemberName(name)) = access.next_key()? {
+            let slot = match &*name {
+                "sub" => Some(&mut registered.sub),
+                "aud" => Some(&mut registered.aud),
+                "exp" => Some(&mut registered.exp),
+                "nbf" => Some(&mut registered.nbf),
+                "iat" => Some(&mut registered.iat),
+                _ => None,
+            };
+            match slot {
+                Some(slot) => *slot = Some(access.next_value::<Value>()?),
+                None => access.next_value::<Skip>().map(|Skip| ())?,
             }
-            let value: Value = access.next_value()?;
-            map.insert(key, value);
+            names.push(name);
         }
-        Ok(StrictObject(map))
+        // Sorting keeps hostile tokens with thousands of members at n log n.
+        names.sort_unstable();
+        if let Some(pair) = names.windows(2).find(|pair| pair.first() == pair.last()) {
+            let name = pair.first().map_or("", |n| &**n);
+            return Err(de::Error::custom(format_args!("duplicate member `{name}`")));
+        }
+        Ok(StrictClaims(registered))
+    }
+}
+
+/// A JSON string (a member name, or a header value), borrowed from the input when it has no
+/// escapes.
+struct MemberName<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for MemberName<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(MemberNameVisitor)
+    }
+}
+
+struct MemberNameVisitor;
+
+impl<'de> Visitor<'de> for MemberNameVisitor {
+    type Value = MemberName<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, name: &'de str) -> Result<Self::Value, E> {
+        Ok(MemberName(Cow::Borrowed(name)))
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<Self::Value, E> {
+        Ok(MemberName(Cow::Owned(name.to_owned())))
+    }
+}
+
+/// Any JSON value, parsed as `Value` would parse it (numbers included, so the same inputs are
+/// refused) and dropped.
+struct Skip;
+
+impl<'de> Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(SkipVisitor)
+    }
+}
+
+struct SkipVisitor;
+
+impl<'de> Visitor<'de> for SkipVisitor {
+    type Value = Skip;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+        while map.next_entry::<Skip, Skip>()?.is_some() {}
+        Ok(Skip)
     }
 }

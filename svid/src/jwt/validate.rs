@@ -1,6 +1,7 @@
 //! JWT-SVID validation (JWT-SVID 4; digest 3.4).
 
 use core::time::Duration;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use rustls_pki_types::{SignatureVerificationAlgorithm, UnixTime};
@@ -319,42 +320,68 @@ fn verify_one(
 
 /// JWS ECDSA signatures are fixed-width `r || s` (RFC 7518 3.4); the verification algorithms
 /// take the DER `ECDSA-Sig-Value` TLS uses, so re-encode. RSA signatures pass through.
-fn signature_for_backend(token: &JwtSvid) -> Result<Vec<u8>, JwtError> {
+fn signature_for_backend(token: &JwtSvid) -> Result<Cow<'_, [u8]>, JwtError> {
     let Some(scalar_len) = token.algorithm.ecdsa_scalar_len() else {
-        return Ok(token.signature.clone());
+        return Ok(Cow::Borrowed(&token.signature));
     };
     let (r, s) = token
         .signature
         .split_at_checked(scalar_len)
         .ok_or(JwtError::BadSignatureEncoding)?;
-    let r = der_integer(r);
-    let s = der_integer(s);
-    let body_len = r.len() + s.len();
+    let (r, s) = (Magnitude::of(r), Magnitude::of(s));
+    let body_len = r.der_len() + s.der_len();
     let mut out = Vec::with_capacity(body_len + 4);
     out.push(0x30);
     push_der_len(&mut out, body_len);
-    out.extend_from_slice(&r);
-    out.extend_from_slice(&s);
-    Ok(out)
+    r.push_der(&mut out);
+    s.push_der(&mut out);
+    Ok(Cow::Owned(out))
+}
+
+/// An unsigned big-endian scalar without its leading zeros, and whether DER needs one zero back
+/// (top bit set, or the value is zero).
+struct Magnitude<'a> {
+    bytes: &'a [u8],
+    pad: bool,
+}
+
+impl<'a> Magnitude<'a> {
+    fn of(bytes: &'a [u8]) -> Self {
+        let start = bytes
+            .iter()
+            .position(|&b| b != 0)
+            .unwrap_or_else(|| bytes.len().saturating_sub(1));
+        let bytes = bytes.get(start..).unwrap_or_default();
+        let pad = bytes.first().is_none_or(|&b| b & 0x80 != 0);
+        Self { bytes, pad }
+    }
+
+    fn content_len(&self) -> usize {
+        self.bytes.len() + usize::from(self.pad)
+    }
+
+    /// The whole INTEGER: tag, length (at most 0x81 nn here) and content.
+    fn der_len(&self) -> usize {
+        let len = self.content_len();
+        len + if len < 0x80 { 2 } else { 3 }
+    }
+
+    fn push_der(&self, out: &mut Vec<u8>) {
+        out.push(0x02);
+        push_der_len(out, self.content_len());
+        if self.pad {
+            out.push(0);
+        }
+        out.extend_from_slice(self.bytes);
+    }
 }
 
 /// A DER INTEGER for an unsigned big-endian scalar: leading zeros stripped, one zero added back
 /// when the top bit is set.
+#[cfg(test)]
 fn der_integer(bytes: &[u8]) -> Vec<u8> {
-    let start = bytes
-        .iter()
-        .position(|&b| b != 0)
-        .unwrap_or_else(|| bytes.len().saturating_sub(1));
-    let magnitude = bytes.get(start..).unwrap_or_default();
-    let pad = magnitude.first().is_none_or(|&b| b & 0x80 != 0);
-    let len = magnitude.len() + usize::from(pad);
-    let mut out = Vec::with_capacity(len + 3);
-    out.push(0x02);
-    push_der_len(&mut out, len);
-    if pad {
-        out.push(0);
-    }
-    out.extend_from_slice(magnitude);
+    let mut out = Vec::new();
+    Magnitude::of(bytes).push_der(&mut out);
     out
 }
 
