@@ -17,7 +17,7 @@ const CA_DER: &[u8] = include_bytes!("data/x509-ca.der");
 /// The instant chains are verified at: 2030-01-01T00:00:00Z, inside the seeds' validity.
 const NOW: u64 = 1_893_456_000;
 
-/// - `X509Svid::from_der` never panics; refusals have a message. An accepted SVID:
+/// - `X509Svid::from_der` and `X509Svid::from_pem` never panic; refusals have a message. An accepted SVID:
 ///   `chain_der()` is the input chain, the leaf is its first certificate, the SPIFFE ID has a
 ///   non-root path, the PEM form (`chain_pem`, the key's `to_pem`) parses back to the same
 ///   chain and ID.
@@ -51,6 +51,12 @@ pub(crate) fn check(data: &[u8]) {
             );
         }
         Err(err) => assert!(!err.to_string().is_empty()),
+    }
+
+    // The PEM path on the raw input, read as one file holding certificates and key: never
+    // panics, and anything accepted is a workload SVID.
+    if let Ok(svid) = X509Svid::from_pem(data, data, &backend) {
+        assert!(!svid.spiffe_id().is_root(), "PEM SVID with a root ID");
     }
 
     let certificates = split_certificates(chain);
