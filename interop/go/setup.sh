@@ -2,7 +2,7 @@
 # Installs Go 1.24 and go-spiffe 2.5.0 from Debian trixie packages into interop/.go (git-ignored)
 # and builds the Go interop programs into interop/.go/bin:
 #
-#   interop/.go/bin/spiffe-diff   go-spiffe's x509svid / jwtsvid verdicts for a JSON job
+#   interop/.go/bin/spiffediff    go-spiffe's x509svid / jwtsvid verdicts for a JSON job
 #                                 (svid/tests/go_spiffe_diff.rs)
 #
 #   bash interop/go/setup.sh
@@ -199,18 +199,22 @@ step="checking the Go toolchain"
 log "$("$go" version)"
 
 mkdir -p "$bin"
-# spiffediff: go-spiffe's x509svid / jwtsvid verdicts for a JSON job.
-out="$bin/spiffe-diff"
-src="$gopath/src/spiffediff"
-if [[ -x "$out" && -z "$(find "$src" -newer "$out" -print -quit)" && "$out" -nt "$root/.complete" ]]; then
-    log "$out is up to date"
-else
-    step="go build spiffediff"
+# Every program under gopath/src/<name> (one `package main` each) is built into $bin/<name>;
+# a program is rebuilt only when one of its sources is newer than its binary.
+for src in "$gopath"/src/*/; do
+    src="${src%/}"
+    name="$(basename "$src")"
+    out="$bin/$name"
+    if [[ -x "$out" && -z "$(find "$src" -newer "$out" -print -quit)" && "$out" -nt "$root/.complete" ]]; then
+        log "$out is up to date"
+        continue
+    fi
+    step="go build $name"
     t0=$SECONDS
     (cd "$src" && "$go" build -trimpath -ldflags='-s -w' -o "$out" .)
     log "built $out ($((SECONDS - t0)) s)"
-fi
+done
 
 step="smoke test"
-echo '{"now":0,"bundles":{},"cases":[]}' | "$bin/spiffe-diff" >/dev/null
+echo '{"now":0,"bundles":{},"cases":[]}' | "$bin/spiffediff" >/dev/null
 log "done in $((SECONDS - started)) s"

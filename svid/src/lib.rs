@@ -77,6 +77,7 @@ mod files;
 mod jwt;
 mod key;
 mod pem;
+mod source;
 mod x509;
 
 pub use crypto::{CryptoBackend, LoadPublicKey};
@@ -86,6 +87,7 @@ pub use jwt::{
     VerifiedJwtSvid,
 };
 pub use key::{KeyAlgorithm, PrivateKey};
+pub use source::X509SvidSource;
 pub use x509::svid::X509Svid;
 pub use x509::verify::{Usage, VerifiedX509Svid, X509Verifier, verify};
 

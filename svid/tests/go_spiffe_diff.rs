@@ -2,7 +2,7 @@
 //!
 //! The test mints a corpus of X.509-SVID chains (rcgen) and JWT-SVIDs (ring) with bundles for
 //! them, runs [`X509Verifier`] / [`JwtValidator`] on each input, and hands the same inputs to
-//! `interop/.go/bin/spiffe-diff` (`interop/go/gopath/src/spiffediff/main.go`), which runs
+//! `interop/.go/bin/spiffediff` (`interop/go/gopath/src/spiffediff/main.go`), which runs
 //! go-spiffe's `x509svid.ParseAndVerify` and `jwtsvid.ParseAndValidate` against `x509bundle` /
 //! `jwtbundle` sets parsed from the same SPIFFE bundle documents with `spiffebundle.Parse`
 //! (ours parse them with [`SpiffeBundle::parse`]).
@@ -208,7 +208,7 @@ fn repo_root() -> PathBuf {
 
 /// The Go program, or `None` (after printing why) when the test should be skipped.
 fn go_program() -> Option<PathBuf> {
-    let program = repo_root().join("interop/.go/bin/spiffe-diff");
+    let program = repo_root().join("interop/.go/bin/spiffediff");
     if program.exists() {
         return Some(program);
     }
@@ -232,7 +232,7 @@ fn run_go(program: &Path, job: &Value) -> BTreeMap<String, Verdict> {
     let output = Command::new(program).arg(&path).output().unwrap();
     assert!(
         output.status.success(),
-        "spiffe-diff failed ({}): {}",
+        "spiffediff failed ({}): {}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
@@ -405,7 +405,7 @@ fn compare(program: &Path, corpus: &Corpus, prefix: &str, x509_now: u64) -> (usi
         let name = &case.name;
         let rust = ours(case, &corpus.bundles, now);
         let Some(go) = go.get(name) else {
-            failures.push(format!("{name}: no result from spiffe-diff"));
+            failures.push(format!("{name}: no result from spiffediff"));
             continue;
         };
         if rust.is_ok() != case.accept {

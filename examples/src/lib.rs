@@ -1,0 +1,1 @@
+//! Runnable examples on the in-process CA and agent

@@ -1,0 +1,1 @@
+//! rustls verifiers and certificate resolvers for SPIFFE identities, with hyper, tonic and tower helpers

@@ -1,0 +1,1 @@
+//! SPIFFE Workload API client and self-rotating X.509 / JWT / bundle sources
