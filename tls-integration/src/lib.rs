@@ -1,1 +1,121 @@
-//! rustls verifiers and certificate resolvers for SPIFFE identities, with hyper, tonic and tower helpers
+//! rustls verifiers and certificate resolvers for SPIFFE identities, with hyper, tonic and
+//! tower helpers.
+//!
+//! What you get:
+//!
+//! - [`SpiffeServerVerifier`] / [`SpiffeClientVerifier`]: rustls verifiers that check the peer's
+//!   X.509-SVID with `svid` against the bundle of the **peer's own trust domain** (never a
+//!   pooled root store), then ask an [`Authorizer`]. No hostname or SNI check. Handshake
+//!   signatures (TLS 1.2 and 1.3) are checked with the algorithms of the provider you pass.
+//! - [`SvidResolver`]: the certificate to present, read from any [`svid::X509SvidSource`]. The
+//!   rustls `CertifiedKey` is built once per SVID; a rotated SVID is used by the next handshake
+//!   without rebuilding any configuration. Bundle changes apply to the next handshake too.
+//! - [`SpiffeTls`]: client and server configurations for every mode (mTLS, TLS with SPIFFE
+//!   server authentication, TLS server, and the two WebPKI hybrids), built with
+//!   `builder_with_provider` on the `Arc<CryptoProvider>` you give. Session resumption is off.
+//! - [`Authorizer`]: implemented by [`spiffe_id::IdMatcher`] and by closures
+//!   ([`authorize::from_fn`]). There is no default; "any peer" is [`danger::AnyPeer`].
+//! - [`PeerIdentity`]: the verified peer's SPIFFE ID from a finished connection.
+//! - Features `hyper`, `tonic`, `tower`: an accept loop and a connector that carry the peer
+//!   identity into request extensions, and authorization / JWT-SVID bearer layers.
+//!
+//! What it is not: it fetches nothing. SVIDs and bundles come from sources (the Workload API
+//! client, files, the in-process CA of the `ca` crate) through the `svid` and `trust-bundle`
+//! traits.
+//!
+//! # An mTLS server that only accepts the payments namespace
+//!
+//! ```
+//! use std::sync::Arc;
+//! use spiffe_id::IdMatcher;
+//! use svid::X509SvidSource;
+//! use trust_bundle::X509BundleSource;
+//! use tls_integration::{PeerIdentity, SpiffeTls};
+//!
+//! fn server_config(
+//!     svids: Arc<dyn X509SvidSource>,      // rotates by itself (Workload API, CA, files)
+//!     bundles: Arc<dyn X509BundleSource>,  // idem
+//! ) -> Result<Arc<rustls::ServerConfig>, Box<dyn std::error::Error>> {
+//!     let tls = SpiffeTls::new(tls_integration::default_provider());
+//!     let only_payments = IdMatcher::pattern("spiffe://prod.example/ns/payments/*")?;
+//!     Ok(Arc::new(tls.mtls_server(svids, bundles, only_payments)?))
+//! }
+//!
+//! // After a handshake on a `rustls::ServerConnection` built from that config:
+//! fn caller(connection: &rustls::ServerConnection) -> Option<String> {
+//!     let peer = PeerIdentity::from_connection(connection).ok()?;
+//!     Some(peer.spiffe_id().to_string())
+//! }
+//! # let _ = (server_config, caller);
+//! ```
+//!
+//! With tokio, hand the config to `tokio_rustls::TlsAcceptor`, or let
+//! [`hyper::serve`] / [`tonic::incoming`] (features `hyper`, `tonic`) run the accept loop.
+//!
+//! # Errors in handshakes
+//!
+//! A refusal by a verifier reaches rustls as `InvalidCertificate(Other(..))` carrying an
+//! [`Error`]; [`Error::from_rustls`] recovers it, so logs say which SPIFFE rule failed or which
+//! authorizer refused.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `ring` | yes | rustls' and `svid`'s ring backends; [`default_provider`] |
+//! | `aws-lc-rs` | no | rustls' and `svid`'s aws-lc-rs backends; [`default_provider`] prefers it |
+//! | `hyper` | no | [`hyper`]: accept loop with peer identity in extensions; client connector |
+//! | `tonic` | no | [`tonic`]: incoming stream for `serve_with_incoming`; channel connector |
+//! | `tower` | no | [`tower`]: SPIFFE ID authorization and JWT-SVID bearer layers |
+//!
+//! Features are additive; both backends may be on together.
+//!
+//! # Specifications
+//!
+//! X509-SVID (validation, section 5) and the SPIFFE trust domain and bundle specification
+//! (bundle per trust domain), at <https://github.com/spiffe/spiffe/tree/main/standards>.
+
+pub mod authorize;
+mod config;
+pub mod danger;
+mod error;
+#[cfg(feature = "hyper")]
+pub mod hyper;
+#[cfg(any(feature = "hyper", feature = "tonic"))]
+mod net;
+mod peer;
+mod resolve;
+#[cfg(feature = "tonic")]
+pub mod tonic;
+#[cfg(feature = "tower")]
+pub mod tower;
+mod verify;
+
+use std::sync::Arc;
+
+pub use authorize::Authorizer;
+pub use config::SpiffeTls;
+pub use error::{Denied, Error};
+pub use peer::{PeerIdentity, PeerInfo, peer_spiffe_id};
+pub use resolve::SvidResolver;
+pub use verify::{SpiffeClientVerifier, SpiffeServerVerifier};
+
+/// A rustls crypto provider from the enabled backend features: aws-lc-rs when `aws-lc-rs` is
+/// on (as rustls itself prefers), otherwise ring. It is returned, never installed
+/// process-wide.
+///
+/// ```
+/// let provider = tls_integration::default_provider();
+/// assert!(!provider.cipher_suites.is_empty());
+/// ```
+#[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
+pub fn default_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    #[cfg(feature = "aws-lc-rs")]
+    {
+        Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    }
+    #[cfg(not(feature = "aws-lc-rs"))]
+    {
+        Arc::new(rustls::crypto::ring::default_provider())
+    }
+}

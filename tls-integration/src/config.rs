@@ -1,0 +1,281 @@
+//! [`SpiffeTls`]: rustls client and server configurations for every SPIFFE TLS mode.
+
+use std::sync::Arc;
+
+use rustls::client::Resumption;
+use rustls::crypto::CryptoProvider;
+use rustls::server::{NoServerSessionStorage, ResolvesServerCert};
+use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion};
+use svid::X509SvidSource;
+use trust_bundle::X509BundleSource;
+
+use crate::authorize::Authorizer;
+use crate::error::Error;
+use crate::resolve::SvidResolver;
+use crate::verify::{SpiffeClientVerifier, SpiffeServerVerifier};
+
+/// Builds rustls configurations that authenticate with SVIDs, for the six modes of go-spiffe's
+/// `tlsconfig`.
+///
+/// | method | we present | we verify the peer with |
+/// |---|---|---|
+/// | [`mtls_client`](Self::mtls_client) | our SVID | its SVID + an [`Authorizer`] |
+/// | [`tls_client`](Self::tls_client) | nothing | its SVID + an [`Authorizer`] |
+/// | [`mtls_web_client`](Self::mtls_web_client) | our SVID | WebPKI roots and its DNS name |
+/// | [`mtls_server`](Self::mtls_server) | our SVID | its SVID + an [`Authorizer`] (mandatory) |
+/// | [`tls_server`](Self::tls_server) | our SVID | nothing (no client certificate asked) |
+/// | [`mtls_web_server`](Self::mtls_web_server) | a WebPKI certificate | its SVID + an [`Authorizer`] |
+///
+/// Every configuration is built with `builder_with_provider` on the provider given to
+/// [`SpiffeTls::new`] (TLS 1.3 and 1.2 unless [`SpiffeTls::with_protocol_versions`] says
+/// otherwise); nothing reads or installs a process-wide provider.
+/// SVIDs come from an [`X509SvidSource`] through a [`SvidResolver`] and bundles from an
+/// [`X509BundleSource`] at each handshake, so rotations of either take effect on the next
+/// handshake without building a new configuration.
+///
+/// # Session resumption is off
+///
+/// A resumed TLS session skips certificate verification, so it could outlive the peer's SVID,
+/// a bundle change or a change of authorizer. These configurations never resume: servers keep
+/// no session cache and issue no tickets, clients store no sessions. Every connection runs a
+/// full handshake with verification and authorization. Turning resumption back on (through the
+/// public fields of the returned configuration) is the caller's decision and loses that
+/// guarantee.
+///
+/// ```
+/// use std::sync::Arc;
+/// use spiffe_id::IdMatcher;
+/// use svid::X509SvidSource;
+/// use trust_bundle::BundleSet;
+/// use tls_integration::SpiffeTls;
+///
+/// # fn demo(svids: Arc<dyn X509SvidSource>, bundles: Arc<BundleSet>) -> Result<(), Box<dyn std::error::Error>> {
+/// let tls = SpiffeTls::new(tls_integration::default_provider());
+/// let server = tls.mtls_server(
+///     svids.clone(),
+///     bundles.clone(),
+///     IdMatcher::pattern("spiffe://prod.example/ns/payments/*")?,
+/// )?;
+/// let client = tls.mtls_client(
+///     svids,
+///     bundles,
+///     IdMatcher::exact("spiffe://prod.example/ns/payments/sa/api".parse()?),
+/// )?;
+/// # let _ = (server, client);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct SpiffeTls {
+    provider: Arc<CryptoProvider>,
+    result_cache: Option<usize>,
+    versions: &'static [&'static SupportedProtocolVersion],
+}
+
+impl SpiffeTls {
+    /// Configurations that use `provider` for key exchange, signatures and certificate
+    /// verification.
+    pub fn new(provider: Arc<CryptoProvider>) -> Self {
+        Self {
+            provider,
+            result_cache: None,
+            versions: rustls::DEFAULT_VERSIONS,
+        }
+    }
+
+    /// Restricts the TLS versions of the configurations built afterwards (default: TLS 1.3
+    /// and TLS 1.2, rustls' safe defaults).
+    #[must_use]
+    pub fn with_protocol_versions(
+        mut self,
+        versions: &'static [&'static SupportedProtocolVersion],
+    ) -> Self {
+        self.versions = versions;
+        self
+    }
+
+    /// Verifiers of the configurations built afterwards remember up to `capacity` chain
+    /// verification results ([`SpiffeServerVerifier::with_result_cache`]): a repeat peer
+    /// costs no chain validation while its chain, the bundles and the validity window are
+    /// unchanged. Authorization and handshake signatures still run on every handshake.
+    #[must_use]
+    pub fn with_result_cache(mut self, capacity: usize) -> Self {
+        self.result_cache = Some(capacity);
+        self
+    }
+
+    /// The crypto provider.
+    pub fn provider(&self) -> &Arc<CryptoProvider> {
+        &self.provider
+    }
+
+    /// The verifier a client uses to authenticate SPIFFE servers.
+    pub fn server_verifier(
+        &self,
+        bundles: Arc<dyn X509BundleSource>,
+        authorizer: impl Authorizer + 'static,
+    ) -> SpiffeServerVerifier {
+        let verifier = SpiffeServerVerifier::new(bundles, authorizer, &self.provider);
+        match self.result_cache {
+            Some(capacity) => verifier.with_result_cache(capacity),
+            None => verifier,
+        }
+    }
+
+    /// The verifier a server uses to authenticate SPIFFE clients.
+    pub fn client_verifier(
+        &self,
+        bundles: Arc<dyn X509BundleSource>,
+        authorizer: impl Authorizer + 'static,
+    ) -> SpiffeClientVerifier {
+        let verifier = SpiffeClientVerifier::new(bundles, authorizer, &self.provider);
+        match self.result_cache {
+            Some(capacity) => verifier.with_result_cache(capacity),
+            None => verifier,
+        }
+    }
+
+    /// A client that presents its SVID and accepts servers whose SVID verifies and whom
+    /// `authorizer` accepts.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the provider supports neither TLS 1.2 nor TLS 1.3.
+    pub fn mtls_client(
+        &self,
+        svids: Arc<dyn X509SvidSource>,
+        bundles: Arc<dyn X509BundleSource>,
+        authorizer: impl Authorizer + 'static,
+    ) -> Result<ClientConfig, Error> {
+        let verifier = self.server_verifier(bundles, authorizer);
+        let mut config = self
+            .client_builder()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_client_cert_resolver(Arc::new(SvidResolver::new(svids, &self.provider)));
+        no_client_resumption(&mut config);
+        Ok(config)
+    }
+
+    /// A client that presents no certificate and accepts servers whose SVID verifies and whom
+    /// `authorizer` accepts.
+    ///
+    /// # Errors
+    /// As [`mtls_client`](Self::mtls_client).
+    pub fn tls_client(
+        &self,
+        bundles: Arc<dyn X509BundleSource>,
+        authorizer: impl Authorizer + 'static,
+    ) -> Result<ClientConfig, Error> {
+        let verifier = self.server_verifier(bundles, authorizer);
+        let mut config = self
+            .client_builder()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        no_client_resumption(&mut config);
+        Ok(config)
+    }
+
+    /// A client that presents its SVID to a server with an ordinary WebPKI certificate,
+    /// verified against `roots` and the server name the client connects to.
+    ///
+    /// # Errors
+    /// As [`mtls_client`](Self::mtls_client).
+    pub fn mtls_web_client(
+        &self,
+        svids: Arc<dyn X509SvidSource>,
+        roots: Arc<RootCertStore>,
+    ) -> Result<ClientConfig, Error> {
+        let mut config = self
+            .client_builder()?
+            .with_root_certificates(roots)
+            .with_client_cert_resolver(Arc::new(SvidResolver::new(svids, &self.provider)));
+        no_client_resumption(&mut config);
+        Ok(config)
+    }
+
+    /// A server that presents its SVID, requires a client SVID, and accepts the clients
+    /// `authorizer` accepts.
+    ///
+    /// # Errors
+    /// As [`mtls_client`](Self::mtls_client).
+    pub fn mtls_server(
+        &self,
+        svids: Arc<dyn X509SvidSource>,
+        bundles: Arc<dyn X509BundleSource>,
+        authorizer: impl Authorizer + 'static,
+    ) -> Result<ServerConfig, Error> {
+        let verifier = self.client_verifier(bundles, authorizer);
+        let resolver = SvidResolver::new(svids, &self.provider);
+        let mut config = self
+            .server_builder()?
+            .with_client_cert_verifier(Arc::new(verifier))
+            .with_cert_resolver(Arc::new(resolver));
+        no_server_resumption(&mut config);
+        Ok(config)
+    }
+
+    /// A server that presents its SVID and does not ask clients for a certificate.
+    ///
+    /// # Errors
+    /// As [`mtls_client`](Self::mtls_client).
+    pub fn tls_server(&self, svids: Arc<dyn X509SvidSource>) -> Result<ServerConfig, Error> {
+        let resolver = SvidResolver::new(svids, &self.provider);
+        let mut config = self
+            .server_builder()?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(resolver));
+        no_server_resumption(&mut config);
+        Ok(config)
+    }
+
+    /// A server that presents an ordinary WebPKI certificate (from `certificate`), requires a
+    /// client SVID, and accepts the clients `authorizer` accepts.
+    ///
+    /// # Errors
+    /// As [`mtls_client`](Self::mtls_client).
+    pub fn mtls_web_server(
+        &self,
+        certificate: Arc<dyn ResolvesServerCert>,
+        bundles: Arc<dyn X509BundleSource>,
+        authorizer: impl Authorizer + 'static,
+    ) -> Result<ServerConfig, Error> {
+        let verifier = self.client_verifier(bundles, authorizer);
+        let mut config = self
+            .server_builder()?
+            .with_client_cert_verifier(Arc::new(verifier))
+            .with_cert_resolver(certificate);
+        no_server_resumption(&mut config);
+        Ok(config)
+    }
+
+    fn client_builder(
+        &self,
+    ) -> Result<rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>, Error> {
+        ClientConfig::builder_with_provider(Arc::clone(&self.provider))
+            .with_protocol_versions(self.versions)
+            .map_err(Error::Config)
+    }
+
+    fn server_builder(
+        &self,
+    ) -> Result<rustls::ConfigBuilder<ServerConfig, rustls::WantsVerifier>, Error> {
+        ServerConfig::builder_with_provider(Arc::clone(&self.provider))
+            .with_protocol_versions(self.versions)
+            .map_err(Error::Config)
+    }
+}
+
+/// No session cache, no tickets: resumption would skip verification (see [`SpiffeTls`]).
+fn no_client_resumption(config: &mut ClientConfig) {
+    config.resumption = Resumption::disabled();
+    config.enable_early_data = false;
+}
+
+/// No stateful session cache and no TLS 1.3 tickets (the default ticketer already issues no
+/// TLS 1.2 tickets).
+fn no_server_resumption(config: &mut ServerConfig) {
+    config.session_storage = Arc::new(NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
+    config.max_early_data_size = 0;
+}

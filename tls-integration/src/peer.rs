@@ -1,0 +1,114 @@
+//! [`PeerIdentity`]: the SPIFFE ID of the peer of a finished handshake.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rustls::CommonState;
+use rustls_pki_types::CertificateDer;
+use spiffe_id::SpiffeId;
+
+use crate::error::Error;
+
+/// The authenticated peer of a connection: its SPIFFE ID and the certificates it presented.
+///
+/// Read it from a rustls connection after the handshake with [`PeerIdentity::from_connection`]
+/// (the hyper and tonic helpers of this crate do it for you and put it in request
+/// extensions). It is meaningful only on connections whose peer was verified by this crate's
+/// verifiers ([`SpiffeServerVerifier`](crate::SpiffeServerVerifier),
+/// [`SpiffeClientVerifier`](crate::SpiffeClientVerifier)): those have already refused any
+/// handshake whose leaf is not a valid X.509-SVID with exactly one URI SAN, so reading that
+/// SAN back is all that is left to do. Clone is cheap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerIdentity {
+    spiffe_id: SpiffeId,
+    certificates: Arc<[CertificateDer<'static>]>,
+}
+
+impl PeerIdentity {
+    /// The peer of `connection`, a `ClientConnection` or `ServerConnection` (both dereference
+    /// to [`CommonState`]) whose handshake has finished.
+    ///
+    /// # Errors
+    /// [`Error::NoPeerIdentity`] when the peer presented no certificate (a TLS-only server, or
+    /// a handshake still running) or its leaf does not carry exactly one SPIFFE ID.
+    pub fn from_connection(connection: &CommonState) -> Result<Self, Error> {
+        let certificates = connection
+            .peer_certificates()
+            .ok_or(Error::NoPeerIdentity)?;
+        let leaf = certificates.first().ok_or(Error::NoPeerIdentity)?;
+        let spiffe_id = spiffe_id_of(leaf)?;
+        Ok(Self {
+            spiffe_id,
+            certificates: certificates.into(),
+        })
+    }
+
+    /// The peer's SPIFFE ID.
+    pub fn spiffe_id(&self) -> &SpiffeId {
+        &self.spiffe_id
+    }
+
+    /// The certificates the peer presented, leaf first (the bundle authority is not included).
+    pub fn certificates(&self) -> &[CertificateDer<'static>] {
+        &self.certificates
+    }
+}
+
+/// The peer SPIFFE ID of a finished handshake; see [`PeerIdentity::from_connection`].
+///
+/// # Errors
+/// As [`PeerIdentity::from_connection`].
+pub fn peer_spiffe_id(connection: &CommonState) -> Result<SpiffeId, Error> {
+    let leaf = connection
+        .peer_certificates()
+        .and_then(|certs| certs.first())
+        .ok_or(Error::NoPeerIdentity)?;
+    spiffe_id_of(leaf)
+}
+
+/// The single URI SAN of a leaf the verifier already accepted. Exactly one is required here
+/// too, so a certificate that did not come through the verifier cannot yield an ambiguous ID.
+fn spiffe_id_of(leaf: &CertificateDer<'_>) -> Result<SpiffeId, Error> {
+    let cert = webpki::EndEntityCert::try_from(leaf).map_err(|_| Error::NoPeerIdentity)?;
+    let mut uris = cert.valid_uri_names();
+    let (Some(uri), None) = (uris.next(), uris.next()) else {
+        return Err(Error::NoPeerIdentity);
+    };
+    uri.parse().map_err(|_| Error::NoPeerIdentity)
+}
+
+/// What the hyper and tonic helpers of this crate attach to each request: the TCP peer address
+/// and, when the client authenticated with an SVID, its [`PeerIdentity`].
+///
+/// hyper requests carry it in their extensions; in tonic it is the connection's `ConnectInfo`,
+/// so it is in `tonic::Request::extensions()` and visible to tower layers.
+#[derive(Clone, Debug)]
+pub struct PeerInfo {
+    remote_addr: Option<SocketAddr>,
+    identity: Option<PeerIdentity>,
+}
+
+impl PeerInfo {
+    /// Information about one connection.
+    pub fn new(remote_addr: Option<SocketAddr>, identity: Option<PeerIdentity>) -> Self {
+        Self {
+            remote_addr,
+            identity,
+        }
+    }
+
+    /// The peer's socket address, when the transport has one.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.remote_addr
+    }
+
+    /// The SVID-authenticated peer, or `None` when the client sent no certificate.
+    pub fn identity(&self) -> Option<&PeerIdentity> {
+        self.identity.as_ref()
+    }
+
+    /// The authenticated peer's SPIFFE ID.
+    pub fn spiffe_id(&self) -> Option<&SpiffeId> {
+        self.identity.as_ref().map(PeerIdentity::spiffe_id)
+    }
+}

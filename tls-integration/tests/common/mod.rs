@@ -1,0 +1,284 @@
+//! Shared helpers for the tls-integration tests: a small PKI per trust domain minted once per
+//! test binary with rcgen, swappable SVID and bundle sources, an in-memory handshake driver and
+//! a real-socket echo server.
+
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test binary uses a different subset of these helpers"
+)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs,
+    clippy::result_large_err,
+    clippy::vec_init_then_push,
+    reason = "test helpers: a panic here is a failed test"
+)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use arc_swap::ArcSwap;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+use rustls::crypto::CryptoProvider;
+use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
+use rustls_pki_types::{CertificateDer, ServerName};
+use spiffe_id::TrustDomain;
+use svid::{CryptoBackend, PrivateKey, X509Svid, X509SvidSource};
+use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle, X509BundleSource};
+
+/// The providers every backend-dependent test runs with.
+pub fn providers() -> Vec<(&'static str, Arc<CryptoProvider>)> {
+    let mut all = Vec::new();
+    #[cfg(feature = "ring")]
+    all.push(("ring", Arc::new(rustls::crypto::ring::default_provider())));
+    #[cfg(feature = "aws-lc-rs")]
+    all.push((
+        "aws-lc-rs",
+        Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+    ));
+    assert!(!all.is_empty(), "tests need the ring or aws-lc-rs feature");
+    all
+}
+
+pub fn provider() -> Arc<CryptoProvider> {
+    providers().remove(0).1
+}
+
+/// A trust domain's certificate authority (root, optionally with an intermediate).
+pub struct Authority {
+    pub trust_domain: TrustDomain,
+    pub root: CertificateDer<'static>,
+    issuer: Issuer<'static, KeyPair>,
+    /// The issuing CA's own chain above the leaf (empty when the root signs leaves).
+    pub intermediates: Vec<CertificateDer<'static>>,
+}
+
+/// Validity used for "good" certificates: wide, so tests that use the real clock (sockets,
+/// openssl, Go) never see them expire.
+pub fn good_validity(params: &mut CertificateParams) {
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2099, 1, 1);
+}
+
+fn ca_params(name: &str, spiffe: Option<&str>) -> CertificateParams {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.distinguished_name.push(DnType::CommonName, name);
+    if let Some(uri) = spiffe {
+        params.subject_alt_names = vec![SanType::URI(uri.try_into().unwrap())];
+    }
+    good_validity(&mut params);
+    params
+}
+
+impl Authority {
+    /// A root CA for `trust_domain` that signs leaves directly.
+    pub fn new(trust_domain: &str) -> Self {
+        let key = KeyPair::generate().unwrap();
+        let params = ca_params(
+            &format!("{trust_domain} root"),
+            Some(&format!("spiffe://{trust_domain}")),
+        );
+        let root = params.self_signed(&key).unwrap().der().clone();
+        Self {
+            trust_domain: trust_domain.parse().unwrap(),
+            root,
+            issuer: Issuer::new(params, key),
+            intermediates: Vec::new(),
+        }
+    }
+
+    /// An intermediate CA under this authority named `spiffe_uri` (which may belong to another
+    /// trust domain: that is the cross-domain attack).
+    pub fn intermediate(&self, spiffe_uri: &str) -> Self {
+        let key = KeyPair::generate().unwrap();
+        let params = ca_params("intermediate", Some(spiffe_uri));
+        let cert = params.signed_by(&key, &self.issuer).unwrap().der().clone();
+        let mut intermediates = vec![cert];
+        intermediates.extend(self.intermediates.iter().cloned());
+        Self {
+            trust_domain: self.trust_domain.clone(),
+            root: self.root.clone(),
+            issuer: Issuer::new(params, key),
+            intermediates,
+        }
+    }
+
+    pub fn bundle(&self) -> X509Bundle {
+        X509Bundle::from_certificates(self.trust_domain.clone(), [self.root.clone()]).unwrap()
+    }
+
+    /// A leaf SVID for the URI `id` (which may be in another trust domain), with `edit`
+    /// applied to the leaf parameters.
+    pub fn svid_with(&self, id: &str, edit: impl FnOnce(&mut CertificateParams)) -> Arc<X509Svid> {
+        let (chain, key) = self.leaf_with(id, edit);
+        let key = PrivateKey::from_pkcs8_der(&key, &CryptoBackend::default()).unwrap();
+        Arc::new(X509Svid::new(chain, key).unwrap())
+    }
+
+    /// A leaf chain and PKCS#8 key without X.509-SVID checks (for invalid leaves).
+    pub fn leaf_with(
+        &self,
+        id: &str,
+        edit: impl FnOnce(&mut CertificateParams),
+    ) -> (Vec<CertificateDer<'static>>, Vec<u8>) {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.subject_alt_names = vec![SanType::URI(id.try_into().unwrap())];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        good_validity(&mut params);
+        edit(&mut params);
+        let leaf = params.signed_by(&key, &self.issuer).unwrap().der().clone();
+        let mut chain = vec![leaf];
+        chain.extend(self.intermediates.iter().cloned());
+        (chain, key.serialize_der())
+    }
+
+    /// A valid SVID for `spiffe://<td><path>`.
+    pub fn svid(&self, path: &str) -> Arc<X509Svid> {
+        self.svid_with(&format!("spiffe://{}{path}", self.trust_domain), |_| {})
+    }
+}
+
+pub fn bundle_set(authorities: &[&Authority]) -> BundleSet {
+    BundleSet::from_bundles(authorities.iter().map(|a| SpiffeBundle::from(a.bundle()))).unwrap()
+}
+
+/// An SVID source whose SVID can be replaced; counts reads.
+pub struct SwapSvid {
+    current: ArcSwap<X509Svid>,
+    pub reads: AtomicUsize,
+}
+
+impl SwapSvid {
+    pub fn new(svid: Arc<X509Svid>) -> Arc<Self> {
+        Arc::new(Self {
+            current: ArcSwap::new(svid),
+            reads: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn set(&self, svid: Arc<X509Svid>) {
+        self.current.store(svid);
+    }
+}
+
+impl X509SvidSource for SwapSvid {
+    fn x509_svid(&self) -> Option<Arc<X509Svid>> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        Some(self.current.load_full())
+    }
+}
+
+/// A bundle source whose set can be replaced.
+pub struct SwapBundles {
+    current: ArcSwap<BundleSet>,
+}
+
+impl SwapBundles {
+    pub fn new(set: BundleSet) -> Arc<Self> {
+        Arc::new(Self {
+            current: ArcSwap::from_pointee(set),
+        })
+    }
+
+    pub fn set(&self, set: BundleSet) {
+        self.current.store(Arc::new(set));
+    }
+}
+
+impl X509BundleSource for SwapBundles {
+    fn x509_bundle(&self, trust_domain: &TrustDomain) -> Option<Arc<X509Bundle>> {
+        self.current.load().x509_bundle(trust_domain)
+    }
+
+    fn generation(&self) -> u64 {
+        X509BundleSource::generation(&**self.current.load())
+    }
+}
+
+/// Runs a handshake between the two configurations in memory. On success both connections
+/// are returned after exchanging one application message each way; on failure, the first
+/// error either side reported (client errors first).
+pub fn handshake(
+    client: &Arc<ClientConfig>,
+    server: &Arc<ServerConfig>,
+) -> Result<(ClientConnection, ServerConnection), Failure> {
+    let mut c = ClientConnection::new(
+        Arc::clone(client),
+        ServerName::try_from("workload.invalid").unwrap(),
+    )
+    .unwrap();
+    let mut s = ServerConnection::new(Arc::clone(server)).unwrap();
+    let mut buf = Vec::new();
+    for _ in 0..20 {
+        buf.clear();
+        c.write_tls(&mut buf).unwrap();
+        if !buf.is_empty() {
+            s.read_tls(&mut &buf[..]).unwrap();
+            if let Err(e) = s.process_new_packets() {
+                // Deliver the server's alert to the client, then report.
+                buf.clear();
+                let _ = s.write_tls(&mut buf);
+                let _ = c.read_tls(&mut &buf[..]);
+                let client_err = c.process_new_packets().err();
+                return Err(Failure {
+                    server: Some(e),
+                    client: client_err,
+                });
+            }
+        }
+        buf.clear();
+        s.write_tls(&mut buf).unwrap();
+        if !buf.is_empty() {
+            c.read_tls(&mut &buf[..]).unwrap();
+            if let Err(e) = c.process_new_packets() {
+                buf.clear();
+                let _ = c.write_tls(&mut buf);
+                let _ = s.read_tls(&mut &buf[..]);
+                let server_err = s.process_new_packets().err();
+                return Err(Failure {
+                    server: server_err,
+                    client: Some(e),
+                });
+            }
+        }
+        if !c.is_handshaking() && !s.is_handshaking() && !c.wants_write() && !s.wants_write() {
+            return Ok((c, s));
+        }
+    }
+    panic!("handshake did not finish");
+}
+
+/// Why an in-memory handshake failed, per side.
+#[derive(Debug)]
+pub struct Failure {
+    pub server: Option<rustls::Error>,
+    pub client: Option<rustls::Error>,
+}
+
+impl Failure {
+    /// The crate error a verifier reported on either side.
+    pub fn cause(&self) -> &tls_integration::Error {
+        self.server
+            .as_ref()
+            .and_then(tls_integration::Error::from_rustls)
+            .or_else(|| {
+                self.client
+                    .as_ref()
+                    .and_then(tls_integration::Error::from_rustls)
+            })
+            .unwrap_or_else(|| panic!("no tls-integration error in {self:?}"))
+    }
+}
