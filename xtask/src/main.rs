@@ -7,6 +7,9 @@
 //! - `gen-vectors --check` regenerates into a temporary directory and compares everything that
 //!   does not depend on key material (see [`check::COMPARED`]).
 //!
+//! - `gen-proto [--check]` generates the Workload API code checked in as
+//!   `workload-client/src/proto/workload.rs` (see [`proto`]).
+//!
 //! Not a library and not published: errors are reported as text and a failed task exits with
 //! status 1.
 
@@ -15,6 +18,7 @@ mod der;
 mod jwt;
 mod manifest;
 mod mint;
+mod proto;
 mod x509;
 
 use std::path::{Path, PathBuf};
@@ -34,6 +38,10 @@ Tasks:
       replaced as a whole, so a vector removed from the generator leaves no orphan file.
   gen-vectors --check [--out DIR]
       Regenerate into a temporary directory and compare with DIR; exit 1 on any difference.
+  gen-proto [--check]
+      Generate the Workload API messages, client and server (protox + tonic-prost-build, no
+      system protoc) into workload-client/src/proto/workload.rs; with --check, exit 1 when the
+      checked-in file is stale.
   help
       Print this text.
 
@@ -61,6 +69,7 @@ fn run(args: &[String]) -> Result<ExitCode> {
     };
     match task.as_str() {
         "gen-vectors" => gen_vectors(rest),
+        "gen-proto" => proto::run(&workspace_root(), rest),
         "help" | "--help" | "-h" => {
             print!("{}", help());
             Ok(ExitCode::SUCCESS)
