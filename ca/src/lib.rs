@@ -1,1 +1,123 @@
-//! SPIFFE issuance core: X.509-SVID and JWT-SVID authorities with rotation, policy and audit, and an in-process test CA
+//! SPIFFE issuance core: X.509-SVID and JWT-SVID authorities with rotation, policy and audit,
+//! and an in-process test CA.
+//!
+//! Use it to embed a "node CA" in a custom control plane (issuance close to the workload), to
+//! run a small trust domain's root, or in tests (`TestCa`, feature
+//! `test-util`). It is not a registration/attestation server: the caller decides which SPIFFE
+//! ID a requester gets ([`IssuancePolicy`] can enforce "a node may only get identities
+//! assigned to it"), and it does not serve the Workload API (the `agent` crate does, on top of
+//! this one).
+//!
+//! - [`CertificateAuthority`]: one trust domain. Root (self-signed) or intermediate (signed by
+//!   a parent [`CertificateAuthority`] in-process, or by any [`UpstreamAuthority`] from a CSR
+//!   this crate writes; the returned certificate is checked before use). Its own ID is
+//!   `spiffe://<td>`.
+//! - X.509-SVIDs with a key the CA generates ([`KeyType`]: P-256 default, P-384, RSA
+//!   2048/3072/4096, Ed25519) or for the key of a PKCS#10 CSR (signature verified, requested
+//!   names ignored); the profile follows the issuance checklist (digest 2.7): exactly one URI
+//!   SAN, critical keyUsage `digitalSignature` (+ `keyEncipherment` for RSA), EKU
+//!   serverAuth + clientAuth, `cA=false`, SKID/AKI, random positive 128-bit serial,
+//!   `notBefore` 10 s in the past, `notAfter` capped at the CA's. Never URI name constraints.
+//! - Downstream CA certificates with path length and lifetime capped by the parent.
+//! - JWT-SVIDs (ES256 default, ES384, RS256, PS256) with a random `kid` per key, only `alg`,
+//!   `kid`, `typ` in the header, `exp` capped at the key's expiry, extra claims that can never
+//!   override registered ones.
+//! - Every credential is verified with the `svid` crate against the CA's own bundle before it
+//!   is returned ([`SelfCheck`]); a CA that cannot produce a verifying SVID returns an error.
+//! - Key lifecycle prepared -> active -> retired for both kinds ([`CertificateAuthority::rotate`],
+//!   forced rotation, taint, revoke), the published [`SpiffeBundle`](trust_bundle::SpiffeBundle)
+//!   with `spiffe_sequence` and refresh hint, and change notification
+//!   ([`CertificateAuthority::subscribe`] -> [`CaSnapshot`]).
+//! - Persistence through a [`KeyStore`] ([`MemoryKeyStore`], [`FileKeyStore`]); audit through
+//!   an [`AuditSink`] ([`JsonLinesAuditSink`]).
+//! - Keys sign through the [`Signer`] trait; [`SoftwareSigner`] holds them in memory for ring
+//!   or aws-lc-rs.
+//!
+//! Every operation takes `now: SystemTime`; nothing reads the clock except
+//! `TestCa`, which says so.
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use ca::{CertificateAuthority, IntermediateRequest, JwtSvidRequest, X509SvidRequest};
+//! use rustls_pki_types::UnixTime;
+//! use svid::{CryptoBackend, Usage, X509Verifier};
+//! use trust_bundle::BundleSet;
+//!
+//! let now = SystemTime::now();
+//! let root = CertificateAuthority::builder("example.org".parse()?).build(now)?;
+//! // A node CA below the root, e.g. inside an agent.
+//! let node_ca = CertificateAuthority::builder("example.org".parse()?)
+//!     .parent(&root)
+//!     .ca_ttl(Duration::from_secs(6 * 3600))
+//!     .build(now)?;
+//!
+//! let svid = node_ca.mint_x509_svid(
+//!     &X509SvidRequest::new("spiffe://example.org/web".parse()?).dns_names(["web.internal"]),
+//!     now,
+//! )?;
+//! assert_eq!(svid.chain().len(), 2); // leaf + node CA; the root is in the bundle
+//!
+//! // A peer verifies it with the trust domain's bundle.
+//! let bundles = BundleSet::from_bundles([(*node_ca.bundle()).clone()])?;
+//! let verifier = X509Verifier::new(bundles, &CryptoBackend::default(), Usage::ClientAuth);
+//! let peer = verifier.verify(svid.chain(), UnixTime::now())?;
+//! assert_eq!(peer.spiffe_id(), svid.spiffe_id());
+//!
+//! let token = node_ca.mint_jwt_svid(
+//!     &JwtSvidRequest::new("spiffe://example.org/web".parse()?, ["spiffe://example.org/db"]),
+//!     now,
+//! )?;
+//! assert!(token.starts_with("ey"));
+//! # let _ = IntermediateRequest::new();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `ring` | yes | `Backend::Ring`: P-256, P-384, Ed25519 key generation; RSA keys can be used, not generated |
+//! | `aws-lc-rs` | no | `Backend::AwsLcRs`: every [`KeyType`], including RSA generation |
+//! | `test-util` | no | `test_util::TestCa` (also `ca::TestCa`): one-line CAs for tests, on the system clock |
+//!
+//! Both backends may be enabled; [`Backend::default`] then picks aws-lc-rs (as `svid` does).
+//! With neither, building a CA returns [`Error::Unsupported`].
+//!
+//! # Specifications
+//!
+//! X509-SVID, JWT-SVID, and the trust domain and bundle specifications at
+//! <https://github.com/spiffe/spiffe/tree/main/standards>; the issuance checklist is section 2.7
+//! of the project's SPIFFE digest.
+
+mod audit;
+mod authority;
+mod csr;
+mod der;
+mod error;
+mod jwt;
+mod keystore;
+mod lifecycle;
+mod policy;
+mod request;
+mod signer;
+mod snapshot;
+#[cfg(feature = "test-util")]
+pub mod test_util;
+mod time;
+mod x509;
+
+pub use audit::{AuditAction, AuditEvent, AuditSink, AuthorityKind, JsonLinesAuditSink};
+pub use authority::{
+    CertificateAuthority, CertificateAuthorityBuilder, DEFAULT_CA_TTL, DEFAULT_JWT_SVID_TTL,
+    DEFAULT_REFRESH_HINT, DEFAULT_X509_SVID_TTL, IssuedCa, SelfCheck, UpstreamAuthority,
+};
+pub use error::{AuditError, CsrError, Error, SignerError};
+pub use keystore::{FileKeyStore, KeyStore, MemoryKeyStore};
+pub use lifecycle::AuthorityStatus;
+pub use policy::{AllowAll, CredentialKind, IssuanceContext, IssuancePolicy};
+pub use request::{IntermediateRequest, JwtSvidRequest, X509SvidRequest};
+pub use signer::{Backend, KeyType, SignatureAlgorithm, Signer, SoftwareSigner};
+pub use snapshot::{AuthorityInfo, CaSnapshot};
+#[cfg(feature = "test-util")]
+pub use test_util::TestCa;
+pub use x509::DistinguishedName;

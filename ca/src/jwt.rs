@@ -1,0 +1,163 @@
+//! JWT-SVID encoding and signing (JWT-SVID 2, 3; digest 3.8).
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use spiffe_id::SpiffeId;
+use svid::JwtAlgorithm;
+use trust_bundle::{EcCurve, EcPublicKey, JwtKey, RsaPublicKey};
+
+use crate::authority::JwtAuthority;
+use crate::der::{self, Reader, tag};
+use crate::error::{Error, SignerError};
+use crate::request::JwtSvidRequest;
+use crate::signer::{SignatureAlgorithm, Signer};
+
+/// RFC 7519 4.1 registered claim names: set by the CA or not at all.
+const REGISTERED: &[&str] = &["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
+
+pub(crate) fn authority(
+    kid: String,
+    signer: Arc<dyn Signer>,
+    algorithm: JwtAlgorithm,
+    not_before: u64,
+    not_after: u64,
+) -> JwtAuthority {
+    // Only `alg`, `kid` and `typ` (JWT-SVID 2; J-12). serde_json escapes the kid.
+    let header = serde_json::json!({ "alg": algorithm.name(), "kid": kid, "typ": "JWT" });
+    let mut header_prefix = URL_SAFE_NO_PAD.encode(header.to_string());
+    header_prefix.push('.');
+    JwtAuthority {
+        kid,
+        signer,
+        algorithm,
+        header_prefix,
+        not_before,
+        not_after,
+        issued_until: AtomicU64::new(0),
+    }
+}
+
+/// The claims JSON: `aud`, `exp`, `iat`, `sub`, then the extra claims.
+pub(crate) fn claims(
+    spiffe_id: &SpiffeId,
+    audience: &[String],
+    iat: u64,
+    exp: u64,
+    request: &JwtSvidRequest,
+) -> Result<String, Error> {
+    let mut out = String::with_capacity(128);
+    out.push_str("{\"aud\":");
+    out.push_str(
+        &serde_json::to_string(audience).map_err(|_| Error::InvalidRequest {
+            reason: "audience cannot be encoded",
+        })?,
+    );
+    out.push_str(&format!(",\"exp\":{exp},\"iat\":{iat},\"sub\":"));
+    out.push_str(&serde_json::to_string(spiffe_id.as_str()).map_err(|_| {
+        Error::InvalidRequest {
+            reason: "subject cannot be encoded",
+        }
+    })?);
+    for (name, value) in request.extra_claims() {
+        if REGISTERED.contains(&name.as_str()) {
+            return Err(Error::ReservedClaim { name: name.clone() });
+        }
+        let unencodable = |_| Error::InvalidRequest {
+            reason: "claim cannot be encoded",
+        };
+        out.push(',');
+        out.push_str(&serde_json::to_string(name).map_err(unencodable)?);
+        out.push(':');
+        out.push_str(&serde_json::to_string(value).map_err(unencodable)?);
+    }
+    out.push('}');
+    Ok(out)
+}
+
+/// Signs `claims` with `key`: the compact JWS.
+pub(crate) fn sign(key: &JwtAuthority, claims: &str) -> Result<String, Error> {
+    let mut token = String::with_capacity(key.header_prefix.len() + claims.len() * 2 + 140);
+    token.push_str(&key.header_prefix);
+    URL_SAFE_NO_PAD.encode_string(claims, &mut token);
+    let signature = key.signer.sign(token.as_bytes())?;
+    let signature = match key.signer.algorithm() {
+        SignatureAlgorithm::EcdsaP256Sha256 => ecdsa_der_to_fixed(&signature, 32)?,
+        SignatureAlgorithm::EcdsaP384Sha384 => ecdsa_der_to_fixed(&signature, 48)?,
+        _ => signature,
+    };
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+    Ok(token)
+}
+
+/// ASN.1 `Ecdsa-Sig-Value` to the JOSE `r || s` form, each `width` bytes (RFC 7518 3.4).
+fn ecdsa_der_to_fixed(signature: &[u8], width: usize) -> Result<Vec<u8>, Error> {
+    let malformed = || Error::Signer(SignerError::new("malformed ECDSA signature from signer"));
+    let mut seq = Reader::new(der::read_single(signature, tag::SEQUENCE).map_err(|_| malformed())?);
+    let mut out = vec![0; width * 2];
+    for half in 0..2 {
+        let int = seq.read(tag::INTEGER).map_err(|_| malformed())?;
+        let skip = int.iter().take_while(|b| **b == 0).count();
+        let magnitude = int.get(skip..).unwrap_or_default();
+        if magnitude.len() > width {
+            return Err(malformed());
+        }
+        let end = width * (half + 1);
+        let start = end - magnitude.len();
+        out.get_mut(start..end)
+            .ok_or_else(malformed)?
+            .copy_from_slice(magnitude);
+    }
+    if !seq.is_empty() {
+        return Err(malformed());
+    }
+    Ok(out)
+}
+
+/// The bundle form of a JWT key's public half.
+pub(crate) fn public_key(signer: &dyn Signer) -> Result<JwtKey, Error> {
+    let bad = || Error::InvalidRequest {
+        reason: "the signer's public key cannot be published as a JWK",
+    };
+    let mut spki =
+        Reader::new(der::read_single(signer.public_key_spki(), tag::SEQUENCE).map_err(|_| bad())?);
+    spki.read(tag::SEQUENCE).map_err(|_| bad())?;
+    let bits =
+        der::bit_string_bytes(spki.read(tag::BIT_STRING).map_err(|_| bad())?).map_err(|_| bad())?;
+    Ok(match signer.algorithm() {
+        SignatureAlgorithm::EcdsaP256Sha256 => {
+            JwtKey::Ec(EcPublicKey::from_sec1(EcCurve::P256, bits).map_err(|_| bad())?)
+        }
+        SignatureAlgorithm::EcdsaP384Sha384 => {
+            JwtKey::Ec(EcPublicKey::from_sec1(EcCurve::P384, bits).map_err(|_| bad())?)
+        }
+        SignatureAlgorithm::RsaPkcs1Sha256 | SignatureAlgorithm::RsaPssSha256 => {
+            let mut rsa = Reader::new(der::read_single(bits, tag::SEQUENCE).map_err(|_| bad())?);
+            let n = rsa.read(tag::INTEGER).map_err(|_| bad())?;
+            let e = rsa.read(tag::INTEGER).map_err(|_| bad())?;
+            JwtKey::Rsa(RsaPublicKey::from_components(n, e).map_err(|_| bad())?)
+        }
+        SignatureAlgorithm::Ed25519 => {
+            return Err(Error::Unsupported {
+                what: "Ed25519 is not a JWT-SVID algorithm",
+            });
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn der_to_fixed_pads_and_strips() {
+        // r = 0x00ff (positive with a leading zero), s = 0x01
+        let der = [0x30, 0x07, 0x02, 0x02, 0x00, 0xff, 0x02, 0x01, 0x01];
+        let fixed = ecdsa_der_to_fixed(&der, 4).unwrap();
+        assert_eq!(fixed, [0, 0, 0, 0xff, 0, 0, 0, 1]);
+        assert!(ecdsa_der_to_fixed(&der, 0).is_err());
+    }
+}
