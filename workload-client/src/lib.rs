@@ -1,3 +1,56 @@
-//! SPIFFE Workload API client and self-rotating X.509 / JWT / bundle sources
+//! SPIFFE Workload API client and self-rotating X.509 / JWT / bundle sources.
+//!
+//! - [`Endpoint`]: the agent's address, from configuration or `SPIFFE_ENDPOINT_SOCKET`, parsed
+//!   strictly by the Workload Endpoint rules (`unix:///abs/path`, `unix:/abs/path`,
+//!   `tcp://<ip>:<port>`).
+//! - [`Client`]: one-shot calls and streams for every Workload API RPC over a Unix socket or
+//!   TCP, with the mandatory `workload.spiffe.io: true` header on every call, timeouts,
+//!   response limits ([`Limits`]) and typed errors that say whether retrying helps
+//!   ([`Error::is_retryable`]). Responses are validated and converted into `svid` and
+//!   `trust-bundle` types; a malformed SVID is an error, never a panic or an accepted
+//!   credential.
+//! - Sources, what applications use: [`X509Source`] (implements [`svid::X509SvidSource`] and
+//!   [`trust_bundle::X509BundleSource`]), [`JwtSource`] (cached JWT-SVIDs refreshed at
+//!   half-life; [`trust_bundle::JwtBundleSource`]) and [`BundleSource`]. All run one supervisor:
+//!   backoff with jitter, reconnect, stop on InvalidArgument / Unimplemented, PermissionDenied
+//!   per [`PermissionDeniedPolicy`], last good state served until it expires, invalid and
+//!   duplicate updates ignored. State is an immutable snapshot swapped atomically; reads are a
+//!   pointer load.
+//! - [`proto`]: the generated wire types, client and (feature `server`) server.
+//!
+//! TLS code should depend on the `svid` / `trust-bundle` traits, never on this crate.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `ring` | yes | key loading and SVID checks with ring (forwarded to `svid`) |
+//! | `aws-lc-rs` | no | the same with aws-lc-rs |
+//! | `server` | no | the generated server half, `proto::spiffe_workload_api_server` |
+//!
+//! # Specification
+//!
+//! - <https://github.com/spiffe/spiffe/blob/main/standards/SPIFFE_Workload_API.md>
+//! - <https://github.com/spiffe/spiffe/blob/main/standards/SPIFFE_Workload_Endpoint.md>
 
+mod bundle_source;
+mod client;
+mod convert;
+mod endpoint;
+mod error;
+mod jwt_source;
 pub mod proto;
+mod types;
+mod watch;
+mod x509_source;
+
+pub use bundle_source::{BundleKinds, BundleSource};
+pub use client::{
+    Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, SECURITY_HEADER, UpdateStream,
+};
+pub use endpoint::{ENDPOINT_SOCKET_ENV, Endpoint};
+pub use error::{EndpointError, Error, ResponseError, Rpc};
+pub use jwt_source::{DEFAULT_JWT_CACHE_CAPACITY, JwtSource};
+pub use types::{Limits, ValidatedJwtSvid, WorkloadJwtSvid, X509Context};
+pub use watch::{Health, PermissionDeniedPolicy, SourceOptions};
+pub use x509_source::{SvidPicker, X509Snapshot, X509Source};

@@ -1,0 +1,484 @@
+//! The one error type of this crate and its sub-enums.
+//!
+//! Section numbers refer to `SPIFFE_Workload_API.md` ("Workload API") and
+//! `SPIFFE_Workload_Endpoint.md` ("Workload Endpoint"); rule IDs (E-1, W-API-4...) to the
+//! project's SPIFFE digest.
+
+use std::time::Duration;
+
+use crate::endpoint::ENDPOINT_SOCKET_ENV;
+
+/// Everything that can go wrong talking to the Workload API or running a source.
+///
+/// [`is_retryable`](Self::is_retryable) says whether trying again later can help. Display text
+/// is for people and is not part of the API; match on variants.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No address was given and `SPIFFE_ENDPOINT_SOCKET` is not set (Workload Endpoint 4;
+    /// digest E-8).
+    #[error(
+        "no workload api address configured: pass one explicitly or set {ENDPOINT_SOCKET_ENV} \
+         (e.g. unix:///run/spire/agent.sock)"
+    )]
+    EndpointNotConfigured,
+    /// The address breaks the Workload Endpoint address rules (Workload Endpoint 4).
+    #[error("invalid workload api address {address:?}: {reason}")]
+    InvalidEndpoint {
+        /// The address as given.
+        address: String,
+        /// The rule it breaks.
+        reason: EndpointError,
+    },
+    /// No connection could be made: nothing listens at the address, or the socket is not
+    /// accessible. Retryable: the agent may still be starting.
+    #[error("cannot connect to the workload api at {endpoint} (is the agent running there?)")]
+    Connect {
+        /// The endpoint, in canonical form.
+        endpoint: String,
+        /// The transport error.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// The agent is unavailable (starting, shedding load, or the connection broke). Retryable
+    /// with backoff (Workload Endpoint 6).
+    #[error("workload api {rpc} unavailable: {message}")]
+    Unavailable {
+        /// The RPC that failed.
+        rpc: Rpc,
+        /// The server's or the transport's message.
+        message: String,
+    },
+    /// The agent has no identity for this process, or not the one requested (`no identity
+    /// issued`): check the registration entries and their selectors. Retryable with backoff,
+    /// since entries can appear later (Workload API 5.2.1, 6.2.1).
+    #[error(
+        "workload api {rpc} denied: {message} (the agent has no identity for this process; \
+         check its registration entries and selectors)"
+    )]
+    PermissionDenied {
+        /// The RPC that failed.
+        rpc: Rpc,
+        /// The server's message.
+        message: String,
+    },
+    /// The server refused the request as malformed (for instance without the security header).
+    /// Not retryable: it signals a client bug (Workload Endpoint 6; digest W-API-10).
+    #[error("workload api {rpc} rejected the request as invalid: {message}")]
+    InvalidArgument {
+        /// The RPC that failed.
+        rpc: Rpc,
+        /// The server's message.
+        message: String,
+    },
+    /// The server does not implement the RPC. Not retryable (digest W-API-10).
+    #[error("workload api {rpc} is not implemented by the server: {message}")]
+    Unimplemented {
+        /// The RPC that failed.
+        rpc: Rpc,
+        /// The server's message.
+        message: String,
+    },
+    /// The call did not finish within its timeout. Retryable.
+    #[error("workload api {rpc} did not answer within {timeout:?}")]
+    DeadlineExceeded {
+        /// The RPC that timed out.
+        rpc: Rpc,
+        /// The timeout that applied.
+        timeout: Duration,
+    },
+    /// Any other gRPC status. Retryable unless the code says otherwise.
+    #[error("workload api {rpc} failed with {code:?}: {message}")]
+    Status {
+        /// The RPC that failed.
+        rpc: Rpc,
+        /// The gRPC status code.
+        code: tonic::Code,
+        /// The server's message.
+        message: String,
+    },
+    /// The server answered with something that is not a valid response: the message is
+    /// discarded (Workload API 4.5; digest 5.10). Retryable: a later message may be fine.
+    #[error("workload api {rpc} sent an invalid response")]
+    InvalidResponse {
+        /// The RPC that answered.
+        rpc: Rpc,
+        /// What was wrong.
+        #[source]
+        source: ResponseError,
+    },
+    /// A stream ended without an error (server shutdown or restart). Retryable: reconnect
+    /// immediately (Workload API 4.2).
+    #[error("workload api {rpc} stream ended")]
+    StreamEnded {
+        /// The RPC whose stream ended.
+        rpc: Rpc,
+    },
+    /// A request argument was refused before anything was sent.
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+    /// A JWT-SVID could not be parsed or validated.
+    #[error("jwt-svid rejected")]
+    Jwt(#[source] svid::JwtError),
+    /// The crate was built without a crypto backend (`ring` or `aws-lc-rs`) and none was given.
+    #[error("no crypto backend: enable the `ring` or `aws-lc-rs` feature or pass a backend")]
+    NoCryptoBackend,
+    /// A source got no usable update within its startup timeout. `last_error` says why:
+    /// nothing listening ([`Connect`](Self::Connect)), no identity for this process
+    /// ([`PermissionDenied`](Self::PermissionDenied)), bad responses, ...
+    #[error("no usable update from the workload api at {endpoint} within {waited:?}{}", describe_last(.last_error))]
+    StartupTimeout {
+        /// The endpoint, in canonical form.
+        endpoint: String,
+        /// How long the source waited.
+        waited: Duration,
+        /// The last error seen while waiting, if any.
+        #[source]
+        last_error: Option<std::sync::Arc<Self>>,
+    },
+    /// The source stopped watching for good: closed by the application, or after an error that
+    /// retrying cannot fix (InvalidArgument, Unimplemented).
+    #[error("the source has stopped{}", describe_last(.cause))]
+    SourceStopped {
+        /// Why it stopped, unless it was closed on purpose.
+        #[source]
+        cause: Option<std::sync::Arc<Self>>,
+    },
+    /// The source has nothing to serve: no update yet, its SVIDs expired while the agent was
+    /// away, or they were withdrawn (PermissionDenied).
+    #[error("the source has no current identity")]
+    NoCurrentIdentity,
+    /// No SVID matches the requested picker (hint or SPIFFE ID).
+    #[error("no svid matches {wanted}")]
+    NoMatchingSvid {
+        /// What was asked for.
+        wanted: String,
+    },
+}
+
+fn describe_last(error: &Option<std::sync::Arc<Error>>) -> String {
+    match error {
+        Some(error) => format!("; last error: {error}"),
+        None => String::new(),
+    }
+}
+
+impl Error {
+    /// Whether trying again later can help.
+    ///
+    /// `false` for configuration and client bugs (bad address, InvalidArgument,
+    /// Unimplemented, no crypto backend) and for a stopped source; `true` for everything the
+    /// agent can fix by starting, catching up or sending a better message.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::EndpointNotConfigured
+            | Self::InvalidEndpoint { .. }
+            | Self::InvalidArgument { .. }
+            | Self::Unimplemented { .. }
+            | Self::InvalidRequest(_)
+            | Self::Jwt(_)
+            | Self::NoCryptoBackend
+            | Self::SourceStopped { .. }
+            | Self::NoMatchingSvid { .. } => false,
+            Self::Status { code, .. } => !matches!(
+                code,
+                tonic::Code::InvalidArgument
+                    | tonic::Code::Unimplemented
+                    | tonic::Code::Unauthenticated
+                    | tonic::Code::FailedPrecondition
+                    | tonic::Code::OutOfRange
+            ),
+            Self::Connect { .. }
+            | Self::Unavailable { .. }
+            | Self::PermissionDenied { .. }
+            | Self::DeadlineExceeded { .. }
+            | Self::InvalidResponse { .. }
+            | Self::StreamEnded { .. }
+            | Self::StartupTimeout { .. }
+            | Self::NoCurrentIdentity => true,
+        }
+    }
+
+    /// Whether this is the agent saying "no identity for you" (PermissionDenied).
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(self, Self::PermissionDenied { .. })
+    }
+
+    pub(crate) fn from_status(rpc: Rpc, status: &tonic::Status, timeout: Duration) -> Self {
+        let message = status.message().to_owned();
+        match status.code() {
+            tonic::Code::Unavailable => Self::Unavailable { rpc, message },
+            tonic::Code::PermissionDenied => Self::PermissionDenied { rpc, message },
+            tonic::Code::InvalidArgument => Self::InvalidArgument { rpc, message },
+            tonic::Code::Unimplemented => Self::Unimplemented { rpc, message },
+            tonic::Code::DeadlineExceeded => Self::DeadlineExceeded { rpc, timeout },
+            code => Self::Status { rpc, code, message },
+        }
+    }
+
+    pub(crate) fn invalid(rpc: Rpc, source: ResponseError) -> Self {
+        Self::InvalidResponse { rpc, source }
+    }
+}
+
+/// The Workload API RPCs, for error context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Rpc {
+    /// `FetchX509SVID`.
+    FetchX509Svid,
+    /// `FetchX509Bundles`.
+    FetchX509Bundles,
+    /// `FetchJWTSVID`.
+    FetchJwtSvid,
+    /// `FetchJWTBundles`.
+    FetchJwtBundles,
+    /// `ValidateJWTSVID`.
+    ValidateJwtSvid,
+}
+
+impl core::fmt::Display for Rpc {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::FetchX509Svid => "FetchX509SVID",
+            Self::FetchX509Bundles => "FetchX509Bundles",
+            Self::FetchJwtSvid => "FetchJWTSVID",
+            Self::FetchJwtBundles => "FetchJWTBundles",
+            Self::ValidateJwtSvid => "ValidateJWTSVID",
+        })
+    }
+}
+
+/// Why an address is not a valid Workload API endpoint (Workload Endpoint 4; digest 6.3).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EndpointError {
+    /// The address is empty.
+    #[error("the address is empty (Workload Endpoint 4)")]
+    Empty,
+    /// The address has characters no URI may hold (spaces, control characters, non-ASCII) or
+    /// a malformed percent-escape.
+    #[error("the address is not a valid URI (Workload Endpoint 4)")]
+    NotAUri,
+    /// There is no URI scheme (e.g. a bare path).
+    #[error(
+        "the address has no scheme; use unix:///path or tcp://ip:port (Workload Endpoint 4, E-1)"
+    )]
+    NoScheme,
+    /// The scheme is not `unix` or `tcp`.
+    #[error("scheme {scheme:?} is not unix or tcp (Workload Endpoint 4, E-1)")]
+    UnsupportedScheme {
+        /// The scheme as written.
+        scheme: String,
+    },
+    /// A `unix` address has an authority (`unix://host/path`).
+    #[error(
+        "a unix address must not have an authority; use unix:///absolute/path (Workload Endpoint 4, E-2)"
+    )]
+    UnixAuthority,
+    /// A `unix` address has userinfo.
+    #[error("a unix address must not have userinfo (Workload Endpoint 4, E-4)")]
+    UnixUserInfo,
+    /// A `unix` address has no path.
+    #[error("a unix address must have the socket's absolute path (Workload Endpoint 4, E-3)")]
+    UnixNoPath,
+    /// A `unix` path is relative (`unix:relative/path`).
+    #[error("a unix address path must be absolute (Workload Endpoint 4, E-3)")]
+    UnixRelativePath,
+    /// A `unix` path is `/`, which cannot be a socket.
+    #[error("a unix address path must name a socket, not / (Workload Endpoint 4, E-3)")]
+    UnixRootPath,
+    /// The address has a query.
+    #[error("the address must not have a query (Workload Endpoint 4, E-4/E-7)")]
+    Query,
+    /// The address has a fragment.
+    #[error("the address must not have a fragment (Workload Endpoint 4, E-4/E-7)")]
+    Fragment,
+    /// A `tcp` address has no `//` authority (`tcp:1.2.3.4:5`).
+    #[error("a tcp address must be tcp://ip:port (Workload Endpoint 4, E-7)")]
+    TcpOpaque,
+    /// A `tcp` address has userinfo.
+    #[error("a tcp address must not have userinfo (Workload Endpoint 4, E-7)")]
+    TcpUserInfo,
+    /// A `tcp` address has no host.
+    #[error("a tcp address must have an ip address (Workload Endpoint 4, E-5)")]
+    TcpNoHost,
+    /// A `tcp` host is not an IP address (DNS names are not allowed).
+    #[error("a tcp address host must be an ip address, not a name (Workload Endpoint 4, E-5)")]
+    TcpHostNotIp,
+    /// A `tcp` address has no port, or an empty one.
+    #[error("a tcp address must have a port (Workload Endpoint 4, E-6)")]
+    TcpNoPort,
+    /// A `tcp` port is not a number in 1..=65535.
+    #[error("a tcp address port must be a number from 1 to 65535 (Workload Endpoint 4, E-6)")]
+    TcpBadPort,
+    /// A `tcp` port is 0, which cannot be dialled.
+    #[error("a tcp address port must not be 0 (Workload Endpoint 4, E-6)")]
+    TcpPortZero,
+    /// A `tcp` address has a path (even `/`).
+    #[error("a tcp address must not have a path (Workload Endpoint 4, E-7)")]
+    TcpPath,
+}
+
+/// Why a Workload API response was refused (Workload API 4.4, 4.5; digest 5.3-5.11).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResponseError {
+    /// The response holds no SVIDs; at least one is required (Workload API 4.5).
+    #[error("the response holds no svids (Workload API 4.5)")]
+    NoSvids,
+    /// A required field is empty (Workload API 4.5).
+    #[error("required field {field} of entry #{index} is empty (Workload API 4.5)")]
+    EmptyField {
+        /// The proto field name.
+        field: &'static str,
+        /// Zero-based position of the entry.
+        index: usize,
+    },
+    /// A required bundle map is empty (Workload API 4.5).
+    #[error("the bundles map is empty (Workload API 4.5)")]
+    NoBundles,
+    /// A `spiffe_id` field is not a SPIFFE ID.
+    #[error("spiffe_id {value:?} of entry #{index} is not a spiffe id")]
+    BadSpiffeId {
+        /// The value sent.
+        value: String,
+        /// Zero-based position of the entry.
+        index: usize,
+        /// Why it was refused.
+        #[source]
+        source: spiffe_id::Error,
+    },
+    /// A bundle map key is neither `spiffe://<td>` nor a bare trust domain name (digest 5.5).
+    #[error("bundle map key {key:?} is not a trust domain (Workload API 5.1, digest 5.5)")]
+    BadBundleKey {
+        /// The key sent.
+        key: String,
+        /// Why it was refused.
+        #[source]
+        source: spiffe_id::Error,
+    },
+    /// Two keys of one bundle map name the same trust domain (e.g. `spiffe://a` and `a`).
+    #[error("bundle map names trust domain {trust_domain} twice")]
+    DuplicateTrustDomain {
+        /// The repeated trust domain.
+        trust_domain: spiffe_id::TrustDomain,
+    },
+    /// An X.509-SVID (chain + key) is malformed, breaks the SVID profile, or its key does not
+    /// match its certificate.
+    #[error("x509-svid #{index} ({spiffe_id}) is invalid")]
+    X509Svid {
+        /// Zero-based position in the response.
+        index: usize,
+        /// The `spiffe_id` field as sent.
+        spiffe_id: String,
+        /// What was wrong.
+        #[source]
+        source: svid::Error,
+    },
+    /// The certificate's SPIFFE ID differs from the `spiffe_id` field.
+    #[error(
+        "x509-svid #{index}: spiffe_id field {field} does not match the certificate's {certificate}"
+    )]
+    SpiffeIdMismatch {
+        /// Zero-based position in the response.
+        index: usize,
+        /// The `spiffe_id` field.
+        field: String,
+        /// The SPIFFE ID in the certificate or token.
+        certificate: String,
+    },
+    /// An X.509-SVID does not verify against the bundle of its own trust domain, or is expired.
+    #[error("x509-svid #{index} ({spiffe_id}) does not verify against its trust domain's bundle")]
+    X509SvidNotValid {
+        /// Zero-based position in the response.
+        index: usize,
+        /// The SVID's SPIFFE ID.
+        spiffe_id: String,
+        /// Why verification failed.
+        #[source]
+        source: svid::Error,
+    },
+    /// A bundle could not be parsed.
+    #[error("bundle of {trust_domain} is invalid")]
+    Bundle {
+        /// The bundle's trust domain.
+        trust_domain: spiffe_id::TrustDomain,
+        /// What was wrong.
+        #[source]
+        source: trust_bundle::Error,
+    },
+    /// The bundles do not form a valid set.
+    #[error("the bundles do not form a valid set")]
+    BundleSet(#[source] trust_bundle::Error),
+    /// Two SVIDs of one response carry different bundles for the same trust domain.
+    #[error("svids of trust domain {trust_domain} carry different bundles")]
+    ConflictingBundles {
+        /// The trust domain.
+        trust_domain: spiffe_id::TrustDomain,
+    },
+    /// A JWT-SVID is malformed.
+    #[error("jwt-svid #{index} ({spiffe_id}) is invalid")]
+    JwtSvid {
+        /// Zero-based position in the response.
+        index: usize,
+        /// The `spiffe_id` field as sent.
+        spiffe_id: String,
+        /// What was wrong.
+        #[source]
+        source: svid::JwtError,
+    },
+    /// A JWT-SVID is already expired.
+    #[error("jwt-svid #{index} ({spiffe_id}) is already expired")]
+    JwtSvidExpired {
+        /// Zero-based position in the response.
+        index: usize,
+        /// The SVID's SPIFFE ID.
+        spiffe_id: String,
+    },
+    /// A JWT-SVID does not carry every requested audience.
+    #[error("jwt-svid #{index} does not carry the requested audience {audience:?}")]
+    JwtAudienceMissing {
+        /// Zero-based position in the response.
+        index: usize,
+        /// The missing audience.
+        audience: String,
+    },
+    /// The server returned an identity other than the one requested.
+    #[error("asked for {requested} but got {returned}")]
+    UnrequestedIdentity {
+        /// The requested SPIFFE ID.
+        requested: String,
+        /// The returned SPIFFE ID.
+        returned: String,
+    },
+    /// More SVIDs than the configured limit.
+    #[error("the response holds {count} svids, more than the {max} allowed")]
+    TooManySvids {
+        /// The number received.
+        count: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// More bundles (trust domains) than the configured limit.
+    #[error("the response holds {count} bundles, more than the {max} allowed")]
+    TooManyBundles {
+        /// The number received.
+        count: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// A bundle is larger than the configured limit.
+    #[error("the bundle of {key} is {len} bytes, more than the {max} allowed")]
+    BundleTooLarge {
+        /// The bundle's key or SPIFFE ID.
+        key: String,
+        /// Its length.
+        len: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// `ValidateJWTSVID` returned no claims, or claims that disagree with the token.
+    #[error("validate response: {0}")]
+    BadValidation(&'static str),
+}

@@ -1,0 +1,261 @@
+//! [`JwtSource`]: cached JWT-SVIDs and current JWT bundles.
+
+use core::fmt;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use spiffe_id::{SpiffeId, TrustDomain};
+use tokio::time::Instant;
+use trust_bundle::{JwtBundle, JwtBundleSource};
+
+use crate::bundle_source::JwtBundles;
+use crate::client::Client;
+use crate::error::Error;
+use crate::types::WorkloadJwtSvid;
+use crate::watch::{Health, SourceOptions, Watcher};
+
+/// The most cached JWT-SVIDs; when full, the entry closest to its refresh time is evicted.
+/// Each entry is a token of about 1 KiB; distinct (identity, audience set) pairs of one
+/// workload number in the tens.
+pub const DEFAULT_JWT_CACHE_CAPACITY: usize = 1024;
+
+/// What a cached token is filed under: the requested SPIFFE ID (or none for the default) and
+/// the sorted, de-duplicated audience set. A structured key, so `{"ab","cd"}` and
+/// `{"a","bcd"}` never collide (the bug of spiffe/spire#4309).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct CacheKey {
+    spiffe_id: Option<SpiffeId>,
+    audience: Vec<String>,
+}
+
+struct CacheEntry {
+    svid: Arc<WorkloadJwtSvid>,
+    /// Half-life: from here on, the next request fetches a fresh token.
+    refresh_at: Instant,
+    /// Past this the token is never served.
+    expires_at: Instant,
+}
+
+/// JWT-SVIDs minted by the agent, cached per (SPIFFE ID, audience set) and refreshed at
+/// half-life, plus the JWT bundles of a `FetchJWTBundles` stream.
+///
+/// Hot paths call [`fetch_jwt_svid`](Self::fetch_jwt_svid) per request: it returns the cached
+/// token (a hash lookup) until half its lifetime has passed, then fetches a new one. If that
+/// fetch fails, the cached token keeps being served until it expires. Implements
+/// [`JwtBundleSource`] for local validation with [`svid::JwtValidator`].
+///
+/// ```no_run
+/// # async fn example() -> Result<(), workload_client::Error> {
+/// use workload_client::{Client, Endpoint, JwtSource, SourceOptions};
+///
+/// let client = Client::builder(Endpoint::from_env()?).connect_lazy()?;
+/// let source = JwtSource::new(client, SourceOptions::default()).await?;
+/// let svid = source.fetch_jwt_svid(&["https://api.example.org"], None).await?;
+/// let header = format!("Bearer {}", svid.token());
+/// # let _ = header;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct JwtSource {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    bundles: Watcher<JwtBundles>,
+    cache: Mutex<HashMap<CacheKey, CacheEntry>>,
+    capacity: usize,
+}
+
+impl JwtSource {
+    /// Starts the JWT bundle stream and waits for its first update.
+    ///
+    /// # Errors
+    /// As [`X509Source::new`](crate::X509Source::new).
+    pub async fn new(client: Client, options: SourceOptions) -> Result<Self, Error> {
+        Self::with_capacity(client, options, DEFAULT_JWT_CACHE_CAPACITY).await
+    }
+
+    /// As [`new`](Self::new), with a cache of at most `capacity` tokens.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub async fn with_capacity(
+        client: Client,
+        options: SourceOptions,
+        capacity: usize,
+    ) -> Result<Self, Error> {
+        let bundles = Watcher::spawn(client.clone(), Arc::new(()), options);
+        bundles.wait_ready(options.startup_timeout).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                bundles,
+                cache: Mutex::new(HashMap::new()),
+                capacity: capacity.max(1),
+            }),
+        })
+    }
+
+    /// A JWT-SVID for `audience`, for `spiffe_id` or the default identity: from the cache when
+    /// one was fetched less than half its lifetime ago, else freshly minted.
+    ///
+    /// # Errors
+    /// As [`Client::fetch_jwt_svid`], only when nothing valid is cached.
+    pub async fn fetch_jwt_svid<A: AsRef<str>>(
+        &self,
+        audience: &[A],
+        spiffe_id: Option<&SpiffeId>,
+    ) -> Result<Arc<WorkloadJwtSvid>, Error> {
+        let key = key(audience, spiffe_id);
+        let now = Instant::now();
+        let stale = {
+            let cache = self.lock();
+            match cache.get(&key) {
+                Some(entry) if now < entry.refresh_at => return Ok(Arc::clone(&entry.svid)),
+                Some(entry) if now < entry.expires_at => Some(Arc::clone(&entry.svid)),
+                _ => None,
+            }
+        };
+        match self
+            .inner
+            .client
+            .fetch_jwt_svid(&key.audience, spiffe_id)
+            .await
+        {
+            Ok(svid) => {
+                let svid = Arc::new(svid);
+                self.insert(key, Arc::clone(&svid));
+                Ok(svid)
+            }
+            Err(error) => match stale {
+                Some(svid) => {
+                    tracing::warn!(%error, "jwt-svid refresh failed; serving the cached token until it expires");
+                    Ok(svid)
+                }
+                None => Err(error),
+            },
+        }
+    }
+
+    fn insert(&self, key: CacheKey, svid: Arc<WorkloadJwtSvid>) {
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        let remaining = svid.expires_at().duration_since(wall).unwrap_or_default();
+        let elapsed = wall.duration_since(svid.issued_at()).unwrap_or_default();
+        let half = svid.lifetime() / 2;
+        let until_refresh = half.saturating_sub(elapsed).min(remaining);
+        let entry = CacheEntry {
+            svid,
+            refresh_at: now + until_refresh,
+            expires_at: now + remaining,
+        };
+        let mut cache = self.lock();
+        if cache.len() >= self.inner.capacity && !cache.contains_key(&key) {
+            cache.retain(|_, entry| entry.expires_at > now);
+            if cache.len() >= self.inner.capacity {
+                let oldest = cache
+                    .iter()
+                    .min_by_key(|(_, entry)| entry.refresh_at)
+                    .map(|(key, _)| key.clone());
+                if let Some(oldest) = oldest {
+                    cache.remove(&oldest);
+                }
+            }
+        }
+        cache.insert(key, entry);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, CacheEntry>> {
+        match self.inner.cache.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// How many tokens are cached.
+    pub fn cached(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Asks the agent to validate a token (`ValidateJWTSVID`); see
+    /// [`Client::validate_jwt_svid`]. Prefer local validation with [`svid::JwtValidator`] over
+    /// this source (it implements [`JwtBundleSource`]) on hot paths.
+    ///
+    /// # Errors
+    /// As [`Client::validate_jwt_svid`].
+    pub async fn validate_jwt_svid(
+        &self,
+        audience: &str,
+        token: &str,
+    ) -> Result<crate::ValidatedJwtSvid, Error> {
+        self.inner.client.validate_jwt_svid(audience, token).await
+    }
+
+    /// Notified on every JWT bundle change.
+    pub fn updated(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.bundles.subscribe()
+    }
+
+    /// Health of the JWT bundle stream.
+    pub fn health(&self) -> Health {
+        self.inner.bundles.health()
+    }
+
+    /// Stops the bundle stream and waits for it.
+    pub async fn close(&self) {
+        self.inner.bundles.close().await;
+    }
+}
+
+fn key<A: AsRef<str>>(audience: &[A], spiffe_id: Option<&SpiffeId>) -> CacheKey {
+    let mut audience: Vec<String> = audience.iter().map(|a| a.as_ref().to_owned()).collect();
+    audience.sort_unstable();
+    audience.dedup();
+    CacheKey {
+        spiffe_id: spiffe_id.cloned(),
+        audience,
+    }
+}
+
+impl JwtBundleSource for JwtSource {
+    fn jwt_bundle(&self, trust_domain: &TrustDomain) -> Option<Arc<JwtBundle>> {
+        self.inner
+            .bundles
+            .current()
+            .as_ref()
+            .and_then(|p| p.value.0.jwt_bundle(trust_domain))
+    }
+
+    fn generation(&self) -> u64 {
+        self.inner
+            .bundles
+            .current()
+            .as_ref()
+            .map_or(0, |p| JwtBundleSource::generation(&p.value.0))
+    }
+}
+
+impl fmt::Debug for JwtSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtSource")
+            .field("client", &self.inner.client)
+            .field("bundles", &self.inner.bundles)
+            .field("cached", &self.cached())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_key_is_order_insensitive_and_collision_free() {
+        assert_eq!(key(&["b", "a", "a"], None), key(&["a", "b"], None));
+        assert_ne!(key(&["ab", "cd"], None), key(&["a", "bcd"], None));
+        let id: SpiffeId = "spiffe://example.org/web".parse().unwrap();
+        assert_ne!(key(&["a"], Some(&id)), key(&["a"], None));
+    }
+}
