@@ -237,7 +237,7 @@ pub(crate) struct LeafFields<'a> {
     pub(crate) spki: &'a [u8],
     pub(crate) key_id: &'a [u8],
     pub(crate) uri: &'a str,
-    pub(crate) dns_names: &'a [DnsName<'static>],
+    pub(crate) dns_names: &'a [String],
     pub(crate) rsa: bool,
 }
 
@@ -246,7 +246,7 @@ pub(crate) fn leaf_tbs(template: &IssuerTemplate, leaf: &LeafFields<'_>) -> Vec<
     let mut names = Vec::with_capacity(leaf.uri.len() + 8);
     der::push_tlv(&mut names, tag::URI, leaf.uri.as_bytes());
     for dns in leaf.dns_names {
-        der::push_tlv(&mut names, tag::DNS_NAME, dns.as_ref().as_bytes());
+        der::push_tlv(&mut names, tag::DNS_NAME, dns.as_bytes());
     }
     let san = extension(
         OID_SAN,
@@ -363,14 +363,19 @@ pub(crate) fn certificate(tbs: &[u8], algorithm: SignatureAlgorithm, signature: 
     )
 }
 
-/// Validates and converts DNS names for a SAN.
-pub(crate) fn dns_names(names: &[String]) -> Result<Vec<DnsName<'static>>, Error> {
+/// Validates DNS names for a SAN: a DNS name (RFC 1035 as rustls-pki-types checks it),
+/// optionally with one leading `*.` wildcard label.
+pub(crate) fn dns_names(names: &[String]) -> Result<Vec<String>, Error> {
     names
         .iter()
         .map(|name| {
-            DnsName::try_from(name.as_str())
-                .map(|dns| dns.to_owned())
-                .map_err(|_| Error::InvalidDnsName { name: name.clone() })
+            let rest = name.strip_prefix("*.").unwrap_or(name);
+            let ok = DnsName::try_from(rest).is_ok() && rest.parse::<std::net::IpAddr>().is_err();
+            if ok {
+                Ok(name.to_ascii_lowercase())
+            } else {
+                Err(Error::InvalidDnsName { name: name.clone() })
+            }
         })
         .collect()
 }
