@@ -82,7 +82,7 @@ mod error;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 #[cfg(any(feature = "hyper", feature = "tonic"))]
-mod net;
+pub mod net;
 mod peer;
 mod resolve;
 #[cfg(feature = "tonic")]
