@@ -338,3 +338,60 @@ impl JwtIssuer {
         format!("{signed}.{}", b64(signature.as_ref()))
     }
 }
+
+/// PEM text of DER certificates.
+pub fn pem_certs(certs: &[CertificateDer<'_>]) -> String {
+    use base64::Engine;
+    let mut out = String::new();
+    for cert in certs {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        out.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            out.push_str(std::str::from_utf8(line).unwrap());
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+    }
+    out
+}
+
+/// PEM text of a PKCS#8 key.
+pub fn pem_key(pkcs8: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(pkcs8);
+    let mut out = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap());
+        out.push('\n');
+    }
+    out.push_str("-----END PRIVATE KEY-----\n");
+    out
+}
+
+/// An external program the interop tests drive, or `None` (after printing why) when it is
+/// missing locally. Under CI (`CI=true`) a missing peer fails the test instead.
+pub fn peer_program(path: &std::path::Path, how: &str) -> Option<std::path::PathBuf> {
+    if path.exists() {
+        return Some(path.to_path_buf());
+    }
+    let message = format!("{} not found; {how}", path.display());
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
+    eprintln!("skipped: {message}");
+    None
+}
+
+/// A system program found on PATH (see [`peer_program`]).
+pub fn system_program(name: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.exists())
+    });
+    match found {
+        Some(path) => Some(path),
+        None => peer_program(
+            std::path::Path::new(name),
+            "run `bash interop/tls/setup.sh` (installs openssl and curl)",
+        ),
+    }
+}
