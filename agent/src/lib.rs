@@ -1,1 +1,128 @@
-//! An embeddable SPIFFE Workload API server (node agent) backed by the ca crate
+//! An embeddable SPIFFE Workload API server: the "node agent" of the SPIFFE design.
+//!
+//! The agent runs next to workloads on a Unix socket. It decides who a caller is from the
+//! kernel's view of the socket (peer uid, gid, pid and the binary behind the pid), matches the
+//! resulting [`Selector`]s against [`RegistrationEntry`]s, mints the entitled identities
+//! through a [`ca::CertificateAuthority`], rotates them at about half their lifetime and
+//! pushes the full state to every open stream whenever anything changes.
+//!
+//! Use it to give a control plane a Workload API, or to start a real Workload API inside a
+//! test. It is not a SPIRE agent: there is no node attestation, no server to fetch entries
+//! from, and no persistence; entries and federated bundles are whatever the embedder sets.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use agent::{Agent, RegistrationEntry, Selector};
+//! use workload_client::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient;
+//!
+//! let ca = ca::TestCa::new("example.org").ca().clone();
+//! let dir = tempfile::tempdir()?;
+//! let agent = Agent::builder(ca)
+//!     .entry(
+//!         RegistrationEntry::new("spiffe://example.org/web".parse()?)
+//!             // Connections from this process's user get the identity.
+//!             .with_selector(Selector::current_uid()?),
+//!     )
+//!     .serve_unix(dir.path().join("agent.sock"))
+//!     .await?;
+//!
+//! // Any Workload API client works; here the raw generated one.
+//! let path = agent.socket_path().to_owned();
+//! let channel = tonic::transport::Endpoint::from_static("http://localhost")
+//!     .connect_with_connector(tower::service_fn(move |_| {
+//!         let path = path.clone();
+//!         async move {
+//!             let stream = tokio::net::UnixStream::connect(path).await?;
+//!             Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+//!         }
+//!     }))
+//!     .await?;
+//! let mut client = SpiffeWorkloadApiClient::new(channel);
+//! let mut request = tonic::Request::new(workload_client::proto::X509svidRequest {});
+//! request.metadata_mut().insert("workload.spiffe.io", "true".parse()?);
+//! let mut stream = client.fetch_x509svid(request).await?.into_inner();
+//! let first = stream.message().await?.ok_or("no message")?;
+//! assert_eq!(first.svids[0].spiffe_id, "spiffe://example.org/web");
+//!
+//! agent.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What is served
+//!
+//! | RPC | Behaviour |
+//! |---|---|
+//! | `FetchX509SVID` | stream; first message at once, then a full state on every SVID rotation, entry change, bundle or federated bundle change |
+//! | `FetchX509Bundles`, `FetchJWTBundles` | streams of the own and federated bundles the caller's entries allow (`federates_with`) |
+//! | `FetchJWTSVID` | one token per entitled identity (all of them when `spiffe_id` is empty); `audience` required |
+//! | `ValidateJWTSVID` | full JWT-SVID validation against the caller's JWT bundles; returns the ID and the claims |
+//! | WIT-SVID RPCs | `Unimplemented` (the profile is Incubating and not offered) |
+//!
+//! Status codes follow the Workload API: `InvalidArgument` without the `workload.spiffe.io:
+//! true` header or with a mandatory field empty, `PermissionDenied` for a caller that matches
+//! no entry (also on an open stream when its last entry is removed), `Unavailable` while
+//! shutting down or when an attestor fails.
+//!
+//! # Attestation
+//!
+//! The built-in [`UnixAttestor`] gives `unix:uid:<uid>`, `unix:gid:<gid>`, and where
+//! `/proc/<pid>/exe` is readable `unix:path:<binary>` and `unix:sha256:<hex>`. Its
+//! documentation says what the pid can and cannot prove. [`TcpAttestor`] gives
+//! `tcp:ip:<address>` to TCP callers. Add your own (container, pod) by implementing
+//! [`Attestor`]; every attestor's selectors are combined.
+//!
+//! A caller gets every entry whose selectors are all among its own, in registration order; the
+//! first is its default identity. Entries and federated bundles can be changed at any time
+//! through [`AgentHandle`].
+//!
+//! # Streams and rotation
+//!
+//! Callers with the same selectors share one watch channel holding their latest full state;
+//! each stream sends the latest state when its reader has room. A reader that stops reading
+//! holds one state, not a queue, and never delays rotation for anyone else. SVIDs are
+//! replaced at half their lifetime minus up to a tenth of it at random; when the CA's X.509
+//! authority changes ([`ca::CertificateAuthority::rotate`]) every SVID is re-issued at once
+//! and pushed with the new bundle.
+//!
+//! # The `agent` binary
+//!
+//! `cargo run -p agent --bin agent -- --config agent/agent.example.toml [--socket PATH]`
+//! starts an in-process CA for the configured trust domain and serves the configured entries.
+//! It logs what it serves (`RUST_LOG`-style filtering is not supported; `-v` for debug) and
+//! stops cleanly on SIGINT or SIGTERM, removing its socket. The configuration format is
+//! described in [`AgentConfig`] and `agent/agent.example.toml`.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `ring` | yes | minting and JWT validation with ring |
+//! | `aws-lc-rs` | no | minting and validation with aws-lc-rs (RSA JWT keys, ES512) |
+//!
+//! # Specifications
+//!
+//! SPIFFE Workload API and Workload Endpoint, at
+//! <https://github.com/spiffe/spiffe/tree/main/standards>.
+
+mod attest;
+mod config;
+mod entry;
+mod error;
+mod issue;
+mod listen;
+mod rotation;
+mod selector;
+mod server;
+mod service;
+mod state;
+mod stream;
+
+pub use attest::{AttestFuture, Attestor, Caller, TcpAttestor, UnixAttestor};
+pub use config::{AgentConfig, ConfigKeyType};
+pub use entry::{EntryId, MAX_HINT_LEN, MAX_SELECTORS_PER_ENTRY, RegistrationEntry};
+pub use error::{ConfigError, EntryError, Error, SelectorError};
+pub use selector::{MAX_SELECTOR_LEN, Selector};
+pub use server::{Agent, AgentBuilder, AgentHandle, DEFAULT_SOCKET_MODE};
+pub use service::SECURITY_HEADER;

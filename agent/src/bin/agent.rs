@@ -1,0 +1,133 @@
+//! `agent`: a SPIFFE Workload API server with an in-process CA, configured by a TOML file.
+//!
+//! ```text
+//! agent --config agent.toml [--socket /path/to/agent.sock] [-v]
+//! ```
+//!
+//! Starts a CA for the configured trust domain, mints the configured entries' SVIDs and serves
+//! the Workload API on the socket until SIGINT or SIGTERM, then ends every stream, removes the
+//! socket and exits 0. See `agent/agent.example.toml` and the crate docs.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use agent::{Agent, AgentConfig};
+use tokio::signal::unix::{SignalKind, signal};
+
+const USAGE: &str = "usage: agent --config <file.toml> [--socket <path>] [-v]";
+
+struct Args {
+    config: PathBuf,
+    socket: Option<PathBuf>,
+    verbose: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut config = None;
+    let mut socket = None;
+    let mut verbose = false;
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--config" | "-c") => config = args.next().map(PathBuf::from),
+            Some("--socket" | "-s") => socket = args.next().map(PathBuf::from),
+            Some("-v" | "--verbose") => verbose = true,
+            Some("-h" | "--help") => return Err(USAGE.to_owned()),
+            _ => return Err(format!("unexpected argument {arg:?}\n{USAGE}")),
+        }
+    }
+    Ok(Args {
+        config: config.ok_or_else(|| format!("--config is required\n{USAGE}"))?,
+        socket,
+        verbose,
+    })
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    let level = if args.verbose {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::INFO
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("agent: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            eprintln!("agent: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let config = AgentConfig::load(&args.config)?;
+    let socket = args
+        .socket
+        .or_else(|| config.socket_path.clone())
+        .ok_or("no socket path: set socket_path in the config or pass --socket")?;
+    let ca = config.build_ca(SystemTime::now())?;
+    let mut builder = Agent::builder(ca)
+        .drive_ca_rotation(Duration::from_secs(10))
+        .x509_svid_ttl(config.x509_svid_ttl)
+        .jwt_svid_ttl(config.jwt_svid_ttl)
+        .entries(config.entries.iter().cloned());
+    for bundle in &config.federated_bundles {
+        builder = builder.federated_bundle(bundle.clone());
+    }
+    if let Some(mode) = config.socket_mode {
+        builder = builder.socket_mode(mode);
+    }
+    if let Some(addr) = config.tcp_address {
+        builder = builder.tcp(addr);
+    }
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let handle = builder.serve_unix(&socket).await?;
+    for (id, entry) in handle.entries() {
+        let selectors: Vec<&str> = entry.selectors().map(agent::Selector::as_str).collect();
+        tracing::info!(
+            entry = %id,
+            spiffe_id = %entry.spiffe_id(),
+            selectors = ?selectors,
+            "serving entry"
+        );
+    }
+    for bundle in &config.federated_bundles {
+        tracing::info!(trust_domain = %bundle.trust_domain(), "serving federated bundle");
+    }
+    tracing::info!(
+        endpoint = %handle.endpoint(),
+        tcp = ?handle.tcp_addr(),
+        "ready"
+    );
+    let signal = tokio::select! {
+        _ = interrupt.recv() => "SIGINT",
+        _ = terminate.recv() => "SIGTERM",
+    };
+    tracing::info!(signal, "shutting down");
+    handle.shutdown().await?;
+    Ok(())
+}

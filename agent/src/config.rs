@@ -1,0 +1,462 @@
+//! The `agent` binary's configuration file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use ca::{CertificateAuthority, KeyType};
+use serde::Deserialize;
+use spiffe_id::{SpiffeId, TrustDomain};
+use svid::JwtAlgorithm;
+use trust_bundle::SpiffeBundle;
+
+use crate::entry::RegistrationEntry;
+use crate::error::{ConfigError, Error};
+use crate::selector::Selector;
+
+/// The longest configuration file read: a config is hand-written text, and anything this size
+/// is a mistake (a binary, a log file).
+const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The key type of a CA or JWT signing key, as written in the configuration file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigKeyType {
+    /// ECDSA P-256 (`ec-p256`, the default).
+    #[default]
+    EcP256,
+    /// ECDSA P-384 (`ec-p384`).
+    EcP384,
+    /// RSA 2048 (`rsa-2048`; key generation needs the `aws-lc-rs` feature).
+    Rsa2048,
+}
+
+impl ConfigKeyType {
+    fn parse(field: &str, value: &str) -> Result<Self, ConfigError> {
+        match value {
+            "ec-p256" => Ok(Self::EcP256),
+            "ec-p384" => Ok(Self::EcP384),
+            "rsa-2048" => Ok(Self::Rsa2048),
+            _ => Err(ConfigError::Invalid {
+                field: field.to_owned(),
+                message: format!("{value:?} is not one of ec-p256, ec-p384, rsa-2048"),
+            }),
+        }
+    }
+}
+
+/// A parsed and checked configuration file (TOML) for the `agent` binary, usable by
+/// embedders too. The format:
+///
+/// ```toml
+/// trust_domain = "example.org"
+/// socket_path = "/tmp/spiffe-agent/agent.sock"
+/// # socket_mode = "0600"            # octal; widen (e.g. "0666") for workloads of other users
+/// # tcp_address = "127.0.0.1:8081"  # optional; callers attested by source IP (tcp:ip:...)
+///
+/// [ca]
+/// ttl = "24h"                       # lifetime of the self-signed root
+/// key_type = "ec-p256"              # X.509 CA key: ec-p256 | ec-p384
+/// jwt_key_type = "ec-p256"          # JWT signing key: ec-p256 | ec-p384 | rsa-2048 (aws-lc-rs)
+///
+/// [svid]
+/// x509_ttl = "1h"                   # default X509-SVID lifetime (rotated at about half)
+/// jwt_ttl = "5m"                    # default JWT-SVID lifetime
+///
+/// [[entry]]
+/// spiffe_id = "spiffe://example.org/web"
+/// selectors = ["unix:uid:1000"]     # all must match
+/// # x509_ttl = "10m"  jwt_ttl = "2m"  hint = "internal"
+/// # dns_names = ["web.example.org"]  federates_with = ["partner.org"]
+///
+/// [[federated_bundle]]
+/// trust_domain = "partner.org"
+/// path = "partner.json"             # SPIFFE bundle document; relative to this file
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct AgentConfig {
+    /// The trust domain the in-process CA serves.
+    pub trust_domain: TrustDomain,
+    /// Where the Workload API socket goes (the command line may override it).
+    pub socket_path: Option<PathBuf>,
+    /// The socket file's mode.
+    pub socket_mode: Option<u32>,
+    /// An optional TCP listener.
+    pub tcp_address: Option<SocketAddr>,
+    /// Lifetime of the CA's root certificate.
+    pub ca_ttl: Duration,
+    /// The X.509 CA key type.
+    pub ca_key_type: ConfigKeyType,
+    /// The JWT signing key type.
+    pub jwt_key_type: ConfigKeyType,
+    /// Default X509-SVID lifetime.
+    pub x509_svid_ttl: Duration,
+    /// Default JWT-SVID lifetime.
+    pub jwt_svid_ttl: Duration,
+    /// The registration entries, in file order.
+    pub entries: Vec<RegistrationEntry>,
+    /// Federated bundles read from their files.
+    pub federated_bundles: Vec<SpiffeBundle>,
+}
+
+/// The defaults when the file leaves a value out: a one-day root, one-hour X509-SVIDs and
+/// five-minute JWT-SVIDs (SPIRE's defaults are the same order: 1 h X509-SVIDs, 5 min JWTs).
+const DEFAULT_CA_TTL: Duration = Duration::from_secs(24 * 3600);
+/// See [`DEFAULT_CA_TTL`].
+pub(crate) const DEFAULT_X509_SVID_TTL: Duration = Duration::from_secs(3600);
+/// See [`DEFAULT_CA_TTL`].
+pub(crate) const DEFAULT_JWT_SVID_TTL: Duration = Duration::from_secs(300);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    trust_domain: String,
+    socket_path: Option<PathBuf>,
+    socket_mode: Option<String>,
+    tcp_address: Option<String>,
+    #[serde(default)]
+    ca: RawCa,
+    #[serde(default)]
+    svid: RawSvid,
+    #[serde(default)]
+    entry: Vec<RawEntry>,
+    #[serde(default)]
+    federated_bundle: Vec<RawFederatedBundle>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCa {
+    ttl: Option<String>,
+    key_type: Option<String>,
+    jwt_key_type: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSvid {
+    x509_ttl: Option<String>,
+    jwt_ttl: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    spiffe_id: String,
+    selectors: Vec<String>,
+    x509_ttl: Option<String>,
+    jwt_ttl: Option<String>,
+    #[serde(default)]
+    dns_names: Vec<String>,
+    hint: Option<String>,
+    #[serde(default)]
+    federates_with: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFederatedBundle {
+    trust_domain: String,
+    path: PathBuf,
+}
+
+impl AgentConfig {
+    /// Reads and checks a configuration file. Relative federated bundle paths are resolved
+    /// against the file's directory.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the file and the setting that is wrong.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let read_error = |source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        };
+        let len = std::fs::metadata(path).map_err(read_error)?.len();
+        if len > MAX_CONFIG_BYTES {
+            return Err(ConfigError::Invalid {
+                field: path.display().to_string(),
+                message: format!("file is {len} bytes, more than the {MAX_CONFIG_BYTES} read"),
+            }
+            .into());
+        }
+        let text = std::fs::read_to_string(path).map_err(read_error)?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        Self::parse(&text, base).map_err(|error| match error {
+            Error::Config(ConfigError::Syntax { source, .. }) => ConfigError::Syntax {
+                path: path.to_owned(),
+                source,
+            }
+            .into(),
+            other => other,
+        })
+    }
+
+    /// Parses configuration text; relative bundle paths are resolved against `base`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the setting that is wrong.
+    pub fn parse(text: &str, base: &Path) -> Result<Self, Error> {
+        let raw: RawConfig = toml::from_str(text).map_err(|source| ConfigError::Syntax {
+            path: PathBuf::from("<config>"),
+            source,
+        })?;
+        let trust_domain = TrustDomain::parse(&raw.trust_domain)
+            .map_err(|e| invalid("trust_domain", e.to_string()))?;
+        let socket_mode = raw
+            .socket_mode
+            .as_deref()
+            .map(|mode| {
+                u32::from_str_radix(mode.trim_start_matches("0o"), 8)
+                    .ok()
+                    .filter(|mode| *mode <= 0o777)
+                    .ok_or_else(|| invalid("socket_mode", format!("{mode:?} is not an octal mode")))
+            })
+            .transpose()?;
+        let tcp_address = raw
+            .tcp_address
+            .as_deref()
+            .map(|addr| {
+                addr.parse::<SocketAddr>()
+                    .map_err(|_| invalid("tcp_address", format!("{addr:?} is not an IP:port")))
+            })
+            .transpose()?;
+
+        let mut entries = Vec::with_capacity(raw.entry.len());
+        for (index, entry) in raw.entry.into_iter().enumerate() {
+            entries.push(entry.into_entry(index)?);
+        }
+        let mut federated_bundles = Vec::with_capacity(raw.federated_bundle.len());
+        for (index, bundle) in raw.federated_bundle.into_iter().enumerate() {
+            federated_bundles.push(bundle.load(index, base)?);
+        }
+
+        Ok(Self {
+            trust_domain,
+            socket_path: raw.socket_path,
+            socket_mode,
+            tcp_address,
+            ca_ttl: optional_duration("ca.ttl", raw.ca.ttl.as_deref())?.unwrap_or(DEFAULT_CA_TTL),
+            ca_key_type: raw
+                .ca
+                .key_type
+                .as_deref()
+                .map(|v| ConfigKeyType::parse("ca.key_type", v))
+                .transpose()?
+                .unwrap_or_default(),
+            jwt_key_type: raw
+                .ca
+                .jwt_key_type
+                .as_deref()
+                .map(|v| ConfigKeyType::parse("ca.jwt_key_type", v))
+                .transpose()?
+                .unwrap_or_default(),
+            x509_svid_ttl: optional_duration("svid.x509_ttl", raw.svid.x509_ttl.as_deref())?
+                .unwrap_or(DEFAULT_X509_SVID_TTL),
+            jwt_svid_ttl: optional_duration("svid.jwt_ttl", raw.svid.jwt_ttl.as_deref())?
+                .unwrap_or(DEFAULT_JWT_SVID_TTL),
+            entries,
+            federated_bundles,
+        })
+    }
+}
+
+impl AgentConfig {
+    /// A root CA for the configured trust domain with the configured lifetime, key types and
+    /// default SVID lifetimes.
+    ///
+    /// # Errors
+    /// [`Error::Ca`] when the CA cannot be built (e.g. RSA key generation without the
+    /// `aws-lc-rs` feature).
+    pub fn build_ca(&self, now: SystemTime) -> Result<CertificateAuthority, Error> {
+        let x509_key_type = match self.ca_key_type {
+            ConfigKeyType::EcP256 => KeyType::EcdsaP256,
+            ConfigKeyType::EcP384 => KeyType::EcdsaP384,
+            ConfigKeyType::Rsa2048 => KeyType::Rsa2048,
+        };
+        let jwt_algorithm = match self.jwt_key_type {
+            ConfigKeyType::EcP256 => JwtAlgorithm::Es256,
+            ConfigKeyType::EcP384 => JwtAlgorithm::Es384,
+            ConfigKeyType::Rsa2048 => JwtAlgorithm::Rs256,
+        };
+        CertificateAuthority::builder(self.trust_domain.clone())
+            .ca_ttl(self.ca_ttl)
+            .x509_key_type(x509_key_type)
+            .jwt_algorithm(jwt_algorithm)
+            .x509_svid_ttl(self.x509_svid_ttl)
+            .jwt_svid_ttl(self.jwt_svid_ttl)
+            .build(now)
+            .map_err(Error::Ca)
+    }
+}
+
+impl RawEntry {
+    fn into_entry(self, index: usize) -> Result<RegistrationEntry, Error> {
+        let field = |name: &str| format!("entry[{index}].{name}");
+        let spiffe_id = SpiffeId::parse(&self.spiffe_id)
+            .map_err(|e| invalid(&field("spiffe_id"), e.to_string()))?;
+        let mut entry = RegistrationEntry::new(spiffe_id);
+        for selector in &self.selectors {
+            let selector = Selector::parse(selector)
+                .map_err(|e| invalid(&field("selectors"), format!("{selector:?}: {e}")))?;
+            entry = entry.with_selector(selector);
+        }
+        if let Some(ttl) = optional_duration(&field("x509_ttl"), self.x509_ttl.as_deref())? {
+            entry = entry.with_x509_ttl(ttl);
+        }
+        if let Some(ttl) = optional_duration(&field("jwt_ttl"), self.jwt_ttl.as_deref())? {
+            entry = entry.with_jwt_ttl(ttl);
+        }
+        for name in self.dns_names {
+            entry = entry.with_dns_name(name);
+        }
+        if let Some(hint) = self.hint {
+            entry = entry.with_hint(hint);
+        }
+        for trust_domain in &self.federates_with {
+            let trust_domain = TrustDomain::from_id_or_name(trust_domain)
+                .map_err(|e| invalid(&field("federates_with"), format!("{trust_domain:?}: {e}")))?;
+            entry = entry.with_federates_with(trust_domain);
+        }
+        Ok(entry)
+    }
+}
+
+impl RawFederatedBundle {
+    fn load(self, index: usize, base: &Path) -> Result<SpiffeBundle, Error> {
+        let trust_domain = TrustDomain::from_id_or_name(&self.trust_domain).map_err(|e| {
+            invalid(
+                &format!("federated_bundle[{index}].trust_domain"),
+                e.to_string(),
+            )
+        })?;
+        let path = base.join(&self.path);
+        let json = std::fs::read(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let (bundle, _ignored) = SpiffeBundle::parse(trust_domain, &json)
+            .map_err(|source| ConfigError::FederatedBundle { path, source })?;
+        Ok(bundle)
+    }
+}
+
+fn invalid(field: &str, message: String) -> Error {
+    ConfigError::Invalid {
+        field: field.to_owned(),
+        message,
+    }
+    .into()
+}
+
+fn optional_duration(field: &str, value: Option<&str>) -> Result<Option<Duration>, Error> {
+    value.map(|value| parse_duration(field, value)).transpose()
+}
+
+/// `<number><unit>` with unit `s`, `m`, `h` or `d`, greater than zero.
+fn parse_duration(field: &str, value: &str) -> Result<Duration, Error> {
+    let error = || ConfigError::Duration {
+        field: field.to_owned(),
+        value: value.to_owned(),
+    };
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(error)?;
+    let (number, unit) = value.split_at(split);
+    let number: u64 = number.parse().map_err(|_| error())?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(error().into()),
+    };
+    let seconds = number.checked_mul(scale).ok_or_else(error)?;
+    if seconds == 0 {
+        return Err(error().into());
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_example_file() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("agent.example.toml");
+        let config = AgentConfig::load(&path).unwrap();
+        assert_eq!(config.trust_domain.as_str(), "example.org");
+        assert!(!config.entries.is_empty());
+    }
+
+    #[test]
+    fn parses_entries_and_defaults() {
+        let config = AgentConfig::parse(
+            r#"
+            trust_domain = "example.org"
+            socket_mode = "0660"
+            tcp_address = "127.0.0.1:0"
+            [svid]
+            x509_ttl = "10m"
+            [[entry]]
+            spiffe_id = "spiffe://example.org/web"
+            selectors = ["unix:uid:1000", "unix:gid:0"]
+            jwt_ttl = "90s"
+            hint = "internal"
+            federates_with = ["spiffe://partner.org"]
+            "#,
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(config.socket_mode, Some(0o660));
+        assert_eq!(config.x509_svid_ttl, Duration::from_secs(600));
+        assert_eq!(config.jwt_svid_ttl, DEFAULT_JWT_SVID_TTL);
+        let entry = config.entries.first().unwrap();
+        assert_eq!(entry.selectors().count(), 2);
+        assert_eq!(entry.jwt_ttl(), Some(Duration::from_secs(90)));
+        assert_eq!(entry.hint(), Some("internal"));
+        assert_eq!(
+            entry.federates_with().next().unwrap().as_str(),
+            "partner.org"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_settings_with_their_name() {
+        for (text, field) in [
+            ("trust_domain = \"Example.org\"", "trust_domain"),
+            (
+                "trust_domain = \"a.org\"\n[svid]\nx509_ttl = \"10\"",
+                "svid.x509_ttl",
+            ),
+            (
+                "trust_domain = \"a.org\"\n[svid]\nx509_ttl = \"0s\"",
+                "svid.x509_ttl",
+            ),
+            (
+                "trust_domain = \"a.org\"\n[[entry]]\nspiffe_id = \"spiffe://a.org/x\"\nselectors = [\"nocolon\"]",
+                "entry[0].selectors",
+            ),
+            (
+                "trust_domain = \"a.org\"\nsocket_mode = \"999\"",
+                "socket_mode",
+            ),
+            (
+                "trust_domain = \"a.org\"\ntcp_address = \"localhost:1\"",
+                "tcp_address",
+            ),
+            (
+                "trust_domain = \"a.org\"\n[ca]\nkey_type = \"dsa\"",
+                "ca.key_type",
+            ),
+        ] {
+            let error = AgentConfig::parse(text, Path::new(".")).unwrap_err();
+            assert!(error.to_string().contains(field), "{text}: {error}");
+        }
+        assert!(matches!(
+            AgentConfig::parse("trust_domain = \"a.org\"\nunknown = 1", Path::new(".")),
+            Err(Error::Config(ConfigError::Syntax { .. }))
+        ));
+    }
+}

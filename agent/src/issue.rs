@@ -1,0 +1,228 @@
+//! Minting through the CA: X509-SVIDs per entry (rotated by the agent), JWT-SVIDs per request
+//! with a small cache.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use ca::{AuthorityKind, CertificateAuthority, JwtSvidRequest, X509SvidRequest};
+use ring::rand::SecureRandom as _;
+use tokio::time::Instant;
+
+use crate::entry::{EntryId, RegistrationEntry};
+use crate::error::Error;
+use crate::state::IssuedSvid;
+
+/// The share of an SVID's lifetime subtracted at random from its half-life refresh time, so
+/// that SVIDs minted together (at start-up, after a CA rotation) do not all rotate at once
+/// (Workload API §4.3 allows splay; SPIRE rotates at half life).
+const JITTER_FRACTION: u32 = 10;
+
+/// When an SVID minted now with lifetime `ttl` should be replaced: at half its lifetime,
+/// earlier by a random amount up to a tenth of it.
+pub(crate) fn refresh_time(now: Instant, ttl: Duration) -> Instant {
+    let half = ttl / 2;
+    let jitter_max = ttl / JITTER_FRACTION;
+    let mut bytes = [0_u8; 8];
+    let random = match ring::rand::SystemRandom::new().fill(&mut bytes) {
+        Ok(()) => u64::from_le_bytes(bytes),
+        Err(_) => 0,
+    };
+    let jitter_nanos = u64::try_from(jitter_max.as_nanos()).unwrap_or(u64::MAX);
+    let jitter = Duration::from_nanos(random.checked_rem(jitter_nanos).unwrap_or(0));
+    now + half.saturating_sub(jitter)
+}
+
+/// The lifetime an SVID minted now with `ttl` actually gets: the CA caps it at the expiry of
+/// the authority that signs it.
+fn effective_lifetime(ca: &CertificateAuthority, kind: AuthorityKind, ttl: Duration) -> Duration {
+    let now = SystemTime::now();
+    let snapshot = ca.snapshot();
+    let remaining = snapshot
+        .active(kind)
+        .and_then(|authority| authority.not_after.duration_since(now).ok());
+    remaining.map_or(ttl, |remaining| remaining.min(ttl))
+}
+
+/// Mints an X509-SVID for each entry (blocking: key generation and signing).
+pub(crate) fn mint_x509_blocking(
+    ca: &CertificateAuthority,
+    entries: &[Arc<RegistrationEntry>],
+    default_ttl: Duration,
+) -> Vec<Result<IssuedSvid, Error>> {
+    entries
+        .iter()
+        .map(|entry| {
+            let ttl = entry.x509_ttl().unwrap_or(default_ttl);
+            let lifetime = effective_lifetime(ca, AuthorityKind::X509, ttl);
+            let request = X509SvidRequest::new(entry.spiffe_id().clone())
+                .ttl(ttl)
+                .dns_names(entry.dns_names().iter().cloned());
+            let svid = ca
+                .mint_x509_svid(&request, SystemTime::now())
+                .map_err(|source| Error::Mint {
+                    spiffe_id: entry.spiffe_id().clone(),
+                    source,
+                })?;
+            Ok(IssuedSvid {
+                chain: svid.chain_der(),
+                key: svid.private_key().secret_pkcs8_der().to_vec(),
+                refresh_at: refresh_time(Instant::now(), lifetime),
+            })
+        })
+        .collect()
+}
+
+/// Mints X509-SVIDs on a blocking thread.
+pub(crate) async fn mint_x509(
+    ca: &CertificateAuthority,
+    entries: Vec<Arc<RegistrationEntry>>,
+    default_ttl: Duration,
+) -> Vec<Result<IssuedSvid, Error>> {
+    let ca = ca.clone();
+    let count = entries.len();
+    tokio::task::spawn_blocking(move || mint_x509_blocking(&ca, &entries, default_ttl))
+        .await
+        .unwrap_or_else(|_| (0..count).map(|_| Err(Error::ShutDown)).collect())
+}
+
+/// JWT-SVIDs already minted, reused until half their lifetime: a workload that asks for a
+/// token per request would otherwise cost a signature each time.
+#[derive(Default)]
+pub(crate) struct JwtCache {
+    inner: Mutex<JwtCacheInner>,
+}
+
+#[derive(Default)]
+struct JwtCacheInner {
+    /// Bumped by [`JwtCache::clear`]; a token minted before a clear is not stored after it.
+    generation: u64,
+    tokens: HashMap<JwtKey, (String, Instant)>,
+}
+
+#[derive(PartialEq, Eq, Hash)]
+struct JwtKey {
+    entry: EntryId,
+    audience: Vec<String>,
+}
+
+/// Tokens kept at most; the cache is emptied when it would grow past this.
+const JWT_CACHE_CAPACITY: usize = 4096;
+
+impl JwtCache {
+    /// Forgets every token (the signing keys changed).
+    pub(crate) fn clear(&self) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.tokens.clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, JwtCacheInner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// One token per entry for `audience`, from the cache or minted (on a blocking thread).
+    pub(crate) async fn tokens(
+        &self,
+        ca: &CertificateAuthority,
+        entries: &[(EntryId, Arc<RegistrationEntry>)],
+        audience: &[String],
+        default_ttl: Duration,
+    ) -> Result<Vec<String>, Error> {
+        let now = Instant::now();
+        let (generation, mut found) = {
+            let inner = self.lock();
+            let found: Vec<Option<String>> = entries
+                .iter()
+                .map(|(id, _)| {
+                    let key = JwtKey {
+                        entry: *id,
+                        audience: audience.to_vec(),
+                    };
+                    inner
+                        .tokens
+                        .get(&key)
+                        .filter(|(_, refresh)| *refresh > now)
+                        .map(|(token, _)| token.clone())
+                })
+                .collect();
+            (inner.generation, found)
+        };
+        let missing: Vec<(EntryId, Arc<RegistrationEntry>)> = entries
+            .iter()
+            .zip(&found)
+            .filter(|(_, token)| token.is_none())
+            .map(|(entry, _)| entry.clone())
+            .collect();
+        if missing.is_empty() {
+            return Ok(found.into_iter().flatten().collect());
+        }
+        let ca = ca.clone();
+        let audience_owned = audience.to_vec();
+        let minted = tokio::task::spawn_blocking(move || {
+            missing
+                .into_iter()
+                .map(|(id, entry)| {
+                    let ttl = entry.jwt_ttl().unwrap_or(default_ttl);
+                    let lifetime = effective_lifetime(&ca, AuthorityKind::Jwt, ttl);
+                    let request =
+                        JwtSvidRequest::new(entry.spiffe_id().clone(), audience_owned.clone())
+                            .ttl(ttl);
+                    let token =
+                        ca.mint_jwt_svid(&request, SystemTime::now())
+                            .map_err(|source| Error::Mint {
+                                spiffe_id: entry.spiffe_id().clone(),
+                                source,
+                            })?;
+                    Ok((id, token, refresh_time(Instant::now(), lifetime)))
+                })
+                .collect::<Result<Vec<_>, Error>>()
+        })
+        .await
+        .map_err(|_| Error::ShutDown)??;
+
+        let mut inner = self.lock();
+        let store = inner.generation == generation;
+        if store && inner.tokens.len() + minted.len() > JWT_CACHE_CAPACITY {
+            inner.tokens.retain(|_, (_, refresh)| *refresh > now);
+            if inner.tokens.len() + minted.len() > JWT_CACHE_CAPACITY {
+                inner.tokens.clear();
+            }
+        }
+        let mut minted = minted.into_iter();
+        for slot in &mut found {
+            if slot.is_some() {
+                continue;
+            }
+            if let Some((id, token, refresh)) = minted.next() {
+                if store {
+                    let key = JwtKey {
+                        entry: id,
+                        audience: audience.to_vec(),
+                    };
+                    inner.tokens.insert(key, (token.clone(), refresh));
+                }
+                *slot = Some(token);
+            }
+        }
+        Ok(found.into_iter().flatten().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_is_between_forty_and_fifty_percent_of_the_lifetime() {
+        let now = Instant::now();
+        let ttl = Duration::from_secs(100);
+        for _ in 0..100 {
+            let at = refresh_time(now, ttl) - now;
+            assert!(at <= Duration::from_secs(50), "{at:?}");
+            assert!(at >= Duration::from_secs(40), "{at:?}");
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! Listening sockets: a Unix socket created with a chosen mode and no window with another, a
+//! stale socket left by a killed agent replaced, live ones refused; optional TCP. Accepted
+//! connections carry their [`Caller`] into tonic's request extensions.
+
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use std::io;
+use std::net::SocketAddr;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio_stream::Stream;
+use tonic::transport::server::Connected;
+
+use crate::attest::Caller;
+use crate::error::Error;
+
+/// An accepted connection and who is on the other end.
+pub(crate) struct Connection {
+    io: Io,
+    caller: Caller,
+}
+
+enum Io {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+impl Connection {
+    fn unix(stream: UnixStream) -> Self {
+        let caller = match stream.peer_cred() {
+            Ok(cred) => Caller::unix(cred.uid(), cred.gid(), cred.pid()),
+            Err(error) => {
+                // Without credentials the caller gets no unix selectors, hence no identity.
+                tracing::warn!(%error, "no peer credentials for a Unix connection");
+                Caller::default()
+            }
+        };
+        Self {
+            io: Io::Unix(stream),
+            caller,
+        }
+    }
+
+    fn tcp(stream: TcpStream, remote: SocketAddr) -> Self {
+        // Small gRPC frames: do not wait to coalesce them.
+        let _ = stream.set_nodelay(true);
+        Self {
+            io: Io::Tcp(stream),
+            caller: Caller::tcp(remote),
+        }
+    }
+}
+
+impl Connected for Connection {
+    type ConnectInfo = Caller;
+
+    fn connect_info(&self) -> Caller {
+        self.caller.clone()
+    }
+}
+
+impl AsyncRead for Connection {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().io {
+            Io::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Connection {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.get_mut().io {
+            Io::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.get_mut().io {
+            Io::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match &self.io {
+            Io::Unix(s) => s.is_write_vectored(),
+            Io::Tcp(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().io {
+            Io::Unix(s) => Pin::new(s).poll_flush(cx),
+            Io::Tcp(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().io {
+            Io::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// A bound listener.
+pub(crate) enum Listener {
+    Unix(UnixListener),
+    Tcp(TcpListener),
+}
+
+/// How long accepting pauses after an error (out of file descriptors, ...), so a persistent
+/// error does not spin a core.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+
+impl Listener {
+    /// The accepted connections as a stream for `serve_with_incoming_shutdown`.
+    pub(crate) fn into_incoming(self) -> impl Stream<Item = io::Result<Connection>> + Send {
+        tokio_stream::wrappers::ReceiverStream::new(accept_loop(self))
+    }
+}
+
+/// Accepts on a task of its own, handing connections over a small channel (the server takes
+/// them as fast as it can; the bound only matters when it cannot).
+fn accept_loop(listener: Listener) -> tokio::sync::mpsc::Receiver<io::Result<Connection>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            let accepted = match &listener {
+                Listener::Unix(l) => l.accept().await.map(|(s, _)| Connection::unix(s)),
+                Listener::Tcp(l) => l.accept().await.map(|(s, a)| Connection::tcp(s, a)),
+            };
+            let failed = accepted.is_err();
+            if let Err(error) = &accepted {
+                tracing::warn!(%error, "accepting a Workload API connection failed");
+            }
+            tokio::select! {
+                sent = sender.send(accepted) => if sent.is_err() { break },
+                () = sender.closed() => break,
+            }
+            if failed {
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+            }
+        }
+    });
+    receiver
+}
+
+/// A Unix socket at `path` with permission bits `mode`, and the inode it was created with (so
+/// that shutdown removes our socket, never a successor's).
+///
+/// The socket is bound in a fresh private directory next to `path`, given its mode there and
+/// then renamed into place, so it is never reachable with the process umask's permissions. A
+/// socket already at `path` is replaced only when nothing accepts on it (a crashed agent's);
+/// anything that is not a socket is left alone.
+pub(crate) async fn bind_unix(path: &Path, mode: u32) -> Result<(UnixListener, u64), Error> {
+    let bind_error = |source| Error::Bind {
+        path: path.to_owned(),
+        source,
+    };
+    match tokio::fs::symlink_metadata(path).await {
+        Ok(metadata) if metadata.file_type().is_socket() => {
+            if UnixStream::connect(path).await.is_ok() {
+                return Err(Error::SocketInUse(path.to_owned()));
+            }
+            tracing::info!(path = %path.display(), "replacing a stale Workload API socket");
+        }
+        Ok(_) => return Err(Error::NotASocket(path.to_owned())),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(error) => return Err(bind_error(error)),
+    }
+    let path_owned = path.to_owned();
+    let (listener, inode) = tokio::task::spawn_blocking(move || bind_staged(&path_owned, mode))
+        .await
+        .map_err(|_| bind_error(io::Error::other("binding task did not complete")))?
+        .map_err(bind_error)?;
+    let listener = UnixListener::from_std(listener).map_err(bind_error)?;
+    Ok((listener, inode))
+}
+
+/// The blocking part of [`bind_unix`]: bind in a private directory, set the mode, rename.
+fn bind_staged(path: &Path, mode: u32) -> io::Result<(std::os::unix::net::UnixListener, u64)> {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let staging = tempfile::Builder::new()
+        .prefix(".agent-bind-")
+        .tempdir_in(&parent)?;
+    let staged = staging.path().join("s");
+    let listener = std::os::unix::net::UnixListener::bind(&staged)?;
+    listener.set_nonblocking(true)?;
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode))?;
+    let inode = std::fs::symlink_metadata(&staged)?.ino();
+    std::fs::rename(&staged, path)?;
+    drop(staging);
+    Ok((listener, inode))
+}
+
+/// Removes the socket at `path` if it is still the one created with `inode`.
+pub(crate) fn remove_socket(path: &Path, inode: u64) {
+    match std::fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.file_type().is_socket() && metadata.ino() == inode => {
+            if let Err(error) = std::fs::remove_file(path) {
+                tracing::warn!(path = %path.display(), %error, "could not remove the socket");
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A TCP listener on `addr`.
+pub(crate) async fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, Error> {
+    TcpListener::bind(addr).await.map_err(|source| Error::Bind {
+        path: PathBuf::from(addr.to_string()),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn creates_the_socket_with_the_mode_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sock");
+        let (_listener, inode) = bind_unix(&path, 0o600).await.unwrap();
+        let metadata = std::fs::symlink_metadata(&path).unwrap();
+        assert!(metadata.file_type().is_socket());
+        assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
+        // Only the socket is left in the directory (the staging directory is gone).
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        remove_socket(&path, inode);
+        assert!(!path.exists());
+    }
+
+    #[tokio::test]
+    async fn replaces_a_stale_socket_and_refuses_a_live_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sock");
+        let (live, _) = bind_unix(&path, 0o600).await.unwrap();
+        assert!(matches!(
+            bind_unix(&path, 0o600).await,
+            Err(Error::SocketInUse(_))
+        ));
+        drop(live); // the file stays, nobody accepts: stale
+        assert!(path.exists());
+        bind_unix(&path, 0o600).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn leaves_other_files_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sock");
+        std::fs::write(&path, b"not a socket").unwrap();
+        assert!(matches!(
+            bind_unix(&path, 0o600).await,
+            Err(Error::NotASocket(_))
+        ));
+        assert_eq!(std::fs::read(&path).unwrap(), b"not a socket");
+    }
+}

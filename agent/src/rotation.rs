@@ -1,0 +1,128 @@
+//! The rotation task: replaces X509-SVIDs at about half their lifetime, and reacts to CA
+//! changes (a new bundle is published at once; a new X.509 authority re-issues everything).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use ca::CaSnapshot;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::server::Shared;
+
+/// How long to wait before trying again when the CA refused a rotation.
+pub(crate) const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
+
+/// Runs until `stop` turns true (or its sender is dropped).
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    (mut ca_changes, mut x509_epoch): (watch::Receiver<Arc<CaSnapshot>>, u64),
+    mut stop: watch::Receiver<bool>,
+) {
+    // The receiver and epoch were taken before the first SVIDs were minted, so a rotation
+    // since then shows up as a change with a new epoch.
+    let mut ca_open = true;
+    let mut ca_ticks = shared.ca_rotation_interval.map(|period| {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks
+    });
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let next = next_refresh(&shared);
+        let sleep = async {
+            match next {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => core::future::pending().await,
+            }
+        };
+        tokio::select! {
+            changed = stop.changed() => if changed.is_err() { break },
+            changed = ca_changes.changed(), if ca_open => match changed {
+                Ok(()) => {
+                    let epoch = ca_changes.borrow_and_update().x509_authority_epoch();
+                    let authority_changed = epoch != x509_epoch;
+                    x509_epoch = epoch;
+                    on_ca_change(&shared, authority_changed).await;
+                }
+                Err(_) => ca_open = false,
+            },
+            () = shared.reschedule.notified() => {}
+            _ = tick(&mut ca_ticks) => drive_ca(&shared).await,
+            () = sleep => rotate_due(&shared).await,
+        }
+    }
+}
+
+/// The next CA lifecycle tick, or never.
+async fn tick(ticks: &mut Option<tokio::time::Interval>) {
+    match ticks {
+        Some(ticks) => {
+            ticks.tick().await;
+        }
+        None => core::future::pending().await,
+    }
+}
+
+/// Runs the CA's scheduled key lifecycle (key generation: on a blocking thread). Changes it
+/// makes arrive through the CA's watch channel like any other.
+async fn drive_ca(shared: &Shared) {
+    let ca = shared.ca.clone();
+    let result = tokio::task::spawn_blocking(move || ca.rotate(std::time::SystemTime::now())).await;
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!(%error, "CA key rotation failed; retrying next tick"),
+        Err(_) => tracing::error!("CA key rotation did not complete"),
+    }
+}
+
+/// The earliest refresh time of any SVID.
+fn next_refresh(shared: &Shared) -> Option<Instant> {
+    let state = shared.state.lock();
+    state
+        .registry
+        .entries
+        .iter()
+        .map(|r| r.svid.refresh_at)
+        .min()
+}
+
+/// Re-issues the SVIDs whose refresh time has come.
+async fn rotate_due(shared: &Shared) {
+    let now = Instant::now();
+    let due: Vec<_> = {
+        let state = shared.state.lock();
+        state
+            .registry
+            .entries
+            .iter()
+            .filter(|r| r.svid.refresh_at <= now)
+            .map(|r| Arc::clone(&r.entry))
+            .collect()
+    };
+    if due.is_empty() {
+        return;
+    }
+    tracing::debug!(count = due.len(), "rotating X509-SVIDs");
+    // Errors are logged and retried by `reissue`.
+    let _ = shared.reissue(due, false).await;
+}
+
+/// The CA's bundle changed: JWT keys may have changed (forget cached tokens), and when the
+/// X.509 authority changed every SVID is re-issued and published with the new bundle.
+async fn on_ca_change(shared: &Shared, authority_changed: bool) {
+    shared.jwt_cache.clear();
+    if authority_changed {
+        shared.epoch.fetch_add(1, Ordering::SeqCst);
+        tracing::info!("CA authority changed; re-issuing every X509-SVID");
+        let _ = shared.reissue_all().await;
+    } else {
+        let mut state = shared.state.lock();
+        if state.registry.set_own_bundle(shared.ca.bundle()) {
+            state.publish();
+        }
+    }
+}

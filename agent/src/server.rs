@@ -1,0 +1,558 @@
+//! The agent: builder, running handle, and the state every RPC and the rotation task share.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ca::CertificateAuthority;
+use spiffe_id::TrustDomain;
+use svid::{Audience, CryptoBackend, JwtValidator};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tonic::Status;
+use trust_bundle::SpiffeBundle;
+use workload_client::proto::spiffe_workload_api_server::SpiffeWorkloadApiServer;
+
+use crate::attest::{Attestor, Caller, TcpAttestor, UnixAttestor};
+use crate::config::{DEFAULT_JWT_SVID_TTL, DEFAULT_X509_SVID_TTL};
+use crate::entry::{EntryId, RegistrationEntry};
+use crate::error::Error;
+use crate::issue::{self, JwtCache};
+use crate::listen::{self, Listener};
+use crate::rotation;
+use crate::selector::SelectorSet;
+use crate::service::WorkloadApi;
+use crate::state::{IssuedSvid, SharedState};
+
+/// The default mode of the socket file: owner only. Widen it with
+/// [`AgentBuilder::socket_mode`] when workloads run as other users (who they are is decided
+/// by peer credentials, not by the file mode).
+pub const DEFAULT_SOCKET_MODE: u32 = 0o600;
+
+/// How long [`AgentHandle::shutdown`] waits for connections to finish after every stream was
+/// ended, before dropping them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// An embeddable SPIFFE Workload API server. Start one with [`Agent::builder`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Agent;
+
+impl Agent {
+    /// A builder for an agent that mints through `ca`.
+    pub fn builder(ca: CertificateAuthority) -> AgentBuilder {
+        AgentBuilder {
+            ca,
+            entries: Vec::new(),
+            federated: Vec::new(),
+            attestors: vec![Arc::new(UnixAttestor::new()), Arc::new(TcpAttestor)],
+            x509_ttl: DEFAULT_X509_SVID_TTL,
+            jwt_ttl: DEFAULT_JWT_SVID_TTL,
+            socket_mode: DEFAULT_SOCKET_MODE,
+            tcp: None,
+            max_concurrent_streams: None,
+            crypto: CryptoBackend::default(),
+            ca_rotation_interval: None,
+        }
+    }
+}
+
+/// Configures and starts an [`Agent`].
+#[must_use]
+pub struct AgentBuilder {
+    ca: CertificateAuthority,
+    entries: Vec<RegistrationEntry>,
+    federated: Vec<SpiffeBundle>,
+    attestors: Vec<Arc<dyn Attestor>>,
+    x509_ttl: Duration,
+    jwt_ttl: Duration,
+    socket_mode: u32,
+    tcp: Option<SocketAddr>,
+    max_concurrent_streams: Option<u32>,
+    crypto: CryptoBackend,
+    ca_rotation_interval: Option<Duration>,
+}
+
+impl core::fmt::Debug for AgentBuilder {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AgentBuilder")
+            .field("entries", &self.entries.len())
+            .field("federated", &self.federated.len())
+            .field("attestors", &self.attestors)
+            .field("x509_ttl", &self.x509_ttl)
+            .field("jwt_ttl", &self.jwt_ttl)
+            .field("socket_mode", &format_args!("{:o}", self.socket_mode))
+            .field("tcp", &self.tcp)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AgentBuilder {
+    /// Registers an entry at start-up.
+    pub fn entry(mut self, entry: RegistrationEntry) -> Self {
+        self.entries.push(entry);
+        self
+    }
+
+    /// Registers several entries at start-up, in order.
+    pub fn entries(mut self, entries: impl IntoIterator<Item = RegistrationEntry>) -> Self {
+        self.entries.extend(entries);
+        self
+    }
+
+    /// Sets the bundle of a foreign trust domain at start-up.
+    pub fn federated_bundle(mut self, bundle: SpiffeBundle) -> Self {
+        self.federated.push(bundle);
+        self
+    }
+
+    /// Adds an attestor; its selectors are added to those of the others.
+    pub fn attestor(mut self, attestor: impl Attestor) -> Self {
+        self.attestors.push(Arc::new(attestor));
+        self
+    }
+
+    /// Removes the built-in attestors ([`UnixAttestor`], [`TcpAttestor`]), e.g. to add a
+    /// [`UnixAttestor::without_binary_selectors`] instead, or only custom ones.
+    pub fn without_default_attestors(mut self) -> Self {
+        self.attestors.clear();
+        self
+    }
+
+    /// The X509-SVID lifetime for entries that do not set one (default one hour). SVIDs are
+    /// replaced at about half their lifetime.
+    pub fn x509_svid_ttl(mut self, ttl: Duration) -> Self {
+        self.x509_ttl = ttl;
+        self
+    }
+
+    /// The JWT-SVID lifetime for entries that do not set one (default five minutes).
+    pub fn jwt_svid_ttl(mut self, ttl: Duration) -> Self {
+        self.jwt_ttl = ttl;
+        self
+    }
+
+    /// The socket file's permission bits (default [`DEFAULT_SOCKET_MODE`]).
+    pub fn socket_mode(mut self, mode: u32) -> Self {
+        self.socket_mode = mode & 0o777;
+        self
+    }
+
+    /// Also serves on TCP at `addr` (port 0 picks one; see [`AgentHandle::tcp_addr`]). TCP
+    /// callers are attested by [`TcpAttestor`] (source IP) only: use it on loopback or
+    /// networks that authenticate by address (Workload Endpoint §3).
+    pub fn tcp(mut self, addr: SocketAddr) -> Self {
+        self.tcp = Some(addr);
+        self
+    }
+
+    /// The most concurrent streams one connection may open (HTTP/2
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`); the default is hyper's (200).
+    pub fn max_concurrent_streams(mut self, max: u32) -> Self {
+        self.max_concurrent_streams = Some(max);
+        self
+    }
+
+    /// Runs the CA's key lifecycle ([`CertificateAuthority::rotate`]) every `interval`, for
+    /// agents that own their CA (the `agent` binary does, every 10 s). Off by default: an
+    /// embedder that shares the CA usually drives it itself. Either way the agent follows
+    /// every change the CA publishes.
+    pub fn drive_ca_rotation(mut self, interval: Duration) -> Self {
+        self.ca_rotation_interval = Some(interval);
+        self
+    }
+
+    /// The signature algorithms `ValidateJWTSVID` uses (default [`CryptoBackend::default`]).
+    pub fn crypto_backend(mut self, backend: CryptoBackend) -> Self {
+        self.crypto = backend;
+        self
+    }
+
+    /// Mints the entries' first SVIDs, binds the socket at `path` (and TCP when configured)
+    /// and starts serving. Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// An [`Error::Entry`] or [`Error::Mint`] for an entry that cannot be served,
+    /// [`Error::FederatedBundleForOwnTrustDomain`], or a socket error ([`Error::Bind`],
+    /// [`Error::SocketInUse`], [`Error::NotASocket`]).
+    pub async fn serve_unix(self, path: impl AsRef<Path>) -> Result<AgentHandle, Error> {
+        let path = path.as_ref().to_owned();
+        let trust_domain = self.ca.trust_domain().clone();
+        for entry in &self.entries {
+            entry.check(&trust_domain)?;
+        }
+        let shared = Arc::new(Shared {
+            state: SharedState::new(trust_domain.clone(), self.ca.bundle()),
+            trust_domain,
+            attestors: self.attestors,
+            x509_ttl: self.x509_ttl,
+            jwt_ttl: self.jwt_ttl,
+            validator: JwtValidator::new(self.crypto),
+            jwt_cache: JwtCache::default(),
+            reschedule: Notify::new(),
+            epoch: AtomicU64::new(0),
+            ca_rotation_interval: self.ca_rotation_interval,
+            ca: self.ca,
+        });
+        for bundle in self.federated {
+            shared.set_federated_bundle(bundle)?;
+        }
+        let ca_changes = shared.ca.subscribe();
+        let x509_epoch = ca_changes.borrow().x509_authority_epoch();
+        let entries: Vec<Arc<RegistrationEntry>> = self.entries.into_iter().map(Arc::new).collect();
+        let minted = issue::mint_x509(&shared.ca, entries.clone(), shared.x509_ttl).await;
+        {
+            let mut state = shared.state.lock();
+            for (entry, svid) in entries.into_iter().zip(minted) {
+                let id = state.registry.add(entry, Arc::new(svid?));
+                tracing::info!(entry = %id, "registered");
+            }
+        }
+
+        let (unix, inode) = listen::bind_unix(&path, self.socket_mode).await?;
+        let tcp = match self.tcp {
+            Some(addr) => Some(listen::bind_tcp(addr).await?),
+            None => None,
+        };
+        let tcp_addr = match &tcp {
+            Some(listener) => Some(listener.local_addr().map_err(Error::Io)?),
+            None => None,
+        };
+
+        let (stop, stopped) = watch::channel(false);
+        let mut servers = Vec::new();
+        let listeners = core::iter::once(Listener::Unix(unix)).chain(tcp.map(Listener::Tcp));
+        for listener in listeners {
+            let service = SpiffeWorkloadApiServer::new(WorkloadApi::new(Arc::clone(&shared)));
+            let mut stopped = stopped.clone();
+            let server = tonic::transport::Server::builder()
+                .max_concurrent_streams(self.max_concurrent_streams)
+                .add_service(service)
+                .serve_with_incoming_shutdown(listener.into_incoming(), async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                });
+            servers.push(tokio::spawn(server));
+        }
+        let rotation = tokio::spawn(rotation::run(
+            Arc::clone(&shared),
+            (ca_changes, x509_epoch),
+            stopped,
+        ));
+        tracing::info!(
+            socket = %path.display(),
+            tcp = ?tcp_addr,
+            trust_domain = %shared.trust_domain,
+            "serving the SPIFFE Workload API"
+        );
+        Ok(AgentHandle {
+            shared,
+            socket_path: path,
+            socket_inode: inode,
+            tcp_addr,
+            stop,
+            servers,
+            rotation: Some(rotation),
+        })
+    }
+}
+
+/// A running agent. Dropping it stops the agent as [`AgentHandle::shutdown`] does, without
+/// waiting.
+#[derive(Debug)]
+pub struct AgentHandle {
+    shared: Arc<Shared>,
+    socket_path: PathBuf,
+    socket_inode: u64,
+    tcp_addr: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
+    rotation: Option<JoinHandle<()>>,
+}
+
+impl AgentHandle {
+    /// The Unix socket the agent serves on.
+    pub fn socket_path(&self) -> &Path {
+        &self.socket_path
+    }
+
+    /// The endpoint address for clients, `unix://<path>` (Workload Endpoint §4), e.g. for
+    /// `SPIFFE_ENDPOINT_SOCKET`.
+    pub fn endpoint(&self) -> String {
+        format!("unix://{}", self.socket_path.display())
+    }
+
+    /// The TCP address, when serving on TCP too.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
+    }
+
+    /// The CA the agent mints through.
+    pub fn ca(&self) -> &CertificateAuthority {
+        &self.shared.ca
+    }
+
+    /// Registers an entry: its X509-SVID is minted before this returns, and every open stream
+    /// of a caller it matches receives the new state.
+    ///
+    /// # Errors
+    /// [`Error::Entry`] when the entry cannot be served, [`Error::Mint`] when minting fails.
+    pub async fn add_entry(&self, entry: RegistrationEntry) -> Result<EntryId, Error> {
+        self.shared.add_entry(entry).await
+    }
+
+    /// Removes an entry; callers that had it get a new state without it, and callers left with
+    /// no entry get `PermissionDenied` on their streams.
+    ///
+    /// # Errors
+    /// [`Error::UnknownEntry`].
+    pub fn remove_entry(&self, id: EntryId) -> Result<RegistrationEntry, Error> {
+        let mut state = self.shared.state.lock();
+        let entry = state.registry.remove(id).ok_or(Error::UnknownEntry(id))?;
+        state.publish();
+        Ok(Arc::unwrap_or_clone(entry))
+    }
+
+    /// The registered entries, in registration order.
+    pub fn entries(&self) -> Vec<(EntryId, RegistrationEntry)> {
+        let state = self.shared.state.lock();
+        state
+            .registry
+            .entries
+            .iter()
+            .map(|r| (r.id, RegistrationEntry::clone(&r.entry)))
+            .collect()
+    }
+
+    /// Sets (or replaces) the bundle of a foreign trust domain; streams of callers whose
+    /// entries federate with it receive it.
+    ///
+    /// # Errors
+    /// [`Error::FederatedBundleForOwnTrustDomain`].
+    pub fn set_federated_bundle(&self, bundle: SpiffeBundle) -> Result<(), Error> {
+        self.shared.set_federated_bundle(bundle)
+    }
+
+    /// Removes a foreign trust domain's bundle; returns whether there was one. Streams that
+    /// had it receive a state without it ("empty means cleared", Workload API §4.4).
+    pub fn remove_federated_bundle(&self, trust_domain: &TrustDomain) -> bool {
+        let mut state = self.shared.state.lock();
+        let removed = state.registry.remove_federated(trust_domain);
+        if removed {
+            state.publish();
+        }
+        removed
+    }
+
+    /// Re-issues every X509-SVID now (as if each reached its refresh time) and pushes the new
+    /// state to every stream. Returns once the new SVIDs are published.
+    ///
+    /// # Errors
+    /// [`Error::Mint`] when minting fails (the old SVIDs stay in place).
+    pub async fn rotate_svids(&self) -> Result<(), Error> {
+        self.shared.reissue_all().await
+    }
+
+    /// How many streams are open (all RPCs together).
+    pub fn open_streams(&self) -> usize {
+        self.shared.state.lock().stream_counts().1
+    }
+
+    /// Ends every stream cleanly, stops accepting, waits (a few seconds at most) for
+    /// connections to close and removes the socket file.
+    ///
+    /// # Errors
+    /// [`Error::Transport`] when a server ended with an error.
+    pub async fn shutdown(mut self) -> Result<(), Error> {
+        self.begin_shutdown();
+        let mut result = Ok(());
+        for server in self.servers.drain(..) {
+            let abort = server.abort_handle();
+            match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
+                Ok(Ok(Ok(()))) | Ok(Err(_)) => {}
+                Ok(Ok(Err(error))) => result = Err(Error::Transport(error)),
+                Err(_) => {
+                    tracing::warn!("connections still open after the grace period; dropping them");
+                    abort.abort();
+                }
+            }
+        }
+        if let Some(rotation) = self.rotation.take() {
+            let _ = rotation.await;
+        }
+        listen::remove_socket(&self.socket_path, self.socket_inode);
+        tracing::info!(socket = %self.socket_path.display(), "agent stopped");
+        result
+    }
+
+    fn begin_shutdown(&self) {
+        self.shared.state.lock().close();
+        self.stop.send_replace(true);
+    }
+}
+
+impl Drop for AgentHandle {
+    fn drop(&mut self) {
+        if !*self.stop.borrow() {
+            self.begin_shutdown();
+        }
+        if !self.servers.is_empty() || self.rotation.is_some() {
+            listen::remove_socket(&self.socket_path, self.socket_inode);
+        }
+    }
+}
+
+/// What every RPC and the rotation task share.
+pub(crate) struct Shared {
+    pub(crate) ca: CertificateAuthority,
+    pub(crate) trust_domain: TrustDomain,
+    pub(crate) state: SharedState,
+    attestors: Vec<Arc<dyn Attestor>>,
+    pub(crate) x509_ttl: Duration,
+    jwt_ttl: Duration,
+    pub(crate) validator: JwtValidator,
+    pub(crate) jwt_cache: JwtCache,
+    /// Wakes the rotation task when an SVID with an earlier refresh time was added.
+    pub(crate) reschedule: Notify,
+    /// Bumped when the CA's X.509 authority changes; an SVID minted under an older epoch is
+    /// re-issued.
+    pub(crate) epoch: AtomicU64,
+    /// How often the rotation task runs the CA's key lifecycle, if at all.
+    pub(crate) ca_rotation_interval: Option<Duration>,
+}
+
+impl core::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Shared")
+            .field("trust_domain", &self.trust_domain)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Runs every attestor for `caller` and unions their selectors.
+    pub(crate) async fn attest(&self, caller: &Caller) -> Result<SelectorSet, Status> {
+        let mut selectors = BTreeSet::new();
+        for attestor in &self.attestors {
+            let found = attestor.attest(caller).await.map_err(|error| {
+                tracing::warn!(?caller, %error, "attestation failed");
+                Status::unavailable(format!("caller attestation failed: {error}"))
+            })?;
+            selectors.extend(found);
+        }
+        Ok(selectors)
+    }
+
+    /// One JWT-SVID per entry for `audience`.
+    pub(crate) async fn jwt_svids(
+        &self,
+        entries: &[(EntryId, Arc<RegistrationEntry>)],
+        audience: &Audience,
+    ) -> Result<Vec<String>, Error> {
+        self.jwt_cache
+            .tokens(&self.ca, entries, audience.values(), self.jwt_ttl)
+            .await
+    }
+
+    fn set_federated_bundle(&self, bundle: SpiffeBundle) -> Result<(), Error> {
+        if *bundle.trust_domain() == self.trust_domain {
+            return Err(Error::FederatedBundleForOwnTrustDomain(
+                self.trust_domain.clone(),
+            ));
+        }
+        let mut state = self.state.lock();
+        if state.registry.set_federated(bundle) {
+            state.publish();
+        }
+        Ok(())
+    }
+
+    async fn add_entry(&self, entry: RegistrationEntry) -> Result<EntryId, Error> {
+        entry.check(&self.trust_domain)?;
+        let entry = Arc::new(entry);
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let minted = issue::mint_x509(&self.ca, vec![Arc::clone(&entry)], self.x509_ttl).await;
+        let mut svid = minted.into_iter().next().ok_or(Error::ShutDown)??;
+        let mut state = self.state.lock();
+        if self.epoch.load(Ordering::SeqCst) != epoch {
+            // The CA rotated while this was minted: serve it, and replace it right away.
+            svid.refresh_at = Instant::now();
+        }
+        let id = state.registry.add(entry, Arc::new(svid));
+        state.publish();
+        drop(state);
+        self.reschedule.notify_one();
+        tracing::info!(entry = %id, "registered");
+        Ok(id)
+    }
+
+    /// Re-issues every X509-SVID and publishes them together with the CA's current bundle.
+    pub(crate) async fn reissue_all(&self) -> Result<(), Error> {
+        let entries: Vec<Arc<RegistrationEntry>> = {
+            let state = self.state.lock();
+            state
+                .registry
+                .entries
+                .iter()
+                .map(|r| Arc::clone(&r.entry))
+                .collect()
+        };
+        self.reissue(entries, true).await
+    }
+
+    /// Mints new SVIDs for `entries` and installs those whose entry is still registered,
+    /// publishing once. With `refresh_bundle` the CA's bundle is read (after minting, so it
+    /// holds the authority that signed them) and published in the same step.
+    pub(crate) async fn reissue(
+        &self,
+        entries: Vec<Arc<RegistrationEntry>>,
+        refresh_bundle: bool,
+    ) -> Result<(), Error> {
+        let minted = issue::mint_x509(&self.ca, entries.clone(), self.x509_ttl).await;
+        let mut first_error = None;
+        let mut state = self.state.lock();
+        if refresh_bundle {
+            state.registry.set_own_bundle(self.ca.bundle());
+        }
+        for (entry, svid) in entries.iter().zip(minted) {
+            match svid {
+                Ok(svid) => {
+                    let ids: Vec<EntryId> = state
+                        .registry
+                        .entries
+                        .iter()
+                        .filter(|r| Arc::ptr_eq(&r.entry, entry))
+                        .map(|r| r.id)
+                        .collect();
+                    let svid = Arc::new(svid);
+                    for id in ids {
+                        state.registry.replace_svid(id, entry, Arc::clone(&svid));
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(spiffe_id = %entry.spiffe_id(), %error, "SVID rotation failed; retrying later");
+                    let retry = Instant::now() + rotation::RETRY_AFTER_FAILURE;
+                    for registered in state
+                        .registry
+                        .entries
+                        .iter_mut()
+                        .filter(|r| Arc::ptr_eq(&r.entry, entry))
+                    {
+                        registered.svid = Arc::new(IssuedSvid {
+                            chain: registered.svid.chain.clone(),
+                            key: registered.svid.key.clone(),
+                            refresh_at: retry,
+                        });
+                    }
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        state.publish();
+        drop(state);
+        first_error.map_or(Ok(()), Err)
+    }
+}

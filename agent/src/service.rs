@@ -1,0 +1,262 @@
+//! The `SpiffeWorkloadAPI` gRPC service.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rustls_pki_types::UnixTime;
+use spiffe_id::SpiffeId;
+use svid::Audience;
+use tonic::{Request, Response, Status};
+use workload_client::proto::spiffe_workload_api_server::SpiffeWorkloadApi;
+use workload_client::proto::{
+    JwtBundlesRequest, JwtBundlesResponse, Jwtsvid, JwtsvidRequest, JwtsvidResponse,
+    ValidateJwtsvidRequest, ValidateJwtsvidResponse, X509BundlesRequest, X509BundlesResponse,
+    X509svidRequest, X509svidResponse,
+};
+
+use crate::attest::Caller;
+use crate::selector::SelectorSet;
+use crate::server::Shared;
+use crate::state::{Snapshot, View};
+use crate::stream::{Updates, no_identity};
+
+/// The metadata key every Workload API request must carry with the value `true` (Workload
+/// Endpoint §3, §6; digest 5.6).
+pub const SECURITY_HEADER: &str = "workload.spiffe.io";
+
+/// The gRPC service; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct WorkloadApi {
+    shared: Arc<Shared>,
+}
+
+impl WorkloadApi {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    /// Checks the header, attests the caller and returns its selectors.
+    async fn caller<T>(&self, request: &Request<T>) -> Result<SelectorSet, Status> {
+        check_security_header(request)?;
+        let caller = request
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or_default();
+        self.shared.attest(&caller).await
+    }
+
+    /// The caller's current snapshot, or the status for a caller without one.
+    async fn snapshot<T>(&self, request: &Request<T>) -> Result<Arc<Snapshot>, Status> {
+        let selectors = self.caller(request).await?;
+        let view = self.shared.state.lock().view(&selectors);
+        entitled(view)
+    }
+
+    /// Opens a stream of the caller's group, projected to one message type.
+    async fn stream<T, M>(
+        &self,
+        request: &Request<T>,
+        project: fn(&Snapshot) -> &Arc<M>,
+    ) -> Result<Response<Updates<M>>, Status> {
+        let selectors = self.caller(request).await?;
+        let receiver = self.shared.state.lock().subscribe(selectors);
+        // A caller without identity gets the status on the call itself rather than on a
+        // stream that then fails.
+        entitled(receiver.borrow().clone())?;
+        Ok(Response::new(Updates::new(receiver, project)))
+    }
+}
+
+fn entitled(view: View) -> Result<Arc<Snapshot>, Status> {
+    match view {
+        View::Entitled(snapshot) => Ok(snapshot),
+        View::Denied => Err(no_identity()),
+        View::Closed => Err(Status::unavailable("the agent is shutting down")),
+    }
+}
+
+/// Requires exactly one `workload.spiffe.io` value, equal to `true` (case-sensitive), as SPIRE
+/// does; anything else is `InvalidArgument` (Workload Endpoint §6; digest W-API-1).
+pub(crate) fn check_security_header<T>(request: &Request<T>) -> Result<(), Status> {
+    let mut values = request.metadata().get_all(SECURITY_HEADER).iter();
+    match (values.next(), values.next()) {
+        (Some(value), None) if value.as_bytes() == b"true" => Ok(()),
+        _ => Err(Status::invalid_argument(
+            "security header missing from request",
+        )),
+    }
+}
+
+#[tonic::async_trait]
+impl SpiffeWorkloadApi for WorkloadApi {
+    type FetchX509SVIDStream = Updates<X509svidResponse>;
+    type FetchX509BundlesStream = Updates<X509BundlesResponse>;
+    type FetchJWTBundlesStream = Updates<JwtBundlesResponse>;
+
+    async fn fetch_x509svid(
+        &self,
+        request: Request<X509svidRequest>,
+    ) -> Result<Response<Self::FetchX509SVIDStream>, Status> {
+        self.stream(&request, |s| &s.x509).await
+    }
+
+    async fn fetch_x509_bundles(
+        &self,
+        request: Request<X509BundlesRequest>,
+    ) -> Result<Response<Self::FetchX509BundlesStream>, Status> {
+        self.stream(&request, |s| &s.x509_bundles).await
+    }
+
+    async fn fetch_jwt_bundles(
+        &self,
+        request: Request<JwtBundlesRequest>,
+    ) -> Result<Response<Self::FetchJWTBundlesStream>, Status> {
+        self.stream(&request, |s| &s.jwt_bundles).await
+    }
+
+    async fn fetch_jwtsvid(
+        &self,
+        request: Request<JwtsvidRequest>,
+    ) -> Result<Response<JwtsvidResponse>, Status> {
+        check_security_header(&request)?;
+        let message = request.get_ref();
+        // Mandatory field at its default (Workload API §4.5, §6.2.1): InvalidArgument.
+        if message.audience.is_empty() || message.audience.iter().any(String::is_empty) {
+            return Err(Status::invalid_argument("audience must be specified"));
+        }
+        let audience = Audience::new(message.audience.iter().map(String::as_str))
+            .map_err(|e| Status::invalid_argument(format!("invalid audience: {e}")))?;
+        let requested = match message.spiffe_id.as_str() {
+            "" => None,
+            id => Some(SpiffeId::parse(id).map_err(|e| {
+                Status::invalid_argument(format!("invalid requested SPIFFE ID: {e}"))
+            })?),
+        };
+        let snapshot = self.snapshot(&request).await?;
+        let chosen: Vec<_> = snapshot
+            .entries
+            .iter()
+            .filter(|(_, entry)| requested.as_ref().is_none_or(|id| entry.spiffe_id() == id))
+            .cloned()
+            .collect();
+        if chosen.is_empty() {
+            return Err(Status::permission_denied(match requested {
+                Some(id) => format!("no identity issued for {id}"),
+                None => "no identity issued".to_owned(),
+            }));
+        }
+        let tokens = self
+            .shared
+            .jwt_svids(&chosen, &audience)
+            .await
+            .map_err(|e| Status::unavailable(format!("minting JWT-SVIDs failed: {e}")))?;
+        let svids = chosen
+            .iter()
+            .zip(tokens)
+            .map(|((_, entry), token)| Jwtsvid {
+                spiffe_id: entry.spiffe_id().to_string(),
+                svid: token,
+                hint: entry.hint().unwrap_or_default().to_owned(),
+            })
+            .collect();
+        Ok(Response::new(JwtsvidResponse { svids }))
+    }
+
+    async fn validate_jwtsvid(
+        &self,
+        request: Request<ValidateJwtsvidRequest>,
+    ) -> Result<Response<ValidateJwtsvidResponse>, Status> {
+        check_security_header(&request)?;
+        let message = request.get_ref();
+        if message.audience.is_empty() {
+            return Err(Status::invalid_argument("audience must be specified"));
+        }
+        if message.svid.is_empty() {
+            return Err(Status::invalid_argument("svid must be specified"));
+        }
+        let audience = Audience::new([message.audience.as_str()])
+            .map_err(|e| Status::invalid_argument(format!("invalid audience: {e}")))?;
+        let snapshot = self.snapshot(&request).await?;
+        let authorities = Arc::clone(&snapshot.jwt_authorities);
+        let validator = self.shared.validator.clone();
+        let token = message.svid.clone();
+        // A signature check is tens of microseconds of CPU: off the async threads.
+        let verified = tokio::task::spawn_blocking(move || {
+            validator.validate(&token, &*authorities, &audience, UnixTime::now())
+        })
+        .await
+        .map_err(|_| Status::internal("JWT-SVID validation did not complete"))?
+        .map_err(|e| Status::invalid_argument(format!("invalid JWT-SVID: {e}")))?;
+        Ok(Response::new(ValidateJwtsvidResponse {
+            spiffe_id: verified.spiffe_id().to_string(),
+            claims: Some(claims_struct(verified.claims())),
+        }))
+    }
+}
+
+/// The token's claims as a `google.protobuf.Struct`: every number becomes a double, as the
+/// protobuf JSON mapping says (digest 5.4).
+fn claims_struct(claims: &serde_json::Map<String, serde_json::Value>) -> prost_types::Struct {
+    prost_types::Struct {
+        fields: claims
+            .iter()
+            .map(|(name, value)| (name.clone(), json_value(value)))
+            .collect::<BTreeMap<_, _>>(),
+    }
+}
+
+fn json_value(value: &serde_json::Value) -> prost_types::Value {
+    use prost_types::value::Kind;
+    use serde_json::Value as Json;
+    let kind = match value {
+        Json::Null => Kind::NullValue(0),
+        Json::Bool(b) => Kind::BoolValue(*b),
+        Json::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(f64::NAN)),
+        Json::String(s) => Kind::StringValue(s.clone()),
+        Json::Array(items) => Kind::ListValue(prost_types::ListValue {
+            values: items.iter().map(json_value).collect(),
+        }),
+        Json::Object(map) => Kind::StructValue(claims_struct(map)),
+    };
+    prost_types::Value { kind: Some(kind) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_must_be_exactly_one_true() {
+        let mut request = Request::new(());
+        assert!(check_security_header(&request).is_err());
+        request
+            .metadata_mut()
+            .insert(SECURITY_HEADER, "TRUE".parse().unwrap());
+        assert!(check_security_header(&request).is_err());
+        request
+            .metadata_mut()
+            .insert(SECURITY_HEADER, "true".parse().unwrap());
+        assert!(check_security_header(&request).is_ok());
+        request
+            .metadata_mut()
+            .append(SECURITY_HEADER, "true".parse().unwrap());
+        assert!(check_security_header(&request).is_err());
+    }
+
+    #[test]
+    fn claims_become_struct_values() {
+        let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
+            r#"{"sub":"spiffe://a/b","aud":["x"],"exp":1700000000,"n":null,"o":{"t":true}}"#,
+        )
+        .unwrap();
+        let s = claims_struct(&claims);
+        use prost_types::value::Kind;
+        assert_eq!(
+            s.fields["exp"].kind,
+            Some(Kind::NumberValue(1_700_000_000.0))
+        );
+        assert!(matches!(s.fields["aud"].kind, Some(Kind::ListValue(_))));
+        assert!(matches!(s.fields["o"].kind, Some(Kind::StructValue(_))));
+    }
+}

@@ -1,0 +1,71 @@
+//! One server stream: the latest view of the caller's group, projected to one message type.
+
+use core::pin::Pin;
+use core::task::{Context, Poll, ready};
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio_stream::Stream;
+use tokio_stream::wrappers::WatchStream;
+use tonic::Status;
+
+use crate::state::{Snapshot, View};
+
+/// Yields the caller's message whenever it differs from the last one sent: first at once
+/// (Workload API §4.3: the request is itself an event), then on every change. A view that was
+/// replaced before this stream was polled is never sent: only the latest counts. Ends with
+/// `PermissionDenied` when the caller loses its last entry, and cleanly at shutdown.
+pub(crate) struct Updates<M> {
+    views: WatchStream<View>,
+    project: fn(&Snapshot) -> &Arc<M>,
+    last: Option<Arc<M>>,
+    done: bool,
+}
+
+impl<M> Updates<M> {
+    pub(crate) fn new(views: watch::Receiver<View>, project: fn(&Snapshot) -> &Arc<M>) -> Self {
+        Self {
+            views: WatchStream::new(views),
+            project,
+            last: None,
+            done: false,
+        }
+    }
+}
+
+impl<M: Clone + Send + Sync + 'static> Stream for Updates<M> {
+    type Item = Result<M, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            let Some(view) = ready!(Pin::new(&mut this.views).poll_next(cx)) else {
+                this.done = true;
+                continue;
+            };
+            match view {
+                View::Closed => this.done = true,
+                View::Denied => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(no_identity())));
+                }
+                View::Entitled(snapshot) => {
+                    let message = (this.project)(&snapshot);
+                    if this.last.as_ref().is_some_and(|m| Arc::ptr_eq(m, message)) {
+                        continue;
+                    }
+                    this.last = Some(Arc::clone(message));
+                    return Poll::Ready(Some(Ok(M::clone(message))));
+                }
+            }
+        }
+    }
+}
+
+/// The status for a caller that matches no entry (Workload API §5.2.1; SPIRE's wording).
+pub(crate) fn no_identity() -> Status {
+    Status::permission_denied("no identity issued")
+}
