@@ -111,6 +111,25 @@ pub fn lazy_channel(path: &Path) -> Channel {
     ))
 }
 
+/// A client whose connection uses the HTTP/2 default flow-control windows (64 KiB per stream
+/// and connection), so unread messages back up to the server quickly.
+pub async fn client_with_small_windows(path: &Path) -> Client {
+    let path = path.to_owned();
+    let channel = Endpoint::from_static("http://localhost")
+        .initial_stream_window_size(65_535)
+        .initial_connection_window_size(65_535)
+        .connect_with_connector(tower::service_fn(move |_| {
+            let path = path.clone();
+            async move {
+                let stream = tokio::net::UnixStream::connect(path).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+            }
+        }))
+        .await
+        .unwrap();
+    SpiffeWorkloadApiClient::new(channel)
+}
+
 pub async fn client(path: &Path) -> Client {
     SpiffeWorkloadApiClient::new(channel(path).await)
 }
