@@ -624,6 +624,39 @@ impl CertificateAuthority {
         Ok(chain)
     }
 
+    /// Mints an X.509-SVID for a public key the caller already holds as a DER
+    /// SubjectPublicKeyInfo (P-256, P-384, RSA or Ed25519), e.g. one received over a channel
+    /// that already proved possession. Unlike [`mint_x509_svid_for_csr`](Self::mint_x509_svid_for_csr)
+    /// there is no proof of possession here: the caller vouches for it. Returns the chain, leaf
+    /// first.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] for a malformed or unsupported key, then as
+    /// [`mint_x509_svid`](Self::mint_x509_svid).
+    pub fn mint_x509_svid_for_public_key(
+        &self,
+        spki_der: &[u8],
+        request: &X509SvidRequest,
+        now: SystemTime,
+    ) -> Result<Vec<CertificateDer<'static>>, Error> {
+        self.admit(
+            request.spiffe_id(),
+            request.requester_label(),
+            CredentialKind::X509Svid,
+        )?;
+        if !crate::signer::is_supported_spki(spki_der) {
+            return Err(Error::InvalidRequest {
+                reason: "not a DER SubjectPublicKeyInfo of a P-256, P-384, RSA or Ed25519 key",
+            });
+        }
+        let rsa = lifecycle::spki_is_rsa(spki_der);
+        let hot = self.hot()?;
+        let (chain, issued) = self.sign_leaf(&hot, request, spki_der, rsa, now)?;
+        self.check_x509(&hot, &chain, now)?;
+        self.finish_leaf(&hot, request, issued, now)?;
+        Ok(chain)
+    }
+
     /// Signs the leaf; returns the chain and (serial hex, notBefore, notAfter).
     fn sign_leaf(
         &self,

@@ -417,6 +417,34 @@ pub(crate) fn spki_of_key(algorithm: svid::KeyAlgorithm, public: &[u8]) -> Optio
     Some(spki_from_parts(alg, public))
 }
 
+/// Whether `spki` is a well-formed SubjectPublicKeyInfo of a key type this crate certifies,
+/// with a public key of the right size for its type.
+pub(crate) fn is_supported_spki(spki: &[u8]) -> bool {
+    let inner = || -> Option<bool> {
+        let mut info = der::Reader::new(der::read_single(spki, tag::SEQUENCE).ok()?);
+        let (_, alg) = info.read_whole(tag::SEQUENCE).ok()?;
+        let bits = der::bit_string_bytes(info.read(tag::BIT_STRING).ok()?).ok()?;
+        if !info.is_empty() {
+            return Some(false);
+        }
+        let ok = match alg {
+            a if a == SPKI_ALG_P256 => bits.len() == 65 && bits.first() == Some(&4),
+            a if a == SPKI_ALG_P384 => bits.len() == 97 && bits.first() == Some(&4),
+            a if a == ALG_ED25519 => bits.len() == 32,
+            a if a == SPKI_ALG_RSA => {
+                let mut rsa = der::Reader::new(der::read_single(bits, tag::SEQUENCE).ok()?);
+                let n = rsa.read(tag::INTEGER).ok()?;
+                rsa.read(tag::INTEGER).ok()?;
+                // 2048 bits or more (the verifiers refuse smaller moduli).
+                rsa.is_empty() && n.len() >= 256
+            }
+            _ => false,
+        };
+        Some(ok)
+    };
+    inner().unwrap_or(false)
+}
+
 fn spki_from_parts(alg: &[u8], public: &[u8]) -> Vec<u8> {
     let mut bits = Vec::with_capacity(public.len() + 1);
     bits.push(0);

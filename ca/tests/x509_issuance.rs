@@ -404,3 +404,26 @@ fn returned_svid_holds_its_key() {
     .unwrap();
     assert_eq!(again.spiffe_id(), svid.spiffe_id());
 }
+
+/// A caller-supplied public key is certified; malformed or unsupported keys are refused.
+#[test]
+fn public_key_issuance() {
+    let ca = root();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let chain = ca
+        .mint_x509_svid_for_public_key(&key.subject_public_key_info(), &web(), t0())
+        .unwrap();
+    assert_eq!(
+        parse(&chain[0]).public_key().raw,
+        key.subject_public_key_info().as_slice()
+    );
+    assert!(verify(&ca, &chain, t0()).is_ok());
+    let mut truncated = key.subject_public_key_info();
+    truncated.truncate(truncated.len() - 1);
+    for bad in [&b""[..], &truncated, b"\x30\x00"] {
+        assert!(matches!(
+            ca.mint_x509_svid_for_public_key(bad, &web(), t0()),
+            Err(Error::InvalidRequest { .. })
+        ));
+    }
+}
