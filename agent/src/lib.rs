@@ -107,6 +107,7 @@
 //! <https://github.com/spiffe/spiffe/tree/main/standards>.
 
 mod attest;
+mod authority;
 mod config;
 mod entry;
 mod error;

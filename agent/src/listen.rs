@@ -16,6 +16,7 @@ use tokio_stream::Stream;
 use tonic::transport::server::Connected;
 
 use crate::attest::Caller;
+use crate::authority::AuthorityRewrite;
 use crate::error::Error;
 
 /// An accepted connection and who is on the other end.
@@ -25,7 +26,8 @@ pub(crate) struct Connection {
 }
 
 enum Io {
-    Unix(UnixStream),
+    /// Unix sockets get the `:authority` fix for grpc C-core / grpc-java clients.
+    Unix(AuthorityRewrite<UnixStream>),
     Tcp(TcpStream),
 }
 
@@ -40,7 +42,7 @@ impl Connection {
             }
         };
         Self {
-            io: Io::Unix(stream),
+            io: Io::Unix(AuthorityRewrite::new(stream)),
             caller,
         }
     }
@@ -83,7 +85,7 @@ impl AsyncWrite for Connection {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match &mut self.get_mut().io {
-            Io::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Unix(s) => Pin::new(s.get_mut()).poll_write(cx, buf),
             Io::Tcp(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
@@ -94,28 +96,28 @@ impl AsyncWrite for Connection {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         match &mut self.get_mut().io {
-            Io::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Unix(s) => Pin::new(s.get_mut()).poll_write_vectored(cx, bufs),
             Io::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match &self.io {
-            Io::Unix(s) => s.is_write_vectored(),
+            Io::Unix(s) => s.get_ref().is_write_vectored(),
             Io::Tcp(s) => s.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match &mut self.get_mut().io {
-            Io::Unix(s) => Pin::new(s).poll_flush(cx),
+            Io::Unix(s) => Pin::new(s.get_mut()).poll_flush(cx),
             Io::Tcp(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match &mut self.get_mut().io {
-            Io::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Unix(s) => Pin::new(s.get_mut()).poll_shutdown(cx),
             Io::Tcp(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
