@@ -45,10 +45,11 @@ pub enum SelfCheck {
     #[default]
     Full,
     /// The first credential after each change of the signing authority or key is verified as
-    /// with [`Full`](Self::Full); the others are parsed and checked against the SVID profile
-    /// (`X509Svid::new`: one URI SAN, not a CA, key usage, the key matches) or the JWT-SVID
-    /// rules (`JwtSvid::parse_insecure`) without re-checking the signature, whose inputs (the
-    /// authority and template) were proven by the first check.
+    /// with [`Full`](Self::Full). For the others, whose inputs (authority, template, signer)
+    /// that first check proved, an X.509-SVID minted with a generated key still passes
+    /// `X509Svid::new` (one URI SAN, not a CA, key usage, the key matches the leaf), a JWT-SVID
+    /// still passes `JwtSvid::parse_insecure` (header, claims), and chains minted for a CSR or
+    /// supplied key are not re-checked. Saves one signature verification per credential.
     FirstPerAuthority,
 }
 
@@ -707,7 +708,7 @@ impl CertificateAuthority {
         Ok((
             chain,
             Issued {
-                serial: lifecycle::serial_hex(&serial),
+                serial,
                 not_before,
                 not_after,
             },
@@ -743,13 +744,13 @@ impl CertificateAuthority {
         hot.x509
             .issued_until
             .fetch_max(issued.not_after, Ordering::AcqRel);
-        self.audit(&AuditEvent {
+        self.audit_with(|| AuditEvent {
             action: AuditAction::X509SvidIssued,
             trust_domain: self.inner.trust_domain.to_string(),
             authority_kind: AuthorityKind::X509,
             authority_id: hot.x509.id.clone(),
             spiffe_id: Some(request.spiffe_id().to_string()),
-            serial: Some(issued.serial),
+            serial: Some(lifecycle::serial_hex(&issued.serial)),
             not_before: Some(issued.not_before),
             not_after: Some(issued.not_after),
             requester: request.requester_label().map(str::to_owned),
@@ -791,7 +792,7 @@ impl CertificateAuthority {
         let token = crate::jwt::sign(key, &claims)?;
         self.check_jwt(&hot, &token, audience, now)?;
         key.issued_until.fetch_max(exp, Ordering::AcqRel);
-        self.audit(&AuditEvent {
+        self.audit_with(|| AuditEvent {
             action: AuditAction::JwtSvidIssued,
             trust_domain: self.inner.trust_domain.to_string(),
             authority_kind: AuthorityKind::Jwt,
@@ -917,8 +918,13 @@ impl CertificateAuthority {
     }
 
     pub(crate) fn audit(&self, event: &AuditEvent) -> Result<(), Error> {
+        self.audit_with(|| event.clone())
+    }
+
+    /// Records the event `make` builds, building it only when there is a sink.
+    pub(crate) fn audit_with(&self, make: impl FnOnce() -> AuditEvent) -> Result<(), Error> {
         match &self.inner.audit {
-            Some(sink) => sink.record(event).map_err(Error::Audit),
+            Some(sink) => sink.record(&make()).map_err(Error::Audit),
             None => Ok(()),
         }
     }
@@ -1091,7 +1097,8 @@ impl UpstreamAuthority for CertificateAuthority {
 }
 
 pub(crate) struct Issued {
-    serial: String,
+    /// DER INTEGER.
+    serial: Vec<u8>,
     not_before: u64,
     not_after: u64,
 }

@@ -78,17 +78,25 @@ impl TestCa {
         Self { ca }
     }
 
-    /// An intermediate CA of the same trust domain, signed by this one.
+    /// An intermediate CA of the same trust domain, signed by this one. Its authorities start
+    /// up to 30 minutes in the past (not before the parent's active one).
     ///
     /// # Panics
     /// If signing fails.
     #[allow(clippy::expect_used, reason = "test helper; documented panic")]
     pub fn intermediate(&self) -> Self {
+        // As early as the parent's active authority allows (after a rotation, that is now).
+        let parent_start = self
+            .ca
+            .snapshot()
+            .active(crate::AuthorityKind::X509)
+            .map_or_else(now, |a| a.not_before + Duration::from_secs(10));
+        let start = (now() - START_OFFSET / 2).max(parent_start).min(now());
         let ca = CertificateAuthority::builder(self.trust_domain().clone())
             .parent(&self.ca)
             .ca_ttl(TEST_CA_TTL)
             .jwt_key_ttl(TEST_CA_TTL)
-            .build(now() - START_OFFSET / 2)
+            .build(start)
             .expect("TestCa::intermediate");
         Self { ca }
     }
