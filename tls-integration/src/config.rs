@@ -44,26 +44,26 @@ use crate::verify::{SpiffeClientVerifier, SpiffeServerVerifier};
 ///
 /// ```
 /// use std::sync::Arc;
+/// use ca::TestCa;
 /// use spiffe_id::IdMatcher;
-/// use svid::X509SvidSource;
-/// use trust_bundle::BundleSet;
 /// use tls_integration::SpiffeTls;
 ///
-/// # fn demo(svids: Arc<dyn X509SvidSource>, bundles: Arc<BundleSet>) -> Result<(), Box<dyn std::error::Error>> {
+/// let ca = TestCa::new("prod.example"); // in production: a Workload API source
+/// let bundles = Arc::new(ca.bundle_set());
 /// let tls = SpiffeTls::new(tls_integration::default_provider());
+///
 /// let server = tls.mtls_server(
-///     svids.clone(),
+///     Arc::new(Arc::new(ca.x509_svid("/ns/payments/db"))),
 ///     bundles.clone(),
 ///     IdMatcher::pattern("spiffe://prod.example/ns/payments/*")?,
 /// )?;
 /// let client = tls.mtls_client(
-///     svids,
+///     Arc::new(Arc::new(ca.x509_svid("/ns/payments/api"))),
 ///     bundles,
-///     IdMatcher::exact("spiffe://prod.example/ns/payments/sa/api".parse()?),
+///     IdMatcher::exact(ca.id("/ns/payments/db")),
 /// )?;
 /// # let _ = (server, client);
-/// # Ok(())
-/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct SpiffeTls {

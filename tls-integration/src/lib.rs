@@ -49,6 +49,36 @@
 //! # let _ = (server_config, caller);
 //! ```
 //!
+//! The same checks without a handshake, on SVIDs of the `ca` crate's test CA:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use ca::TestCa;
+//! use rustls::pki_types::UnixTime;
+//! use spiffe_id::IdMatcher;
+//! use tls_integration::{Error, SpiffeTls};
+//!
+//! let ca = TestCa::new("prod.example");
+//! let tls = SpiffeTls::new(tls_integration::default_provider());
+//! let verifier = tls.client_verifier(
+//!     Arc::new(ca.bundle_set()),
+//!     IdMatcher::pattern("spiffe://prod.example/ns/payments/*")?,
+//! );
+//!
+//! let api = ca.x509_svid("/ns/payments/api");
+//! let peer = verifier.verify(&api.chain()[0], &api.chain()[1..], UnixTime::now())?;
+//! assert_eq!(peer.spiffe_id().as_str(), "spiffe://prod.example/ns/payments/api");
+//!
+//! let web = ca.x509_svid("/ns/web/frontend");
+//! let refused = verifier.verify(&web.chain()[0], &web.chain()[1..], UnixTime::now());
+//! assert!(matches!(refused, Err(Error::Unauthorized { .. })));
+//!
+//! let stranger = TestCa::new("prod.example").x509_svid("/ns/payments/api"); // unknown key
+//! let forged = verifier.verify(&stranger.chain()[0], &[], UnixTime::now());
+//! assert!(matches!(forged, Err(Error::Verify(_))));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! With tokio, hand the config to `tokio_rustls::TlsAcceptor`, or let
 //! [`hyper::serve`] / [`tonic::incoming`] (features `hyper`, `tonic`) run the accept loop.
 //!
