@@ -195,10 +195,14 @@ fn step<A: Lifetime>(
 
 /// Drops retired and tainted authorities once everything they signed has expired (and their
 /// own validity, for a prepared key that never signed, is irrelevant: it is not retired).
+///
+/// Authorities retired by this same call (`just_retired`) are kept until the next one: a mint
+/// that loaded the previous hot state before the swap may still be signing with them.
 fn prune<A: Lifetime>(
     entries: &mut Vec<Entry<A>>,
     kind: AuthorityKind,
     now: u64,
+    just_retired: &[String],
     events: &mut Vec<Pending>,
 ) -> Vec<String> {
     let mut removed = Vec::new();
@@ -206,7 +210,8 @@ fn prune<A: Lifetime>(
         let done = matches!(
             e.status,
             AuthorityStatus::Retired | AuthorityStatus::Tainted
-        ) && now >= e.authority.issued_until();
+        ) && now >= e.authority.issued_until()
+            && !just_retired.iter().any(|id| id == e.authority.id());
         if done {
             events.push(pending(
                 AuditAction::AuthorityRemoved,
@@ -361,9 +366,31 @@ impl CertificateAuthority {
                     state.jwt_epoch += 1;
                 }
             }
+            let just_retired: Vec<String> = events
+                .iter()
+                .filter(|e| {
+                    matches!(
+                        e.action,
+                        AuditAction::AuthorityRetired | AuditAction::AuthorityTainted
+                    )
+                })
+                .map(|e| e.id.clone())
+                .collect();
             let before = events.len();
-            prune(&mut state.x509, AuthorityKind::X509, now_s, &mut events);
-            prune(&mut state.jwt, AuthorityKind::Jwt, now_s, &mut events);
+            prune(
+                &mut state.x509,
+                AuthorityKind::X509,
+                now_s,
+                &just_retired,
+                &mut events,
+            );
+            prune(
+                &mut state.jwt,
+                AuthorityKind::Jwt,
+                now_s,
+                &just_retired,
+                &mut events,
+            );
             if events.len() > before {
                 changed = true;
                 self.remove_keys(events.get(before..).unwrap_or_default())?;
