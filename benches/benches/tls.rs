@@ -1,0 +1,480 @@
+//! `tls-integration` benchmarks: full in-memory mTLS handshakes and the JWT-SVID bearer layer,
+//! each paired with the plain operation it wraps, measured in the same run.
+//!
+//! - `tls_handshake_ring`, `tls_handshake_aws_lc`: one full TLS 1.3 mTLS handshake (ECDSA P-256
+//!   certificates, X25519, both sides in memory, session resumption off everywhere):
+//!   - `baseline/rustls_webpki`: plain rustls, `WebPkiClientVerifier` + `WebPkiServerVerifier`
+//!     over a `RootCertStore` holding the same root, and fixed certificates;
+//!   - `baseline/skip_chain_check`: rustls with verifiers that skip chain validation but still
+//!     check handshake signatures (the floor any verifier can reach);
+//!   - `ours/first_peer`: `SpiffeTls::mtls_server` / `mtls_client` (SVID resolvers, SPIFFE
+//!     verifiers, an exact-ID authorizer on each side), no result cache: every handshake
+//!     verifies both chains as a first contact would;
+//!   - `ours/repeat_peer`: the same with `with_result_cache` (chain verification results
+//!     reused for the identical chain and bundle generation; the authorizer and handshake
+//!     signatures still run on every handshake);
+//!   - `spiffe/spiffe_rustls` (ring group only: that crate's backends are exclusive features):
+//!     `spiffe-rustls` 0.11 `mtls_server` / `mtls_client` with `authorizer::exact`, fed by the
+//!     `spiffe` crate's `X509Source` from a minimal in-process Workload API (a Unix socket
+//!     serving `FetchX509SVID` with the same certificates).
+//! - `jwt_bearer`: `JwtBearerLayer::authenticate` on a request whose `Authorization: Bearer`
+//!   ES256 JWT-SVID repeats (`ours/bearer_cached`, validator with result cache) or is validated
+//!   in full each time (`ours/bearer_uncached`), against one ring ES256 verification
+//!   (`baseline/ring_es256_verify`).
+//!
+//! Run: `cargo bench -p benches --bench tls -- --warm-up-time 1 --measurement-time 4`, then
+//! `python3 benches/ratios.py` for the ratios.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs,
+    reason = "bench setup: fixed inputs known to be valid, a panic there is a broken bench"
+)]
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use criterion::{Criterion, criterion_group, criterion_main};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use ring::signature::{ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    ClientConfig, ClientConnection, DigitallySignedStruct, DistinguishedName, RootCertStore,
+    ServerConfig, ServerConnection, SignatureScheme,
+};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use spiffe_id::IdMatcher;
+use svid::{Audience, CryptoBackend, JwtValidator, X509Svid};
+use tls_integration::SpiffeTls;
+use tls_integration::tower::JwtBearerLayer;
+use trust_bundle::{BundleSet, EcCurve, EcPublicKey, JwtBundle, JwtKey, SpiffeBundle, X509Bundle};
+
+const TD: &str = "example.org";
+static TLS13_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
+const SERVER_ID: &str = "spiffe://example.org/ns/payments/sa/db";
+const CLIENT_ID: &str = "spiffe://example.org/ns/payments/sa/api";
+/// 2026-06-01T00:00:00Z, the JWT check time.
+const NOW: u64 = 1_780_272_000;
+/// 2100-01-01T00:00:00Z.
+const JWT_EXP: u64 = 4_102_444_800;
+
+// ---------------------------------------------------------------------------------------------
+// Certificates
+
+struct Pki {
+    root: CertificateDer<'static>,
+    server: Leaf,
+    client: Leaf,
+}
+
+struct Leaf {
+    chain: Vec<CertificateDer<'static>>,
+    key: Vec<u8>,
+}
+
+fn pki() -> Pki {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca.distinguished_name.push(DnType::CommonName, "example.org root");
+    ca.subject_alt_names = vec![SanType::URI("spiffe://example.org".try_into().unwrap())];
+    ca.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    ca.not_after = rcgen::date_time_ymd(2099, 1, 1);
+    let root = ca.self_signed(&ca_key).unwrap().der().clone();
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf = |id: &str, dns: bool| {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.subject_alt_names = vec![SanType::URI(id.try_into().unwrap())];
+        if dns {
+            // Lets the plain WebPkiServerVerifier accept the same certificate.
+            params.subject_alt_names.push(SanType::DnsName("localhost".try_into().unwrap()));
+        }
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2099, 1, 1);
+        let cert = params.signed_by(&key, &issuer).unwrap().der().clone();
+        Leaf {
+            chain: vec![cert],
+            key: key.serialize_der(),
+        }
+    };
+    Pki {
+        root,
+        server: leaf(SERVER_ID, true),
+        client: leaf(CLIENT_ID, false),
+    }
+}
+
+impl Leaf {
+    fn svid(&self) -> Arc<X509Svid> {
+        Arc::new(
+            X509Svid::from_der(&self.chain[0], &self.key, &CryptoBackend::default()).unwrap(),
+        )
+    }
+
+    fn key_der(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.clone()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// In-memory handshake
+
+fn handshake(client: &Arc<ClientConfig>, server: &Arc<ServerConfig>) {
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut c = ClientConnection::new(Arc::clone(client), name).unwrap();
+    let mut s = ServerConnection::new(Arc::clone(server)).unwrap();
+    let mut buf = Vec::with_capacity(4096);
+    while c.is_handshaking() || s.is_handshaking() || c.wants_write() || s.wants_write() {
+        buf.clear();
+        c.write_tls(&mut buf).unwrap();
+        if !buf.is_empty() {
+            s.read_tls(&mut &buf[..]).unwrap();
+            s.process_new_packets().unwrap();
+        }
+        buf.clear();
+        s.write_tls(&mut buf).unwrap();
+        if !buf.is_empty() {
+            c.read_tls(&mut &buf[..]).unwrap();
+            c.process_new_packets().unwrap();
+        }
+    }
+    black_box((c, s));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configurations
+
+fn plain_configs(pki: &Pki, provider: &Arc<CryptoProvider>) -> (Arc<ClientConfig>, Arc<ServerConfig>) {
+    let mut roots = RootCertStore::empty();
+    roots.add(pki.root.clone()).unwrap();
+    let roots = Arc::new(roots);
+    let client_verifier = WebPkiClientVerifier::builder_with_provider(Arc::clone(&roots), Arc::clone(provider))
+        .build()
+        .unwrap();
+    let mut server = ServerConfig::builder_with_provider(Arc::clone(provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_client_cert_verifier(client_verifier)
+        .with_single_cert(pki.server.chain.clone(), pki.server.key_der())
+        .unwrap();
+    server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    server.send_tls13_tickets = 0;
+    let mut client = ClientConfig::builder_with_provider(Arc::clone(provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(pki.client.chain.clone(), pki.client.key_der())
+        .unwrap();
+    client.resumption = rustls::client::Resumption::disabled();
+    (Arc::new(client), Arc::new(server))
+}
+
+/// Verifiers that accept any chain without validating it, but check handshake signatures.
+#[derive(Debug)]
+struct SkipChain(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for SkipChain {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+impl ClientCertVerifier for SkipChain {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+    fn verify_client_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: UnixTime) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn skip_chain_configs(pki: &Pki, provider: &Arc<CryptoProvider>) -> (Arc<ClientConfig>, Arc<ServerConfig>) {
+    let verifier = Arc::new(SkipChain(Arc::clone(provider)));
+    let mut server = ServerConfig::builder_with_provider(Arc::clone(provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_client_cert_verifier(verifier.clone())
+        .with_single_cert(pki.server.chain.clone(), pki.server.key_der())
+        .unwrap();
+    server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    server.send_tls13_tickets = 0;
+    let mut client = ClientConfig::builder_with_provider(Arc::clone(provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_client_auth_cert(pki.client.chain.clone(), pki.client.key_der())
+        .unwrap();
+    client.resumption = rustls::client::Resumption::disabled();
+    (Arc::new(client), Arc::new(server))
+}
+
+fn our_configs(pki: &Pki, provider: &Arc<CryptoProvider>, cache: bool) -> (Arc<ClientConfig>, Arc<ServerConfig>) {
+    let bundle = X509Bundle::from_certificates(TD.parse().unwrap(), [pki.root.clone()]).unwrap();
+    let bundles = Arc::new(BundleSet::from_bundles([SpiffeBundle::from(bundle)]).unwrap());
+    let mut tls = SpiffeTls::new(Arc::clone(provider)).with_protocol_versions(TLS13_ONLY);
+    if cache {
+        tls = tls.with_result_cache(1024);
+    }
+    let server = tls
+        .mtls_server(Arc::new(pki.server.svid()), bundles.clone(), IdMatcher::exact(CLIENT_ID.parse().unwrap()))
+        .unwrap();
+    let client = tls
+        .mtls_client(Arc::new(pki.client.svid()), bundles, IdMatcher::exact(SERVER_ID.parse().unwrap()))
+        .unwrap();
+    (Arc::new(client), Arc::new(server))
+}
+
+// ---------------------------------------------------------------------------------------------
+// spiffe-rustls, fed by a minimal in-process Workload API
+
+mod workload_api {
+    //! Just enough of the SPIFFE Workload API (FetchX509SVID, one response, then the stream
+    //! stays open) for the `spiffe` crate's `X509Source`.
+
+    use std::collections::HashMap;
+    use std::convert::Infallible;
+    use std::pin::Pin;
+
+    use tokio_stream::StreamExt as _;
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct X509SvidRequest {}
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct X509SvidResponse {
+        #[prost(message, repeated, tag = "1")]
+        pub(crate) svids: Vec<X509Svid>,
+        #[prost(bytes = "vec", repeated, tag = "2")]
+        pub(crate) crl: Vec<Vec<u8>>,
+        #[prost(map = "string, bytes", tag = "3")]
+        pub(crate) federated_bundles: HashMap<String, Vec<u8>>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct X509Svid {
+        #[prost(string, tag = "1")]
+        pub(crate) spiffe_id: String,
+        #[prost(bytes = "vec", tag = "2")]
+        pub(crate) x509_svid: Vec<u8>,
+        #[prost(bytes = "vec", tag = "3")]
+        pub(crate) x509_svid_key: Vec<u8>,
+        #[prost(bytes = "vec", tag = "4")]
+        pub(crate) bundle: Vec<u8>,
+        #[prost(string, tag = "5")]
+        pub(crate) hint: String,
+    }
+
+    #[derive(Clone)]
+    pub(crate) struct Server(pub(crate) X509SvidResponse);
+
+    impl tonic::server::NamedService for Server {
+        const NAME: &'static str = "SpiffeWorkloadAPI";
+    }
+
+    type Updates = Pin<Box<dyn tokio_stream::Stream<Item = Result<X509SvidResponse, tonic::Status>> + Send>>;
+
+    struct Fetch(X509SvidResponse);
+
+    impl tonic::server::ServerStreamingService<X509SvidRequest> for Fetch {
+        type Response = X509SvidResponse;
+        type ResponseStream = Updates;
+        type Future = std::future::Ready<Result<tonic::Response<Updates>, tonic::Status>>;
+
+        fn call(&mut self, _: tonic::Request<X509SvidRequest>) -> Self::Future {
+            let first = tokio_stream::iter([Ok(self.0.clone())]);
+            let stream: Updates = Box::pin(first.chain(tokio_stream::pending()));
+            std::future::ready(Ok(tonic::Response::new(stream)))
+        }
+    }
+
+    impl tower::Service<http::Request<tonic::body::Body>> for Server {
+        type Response = http::Response<tonic::body::Body>;
+        type Error = Infallible;
+        type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+        fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+            let response = self.0.clone();
+            Box::pin(async move {
+                if request.uri().path() == "/SpiffeWorkloadAPI/FetchX509SVID" {
+                    let codec = tonic_prost::ProstCodec::<X509SvidResponse, X509SvidRequest>::default();
+                    Ok(tonic::server::Grpc::new(codec).server_streaming(Fetch(response), request).await)
+                } else {
+                    Ok(tonic::Status::unimplemented("not in this bench").into_http())
+                }
+            })
+        }
+    }
+}
+
+/// spiffe-rustls configurations; the runtime must outlive them (it runs the sources).
+fn spiffe_rustls_configs(pki: &Pki, runtime: &tokio::runtime::Runtime, dir: &std::path::Path) -> (Arc<ClientConfig>, Arc<ServerConfig>) {
+    let source_for = |name: &str, id: &str, leaf: &Leaf| {
+        let socket = dir.join(format!("{name}.sock"));
+        let response = workload_api::X509SvidResponse {
+            svids: vec![workload_api::X509Svid {
+                spiffe_id: id.to_owned(),
+                x509_svid: leaf.chain[0].to_vec(),
+                x509_svid_key: leaf.key.clone(),
+                bundle: pki.root.to_vec(),
+                hint: String::new(),
+            }],
+            crl: Vec::new(),
+            federated_bundles: HashMap::new(),
+        };
+        runtime.block_on(async {
+            let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+            tokio::spawn(
+                tonic::transport::Server::builder()
+                    .add_service(workload_api::Server(response))
+                    .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener)),
+            );
+            spiffe::X509Source::builder()
+                .endpoint(format!("unix:{}", socket.display()))
+                .build()
+                .await
+                .unwrap()
+        })
+    };
+    let server_source = source_for("server", SERVER_ID, &pki.server);
+    let client_source = source_for("client", CLIENT_ID, &pki.client);
+    let _guard = runtime.enter();
+    let server = runtime.block_on(async {
+        spiffe_rustls::mtls_server(server_source)
+            .authorize(spiffe_rustls::authorizer::exact([CLIENT_ID]).unwrap())
+            .with_config_customizer(|config| {
+                config.send_tls13_tickets = 0;
+            })
+            .build()
+            .unwrap()
+    });
+    let client = runtime.block_on(async {
+        spiffe_rustls::mtls_client(client_source)
+            .authorize(spiffe_rustls::authorizer::exact([SERVER_ID]).unwrap())
+            .build()
+            .unwrap()
+    });
+    (Arc::new(client), Arc::new(server))
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn handshakes(c: &mut Criterion) {
+    let pki = pki();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spiffe_rustls = spiffe_rustls_configs(&pki, &runtime, dir.path());
+
+    let providers: [(&str, Arc<CryptoProvider>); 2] = [
+        ("tls_handshake_ring", Arc::new(rustls::crypto::ring::default_provider())),
+        ("tls_handshake_aws_lc", Arc::new(rustls::crypto::aws_lc_rs::default_provider())),
+    ];
+    for (group_name, provider) in providers {
+        let mut group = c.benchmark_group(group_name);
+        let plain = plain_configs(&pki, &provider);
+        let skip = skip_chain_configs(&pki, &provider);
+        let first = our_configs(&pki, &provider, false);
+        let repeat = our_configs(&pki, &provider, true);
+        // Each configuration must complete a handshake before it is timed.
+        for (client, server) in [&plain, &skip, &first, &repeat, &spiffe_rustls] {
+            handshake(client, server);
+        }
+        group.bench_function("baseline/rustls_webpki", |b| b.iter(|| handshake(&plain.0, &plain.1)));
+        group.bench_function("baseline/skip_chain_check", |b| b.iter(|| handshake(&skip.0, &skip.1)));
+        group.bench_function("ours/first_peer", |b| b.iter(|| handshake(&first.0, &first.1)));
+        group.bench_function("ours/repeat_peer", |b| b.iter(|| handshake(&repeat.0, &repeat.1)));
+        if group_name == "tls_handshake_ring" {
+            group.bench_function("spiffe/spiffe_rustls", |b| {
+                b.iter(|| handshake(&spiffe_rustls.0, &spiffe_rustls.1));
+            });
+        }
+        group.finish();
+    }
+    drop(spiffe_rustls);
+    runtime.shutdown_timeout(Duration::from_secs(1));
+}
+
+fn jwt_bearer(c: &mut Criterion) {
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"ES256","kid":"k1","typ":"JWT"}"#);
+    let claims = URL_SAFE_NO_PAD.encode(format!(
+        r#"{{"sub":"{CLIENT_ID}","aud":["payments"],"exp":{JWT_EXP},"iat":{NOW}}}"#
+    ));
+    let signed = format!("{header}.{claims}");
+    let signature = pair.sign(&rng, signed.as_bytes()).unwrap();
+    let token = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()));
+    let key = JwtKey::Ec(EcPublicKey::from_sec1(EcCurve::P256, pair.public_key().as_ref()).unwrap());
+    let bundle = Arc::new(JwtBundle::from_keys(TD.parse().unwrap(), [("k1", key)]).unwrap());
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+    let now = UnixTime::since_unix_epoch(Duration::from_secs(NOW));
+    let audience = Audience::new(["payments"]).unwrap();
+    let cached = JwtBearerLayer::new(
+        JwtValidator::new(CryptoBackend::ring()).with_result_cache(1024),
+        bundle.clone(),
+        audience.clone(),
+    );
+    let uncached = JwtBearerLayer::new(JwtValidator::new(CryptoBackend::ring()), bundle, audience);
+    cached.authenticate(&headers, now).unwrap();
+    uncached.authenticate(&headers, now).unwrap();
+    let public = ring::signature::UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, pair.public_key().as_ref().to_vec());
+
+    let mut group = c.benchmark_group("jwt_bearer");
+    group.bench_function("ours/bearer_cached", |b| b.iter(|| cached.authenticate(black_box(&headers), now).unwrap()));
+    group.bench_function("ours/bearer_uncached", |b| b.iter(|| uncached.authenticate(black_box(&headers), now).unwrap()));
+    group.bench_function("baseline/ring_es256_verify", |b| {
+        b.iter(|| public.verify(black_box(signed.as_bytes()), black_box(signature.as_ref())).unwrap());
+    });
+    group.finish();
+}
+
+criterion_group!(benches, handshakes, jwt_bearer);
+criterion_main!(benches);
