@@ -42,8 +42,12 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
-use ring::signature::{ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+use ring::signature::{
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _,
+};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
@@ -87,7 +91,8 @@ fn pki() -> Pki {
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    ca.distinguished_name.push(DnType::CommonName, "example.org root");
+    ca.distinguished_name
+        .push(DnType::CommonName, "example.org root");
     ca.subject_alt_names = vec![SanType::URI("spiffe://example.org".try_into().unwrap())];
     ca.not_before = rcgen::date_time_ymd(2020, 1, 1);
     ca.not_after = rcgen::date_time_ymd(2099, 1, 1);
@@ -99,7 +104,9 @@ fn pki() -> Pki {
         params.subject_alt_names = vec![SanType::URI(id.try_into().unwrap())];
         if dns {
             // Lets the plain WebPkiServerVerifier accept the same certificate.
-            params.subject_alt_names.push(SanType::DnsName("localhost".try_into().unwrap()));
+            params
+                .subject_alt_names
+                .push(SanType::DnsName("localhost".try_into().unwrap()));
         }
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.not_before = rcgen::date_time_ymd(2020, 1, 1);
@@ -119,9 +126,7 @@ fn pki() -> Pki {
 
 impl Leaf {
     fn svid(&self) -> Arc<X509Svid> {
-        Arc::new(
-            X509Svid::from_der(&self.chain[0], &self.key, &CryptoBackend::default()).unwrap(),
-        )
+        Arc::new(X509Svid::from_der(&self.chain[0], &self.key, &CryptoBackend::default()).unwrap())
     }
 
     fn key_der(&self) -> PrivateKeyDer<'static> {
@@ -157,13 +162,17 @@ fn handshake(client: &Arc<ClientConfig>, server: &Arc<ServerConfig>) {
 // ---------------------------------------------------------------------------------------------
 // Configurations
 
-fn plain_configs(pki: &Pki, provider: &Arc<CryptoProvider>) -> (Arc<ClientConfig>, Arc<ServerConfig>) {
+fn plain_configs(
+    pki: &Pki,
+    provider: &Arc<CryptoProvider>,
+) -> (Arc<ClientConfig>, Arc<ServerConfig>) {
     let mut roots = RootCertStore::empty();
     roots.add(pki.root.clone()).unwrap();
     let roots = Arc::new(roots);
-    let client_verifier = WebPkiClientVerifier::builder_with_provider(Arc::clone(&roots), Arc::clone(provider))
-        .build()
-        .unwrap();
+    let client_verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::clone(&roots), Arc::clone(provider))
+            .build()
+            .unwrap();
     let mut server = ServerConfig::builder_with_provider(Arc::clone(provider))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
@@ -197,10 +206,20 @@ impl ServerCertVerifier for SkipChain {
     ) -> Result<ServerCertVerified, rustls::Error> {
         Ok(ServerCertVerified::assertion())
     }
-    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
     }
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -212,13 +231,28 @@ impl ClientCertVerifier for SkipChain {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         &[]
     }
-    fn verify_client_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: UnixTime) -> Result<ClientCertVerified, rustls::Error> {
+    fn verify_client_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
         Ok(ClientCertVerified::assertion())
     }
-    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
     }
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -226,7 +260,10 @@ impl ClientCertVerifier for SkipChain {
     }
 }
 
-fn skip_chain_configs(pki: &Pki, provider: &Arc<CryptoProvider>) -> (Arc<ClientConfig>, Arc<ServerConfig>) {
+fn skip_chain_configs(
+    pki: &Pki,
+    provider: &Arc<CryptoProvider>,
+) -> (Arc<ClientConfig>, Arc<ServerConfig>) {
     let verifier = Arc::new(SkipChain(Arc::clone(provider)));
     let mut server = ServerConfig::builder_with_provider(Arc::clone(provider))
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -247,7 +284,11 @@ fn skip_chain_configs(pki: &Pki, provider: &Arc<CryptoProvider>) -> (Arc<ClientC
     (Arc::new(client), Arc::new(server))
 }
 
-fn our_configs(pki: &Pki, provider: &Arc<CryptoProvider>, cache: bool) -> (Arc<ClientConfig>, Arc<ServerConfig>) {
+fn our_configs(
+    pki: &Pki,
+    provider: &Arc<CryptoProvider>,
+    cache: bool,
+) -> (Arc<ClientConfig>, Arc<ServerConfig>) {
     let bundle = X509Bundle::from_certificates(TD.parse().unwrap(), [pki.root.clone()]).unwrap();
     let bundles = Arc::new(BundleSet::from_bundles([SpiffeBundle::from(bundle)]).unwrap());
     let mut tls = SpiffeTls::new(Arc::clone(provider)).with_protocol_versions(TLS13_ONLY);
@@ -255,10 +296,18 @@ fn our_configs(pki: &Pki, provider: &Arc<CryptoProvider>, cache: bool) -> (Arc<C
         tls = tls.with_result_cache(1024);
     }
     let server = tls
-        .mtls_server(Arc::new(pki.server.svid()), bundles.clone(), IdMatcher::exact(CLIENT_ID.parse().unwrap()))
+        .mtls_server(
+            Arc::new(pki.server.svid()),
+            bundles.clone(),
+            IdMatcher::exact(CLIENT_ID.parse().unwrap()),
+        )
         .unwrap();
     let client = tls
-        .mtls_client(Arc::new(pki.client.svid()), bundles, IdMatcher::exact(SERVER_ID.parse().unwrap()))
+        .mtls_client(
+            Arc::new(pki.client.svid()),
+            bundles,
+            IdMatcher::exact(SERVER_ID.parse().unwrap()),
+        )
         .unwrap();
     (Arc::new(client), Arc::new(server))
 }
@@ -310,7 +359,8 @@ mod workload_api {
         const NAME: &'static str = "SpiffeWorkloadAPI";
     }
 
-    type Updates = Pin<Box<dyn tokio_stream::Stream<Item = Result<X509SvidResponse, tonic::Status>> + Send>>;
+    type Updates =
+        Pin<Box<dyn tokio_stream::Stream<Item = Result<X509SvidResponse, tonic::Status>> + Send>>;
 
     struct Fetch(X509SvidResponse);
 
@@ -331,7 +381,10 @@ mod workload_api {
         type Error = Infallible;
         type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
-        fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+        fn poll_ready(
+            &mut self,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Infallible>> {
             std::task::Poll::Ready(Ok(()))
         }
 
@@ -339,8 +392,11 @@ mod workload_api {
             let response = self.0.clone();
             Box::pin(async move {
                 if request.uri().path() == "/SpiffeWorkloadAPI/FetchX509SVID" {
-                    let codec = tonic_prost::ProstCodec::<X509SvidResponse, X509SvidRequest>::default();
-                    Ok(tonic::server::Grpc::new(codec).server_streaming(Fetch(response), request).await)
+                    let codec =
+                        tonic_prost::ProstCodec::<X509SvidResponse, X509SvidRequest>::default();
+                    Ok(tonic::server::Grpc::new(codec)
+                        .server_streaming(Fetch(response), request)
+                        .await)
                 } else {
                     Ok(tonic::Status::unimplemented("not in this bench").into_http())
                 }
@@ -350,7 +406,11 @@ mod workload_api {
 }
 
 /// spiffe-rustls configurations; the runtime must outlive them (it runs the sources).
-fn spiffe_rustls_configs(pki: &Pki, runtime: &tokio::runtime::Runtime, dir: &std::path::Path) -> (Arc<ClientConfig>, Arc<ServerConfig>) {
+fn spiffe_rustls_configs(
+    pki: &Pki,
+    runtime: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+) -> (Arc<ClientConfig>, Arc<ServerConfig>) {
     let source_for = |name: &str, id: &str, leaf: &Leaf| {
         let socket = dir.join(format!("{name}.sock"));
         let response = workload_api::X509SvidResponse {
@@ -412,8 +472,14 @@ fn handshakes(c: &mut Criterion) {
     let spiffe_rustls = spiffe_rustls_configs(&pki, &runtime, dir.path());
 
     let providers: [(&str, Arc<CryptoProvider>); 2] = [
-        ("tls_handshake_ring", Arc::new(rustls::crypto::ring::default_provider())),
-        ("tls_handshake_aws_lc", Arc::new(rustls::crypto::aws_lc_rs::default_provider())),
+        (
+            "tls_handshake_ring",
+            Arc::new(rustls::crypto::ring::default_provider()),
+        ),
+        (
+            "tls_handshake_aws_lc",
+            Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+        ),
     ];
     for (group_name, provider) in providers {
         let mut group = c.benchmark_group(group_name);
@@ -425,10 +491,18 @@ fn handshakes(c: &mut Criterion) {
         for (client, server) in [&plain, &skip, &first, &repeat, &spiffe_rustls] {
             handshake(client, server);
         }
-        group.bench_function("baseline/rustls_webpki", |b| b.iter(|| handshake(&plain.0, &plain.1)));
-        group.bench_function("baseline/skip_chain_check", |b| b.iter(|| handshake(&skip.0, &skip.1)));
-        group.bench_function("ours/first_peer", |b| b.iter(|| handshake(&first.0, &first.1)));
-        group.bench_function("ours/repeat_peer", |b| b.iter(|| handshake(&repeat.0, &repeat.1)));
+        group.bench_function("baseline/rustls_webpki", |b| {
+            b.iter(|| handshake(&plain.0, &plain.1))
+        });
+        group.bench_function("baseline/skip_chain_check", |b| {
+            b.iter(|| handshake(&skip.0, &skip.1))
+        });
+        group.bench_function("ours/first_peer", |b| {
+            b.iter(|| handshake(&first.0, &first.1))
+        });
+        group.bench_function("ours/repeat_peer", |b| {
+            b.iter(|| handshake(&repeat.0, &repeat.1))
+        });
         if group_name == "tls_handshake_ring" {
             group.bench_function("spiffe/spiffe_rustls", |b| {
                 b.iter(|| handshake(&spiffe_rustls.0, &spiffe_rustls.1));
@@ -443,7 +517,8 @@ fn handshakes(c: &mut Criterion) {
 fn jwt_bearer(c: &mut Criterion) {
     let rng = ring::rand::SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    let pair =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"ES256","kid":"k1","typ":"JWT"}"#);
     let claims = URL_SAFE_NO_PAD.encode(format!(
         r#"{{"sub":"{CLIENT_ID}","aud":["payments"],"exp":{JWT_EXP},"iat":{NOW}}}"#
@@ -451,10 +526,14 @@ fn jwt_bearer(c: &mut Criterion) {
     let signed = format!("{header}.{claims}");
     let signature = pair.sign(&rng, signed.as_bytes()).unwrap();
     let token = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()));
-    let key = JwtKey::Ec(EcPublicKey::from_sec1(EcCurve::P256, pair.public_key().as_ref()).unwrap());
+    let key =
+        JwtKey::Ec(EcPublicKey::from_sec1(EcCurve::P256, pair.public_key().as_ref()).unwrap());
     let bundle = Arc::new(JwtBundle::from_keys(TD.parse().unwrap(), [("k1", key)]).unwrap());
     let mut headers = http::HeaderMap::new();
-    headers.insert(http::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+    headers.insert(
+        http::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
     let now = UnixTime::since_unix_epoch(Duration::from_secs(NOW));
     let audience = Audience::new(["payments"]).unwrap();
     let cached = JwtBearerLayer::new(
@@ -465,13 +544,24 @@ fn jwt_bearer(c: &mut Criterion) {
     let uncached = JwtBearerLayer::new(JwtValidator::new(CryptoBackend::ring()), bundle, audience);
     cached.authenticate(&headers, now).unwrap();
     uncached.authenticate(&headers, now).unwrap();
-    let public = ring::signature::UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, pair.public_key().as_ref().to_vec());
+    let public = ring::signature::UnparsedPublicKey::new(
+        &ECDSA_P256_SHA256_FIXED,
+        pair.public_key().as_ref().to_vec(),
+    );
 
     let mut group = c.benchmark_group("jwt_bearer");
-    group.bench_function("ours/bearer_cached", |b| b.iter(|| cached.authenticate(black_box(&headers), now).unwrap()));
-    group.bench_function("ours/bearer_uncached", |b| b.iter(|| uncached.authenticate(black_box(&headers), now).unwrap()));
+    group.bench_function("ours/bearer_cached", |b| {
+        b.iter(|| cached.authenticate(black_box(&headers), now).unwrap())
+    });
+    group.bench_function("ours/bearer_uncached", |b| {
+        b.iter(|| uncached.authenticate(black_box(&headers), now).unwrap())
+    });
     group.bench_function("baseline/ring_es256_verify", |b| {
-        b.iter(|| public.verify(black_box(signed.as_bytes()), black_box(signature.as_ref())).unwrap());
+        b.iter(|| {
+            public
+                .verify(black_box(signed.as_bytes()), black_box(signature.as_ref()))
+                .unwrap()
+        });
     });
     group.finish();
 }
