@@ -582,7 +582,16 @@ impl CertificateAuthority {
         let backend = self.inner.backend;
         let key_type = request.key_type_or_default();
         let pkcs8 = backend.generate_pkcs8(key_type)?;
-        let key = PrivateKey::from_pkcs8_der(&pkcs8, &backend.crypto_backend())
+        // The key was generated just now by the same library: read its public half from the
+        // PKCS#8 document instead of re-deriving it (see `generated_public_key`); fall back to
+        // the library's validating loader for any layout that parser does not know.
+        let generated = svid::CryptoBackend::new(
+            "ca-generated-key",
+            backend.crypto_backend().algorithms(),
+            crate::signer::generated_public_key,
+        );
+        let key = PrivateKey::from_pkcs8_der(&pkcs8, &generated)
+            .or_else(|_| PrivateKey::from_pkcs8_der(&pkcs8, &backend.crypto_backend()))
             .map_err(|_| Error::KeyRejected)?;
         let spki = crate::signer::spki_of_key(key.algorithm(), key.public_key()).ok_or(
             Error::Unsupported {
