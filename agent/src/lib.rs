@@ -77,6 +77,20 @@
 //! first is its default identity. Entries and federated bundles can be changed at any time
 //! through [`AgentHandle`].
 //!
+//! # Transport
+//!
+//! The socket file is created with mode [`DEFAULT_SOCKET_MODE`] (owner only; see
+//! [`AgentBuilder::socket_mode`]) without ever being reachable with looser permissions; a
+//! stale socket left by a killed agent is replaced, a live one is refused, and shutdown
+//! removes it. On the Unix socket the agent also serves clients that send the socket path as
+//! HTTP/2 `:authority` (grpc C-core since 1.57, hence py-spiffe; grpc-java), which tonic's h2
+//! would otherwise reset with `PROTOCOL_ERROR`: the value is replaced by `localhost` before h2
+//! reads it, since a Unix socket has no host to name.
+//!
+//! SVID private keys are sent to entitled callers as the protocol requires; the copies inside
+//! protobuf messages are ordinary heap buffers (prost offers no zeroizing type), freed but not
+//! wiped when a message is dropped.
+//!
 //! # Streams and rotation
 //!
 //! Callers with the same selectors share one watch channel holding their latest full state;
