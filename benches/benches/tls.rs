@@ -109,6 +109,8 @@ fn pki() -> Pki {
                 .push(SanType::DnsName("localhost".try_into().unwrap()));
         }
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        // The `spiffe` crate requires an explicit basicConstraints cA=false on leaves.
+        params.is_ca = IsCa::ExplicitNoCa;
         params.not_before = rcgen::date_time_ymd(2020, 1, 1);
         params.not_after = rcgen::date_time_ymd(2099, 1, 1);
         let cert = params.signed_by(&key, &issuer).unwrap().der().clone();
@@ -431,6 +433,18 @@ fn spiffe_rustls_configs(
                     .add_service(workload_api::Server(response))
                     .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener)),
             );
+            let endpoint = format!("unix:{}", socket.display());
+            // Fail loudly rather than let X509Source retry forever on a refused SVID.
+            let probe = tokio::time::timeout(Duration::from_secs(10), async {
+                let client = spiffe::WorkloadApiClient::connect_to(&endpoint).await?;
+                client.fetch_x509_context().await
+            })
+            .await;
+            match probe {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => panic!("Workload API probe failed: {e:?}"),
+                Err(_) => panic!("Workload API probe timed out"),
+            }
             spiffe::X509Source::builder()
                 .endpoint(format!("unix:{}", socket.display()))
                 .build()
