@@ -423,6 +423,28 @@ mod tests {
     }
 
     #[test]
+    fn reads_federated_bundles_relative_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let partner = ca::TestCa::new("partner.org");
+        std::fs::write(dir.path().join("partner.json"), partner.bundle().to_json()).unwrap();
+        let config_path = dir.path().join("agent.toml");
+        std::fs::write(
+            &config_path,
+            "trust_domain = \"example.org\"\n[[federated_bundle]]\ntrust_domain = \"partner.org\"\npath = \"partner.json\"\n",
+        )
+        .unwrap();
+        let config = AgentConfig::load(&config_path).unwrap();
+        assert_eq!(config.federated_bundles.len(), 1);
+        assert_eq!(config.federated_bundles[0], *partner.bundle());
+
+        std::fs::write(dir.path().join("partner.json"), b"{}").unwrap();
+        assert!(matches!(
+            AgentConfig::load(&config_path),
+            Err(Error::Config(ConfigError::FederatedBundle { .. }))
+        ));
+    }
+
+    #[test]
     fn rejects_bad_settings_with_their_name() {
         for (text, field) in [
             ("trust_domain = \"Example.org\"", "trust_domain"),
