@@ -134,6 +134,9 @@ impl ClientBuilder {
     /// what long-lived sources use. Connection failures show up as
     /// [`Error::Unavailable`] on calls.
     ///
+    /// Must be called within a tokio runtime (tonic spawns the connection task; outside one
+    /// this panics, as `tokio::spawn` does).
+    ///
     /// # Errors
     /// [`Error::NoCryptoBackend`].
     pub fn connect_lazy(self) -> Result<Client, Error> {
