@@ -6,7 +6,7 @@
 //! a crash for libFuzzer and a failure for the replay test.
 //!
 //! The files here are plain Rust that depend only on the library crates (`spiffe_id`,
-//! `trust_bundle`, `svid`) plus `rustls_pki_types` and `serde_json`, so they compile in the
+//! `trust_bundle`, `svid`, `ca`) plus `rustls_pki_types` and `serde_json`, so they compile in the
 //! standalone fuzz crate and in the workspace alike. Fixed inputs some checks need (a CA
 //! certificate, a JWKS) are in `data/`, with the script that made them and the seeds. Adding a
 //! target takes:
@@ -20,6 +20,7 @@
 
 pub(crate) mod bundle_document;
 pub(crate) mod bundle_map;
+pub(crate) mod csr;
 pub(crate) mod id_pattern;
 pub(crate) mod jwt_svid;
 pub(crate) mod spiffe_id;
@@ -41,6 +42,7 @@ pub(crate) const TARGETS: &[(&str, Check)] = &[
     ("x509_bundle_der", x509_bundle_der::check),
     ("x509_svid", x509_svid::check),
     ("jwt_svid", jwt_svid::check),
+    ("csr", csr::check),
 ];
 
 /// `example.org`, the trust domain of the bundle and SVID targets.
