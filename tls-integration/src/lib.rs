@@ -94,8 +94,8 @@
 //! |---|---|---|
 //! | `ring` | yes | rustls' and `svid`'s ring backends; [`default_provider`] |
 //! | `aws-lc-rs` | no | rustls' and `svid`'s aws-lc-rs backends; [`default_provider`] prefers it |
-//! | `hyper` | no | [`hyper`]: accept loop with peer identity in extensions; client connector |
-//! | `tonic` | no | [`tonic`]: incoming stream for `serve_with_incoming`; channel connector |
+//! | `hyper` | no | [`hyper`]: accept loop with peer identity in extensions; [`net`]: acceptor and client connector |
+//! | `tonic` | no | [`tonic`]: incoming stream for `serve_with_incoming`, peer ID helpers; [`net`] |
 //! | `tower` | no | [`tower`]: SPIFFE ID authorization and JWT-SVID bearer layers |
 //!
 //! Features are additive; both backends may be on together.
