@@ -733,3 +733,33 @@ fn verifier_errors_are_typed_inside_rustls_errors() {
     ));
     assert!(Error::from_rustls(&rustls::Error::DecryptError).is_none());
 }
+
+/// Regression 10 (rust-spiffe#348): an oversized URI SAN next to a valid SPIFFE ID is not
+/// skipped; the leaf is refused (X509-SVID 2; X-1).
+#[test]
+fn rejects_oversized_uri_san_next_to_a_valid_one() {
+    let long = format!("spiffe://a.example/{}", "x".repeat(3000));
+    let (chain, key) = WORLD.a.leaf_with("spiffe://a.example/api", |p| {
+        p.subject_alt_names
+            .push(SanType::URI(long.as_str().try_into().unwrap()));
+    });
+    for error in server_refuses(chain, key) {
+        assert!(
+            error.contains("MultipleUriSans") || error.contains("UriTooLong"),
+            "{error}"
+        );
+    }
+}
+
+/// Regression 22 (RUSTSEC-2023-0052/0053): a peer sending many intermediates is refused
+/// before any path building (svid::MAX_CHAIN_LEN).
+#[test]
+fn rejects_overlong_chains_up_front() {
+    let intermediate = WORLD.a.intermediate("spiffe://a.example");
+    let (mut chain, key) = intermediate.leaf_with("spiffe://a.example/api", |_| {});
+    let extra = chain[1].clone();
+    chain.extend(std::iter::repeat_n(extra, 12));
+    for error in server_refuses(chain, key) {
+        assert!(error.contains("ChainTooLong"), "{error}");
+    }
+}

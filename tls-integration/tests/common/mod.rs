@@ -221,44 +221,44 @@ pub fn handshake(
     )
     .unwrap();
     let mut s = ServerConnection::new(Arc::clone(server)).unwrap();
-    let mut buf = Vec::new();
     for _ in 0..20 {
-        buf.clear();
-        c.write_tls(&mut buf).unwrap();
-        if !buf.is_empty() {
-            s.read_tls(&mut &buf[..]).unwrap();
-            if let Err(e) = s.process_new_packets() {
-                // Deliver the server's alert to the client, then report.
-                buf.clear();
-                let _ = s.write_tls(&mut buf);
-                let _ = c.read_tls(&mut &buf[..]);
-                let client_err = c.process_new_packets().err();
-                return Err(Failure {
-                    server: Some(e),
-                    client: client_err,
-                });
-            }
+        if let Err(e) = transfer(&mut *c, &mut *s) {
+            // Deliver the server's alert to the client, then report.
+            let client_err = transfer(&mut *s, &mut *c).err();
+            return Err(Failure {
+                server: Some(e),
+                client: client_err,
+            });
         }
-        buf.clear();
-        s.write_tls(&mut buf).unwrap();
-        if !buf.is_empty() {
-            c.read_tls(&mut &buf[..]).unwrap();
-            if let Err(e) = c.process_new_packets() {
-                buf.clear();
-                let _ = c.write_tls(&mut buf);
-                let _ = s.read_tls(&mut &buf[..]);
-                let server_err = s.process_new_packets().err();
-                return Err(Failure {
-                    server: server_err,
-                    client: Some(e),
-                });
-            }
+        if let Err(e) = transfer(&mut *s, &mut *c) {
+            let server_err = transfer(&mut *c, &mut *s).err();
+            return Err(Failure {
+                server: server_err,
+                client: Some(e),
+            });
         }
         if !c.is_handshaking() && !s.is_handshaking() && !c.wants_write() && !s.wants_write() {
             return Ok((c, s));
         }
     }
     panic!("handshake did not finish");
+}
+
+/// Moves everything `from` has to send into `to`, processing it as it arrives.
+fn transfer<A: rustls::SideData, B: rustls::SideData>(
+    from: &mut rustls::ConnectionCommon<A>,
+    to: &mut rustls::ConnectionCommon<B>,
+) -> Result<(), rustls::Error> {
+    let mut buf = Vec::new();
+    while from.wants_write() {
+        from.write_tls(&mut buf).unwrap();
+    }
+    let mut rest = &buf[..];
+    while !rest.is_empty() {
+        to.read_tls(&mut rest).unwrap();
+        to.process_new_packets()?;
+    }
+    Ok(())
 }
 
 /// Why an in-memory handshake failed, per side.
