@@ -69,6 +69,20 @@ impl Error {
             _ => None,
         }
     }
+
+    /// For a failed [`Handshake`](Self::Handshake), the error of this crate's verifier that
+    /// refused the peer, when that is why it failed (tokio-rustls wraps the rustls error in
+    /// the I/O error). Lets an accept loop log which SPIFFE rule or authorizer refused a
+    /// client.
+    pub fn verifier_error(&self) -> Option<&Self> {
+        match self {
+            Self::Handshake(io) => io
+                .get_ref()?
+                .downcast_ref::<rustls::Error>()
+                .and_then(Self::from_rustls),
+            _ => None,
+        }
+    }
 }
 
 /// Errors of a verifier become `InvalidCertificate(Other(..))`, so rustls sends a

@@ -595,3 +595,32 @@ async fn tonic_server_and_client_with_spiffe_ids() {
         .await;
     assert!(refused.is_err());
 }
+
+/// A refused handshake's cause is recoverable from the acceptor's error (for logs).
+#[tokio::test]
+async fn acceptor_error_names_the_refusal() {
+    let tls = tls();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = SpiffeAcceptor::new(Arc::new(
+        tls.mtls_server(
+            Arc::new(WORLD.a_web.clone()),
+            both(),
+            IdMatcher::exact(id("spiffe://a.example/api")),
+        )
+        .unwrap(),
+    ));
+    let client = tls
+        .mtls_client(Arc::new(WORLD.b_client.clone()), both(), IdMatcher::any())
+        .unwrap();
+    let talking = tokio::spawn(talk(client, addr));
+    let (tcp, _) = listener.accept().await.unwrap();
+    let error = acceptor.accept_tcp(tcp).await.unwrap_err();
+    match error.verifier_error() {
+        Some(tls_integration::Error::Unauthorized { spiffe_id, .. }) => {
+            assert_eq!(spiffe_id, &id("spiffe://b.example/client"));
+        }
+        other => panic!("{error:?} -> {other:?}"),
+    }
+    assert_eq!(talking.await.unwrap(), None);
+}
