@@ -121,8 +121,6 @@ pub mod tonic;
 pub mod tower;
 mod verify;
 
-use std::sync::Arc;
-
 pub use authorize::Authorizer;
 pub use config::SpiffeTls;
 pub use error::{Denied, Error};
@@ -139,7 +137,9 @@ pub use verify::{SpiffeClientVerifier, SpiffeServerVerifier};
 /// assert!(!provider.cipher_suites.is_empty());
 /// ```
 #[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
-pub fn default_provider() -> Arc<rustls::crypto::CryptoProvider> {
+pub fn default_provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
+    use std::sync::Arc;
+
     #[cfg(feature = "aws-lc-rs")]
     {
         Arc::new(rustls::crypto::aws_lc_rs::default_provider())
