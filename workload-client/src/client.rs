@@ -14,11 +14,11 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Uri};
 use trust_bundle::BundleSet;
 
-use crate::convert;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ResponseError, Rpc};
 use crate::proto;
 use crate::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient;
+use crate::response;
 use crate::types::{Limits, ValidatedJwtSvid, WorkloadJwtSvid, X509Context};
 
 /// The metadata key every Workload API request must carry (Workload Endpoint 3, 6;
@@ -342,7 +342,7 @@ impl Client {
         let limits = self.limits;
         let backend = self.backend;
         Ok(UpdateStream::new(rpc, inner, move |message| {
-            convert::x509_context(message, &limits, &backend, SystemTime::now())
+            response::x509_context(message, &limits, &backend, SystemTime::now())
         }))
     }
 
@@ -367,7 +367,7 @@ impl Client {
             .await?;
         let limits = self.limits;
         Ok(UpdateStream::new(rpc, inner, move |message| {
-            convert::x509_bundles(message, &limits)
+            response::x509_bundles(message, &limits)
         }))
     }
 
@@ -392,7 +392,7 @@ impl Client {
             .await?;
         let limits = self.limits;
         Ok(UpdateStream::new(rpc, inner, move |message| {
-            convert::jwt_bundles(message, &limits)
+            response::jwt_bundles(message, &limits)
         }))
     }
 
@@ -417,9 +417,9 @@ impl Client {
                 .unwrap_or_default(),
         };
         let mut grpc = self.grpc.clone();
-        let response = self.with_timeout(rpc, grpc.fetch_jwtsvid(request)).await?;
-        convert::jwt_svids(
-            &response,
+        let answer = self.with_timeout(rpc, grpc.fetch_jwtsvid(request)).await?;
+        response::jwt_svids(
+            &answer,
             &audience,
             spiffe_id,
             &self.limits,
@@ -469,10 +469,11 @@ impl Client {
             svid: token.to_owned(),
         };
         let mut grpc = self.grpc.clone();
-        let response = self
+        let answer = self
             .with_timeout(rpc, grpc.validate_jwtsvid(request))
             .await?;
-        convert::validated(&response, token, audience).map_err(|source| Error::invalid(rpc, source))
+        response::validated_jwt_svid(&answer, token, audience)
+            .map_err(|source| Error::invalid(rpc, source))
     }
 
     async fn first<T: Send + 'static>(&self, stream: &mut UpdateStream<T>) -> Result<T, Error> {

@@ -17,6 +17,8 @@
 //!   duplicate updates ignored. State is an immutable snapshot swapped atomically; reads are a
 //!   pointer load.
 //! - [`proto`]: the generated wire types, client and (feature `server`) server.
+//! - [`response`]: the checks every Workload API message goes through, as public functions,
+//!   for programs that bring their own transport.
 //!
 //! TLS code should depend on the `svid` / `trust-bundle` traits, never on this crate.
 //!
@@ -35,11 +37,11 @@
 
 mod bundle_source;
 mod client;
-mod convert;
 mod endpoint;
 mod error;
 mod jwt_source;
 pub mod proto;
+pub mod response;
 mod types;
 mod watch;
 mod x509_source;

@@ -48,6 +48,9 @@ impl Default for Limits {
 /// Every SVID was parsed, checked against the X.509-SVID profile and its key, and verified
 /// against the bundle of its own trust domain, which also gives its expiry. SVIDs with a hint
 /// that an earlier SVID already used were dropped (first wins, Workload API 5.2.1).
+///
+/// Built by [`Client`](crate::Client) and [`X509Source`](crate::X509Source), or from a message
+/// obtained elsewhere with [`response::x509_context`](crate::response::x509_context).
 #[derive(Clone)]
 pub struct X509Context {
     pub(crate) svids: Vec<Arc<X509Svid>>,
@@ -119,6 +122,9 @@ impl fmt::Debug for X509Context {
 
 /// A JWT-SVID as minted by the Workload API: the token, its parsed (not signature-checked)
 /// claims and its lifetime. The token is a bearer credential, so `Debug` does not show it.
+///
+/// Built by [`Client`](crate::Client) and [`JwtSource`](crate::JwtSource), or from a message
+/// obtained elsewhere with [`response::jwt_svids`](crate::response::jwt_svids).
 #[derive(Clone)]
 pub struct WorkloadJwtSvid {
     pub(crate) token: String,
@@ -185,6 +191,9 @@ impl fmt::Debug for WorkloadJwtSvid {
 }
 
 /// The result of `ValidateJWTSVID`: the agent says the token is valid for the audience.
+///
+/// Built by [`Client::validate_jwt_svid`](crate::Client::validate_jwt_svid), or from a message
+/// obtained elsewhere with [`response::validated_jwt_svid`](crate::response::validated_jwt_svid).
 #[derive(Clone, Debug)]
 pub struct ValidatedJwtSvid {
     pub(crate) spiffe_id: SpiffeId,

@@ -1,5 +1,22 @@
-//! Proto messages to validated types. Every rule of Workload API 4.4/4.5 and 5-6 that a client
-//! can check is checked here; a message that breaks one is refused as a whole (digest 5.10).
+//! Validating Workload API responses: proto messages in, validated types out.
+//!
+//! These are the checks [`Client`](crate::Client) and the sources run on every message. They
+//! are public so that a program with its own transport (a proxy, a test harness, another gRPC
+//! stack) can validate a message exactly as this crate does:
+//!
+//! | message | function | result |
+//! |---|---|---|
+//! | `X509SVIDResponse` | [`x509_context`] | [`X509Context`] |
+//! | `X509BundlesResponse` | [`x509_bundles`] | [`BundleSet`] of X.509 authorities |
+//! | `JWTSVIDResponse` | [`jwt_svids`] | [`WorkloadJwtSvid`]s |
+//! | `JWTBundlesResponse` | [`jwt_bundles`] | [`BundleSet`] of JWT keys |
+//! | `ValidateJWTSVIDResponse` | [`validated_jwt_svid`] | [`ValidatedJwtSvid`] |
+//!
+//! A message that breaks a rule is refused as a whole with a [`ResponseError`], never
+//! partly applied and never a panic (Workload API 4.5; SPIFFE digest 5.10). Section numbers
+//! refer to `SPIFFE_Workload_API.md` ("Workload API"); rule IDs (W-API-5, X-8, ...) and
+//! "digest" sections to the project's SPIFFE digest. Each function takes the current time
+//! as an argument, so a fixed time gives reproducible results.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -24,7 +41,67 @@ const CLOCK_SKEW: Duration = Duration::from_secs(300);
 /// NOT support hints over 1024 bytes); such an SVID is kept without its hint.
 const MAX_HINT_LEN: usize = 1024;
 
-pub(crate) fn x509_context(
+/// Validates an `X509SVIDResponse` (a `FetchX509SVID` stream message) into an [`X509Context`].
+///
+/// Checks, in order; the first failure refuses the whole message:
+/// - at least one SVID (Workload API 4.5; digest 5.10), at most [`Limits::max_svids`], and at
+///   most [`Limits::max_bundles`] trust domains in total;
+/// - each SVID: `spiffe_id`, `x509_svid`, `x509_svid_key` and `bundle` are not empty (4.5); the
+///   `spiffe_id` parses and equals the leaf's URI SAN; the chain (DER, leaf first) and the
+///   PKCS#8 key parse, the leaf follows the X.509-SVID profile (digest X-1..X-7) and the key
+///   matches it ([`svid::X509Svid::from_der`]); `bundle` is at most
+///   [`Limits::max_bundle_bytes`] and parses as concatenated DER certificates (digest 5.4);
+/// - SVIDs of one trust domain carry the same `bundle`;
+/// - `federated_bundles` keys are `spiffe://<td>` or a bare `<td>` (digest 5.5) with no trust
+///   domain twice; values are bounded and parse like `bundle`. A federated entry for an SVID's
+///   own trust domain is ignored: the SVID's `bundle` is authoritative (Workload API 5.2.1;
+///   digest 5.13);
+/// - each SVID verifies at `now` against the bundle of **its own** trust domain only (digest
+///   8.1, X-8, X-9), with a `notBefore` up to five minutes in the future tolerated for clock
+///   skew. The earliest `notAfter` on the verified path is its [expiry](X509Context::expiries).
+///
+/// A hint longer than 1024 bytes is dropped (Workload API 5.2.1 says not to support them), and
+/// an SVID whose hint an earlier SVID already carries is skipped: the first wins (Workload API
+/// 5.2.1; digest W-API-5). CRLs are not read.
+///
+/// ```
+/// use std::time::SystemTime;
+///
+/// use ca::test_util::TestCa;
+/// use svid::CryptoBackend;
+/// use workload_client::{Limits, ResponseError, proto, response};
+///
+/// let ca = TestCa::new("example.org");
+/// let svid = ca.x509_svid("/web");
+/// let mut message = proto::X509svidResponse {
+///     svids: vec![proto::X509svid {
+///         spiffe_id: "spiffe://example.org/web".to_owned(),
+///         x509_svid: svid.chain_der(),
+///         x509_svid_key: svid.private_key().secret_pkcs8_der().to_vec(),
+///         bundle: ca.x509_bundle().to_der(),
+///         hint: "internal".to_owned(),
+///     }],
+///     ..Default::default()
+/// };
+/// let (limits, backend, now) = (Limits::default(), CryptoBackend::default(), SystemTime::now());
+///
+/// let context = response::x509_context(&message, &limits, &backend, now)?;
+/// assert_eq!(context.svids()[0].spiffe_id().as_str(), "spiffe://example.org/web");
+/// assert_eq!(context.svids()[0].hint(), Some("internal"));
+/// assert!(context.bundles().contains("example.org"));
+///
+/// // A `spiffe_id` that is not the certificate's refuses the whole message.
+/// message.svids[0].spiffe_id = "spiffe://example.org/db".to_owned();
+/// assert!(matches!(
+///     response::x509_context(&message, &limits, &backend, now),
+///     Err(ResponseError::SpiffeIdMismatch { index: 0, .. })
+/// ));
+/// # Ok::<(), ResponseError>(())
+/// ```
+///
+/// # Errors
+/// The [`ResponseError`] of the first rule broken, with the entry's index where there is one.
+pub fn x509_context(
     response: &proto::X509svidResponse,
     limits: &Limits,
     backend: &CryptoBackend,
@@ -266,8 +343,40 @@ fn x509_bundle(
     })
 }
 
-/// `X509BundlesResponse` to a bundle set of X.509 authorities.
-pub(crate) fn x509_bundles(
+/// Validates an `X509BundlesResponse` (a `FetchX509Bundles` stream message) into a set of
+/// X.509 bundles, one per trust domain.
+///
+/// Checks: the `bundles` map is not empty (Workload API 4.5; digest 5.10) and has at most
+/// [`Limits::max_bundles`] entries; every key is `spiffe://<td>` or a bare `<td>` (digest 5.5)
+/// and no trust domain appears twice (e.g. as `spiffe://a` and `a`); every value is at most
+/// [`Limits::max_bundle_bytes`] and parses as concatenated DER certificates (digest 5.4). The
+/// set is for X.509-SVIDs only (Workload API 5.2.2; digest W-API-11). CRLs are not read.
+///
+/// ```
+/// use ca::test_util::TestCa;
+/// use workload_client::{Limits, ResponseError, proto, response};
+///
+/// let ca = TestCa::new("example.org");
+/// let mut message = proto::X509BundlesResponse::default();
+/// message.bundles.insert("spiffe://example.org".to_owned(), ca.x509_bundle().to_der());
+///
+/// let bundles = response::x509_bundles(&message, &Limits::default())?;
+/// assert_eq!(bundles.get("example.org").map(|b| b.x509_bundle().len()), Some(1));
+///
+/// // The same trust domain under its bare name as well: refused.
+/// message.bundles.insert("example.org".to_owned(), ca.x509_bundle().to_der());
+/// assert!(matches!(
+///     response::x509_bundles(&message, &Limits::default()),
+///     Err(ResponseError::DuplicateTrustDomain { .. })
+/// ));
+/// # Ok::<(), ResponseError>(())
+/// ```
+///
+/// # Errors
+/// [`ResponseError::NoBundles`], [`ResponseError::TooManyBundles`],
+/// [`ResponseError::BadBundleKey`], [`ResponseError::DuplicateTrustDomain`],
+/// [`ResponseError::BundleTooLarge`], [`ResponseError::Bundle`].
+pub fn x509_bundles(
     response: &proto::X509BundlesResponse,
     limits: &Limits,
 ) -> Result<BundleSet, ResponseError> {
@@ -287,9 +396,39 @@ pub(crate) fn x509_bundles(
     set_of(bundles)
 }
 
-/// `JWTBundlesResponse` to a bundle set of JWT authorities. Keys whose `use` is present and not
-/// `jwt-svid` are dropped (Workload API 6.2.2; W-API-7).
-pub(crate) fn jwt_bundles(
+/// Validates a `JWTBundlesResponse` (a `FetchJWTBundles` stream message) into a set of JWT
+/// bundles, one per trust domain.
+///
+/// Checks: the map and its keys as [`x509_bundles`] (not empty, bounded, `spiffe://<td>` or
+/// `<td>`, no trust domain twice; digest 5.5, B-8); every value is a JWKS document parsed by
+/// [`JwtBundle::parse_workload_api`]: `use` is not required, as SPIRE omits it here (digest
+/// 5.4, 8.4 item 11), and keys whose `use` is present and not `jwt-svid` are dropped (Workload
+/// API 6.2.2; digest W-API-7). The set is for JWT-SVIDs only (digest W-API-11).
+///
+/// ```
+/// use ca::test_util::TestCa;
+/// use workload_client::{Limits, ResponseError, proto, response};
+///
+/// let ca = TestCa::new("example.org");
+/// let mut message = proto::JwtBundlesResponse::default();
+/// let jwks = ca.jwt_bundle().to_workload_api_json().into_bytes();
+/// message.bundles.insert("spiffe://example.org".to_owned(), jwks);
+///
+/// let bundles = response::jwt_bundles(&message, &Limits::default())?;
+/// assert!(bundles.get("example.org").is_some_and(|b| !b.jwt_bundle().is_empty()));
+///
+/// // A key that is not a trust domain: refused.
+/// message.bundles.insert("spiffe://Example.org".to_owned(), b"{}".to_vec());
+/// assert!(matches!(
+///     response::jwt_bundles(&message, &Limits::default()),
+///     Err(ResponseError::BadBundleKey { .. })
+/// ));
+/// # Ok::<(), ResponseError>(())
+/// ```
+///
+/// # Errors
+/// As [`x509_bundles`], with [`ResponseError::Bundle`] for a value that is not a JWKS.
+pub fn jwt_bundles(
     response: &proto::JwtBundlesResponse,
     limits: &Limits,
 ) -> Result<BundleSet, ResponseError> {
@@ -317,12 +456,55 @@ fn set_of(bundles: Vec<SpiffeBundle>) -> Result<BundleSet, ResponseError> {
     BundleSet::from_bundles(bundles).map_err(ResponseError::BundleSet)
 }
 
-/// `JWTSVIDResponse` to JWT-SVIDs. Each token is parsed (structure and claims, not the
-/// signature: the agent minted it), must match its `spiffe_id`, carry every requested audience
-/// and not be expired. Duplicate hints: first wins.
-pub(crate) fn jwt_svids(
+/// Validates a `JWTSVIDResponse` (the answer to a `FetchJWTSVID` call for `audience` and, when
+/// given, the `requested` SPIFFE ID) into JWT-SVIDs, in the server's order.
+///
+/// Checks: at least one SVID (Workload API 4.5; digest 5.10), at most [`Limits::max_svids`];
+/// each entry's `spiffe_id` and `svid` are not empty (4.5); the token parses as a JWT-SVID
+/// (structure and claims per digest J-1..J-8 through [`svid::JwtSvid::parse_insecure`]; not
+/// the signature: the agent minted it, and the client has no reason to distrust its own
+/// agent's signature more than its answer), its `sub` equals `spiffe_id`, it is the
+/// `requested` identity when one was asked for (Workload API 6.2.1; digest 5.12), it carries
+/// every value of `audience` (digest J-5) and it has not expired at `now` (J-7). An entry whose
+/// hint an earlier one already carries is skipped: the first wins (Workload API 5.2.1; digest
+/// W-API-5).
+///
+/// ```
+/// use std::time::SystemTime;
+///
+/// use ca::test_util::TestCa;
+/// use workload_client::{Limits, ResponseError, proto, response};
+///
+/// let ca = TestCa::new("example.org");
+/// let message = proto::JwtsvidResponse {
+///     svids: vec![proto::Jwtsvid {
+///         spiffe_id: "spiffe://example.org/web".to_owned(),
+///         svid: ca.jwt_svid("/web", &["api"]),
+///         hint: String::new(),
+///     }],
+/// };
+/// let (limits, now) = (Limits::default(), SystemTime::now());
+///
+/// let svids = response::jwt_svids(&message, &["api"], None, &limits, now)?;
+/// assert_eq!(svids[0].spiffe_id().as_str(), "spiffe://example.org/web");
+/// assert!(svids[0].expires_at() > now);
+///
+/// // A token minted for another audience than the one asked for: refused.
+/// assert!(matches!(
+///     response::jwt_svids(&message, &["db"], None, &limits, now),
+///     Err(ResponseError::JwtAudienceMissing { index: 0, .. })
+/// ));
+/// # Ok::<(), ResponseError>(())
+/// ```
+///
+/// # Errors
+/// [`ResponseError::NoSvids`], [`ResponseError::TooManySvids`],
+/// [`ResponseError::EmptyField`], [`ResponseError::BadSpiffeId`], [`ResponseError::JwtSvid`],
+/// [`ResponseError::SpiffeIdMismatch`], [`ResponseError::UnrequestedIdentity`],
+/// [`ResponseError::JwtAudienceMissing`], [`ResponseError::JwtSvidExpired`].
+pub fn jwt_svids<A: AsRef<str>>(
     response: &proto::JwtsvidResponse,
-    audience: &[String],
+    audience: &[A],
     requested: Option<&SpiffeId>,
     limits: &Limits,
     now: SystemTime,
@@ -367,11 +549,12 @@ pub(crate) fn jwt_svids(
         }
         if let Some(missing) = audience
             .iter()
-            .find(|wanted| !parsed.audience().contains(wanted))
+            .map(AsRef::as_ref)
+            .find(|wanted| !parsed.audience().iter().any(|aud| aud == wanted))
         {
             return Err(ResponseError::JwtAudienceMissing {
                 index,
-                audience: missing.clone(),
+                audience: missing.to_owned(),
             });
         }
         let expires_at = seconds_to_time(parsed.expiry());
@@ -410,10 +593,44 @@ fn seconds_to_time(seconds: f64) -> SystemTime {
     }
 }
 
-/// `ValidateJWTSVIDResponse`, cross-checked against a local, unverified parse of the same
-/// token: the agent's answer must name the token's own `sub` and the token must carry the
-/// audience (a confused or hostile agent must not turn one token into another identity).
-pub(crate) fn validated(
+/// Validates a `ValidateJWTSVIDResponse`: the agent's answer to `ValidateJWTSVID` for `token`
+/// and `audience` (the request's two fields).
+///
+/// The agent did the validation (Workload API 6.3; digest 5.12, W-API-8); this cross-checks
+/// its answer against a local, unverified parse of the same token, so that a confused or
+/// hostile agent cannot turn one token into another identity: `spiffe_id` is not empty
+/// (Workload API 4.5), parses, and equals the token's `sub`; the token carries `audience`
+/// (digest J-5). `claims` is optional (digest 8.4 item 13) and converted to JSON as sent
+/// (numbers are floats; nesting deeper than 32 levels becomes `null`).
+///
+/// ```
+/// use ca::test_util::TestCa;
+/// use workload_client::{ResponseError, proto, response};
+///
+/// let ca = TestCa::new("example.org");
+/// let token = ca.jwt_svid("/web", &["api"]);
+/// let mut answer = proto::ValidateJwtsvidResponse {
+///     spiffe_id: "spiffe://example.org/web".to_owned(),
+///     claims: None,
+/// };
+///
+/// let validated = response::validated_jwt_svid(&answer, &token, "api")?;
+/// assert_eq!(validated.spiffe_id().as_str(), "spiffe://example.org/web");
+///
+/// // The agent names an identity the token does not carry: refused.
+/// answer.spiffe_id = "spiffe://example.org/admin".to_owned();
+/// assert!(matches!(
+///     response::validated_jwt_svid(&answer, &token, "api"),
+///     Err(ResponseError::SpiffeIdMismatch { .. })
+/// ));
+/// # Ok::<(), ResponseError>(())
+/// ```
+///
+/// # Errors
+/// [`ResponseError::EmptyField`], [`ResponseError::BadSpiffeId`], [`ResponseError::JwtSvid`]
+/// (the token does not parse), [`ResponseError::SpiffeIdMismatch`],
+/// [`ResponseError::BadValidation`] (the token lacks the audience).
+pub fn validated_jwt_svid(
     response: &proto::ValidateJwtsvidResponse,
     token: &str,
     audience: &str,
