@@ -70,6 +70,7 @@ pub struct SpiffeTls {
     provider: Arc<CryptoProvider>,
     result_cache: Option<usize>,
     versions: &'static [&'static SupportedProtocolVersion],
+    alpn: Vec<Vec<u8>>,
 }
 
 impl SpiffeTls {
@@ -80,7 +81,35 @@ impl SpiffeTls {
             provider,
             result_cache: None,
             versions: rustls::DEFAULT_VERSIONS,
+            alpn: Vec::new(),
         }
+    }
+
+    /// Advertises `protocols` with ALPN (RFC 7301) in the configurations built afterwards, most
+    /// preferred first; the default is none, and then configurations carry no ALPN extension
+    /// (as before this option existed).
+    ///
+    /// An HTTPS server that should speak HTTP/2 and HTTP/1.1 uses `["h2", "http/1.1"]`
+    /// (`hyper::serve`, feature `hyper`, picks the protocol from ALPN); a client that wants
+    /// HTTP/2 through `net::SpiffeConnector` uses `["h2"]` or `["h2", "http/1.1"]`. A rustls server that advertises protocols refuses a client that
+    /// offers ALPN but none of them (`no_application_protocol`); clients that offer no ALPN
+    /// are still served (with HTTP/1.1 by `hyper::serve`).
+    ///
+    /// ```
+    /// use tls_integration::SpiffeTls;
+    ///
+    /// let http = SpiffeTls::new(tls_integration::default_provider())
+    ///     .with_alpn_protocols(["h2", "http/1.1"]);
+    /// # let _ = http;
+    /// ```
+    #[must_use]
+    pub fn with_alpn_protocols<I, P>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<Vec<u8>>,
+    {
+        self.alpn = protocols.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Restricts the TLS versions of the configurations built afterwards (default: TLS 1.3
@@ -152,7 +181,7 @@ impl SpiffeTls {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier))
             .with_client_cert_resolver(Arc::new(SvidResolver::new(svids, &self.provider)));
-        no_client_resumption(&mut config);
+        self.finish_client(&mut config);
         Ok(config)
     }
 
@@ -172,7 +201,7 @@ impl SpiffeTls {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth();
-        no_client_resumption(&mut config);
+        self.finish_client(&mut config);
         Ok(config)
     }
 
@@ -190,7 +219,7 @@ impl SpiffeTls {
             .client_builder()?
             .with_root_certificates(roots)
             .with_client_cert_resolver(Arc::new(SvidResolver::new(svids, &self.provider)));
-        no_client_resumption(&mut config);
+        self.finish_client(&mut config);
         Ok(config)
     }
 
@@ -211,7 +240,7 @@ impl SpiffeTls {
             .server_builder()?
             .with_client_cert_verifier(Arc::new(verifier))
             .with_cert_resolver(Arc::new(resolver));
-        no_server_resumption(&mut config);
+        self.finish_server(&mut config);
         Ok(config)
     }
 
@@ -225,7 +254,7 @@ impl SpiffeTls {
             .server_builder()?
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(resolver));
-        no_server_resumption(&mut config);
+        self.finish_server(&mut config);
         Ok(config)
     }
 
@@ -245,8 +274,20 @@ impl SpiffeTls {
             .server_builder()?
             .with_client_cert_verifier(Arc::new(verifier))
             .with_cert_resolver(certificate);
-        no_server_resumption(&mut config);
+        self.finish_server(&mut config);
         Ok(config)
+    }
+
+    /// What every client configuration gets: no resumption, our ALPN list.
+    fn finish_client(&self, config: &mut ClientConfig) {
+        no_client_resumption(config);
+        config.alpn_protocols.clone_from(&self.alpn);
+    }
+
+    /// What every server configuration gets: no resumption, our ALPN list.
+    fn finish_server(&self, config: &mut ServerConfig) {
+        no_server_resumption(config);
+        config.alpn_protocols.clone_from(&self.alpn);
     }
 
     fn client_builder(

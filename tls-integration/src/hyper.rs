@@ -2,14 +2,38 @@
 //! identity to the service (feature `hyper`). The client side is
 //! [`net::SpiffeConnector`](crate::net::SpiffeConnector).
 //!
+//! [`serve`] (or [`Server`], to set the drain timeout) runs the TLS handshake of each
+//! connection, then HTTP/2 when the client and the server agreed on `h2` with ALPN, HTTP/1.1
+//! otherwise, and puts the connection's [`PeerInfo`] in every request's extensions.
+//!
+//! # HTTP/2 needs ALPN
+//!
+//! Over TLS the HTTP version is the one negotiated with ALPN (RFC 9113 section 3.2), never
+//! guessed from the first bytes. The server configuration must therefore advertise `h2` for
+//! HTTP/2 to be used: build it with
+//! [`SpiffeTls::with_alpn_protocols(["h2", "http/1.1"])`](crate::SpiffeTls::with_alpn_protocols),
+//! or set `alpn_protocols` on a `rustls::ServerConfig` yourself. A configuration without ALPN
+//! (what `SpiffeTls` builds unless asked) serves HTTP/1.1 only, as before. A client that
+//! offers no ALPN gets HTTP/1.1; one that negotiates a protocol other than `h2` and
+//! `http/1.1` is disconnected.
+//!
 //! ```no_run
 //! use std::convert::Infallible;
 //! use std::sync::Arc;
 //! use http_body_util::Full;
 //! use hyper::{Request, Response, body::Incoming};
-//! use tls_integration::{PeerInfo, net::SpiffeAcceptor};
+//! use spiffe_id::IdMatcher;
+//! use svid::X509SvidSource;
+//! use trust_bundle::X509BundleSource;
+//! use tls_integration::{PeerInfo, SpiffeTls, net::SpiffeAcceptor};
 //!
-//! # async fn demo(config: rustls::ServerConfig) -> std::io::Result<()> {
+//! # async fn demo(
+//! #     svids: Arc<dyn X509SvidSource>,
+//! #     bundles: Arc<dyn X509BundleSource>,
+//! # ) -> Result<(), Box<dyn std::error::Error>> {
+//! let tls = SpiffeTls::new(tls_integration::default_provider())
+//!     .with_alpn_protocols(["h2", "http/1.1"]);
+//! let config = tls.mtls_server(svids, bundles, IdMatcher::pattern("spiffe://prod.example/*")?)?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
 //! let service = hyper::service::service_fn(|request: Request<Incoming>| async move {
 //!     let caller = request.extensions().get::<PeerInfo>().and_then(PeerInfo::spiffe_id);
@@ -17,35 +41,40 @@
 //!     Ok::<_, Infallible>(Response::new(Full::new(hyper::body::Bytes::from(body))))
 //! });
 //! let acceptor = SpiffeAcceptor::new(Arc::new(config));
-//! tls_integration::hyper::serve(listener, acceptor, service, tokio::signal::ctrl_c()).await
+//! tls_integration::hyper::serve(listener, acceptor, service, tokio::signal::ctrl_c()).await?;
+//! # Ok(())
 //! # }
 //! ```
 
 use std::error::Error as StdError;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::{Body, Incoming};
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::Service;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
+use crate::error::Error;
 use crate::net::SpiffeAcceptor;
 use crate::peer::PeerInfo;
 
-/// Serves HTTP/1.1 over TLS on `listener` until `shutdown` completes.
-///
-/// Each accepted connection runs its handshake on its own task (a slow or failing client
-/// never holds up the accept loop; failed handshakes are dropped). Every request of a
-/// connection carries that connection's [`PeerInfo`] in its extensions, with the client's
-/// verified SPIFFE ID when it presented an SVID. When `shutdown` completes the loop stops
-/// accepting, open connections are closed, and the function returns.
+/// How long [`serve`] lets open connections finish their requests after shutdown, unless
+/// [`Server::with_drain_timeout`] says otherwise.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves HTTPS on `listener` until `shutdown` completes, then drains open connections for up
+/// to [`DEFAULT_DRAIN_TIMEOUT`]. Same as `Server::new().serve(..)`; see [`Server::serve`].
 ///
 /// # Errors
-/// An I/O error from the listener's `accept`.
+/// An I/O error from the listener's `accept` (other than a connection reset or aborted by
+/// its client before it was accepted).
 pub async fn serve<S, B, F>(
     listener: TcpListener,
     acceptor: SpiffeAcceptor,
@@ -61,37 +90,258 @@ where
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
     F: Future,
 {
-    let mut connections = JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => {
-                let (tcp, remote) = match accepted {
-                    Ok(accepted) => accepted,
-                    // Per-connection failures (e.g. reset before accept) are not fatal.
-                    Err(e) if is_connection_error(&e) => continue,
-                    Err(e) => return Err(e),
-                };
-                let acceptor = acceptor.clone();
-                let service = service.clone();
-                connections.spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp, Some(remote)).await else {
-                        return;
-                    };
-                    let info = tls.peer_info().clone();
-                    let service = WithPeerInfo { inner: service, info };
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(tls), service)
-                        .await;
-                });
-            }
-            // Reap finished connection tasks so the set does not grow.
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+    Server::new()
+        .serve(listener, acceptor, service, shutdown)
+        .await
+}
+
+/// The HTTPS accept loop with its settings: [`serve`] with a chosen drain timeout.
+///
+/// The handshake timeout is the acceptor's
+/// ([`SpiffeAcceptor::with_handshake_timeout`], 10 s by default): a client that opens a
+/// connection and never finishes its handshake is dropped when it passes.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tls_integration::{hyper::Server, net::SpiffeAcceptor};
+///
+/// # async fn demo<S, B>(config: std::sync::Arc<rustls::ServerConfig>, service: S) -> std::io::Result<()>
+/// # where
+/// #     S: hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = hyper::Response<B>> + Clone + Send + 'static,
+/// #     S::Future: Send + 'static,
+/// #     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+/// #     B: hyper::body::Body + Send + 'static,
+/// #     B::Data: Send,
+/// #     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+/// # {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
+/// let acceptor = SpiffeAcceptor::new(config).with_handshake_timeout(Duration::from_secs(5));
+/// Server::new()
+///     .with_drain_timeout(Duration::from_secs(10))
+///     .serve(listener, acceptor, service, tokio::signal::ctrl_c())
+///     .await
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Server {
+    drain_timeout: Duration,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Server {
+    /// An accept loop with [`DEFAULT_DRAIN_TIMEOUT`].
+    pub fn new() -> Self {
+        Self {
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
         }
     }
-    connections.shutdown().await;
-    Ok(())
+
+    /// How long open connections may take to finish their requests once shutdown has begun;
+    /// connections still open then are closed.
+    #[must_use]
+    pub fn with_drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+
+    /// Serves HTTPS on `listener` until `shutdown` completes.
+    ///
+    /// Each accepted connection runs its handshake on its own task, bounded by the
+    /// acceptor's handshake timeout, so a slow or failing client never holds up the loop.
+    /// After the handshake the connection speaks HTTP/2 if ALPN chose `h2` and HTTP/1.1
+    /// otherwise (see the [module documentation](self)). Every request carries its
+    /// connection's [`PeerInfo`] in its extensions, with the client's verified SPIFFE ID when
+    /// it presented an SVID.
+    ///
+    /// # Shutdown
+    ///
+    /// When `shutdown` completes the loop stops accepting and closes the listener (new
+    /// connections are refused), and every open connection is shut down gracefully: requests
+    /// in flight run to completion, then HTTP/1.1 connections close and HTTP/2 connections
+    /// send `GOAWAY`. Connections still handshaking are shut down the same way as soon as
+    /// they are ready. Whatever is still open after the drain timeout is closed, and the
+    /// function returns.
+    ///
+    /// # Logs
+    ///
+    /// Through `tracing`, target `tls_integration::hyper`, with the peer's address as
+    /// `peer.addr`; certificates and keys are never logged.
+    ///
+    /// - `WARN`: a handshake refused by this crate's verifier or certificate resolver, with
+    ///   its reason ([`Error::verifier_error`]), e.g. `peer spiffe://b.example/client is not
+    ///   authorized: ..` (and `peer.spiffe_id`). The peer spoke TLS and presented a
+    ///   certificate that SPIFFE verification or the authorizer turned down: that is an
+    ///   authorization decision worth an audit trail, and the usual sign of a misconfiguration
+    ///   (a missing federation, an authorizer too narrow, an expired SVID). On a network
+    ///   where hostile clients may flood these, filter the target.
+    /// - `DEBUG`: every other failed handshake (timeouts, resets, clients that are not TLS,
+    ///   TLS alerts such as a client refusing our certificate), which port scanners and
+    ///   health checks produce all day, connection errors after the handshake, and a
+    ///   connection dropped for an unsupported ALPN protocol.
+    /// - `DEBUG`: the start of shutdown; `WARN` when the drain timeout closes connections.
+    ///
+    /// # Errors
+    /// An I/O error from the listener's `accept` (other than a connection reset or aborted by
+    /// its client before it was accepted). Open connections are closed before it is returned.
+    pub async fn serve<S, B, F>(
+        &self,
+        listener: TcpListener,
+        acceptor: SpiffeAcceptor,
+        service: S,
+        shutdown: F,
+    ) -> io::Result<()>
+    where
+        S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<Box<dyn StdError + Send + Sync>>,
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+        F: Future,
+    {
+        let graceful = GracefulShutdown::new();
+        let mut connections = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                accepted = listener.accept() => {
+                    let (tcp, remote) = match accepted {
+                        Ok(accepted) => accepted,
+                        // Per-connection failures (e.g. reset before accept) are not fatal.
+                        Err(e) if is_connection_error(&e) => continue,
+                        Err(e) => {
+                            connections.shutdown().await;
+                            return Err(e);
+                        }
+                    };
+                    // The watcher is taken now, so a shutdown that starts during the handshake
+                    // still reaches this connection.
+                    connections.spawn(connection(
+                        acceptor.clone(),
+                        tcp,
+                        remote,
+                        service.clone(),
+                        graceful.watcher(),
+                    ));
+                }
+                // Reap finished connection tasks so the set does not grow.
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+        drop(listener);
+        while connections.try_join_next().is_some() {}
+        tracing::debug!(
+            open = connections.len(),
+            drain_timeout = ?self.drain_timeout,
+            "shutdown: stopped accepting, draining open connections"
+        );
+        if tokio::time::timeout(self.drain_timeout, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            while connections.try_join_next().is_some() {}
+            tracing::warn!(
+                open = connections.len(),
+                drain_timeout = ?self.drain_timeout,
+                "shutdown: drain timeout passed, closing the connections still open"
+            );
+        }
+        connections.shutdown().await;
+        Ok(())
+    }
+}
+
+/// The HTTP version a connection speaks, from the ALPN protocol its handshake agreed on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+}
+
+impl Protocol {
+    /// `h2` is HTTP/2; no ALPN or `http/1.1` is HTTP/1.1; anything else is not ours to serve.
+    fn from_alpn(alpn: Option<&[u8]>) -> Option<Self> {
+        match alpn {
+            Some(b"h2") => Some(Self::Http2),
+            None | Some(b"http/1.1") => Some(Self::Http1),
+            Some(_) => None,
+        }
+    }
+}
+
+/// One connection: handshake, then HTTP until the client leaves or shutdown drains it.
+async fn connection<S, B>(
+    acceptor: SpiffeAcceptor,
+    tcp: TcpStream,
+    remote: SocketAddr,
+    service: S,
+    watcher: Watcher,
+) where
+    S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let tls = match acceptor.accept(tcp, Some(remote)).await {
+        Ok(tls) => tls,
+        Err(error) => {
+            log_handshake_failure(remote, &error);
+            return;
+        }
+    };
+    let alpn = tls.get_ref().get_ref().1.alpn_protocol();
+    let Some(protocol) = Protocol::from_alpn(alpn) else {
+        tracing::debug!(
+            peer.addr = %remote,
+            alpn = %String::from_utf8_lossy(alpn.unwrap_or_default()),
+            "closing a connection whose ALPN protocol is neither h2 nor http/1.1"
+        );
+        return;
+    };
+    let service = WithPeerInfo::new(service, tls.peer_info().clone());
+    let io = TokioIo::new(tls);
+    let served = match protocol {
+        Protocol::Http1 => {
+            watcher
+                .watch(http1::Builder::new().serve_connection(io, service))
+                .await
+        }
+        Protocol::Http2 => {
+            watcher
+                .watch(http2::Builder::new(TokioExecutor::new()).serve_connection(io, service))
+                .await
+        }
+    };
+    if let Err(error) = served {
+        tracing::debug!(peer.addr = %remote, ?protocol, %error, "HTTP connection error");
+    }
+}
+
+/// See "Logs" on [`Server::serve`] for the levels.
+fn log_handshake_failure(remote: SocketAddr, error: &Error) {
+    match error.verifier_error() {
+        Some(refusal @ Error::Unauthorized { spiffe_id, .. }) => tracing::warn!(
+            peer.addr = %remote,
+            peer.spiffe_id = %spiffe_id,
+            reason = %refusal,
+            "TLS handshake refused"
+        ),
+        Some(refusal) => tracing::warn!(
+            peer.addr = %remote,
+            reason = %refusal,
+            "TLS handshake refused"
+        ),
+        None => tracing::debug!(peer.addr = %remote, %error, "TLS handshake failed"),
+    }
 }
 
 fn is_connection_error(e: &io::Error) -> bool {
