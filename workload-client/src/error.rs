@@ -154,6 +154,15 @@ pub enum Error {
         /// What was asked for.
         wanted: String,
     },
+    /// A JWT-SVID fetch that concurrent callers of one
+    /// [`JwtSource`](crate::JwtSource) shared failed; every one of them gets this, with the
+    /// same `cause`. Retryable when the cause is.
+    #[error("a jwt-svid fetch shared with concurrent callers failed: {cause}")]
+    SharedFetch {
+        /// The error of the one fetch.
+        #[source]
+        cause: std::sync::Arc<Self>,
+    },
 }
 
 fn describe_last(error: &Option<std::sync::Arc<Error>>) -> String {
@@ -196,12 +205,18 @@ impl Error {
             | Self::StreamEnded { .. }
             | Self::StartupTimeout { .. }
             | Self::NoCurrentIdentity => true,
+            Self::SharedFetch { cause } => cause.is_retryable(),
         }
     }
 
-    /// Whether this is the agent saying "no identity for you" (PermissionDenied).
+    /// Whether this is the agent saying "no identity for you" (PermissionDenied), directly or
+    /// as the cause of a [`SharedFetch`](Self::SharedFetch).
     pub fn is_permission_denied(&self) -> bool {
-        matches!(self, Self::PermissionDenied { .. })
+        match self {
+            Self::PermissionDenied { .. } => true,
+            Self::SharedFetch { cause } => cause.is_permission_denied(),
+            _ => false,
+        }
     }
 
     pub(crate) fn from_status(rpc: Rpc, status: &tonic::Status, timeout: Duration) -> Self {

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use spiffe_id::{SpiffeId, TrustDomain};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use trust_bundle::{JwtBundle, JwtBundleSource};
 
@@ -37,6 +38,19 @@ struct CacheEntry {
     expires_at: Instant,
 }
 
+/// What the fetch for one key ends with, as handed to the callers that waited for it.
+type Outcome = Result<Arc<WorkloadJwtSvid>, Arc<Error>>;
+
+/// The cache and the fetches under way, under one lock so that a caller sees either a cached
+/// token or the fetch that will produce it, never neither (which would start a second fetch).
+#[derive(Default)]
+struct State {
+    cache: HashMap<CacheKey, CacheEntry>,
+    /// One entry per key whose `FetchJWTSVID` call is under way; callers that miss the cache
+    /// subscribe and wait for its outcome (`None` until then).
+    in_flight: HashMap<CacheKey, watch::Receiver<Option<Outcome>>>,
+}
+
 /// JWT-SVIDs minted by the agent, cached per (SPIFFE ID, audience set) and refreshed at
 /// half-life, plus the JWT bundles of a `FetchJWTBundles` stream.
 ///
@@ -44,6 +58,10 @@ struct CacheEntry {
 /// token (a hash lookup) until half its lifetime has passed, then fetches a new one. If that
 /// fetch fails, the cached token keeps being served until it expires. Implements
 /// [`JwtBundleSource`] for local validation with [`svid::JwtValidator`].
+///
+/// Fetches are single-flight: however many tasks ask for the same key while nothing valid is
+/// cached, one `FetchJWTSVID` call goes to the agent and the others wait for its result. While
+/// a refresh is under way, callers get the still-valid cached token without waiting.
 ///
 /// ```no_run
 /// # async fn example() -> Result<(), workload_client::Error> {
@@ -64,8 +82,59 @@ pub struct JwtSource {
 struct Inner {
     client: Client,
     bundles: Watcher<JwtBundles>,
-    cache: Mutex<HashMap<CacheKey, CacheEntry>>,
+    state: Mutex<State>,
     capacity: usize,
+}
+
+/// The fetch one caller leads for a key. Dropping it without [`finish`](Self::finish) (the
+/// caller's future was cancelled) withdraws it, and the callers waiting on it start over.
+struct Leader<'a> {
+    source: &'a JwtSource,
+    key: CacheKey,
+    outcome: watch::Sender<Option<Outcome>>,
+    finished: bool,
+}
+
+impl Leader<'_> {
+    /// Caches a fresh token, withdraws the fetch and hands `result` to every waiting caller.
+    /// The leader gets the fetch's own error when nobody waited, and otherwise the same
+    /// [`Error::SharedFetch`] as the callers that waited.
+    fn finish(
+        mut self,
+        fresh: Option<Arc<WorkloadJwtSvid>>,
+        result: Result<Arc<WorkloadJwtSvid>, Error>,
+    ) -> Result<Arc<WorkloadJwtSvid>, Error> {
+        {
+            let mut state = self.source.lock();
+            if let Some(svid) = fresh {
+                self.source.insert(&mut state, self.key.clone(), svid);
+            }
+            state.in_flight.remove(&self.key);
+        }
+        self.finished = true;
+        // The map's receiver is gone: what is left are the waiting callers.
+        let waiting = self.outcome.receiver_count();
+        match result {
+            Ok(svid) => {
+                self.outcome.send_replace(Some(Ok(Arc::clone(&svid))));
+                Ok(svid)
+            }
+            Err(error) if waiting == 0 => Err(error),
+            Err(error) => {
+                let cause = Arc::new(error);
+                self.outcome.send_replace(Some(Err(Arc::clone(&cause))));
+                Err(Error::SharedFetch { cause })
+            }
+        }
+    }
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.source.lock().in_flight.remove(&self.key);
+        }
+    }
 }
 
 impl JwtSource {
@@ -92,7 +161,7 @@ impl JwtSource {
             inner: Arc::new(Inner {
                 client,
                 bundles,
-                cache: Mutex::new(HashMap::new()),
+                state: Mutex::new(State::default()),
                 capacity: capacity.max(1),
             }),
         })
@@ -101,45 +170,83 @@ impl JwtSource {
     /// A JWT-SVID for `audience`, for `spiffe_id` or the default identity: from the cache when
     /// one was fetched less than half its lifetime ago, else freshly minted.
     ///
+    /// Concurrent calls for the same key share one fetch (see the type's docs); the next call
+    /// after a failed fetch tries again.
+    ///
     /// # Errors
-    /// As [`Client::fetch_jwt_svid`], only when nothing valid is cached.
+    /// As [`Client::fetch_jwt_svid`], only when nothing valid is cached. When other callers
+    /// waited for the same failed fetch, each of them, and the caller that made it, gets
+    /// [`Error::SharedFetch`] holding that one error.
     pub async fn fetch_jwt_svid<A: AsRef<str>>(
         &self,
         audience: &[A],
         spiffe_id: Option<&SpiffeId>,
     ) -> Result<Arc<WorkloadJwtSvid>, Error> {
         let key = key(audience, spiffe_id);
-        let now = Instant::now();
-        let stale = {
-            let cache = self.lock();
-            match cache.get(&key) {
-                Some(entry) if now < entry.refresh_at => return Ok(Arc::clone(&entry.svid)),
-                Some(entry) if now < entry.expires_at => Some(Arc::clone(&entry.svid)),
-                _ => None,
-            }
-        };
-        match self
-            .inner
-            .client
-            .fetch_jwt_svid(&key.audience, spiffe_id)
-            .await
-        {
-            Ok(svid) => {
-                let svid = Arc::new(svid);
-                self.insert(key, Arc::clone(&svid));
-                Ok(svid)
-            }
-            Err(error) => match stale {
-                Some(svid) => {
-                    tracing::warn!(%error, "jwt-svid refresh failed; serving the cached token until it expires");
-                    Ok(svid)
+        loop {
+            let now = Instant::now();
+            let (stale, role) = {
+                let mut state = self.lock();
+                let stale = match state.cache.get(&key) {
+                    Some(entry) if now < entry.refresh_at => return Ok(Arc::clone(&entry.svid)),
+                    Some(entry) if now < entry.expires_at => Some(Arc::clone(&entry.svid)),
+                    _ => None,
+                };
+                match (state.in_flight.get(&key), stale) {
+                    // A refresh is under way and the cached token is still valid: serve it.
+                    (Some(_), Some(stale)) => return Ok(stale),
+                    (Some(waiting), None) => (None, Err(waiting.clone())),
+                    (None, stale) => {
+                        let (outcome, waiting) = watch::channel(None);
+                        state.in_flight.insert(key.clone(), waiting);
+                        let leader = Leader {
+                            source: self,
+                            key: key.clone(),
+                            outcome,
+                            finished: false,
+                        };
+                        (stale, Ok(leader))
+                    }
                 }
-                None => Err(error),
-            },
+            };
+            let leader = match role {
+                Ok(leader) => leader,
+                Err(mut waiting) => {
+                    let outcome = waiting
+                        .wait_for(Option::is_some)
+                        .await
+                        .ok()
+                        .and_then(|outcome| (*outcome).clone());
+                    match outcome {
+                        Some(Ok(svid)) => return Ok(svid),
+                        Some(Err(cause)) => return Err(Error::SharedFetch { cause }),
+                        // The leading caller was cancelled before the fetch ended: start over.
+                        None => continue,
+                    }
+                }
+            };
+            return match self
+                .inner
+                .client
+                .fetch_jwt_svid(&key.audience, spiffe_id)
+                .await
+            {
+                Ok(svid) => {
+                    let svid = Arc::new(svid);
+                    leader.finish(Some(Arc::clone(&svid)), Ok(svid))
+                }
+                Err(error) => match stale {
+                    Some(svid) => {
+                        tracing::warn!(%error, "jwt-svid refresh failed; serving the cached token until it expires");
+                        leader.finish(None, Ok(svid))
+                    }
+                    None => leader.finish(None, Err(error)),
+                },
+            };
         }
     }
 
-    fn insert(&self, key: CacheKey, svid: Arc<WorkloadJwtSvid>) {
+    fn insert(&self, state: &mut State, key: CacheKey, svid: Arc<WorkloadJwtSvid>) {
         let now = Instant::now();
         let wall = SystemTime::now();
         let remaining = svid.expires_at().duration_since(wall).unwrap_or_default();
@@ -151,7 +258,7 @@ impl JwtSource {
             refresh_at: now + until_refresh,
             expires_at: now + remaining,
         };
-        let mut cache = self.lock();
+        let cache = &mut state.cache;
         if cache.len() >= self.inner.capacity && !cache.contains_key(&key) {
             cache.retain(|_, entry| entry.expires_at > now);
             if cache.len() >= self.inner.capacity {
@@ -167,8 +274,8 @@ impl JwtSource {
         cache.insert(key, entry);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, CacheEntry>> {
-        match self.inner.cache.lock() {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        match self.inner.state.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         }
@@ -176,7 +283,7 @@ impl JwtSource {
 
     /// How many tokens are cached.
     pub fn cached(&self) -> usize {
-        self.lock().len()
+        self.lock().cache.len()
     }
 
     /// Asks the agent to validate a token (`ValidateJWTSVID`); see
@@ -194,7 +301,7 @@ impl JwtSource {
     }
 
     /// Notified on every JWT bundle change.
-    pub fn updated(&self) -> tokio::sync::watch::Receiver<u64> {
+    pub fn updated(&self) -> watch::Receiver<u64> {
         self.inner.bundles.subscribe()
     }
 

@@ -520,3 +520,150 @@ async fn jwt_source_caches_and_refreshes_at_half_life() {
     tokio::time::resume();
     assert!(source.fetch_jwt_svid(&["a", "b"], None).await.is_err());
 }
+
+/// A JWT source whose agent holds every `FetchJWTSVID` answer until released, with `token`
+/// (or `answer`) as the answer.
+async fn held_jwt_source(
+    ca: &TestCa,
+    answer: Result<JwtsvidResponse, Status>,
+) -> (FakeServer, JwtSource) {
+    let server = FakeServer::start_new().await;
+    server.script.jwt_bundles(Step::Send(JwtBundlesResponse {
+        bundles: HashMap::from([("spiffe://example.org".into(), ca.jwks())]),
+    }));
+    *server.script.jwt_svid.lock().unwrap() = answer;
+    server.script.jwt_svid_hold.send_replace(true);
+    let source = JwtSource::new(client(&server), fast_options())
+        .await
+        .unwrap();
+    (server, source)
+}
+
+fn jwt_calls(server: &FakeServer) -> usize {
+    server.script.jwt_svid_calls.load(Ordering::Relaxed)
+}
+
+/// 50 tasks asking for one cold key while the agent is slow: one `FetchJWTSVID` call, and all
+/// 50 get its token.
+#[tokio::test]
+async fn jwt_source_sends_one_fetch_for_concurrent_callers_of_a_cold_key() {
+    let ca = TestCa::new("example.org");
+    let id = ca.spiffe_id("/web");
+    let token = ca.jwt_svid("/web", &["a", "b"], HOUR);
+    let answer = Ok(JwtsvidResponse {
+        svids: vec![jwt_response(&id, &token, "")],
+    });
+    let (server, source) = held_jwt_source(&ca, answer).await;
+
+    let callers: Vec<_> = (0..50)
+        .map(|i| {
+            let source = source.clone();
+            // Both audience orders name the same key.
+            let audience = if i % 2 == 0 { ["a", "b"] } else { ["b", "a"] };
+            tokio::spawn(async move { source.fetch_jwt_svid(&audience, None).await })
+        })
+        .collect();
+    eventually("the first fetch reaches the agent", || {
+        jwt_calls(&server) >= 1
+    })
+    .await;
+    server.script.jwt_svid_hold.send_replace(false);
+    let mut served = Vec::new();
+    for caller in callers {
+        served.push(caller.await.unwrap().unwrap());
+    }
+
+    assert_eq!(jwt_calls(&server), 1, "one FetchJWTSVID for 50 callers");
+    assert!(served.iter().all(|svid| Arc::ptr_eq(svid, &served[0])));
+    assert_eq!(served[0].token(), token);
+    assert_eq!(source.cached(), 1);
+}
+
+/// A shared fetch that fails fails for every waiting caller, with the one cause; the next call
+/// tries again.
+#[tokio::test]
+async fn jwt_source_delivers_a_shared_fetch_error_to_every_caller_and_retries_after() {
+    let ca = TestCa::new("example.org");
+    let (server, source) =
+        held_jwt_source(&ca, Err(Status::permission_denied("no identity issued"))).await;
+
+    let callers: Vec<_> = (0..10)
+        .map(|_| {
+            let source = source.clone();
+            tokio::spawn(async move { source.fetch_jwt_svid(&["a"], None).await })
+        })
+        .collect();
+    eventually("the first fetch reaches the agent", || {
+        jwt_calls(&server) >= 1
+    })
+    .await;
+    server.script.jwt_svid_hold.send_replace(false);
+    for caller in callers {
+        let error = caller.await.unwrap().unwrap_err();
+        assert!(
+            matches!(&error, Error::SharedFetch { cause } if cause.is_permission_denied()),
+            "{error:?}"
+        );
+        assert!(error.is_permission_denied() && error.is_retryable());
+    }
+    assert_eq!(jwt_calls(&server), 1);
+
+    // Alone, the caller gets the agent's own error; and it is a new call.
+    let error = source.fetch_jwt_svid(&["a"], None).await.unwrap_err();
+    assert!(matches!(error, Error::PermissionDenied { .. }), "{error:?}");
+    assert_eq!(jwt_calls(&server), 2);
+
+    let id = ca.spiffe_id("/web");
+    let token = ca.jwt_svid("/web", &["a"], HOUR);
+    *server.script.jwt_svid.lock().unwrap() = Ok(JwtsvidResponse {
+        svids: vec![jwt_response(&id, &token, "")],
+    });
+    let svid = source.fetch_jwt_svid(&["a"], None).await.unwrap();
+    assert_eq!(svid.token(), token);
+    assert_eq!(jwt_calls(&server), 3);
+}
+
+/// The caller whose fetch the others wait on is cancelled: a waiting caller takes over with a
+/// fetch of its own instead of waiting forever.
+#[tokio::test]
+async fn jwt_source_waiters_take_over_when_the_fetching_caller_is_cancelled() {
+    let ca = TestCa::new("example.org");
+    let id = ca.spiffe_id("/web");
+    let token = ca.jwt_svid("/web", &["a"], HOUR);
+    let answer = Ok(JwtsvidResponse {
+        svids: vec![jwt_response(&id, &token, "")],
+    });
+    let (server, source) = held_jwt_source(&ca, answer).await;
+
+    let first = {
+        let source = source.clone();
+        tokio::spawn(async move { source.fetch_jwt_svid(&["a"], None).await })
+    };
+    eventually("the first fetch reaches the agent", || {
+        jwt_calls(&server) == 1
+    })
+    .await;
+    let second = {
+        let source = source.clone();
+        tokio::spawn(async move { source.fetch_jwt_svid(&["a"], None).await })
+    };
+    // Let the second caller find the first one's fetch and wait on it.
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(jwt_calls(&server), 1, "the second caller waits");
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+
+    eventually("the waiting caller fetches itself", || {
+        jwt_calls(&server) == 2
+    })
+    .await;
+    server.script.jwt_svid_hold.send_replace(false);
+    let svid = tokio::time::timeout(Duration::from_secs(10), second)
+        .await
+        .expect("the waiting caller finishes")
+        .unwrap()
+        .unwrap();
+    assert_eq!(svid.token(), token);
+}

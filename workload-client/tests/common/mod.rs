@@ -216,6 +216,8 @@ pub struct Script {
     /// Streams opened, per RPC.
     pub x509_streams: AtomicUsize,
     pub jwt_svid_calls: AtomicUsize,
+    /// While `true`, `FetchJWTSVID` calls are counted and then wait before answering.
+    pub jwt_svid_hold: watch::Sender<bool>,
     /// Extra metadata seen on the last request (for interceptor tests).
     pub last_metadata: Mutex<Vec<(String, String)>>,
     seq: AtomicUsize,
@@ -233,6 +235,7 @@ impl Script {
             with_header: AtomicUsize::new(0),
             x509_streams: AtomicUsize::new(0),
             jwt_svid_calls: AtomicUsize::new(0),
+            jwt_svid_hold: watch::channel(false).0,
             last_metadata: Mutex::new(vec![]),
             seq: AtomicUsize::new(1),
         })
@@ -350,6 +353,12 @@ impl SpiffeWorkloadApi for Fake {
     ) -> Result<Response<JwtsvidResponse>, Status> {
         self.0.check(&request)?;
         self.0.jwt_svid_calls.fetch_add(1, Ordering::Relaxed);
+        let _ = self
+            .0
+            .jwt_svid_hold
+            .subscribe()
+            .wait_for(|held| !held)
+            .await;
         if request.get_ref().audience.is_empty() {
             return Err(Status::invalid_argument("audience must be specified"));
         }
