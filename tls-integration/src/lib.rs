@@ -86,7 +86,7 @@
 //!
 //! A refusal by a verifier reaches rustls as `InvalidCertificate(Other(..))` carrying an
 //! [`Error`]; [`Error::from_rustls`] recovers it, so logs say which SPIFFE rule failed or which
-//! authorizer refused.
+//! authorizer refused. [`hyper::serve`] logs it that way (with `tracing`).
 //!
 //! # Features
 //!
@@ -94,7 +94,7 @@
 //! |---|---|---|
 //! | `ring` | yes | rustls' and `svid`'s ring backends; [`default_provider`] |
 //! | `aws-lc-rs` | no | rustls' and `svid`'s aws-lc-rs backends; [`default_provider`] prefers it |
-//! | `hyper` | no | [`hyper`]: accept loop with peer identity in extensions; [`net`]: acceptor and client connector |
+//! | `hyper` | no | [`hyper`]: accept loop (HTTP/1.1 and HTTP/2 by ALPN, graceful shutdown, logged refusals) with peer identity in extensions; [`net`]: acceptor and client connector |
 //! | `tonic` | no | [`tonic`]: incoming stream for `serve_with_incoming`, peer ID helpers; [`net`] |
 //! | `tower` | no | [`tower`]: SPIFFE ID authorization and JWT-SVID bearer layers |
 //!

@@ -173,6 +173,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for ServerStream<IO> {
 /// [`with_server_name`](Self::with_server_name) fixes one; SPIFFE verifiers ignore it, WebPKI ones
 /// ([`SpiffeTls::mtls_web_client`](crate::SpiffeTls::mtls_web_client)) check it.
 ///
+/// When the handshake negotiates `h2` with ALPN (a client configuration built with
+/// [`SpiffeTls::with_alpn_protocols(["h2", "http/1.1"])`](crate::SpiffeTls::with_alpn_protocols)
+/// and a server that advertises `h2`), the connection says so and hyper-util's client speaks
+/// HTTP/2 on it; otherwise HTTP/1.1. tonic's channel speaks HTTP/2 whatever ALPN says.
+///
 /// ```
 /// use std::sync::Arc;
 /// use tls_integration::net::SpiffeConnector;
