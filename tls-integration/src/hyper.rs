@@ -172,8 +172,8 @@ impl Server {
     /// Through `tracing`, target `tls_integration::hyper`, with the peer's address as
     /// `peer.addr`; certificates and keys are never logged.
     ///
-    /// - `WARN`: a handshake refused by this crate's verifier or certificate resolver, with
-    ///   its reason ([`Error::verifier_error`]), e.g. `peer spiffe://b.example/client is not
+    /// - `WARN`: a handshake refused by this crate's verifier, with its reason
+    ///   ([`Error::verifier_error`]), e.g. `peer spiffe://b.example/client is not
     ///   authorized: ..` (and `peer.spiffe_id`). The peer spoke TLS and presented a
     ///   certificate that SPIFFE verification or the authorizer turned down: that is an
     ///   authorization decision worth an audit trail, and the usual sign of a misconfiguration
