@@ -154,6 +154,10 @@ pub enum Error {
         /// What was asked for.
         wanted: String,
     },
+    /// A blocking facade (feature `blocking`) could not start its runtime: the operating
+    /// system refused a thread or an I/O driver. Not retryable.
+    #[error("cannot start the runtime of a blocking source")]
+    Runtime(#[source] std::io::Error),
     /// A JWT-SVID fetch that concurrent callers of one
     /// [`JwtSource`](crate::JwtSource) shared failed; every one of them gets this, with the
     /// same `cause`. Retryable when the cause is.
@@ -188,7 +192,8 @@ impl Error {
             | Self::Jwt(_)
             | Self::NoCryptoBackend
             | Self::SourceStopped { .. }
-            | Self::NoMatchingSvid { .. } => false,
+            | Self::NoMatchingSvid { .. }
+            | Self::Runtime(_) => false,
             Self::Status { code, .. } => !matches!(
                 code,
                 tonic::Code::InvalidArgument

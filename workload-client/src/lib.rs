@@ -29,12 +29,15 @@
 //! | `ring` | yes | key loading and SVID checks with ring (forwarded to `svid`) |
 //! | `aws-lc-rs` | no | the same with aws-lc-rs |
 //! | `server` | no | the generated server half, `proto::spiffe_workload_api_server` |
+//! | `blocking` | no | [`blocking`]: the X.509 and JWT sources for synchronous code, each on its own one-thread runtime |
 //!
 //! # Specification
 //!
 //! - <https://github.com/spiffe/spiffe/blob/main/standards/SPIFFE_Workload_API.md>
 //! - <https://github.com/spiffe/spiffe/blob/main/standards/SPIFFE_Workload_Endpoint.md>
 
+#[cfg(feature = "blocking")]
+pub mod blocking;
 mod bundle_source;
 mod client;
 mod endpoint;
