@@ -56,7 +56,7 @@ use http::{Request, Response};
 use hyper::body::{Body, Incoming};
 use hyper::server::conn::{http1, http2};
 use hyper::service::Service;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -68,6 +68,16 @@ use crate::peer::PeerInfo;
 /// How long [`serve`] lets open connections finish their requests after shutdown, unless
 /// [`Server::with_drain_timeout`] says otherwise.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long an HTTP/1.1 client may take to send a request's headers before [`serve`] closes
+/// its connection, unless [`Server::with_header_read_timeout`] says otherwise. A client that
+/// trickles headers (slowloris) would otherwise hold a connection and its task forever. The
+/// same value as hyper's own default once a timer is set.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the accept loop pauses when the process is out of file descriptors or memory,
+/// instead of ending: connections that close meanwhile free what the next `accept` needs.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Serves HTTPS on `listener` until `shutdown` completes, then drains open connections for up
 /// to [`DEFAULT_DRAIN_TIMEOUT`]. Same as `Server::new().serve(..)`; see [`Server::serve`].
@@ -100,6 +110,9 @@ where
 /// The handshake timeout is the acceptor's
 /// ([`SpiffeAcceptor::with_handshake_timeout`], 10 s by default): a client that opens a
 /// connection and never finishes its handshake is dropped when it passes.
+/// An HTTP/1.1 client that then takes longer than the header read timeout
+/// ([`Server::with_header_read_timeout`], 30 s by default) to send a request's headers is
+/// dropped too.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -125,6 +138,7 @@ where
 #[derive(Clone, Debug)]
 pub struct Server {
     drain_timeout: Duration,
+    header_read_timeout: Option<Duration>,
 }
 
 impl Default for Server {
@@ -134,10 +148,11 @@ impl Default for Server {
 }
 
 impl Server {
-    /// An accept loop with [`DEFAULT_DRAIN_TIMEOUT`].
+    /// An accept loop with [`DEFAULT_DRAIN_TIMEOUT`] and [`DEFAULT_HEADER_READ_TIMEOUT`].
     pub fn new() -> Self {
         Self {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            header_read_timeout: Some(DEFAULT_HEADER_READ_TIMEOUT),
         }
     }
 
@@ -146,6 +161,16 @@ impl Server {
     #[must_use]
     pub fn with_drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain_timeout = timeout;
+        self
+    }
+
+    /// How long an HTTP/1.1 client may take to send a request's headers, from the first
+    /// byte of the request (or from the start of the connection for the first one); the
+    /// connection is closed when it passes. `None` removes the limit (not recommended on a
+    /// network with untrusted clients). HTTP/2 connections are not affected.
+    #[must_use]
+    pub fn with_header_read_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.header_read_timeout = timeout.into();
         self
     }
 
@@ -186,8 +211,11 @@ impl Server {
     /// - `DEBUG`: the start of shutdown; `WARN` when the drain timeout closes connections.
     ///
     /// # Errors
-    /// An I/O error from the listener's `accept` (other than a connection reset or aborted by
-    /// its client before it was accepted). Open connections are closed before it is returned.
+    /// An I/O error from the listener's `accept`, other than a connection reset or aborted by
+    /// its client before it was accepted, and other than running out of file descriptors or
+    /// memory (then the loop logs a warning, pauses briefly and accepts again, so a burst of
+    /// connections does not end the server). Open connections are closed before it is
+    /// returned.
     pub async fn serve<S, B, F>(
         &self,
         listener: TcpListener,
@@ -216,6 +244,18 @@ impl Server {
                         Ok(accepted) => accepted,
                         // Per-connection failures (e.g. reset before accept) are not fatal.
                         Err(e) if is_connection_error(&e) => continue,
+                        Err(e) if is_resource_exhaustion(&e) => {
+                            tracing::warn!(
+                                error = %e,
+                                open = connections.len(),
+                                "accept failed for lack of resources; retrying shortly"
+                            );
+                            tokio::select! {
+                                biased;
+                                _ = &mut shutdown => break,
+                                () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
+                            }
+                        }
                         Err(e) => {
                             connections.shutdown().await;
                             return Err(e);
@@ -229,6 +269,7 @@ impl Server {
                         remote,
                         service.clone(),
                         graceful.watcher(),
+                        self.header_read_timeout,
                     ));
                 }
                 // Reap finished connection tasks so the set does not grow.
@@ -283,6 +324,7 @@ async fn connection<S, B>(
     remote: SocketAddr,
     service: S,
     watcher: Watcher,
+    header_read_timeout: Option<Duration>,
 ) where
     S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
     S::Future: Send + 'static,
@@ -311,9 +353,12 @@ async fn connection<S, B>(
     let io = TokioIo::new(tls);
     let served = match protocol {
         Protocol::Http1 => {
-            watcher
-                .watch(http1::Builder::new().serve_connection(io, service))
-                .await
+            let mut http1 = http1::Builder::new();
+            // The timer is what makes hyper enforce the header read timeout.
+            http1
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout);
+            watcher.watch(http1.serve_connection(io, service)).await
         }
         Protocol::Http2 => {
             watcher
@@ -342,6 +387,15 @@ fn log_handshake_failure(remote: SocketAddr, error: &Error) {
         ),
         None => tracing::debug!(peer.addr = %remote, %error, "TLS handshake failed"),
     }
+}
+
+/// Out of file descriptors (`EMFILE`, `ENFILE`: the same numbers on Linux, macOS and the BSDs)
+/// or memory: transient, unlike a broken listener.
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    const ENFILE: i32 = 23;
+    const EMFILE: i32 = 24;
+    e.kind() == io::ErrorKind::OutOfMemory
+        || (cfg!(unix) && matches!(e.raw_os_error(), Some(ENFILE | EMFILE)))
 }
 
 fn is_connection_error(e: &io::Error) -> bool {
@@ -380,5 +434,28 @@ where
     fn call(&self, mut request: Request<B>) -> Self::Future {
         request.extensions_mut().insert(self.info.clone());
         self.inner.call(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_out_of_descriptors_or_memory_is_transient() {
+        for transient in [
+            io::Error::from_raw_os_error(23),
+            io::Error::from_raw_os_error(24),
+            io::Error::from(io::ErrorKind::OutOfMemory),
+        ] {
+            assert!(is_resource_exhaustion(&transient), "{transient}");
+        }
+        // EBADF, EINVAL: the listener itself is broken.
+        for fatal in [
+            io::Error::from_raw_os_error(9),
+            io::Error::from_raw_os_error(22),
+        ] {
+            assert!(!is_resource_exhaustion(&fatal), "{fatal}");
+        }
     }
 }

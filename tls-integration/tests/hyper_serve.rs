@@ -441,6 +441,50 @@ async fn silent_client_is_dropped_after_the_handshake_timeout() {
     }
 }
 
+#[tokio::test]
+async fn http1_client_that_trickles_headers_is_dropped_after_the_header_timeout() {
+    for (name, provider) in common::providers() {
+        let running = start(
+            Server::new().with_header_read_timeout(Duration::from_millis(100)),
+            SpiffeAcceptor::new(Arc::new(server_config(&provider, &["http/1.1"]))),
+        )
+        .await;
+        let tcp = TcpStream::connect(running.addr).await.unwrap();
+        let name_ = ServerName::try_from("workload.invalid").unwrap();
+        let mut tls = tokio_rustls::TlsConnector::from(client(&provider, &["http/1.1"]))
+            .connect(name_, tcp)
+            .await
+            .unwrap();
+        // Half a request, then nothing (slowloris).
+        tls.write_all(b"GET / HTTP/1.1\r\nhost: workload\r\n")
+            .await
+            .unwrap();
+        tls.flush().await.unwrap();
+
+        // A complete request on another connection is still served.
+        let (_, status, _) = get(&client(&provider, &["http/1.1"]), running.addr, "/")
+            .await
+            .unwrap();
+        assert_eq!(status, StatusCode::OK, "{name}");
+
+        // The server closes the slow connection (hyper may first answer 408).
+        let mut received = Vec::new();
+        let read = within(
+            "the server dropping the slow client",
+            tls.read_to_end(&mut received),
+        )
+        .await;
+        let received = String::from_utf8_lossy(&received);
+        assert!(
+            read.is_err() || received.is_empty() || received.starts_with("HTTP/1.1 408"),
+            "{name}: the server answered half a request with {received:?}"
+        );
+
+        running.stop.send(()).unwrap();
+        within("serve", running.server).await.unwrap().unwrap();
+    }
+}
+
 /// Collects the events of this crate (level and fields) on the current thread.
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<(tracing::Level, String)>>>);
