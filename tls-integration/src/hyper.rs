@@ -61,7 +61,6 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-use crate::error::Error;
 use crate::net::SpiffeAcceptor;
 use crate::peer::PeerInfo;
 
@@ -198,7 +197,7 @@ impl Server {
     /// `peer.addr`; certificates and keys are never logged.
     ///
     /// - `WARN`: a handshake refused by this crate's verifier, with its reason
-    ///   ([`Error::verifier_error`]), e.g. `peer spiffe://b.example/client is not
+    ///   ([`Error::verifier_error`](crate::Error::verifier_error)), e.g. `peer spiffe://b.example/client is not
     ///   authorized: ..` (and `peer.spiffe_id`). The peer spoke TLS and presented a
     ///   certificate that SPIFFE verification or the authorizer turned down: that is an
     ///   authorization decision worth an audit trail, and the usual sign of a misconfiguration
@@ -336,7 +335,7 @@ async fn connection<S, B>(
     let tls = match acceptor.accept(tcp, Some(remote)).await {
         Ok(tls) => tls,
         Err(error) => {
-            log_handshake_failure(remote, &error);
+            crate::net::log_handshake_failure(remote, &error);
             return;
         }
     };
@@ -368,24 +367,6 @@ async fn connection<S, B>(
     };
     if let Err(error) = served {
         tracing::debug!(peer.addr = %remote, ?protocol, %error, "HTTP connection error");
-    }
-}
-
-/// See "Logs" on [`Server::serve`] for the levels.
-fn log_handshake_failure(remote: SocketAddr, error: &Error) {
-    match error.verifier_error() {
-        Some(refusal @ Error::Unauthorized { spiffe_id, .. }) => tracing::warn!(
-            peer.addr = %remote,
-            peer.spiffe_id = %spiffe_id,
-            reason = %refusal,
-            "TLS handshake refused"
-        ),
-        Some(refusal) => tracing::warn!(
-            peer.addr = %remote,
-            reason = %refusal,
-            "TLS handshake refused"
-        ),
-        None => tracing::debug!(peer.addr = %remote, %error, "TLS handshake failed"),
     }
 }
 

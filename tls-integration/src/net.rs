@@ -340,3 +340,23 @@ impl hyper::rt::Write for ClientStream {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
+
+/// Logs a failed server handshake: `WARN` when this crate's verifier refused the peer (an
+/// authorization decision worth an audit trail), `DEBUG` otherwise (scanners, resets, timeouts).
+/// `hyper::Server::serve` documents the levels for users.
+pub(crate) fn log_handshake_failure(remote: SocketAddr, error: &Error) {
+    match error.verifier_error() {
+        Some(refusal @ Error::Unauthorized { spiffe_id, .. }) => tracing::warn!(
+            peer.addr = %remote,
+            peer.spiffe_id = %spiffe_id,
+            reason = %refusal,
+            "TLS handshake refused"
+        ),
+        Some(refusal) => tracing::warn!(
+            peer.addr = %remote,
+            reason = %refusal,
+            "TLS handshake refused"
+        ),
+        None => tracing::debug!(peer.addr = %remote, %error, "TLS handshake failed"),
+    }
+}

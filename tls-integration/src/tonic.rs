@@ -49,7 +49,9 @@ const BACKLOG: usize = 64;
 /// `tonic::transport::Server::serve_with_incoming`.
 ///
 /// Handshakes run concurrently on their own tasks; only connections whose handshake
-/// succeeded are yielded (a refused client is dropped, never an error of the stream). Each
+/// succeeded are yielded (a refused client is dropped, never an error of the stream, and
+/// logged with `tracing` at the levels [`hyper::Server::serve`](crate::hyper::Server::serve)
+/// describes: `WARN` when the verifier refused it, `DEBUG` otherwise). Each
 /// connection's [`PeerInfo`] is its tonic `ConnectInfo`, so it is in every request's
 /// extensions ([`peer_spiffe_id`]). The accept task stops when the stream is dropped.
 pub fn incoming(listener: TcpListener, acceptor: SpiffeAcceptor) -> Incoming {
@@ -68,8 +70,11 @@ pub fn incoming(listener: TcpListener, acceptor: SpiffeAcceptor) -> Incoming {
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
-                if let Ok(tls) = acceptor.accept(tcp, Some(remote)).await {
-                    let _ = tx.send(TlsConnection(tls)).await;
+                match acceptor.accept(tcp, Some(remote)).await {
+                    Ok(tls) => {
+                        let _ = tx.send(TlsConnection(tls)).await;
+                    }
+                    Err(error) => crate::net::log_handshake_failure(remote, &error),
                 }
             });
         }
