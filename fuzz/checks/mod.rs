@@ -6,8 +6,8 @@
 //! a crash for libFuzzer and a failure for the replay test.
 //!
 //! The files here are plain Rust that depend only on the library crates (`spiffe_id`,
-//! `trust_bundle`, `svid`, `ca`) plus `rustls_pki_types` and `serde_json`, so they compile in the
-//! standalone fuzz crate and in the workspace alike. Fixed inputs some checks need (a CA
+//! `trust_bundle`, `svid`, `ca`, `workload_client`) plus `rustls_pki_types`, `serde_json` and
+//! `prost`, so they compile in the standalone fuzz crate and in the workspace alike. Fixed inputs some checks need (a CA
 //! certificate, a JWKS) are in `data/`, with the script that made them and the seeds. Adding a
 //! target takes:
 //! 1. `checks/<name>.rs` with `pub(crate) fn check(data: &[u8])`, and a `mod` line plus a
@@ -25,6 +25,7 @@ pub(crate) mod id_pattern;
 pub(crate) mod jwt_svid;
 pub(crate) mod spiffe_id;
 pub(crate) mod trust_domain;
+pub(crate) mod workload_response;
 pub(crate) mod x509_bundle_der;
 pub(crate) mod x509_svid;
 
@@ -43,6 +44,7 @@ pub(crate) const TARGETS: &[(&str, Check)] = &[
     ("x509_svid", x509_svid::check),
     ("jwt_svid", jwt_svid::check),
     ("csr", csr::check),
+    ("workload_response", workload_response::check),
 ];
 
 /// `example.org`, the trust domain of the bundle and SVID targets.
