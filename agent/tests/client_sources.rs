@@ -95,6 +95,36 @@ async fn first_fetch_and_rotation() {
     agent.shutdown().await.unwrap();
 }
 
+/// Each rotation wakes a waiting reader exactly when the new SVID is readable: one
+/// `changed()` per rotation is enough, and the snapshot seen right after it is the new one
+/// (the source stores the snapshot before it notifies).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rotation_notifies_with_the_new_snapshot_in_place() {
+    let ca = ca::TestCa::new("example.org");
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agent.sock");
+    let agent = serve(&ca, &socket, vec![entry("/web")]).await;
+    let source = X509Source::new(client(&socket), SvidPicker::Default, options())
+        .await
+        .unwrap();
+    let mut updates = source.updated();
+    for round in 0..50 {
+        let before = leaf(&source).unwrap();
+        updates.borrow_and_update();
+        agent.rotate_svids().await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), updates.changed())
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: no notification for a rotation"))
+            .unwrap();
+        assert_ne!(
+            leaf(&source).unwrap(),
+            before,
+            "round {round}: notified before the new SVID was readable"
+        );
+    }
+    agent.shutdown().await.unwrap();
+}
+
 /// The agent process goes away and comes back on the same socket: the source keeps serving
 /// meanwhile and then picks up the new agent's SVID, with no action from the application.
 #[tokio::test]
