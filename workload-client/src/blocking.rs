@@ -7,8 +7,8 @@
 //! async sources'. Reads that never wait ([`BlockingX509Source::x509_svid`], the bundle
 //! lookups) do not enter the runtime at all.
 //!
-//! Do not call these from async code: tokio panics when a runtime is blocked on from inside
-//! another (use the async sources there).
+//! Do not call or drop these from async code: tokio panics when a runtime is blocked on or
+//! dropped from inside another (use the async sources there).
 //!
 //! ```no_run
 //! use workload_client::blocking::BlockingX509Source;

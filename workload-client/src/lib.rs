@@ -11,7 +11,8 @@
 //!   credential.
 //! - Sources, what applications use: [`X509Source`] (implements [`svid::X509SvidSource`] and
 //!   [`trust_bundle::X509BundleSource`]), [`JwtSource`] (cached JWT-SVIDs refreshed at
-//!   half-life; [`trust_bundle::JwtBundleSource`]) and [`BundleSource`]. All run one supervisor:
+//!   half-life, one agent call per key however many tasks ask at once;
+//!   [`trust_bundle::JwtBundleSource`]) and [`BundleSource`]. All run one supervisor:
 //!   backoff with jitter, reconnect, stop on InvalidArgument / Unimplemented, PermissionDenied
 //!   per [`PermissionDeniedPolicy`], last good state served until it expires, invalid and
 //!   duplicate updates ignored. State is an immutable snapshot swapped atomically; reads are a
