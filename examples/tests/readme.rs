@@ -3,6 +3,13 @@
 //! API) is `examples/mtls-server.rs`. These tests fail when a sample and its compiled copy drift
 //! apart.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
+
 use std::path::Path;
 
 /// The fenced blocks of `markdown` whose info string is `info`, one string per block.
@@ -35,7 +42,7 @@ fn marked_region(source: &str) -> String {
     let indent = lines[begin].len() - lines[begin].trim_start().len();
     lines[begin + 1..end]
         .iter()
-        .map(|line| line.get(indent..).unwrap_or(line.trim_start()))
+        .map(|line| line.get(indent..).unwrap_or_else(|| line.trim_start()))
         .collect::<Vec<_>>()
         .join("\n")
         .trim_end()
