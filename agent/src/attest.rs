@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::error::Error;
@@ -100,10 +100,24 @@ pub trait Attestor: Send + Sync + fmt::Debug + 'static {
     fn attest<'a>(&'a self, caller: &'a Caller) -> AttestFuture<'a>;
 }
 
-/// The built-in attestor for Unix-socket callers: `unix:uid:<uid>` and `unix:gid:<gid>` from
-/// the peer credentials, plus `unix:path:<binary>` and `unix:sha256:<hex digest of the
-/// binary>` from `/proc/<pid>/exe` when that is readable (the agent runs as root or as the
-/// caller's user) and `/proc/<pid>` belongs to the caller's uid.
+/// The built-in attestor for Unix-socket callers. From the peer credentials:
+///
+/// - `unix:uid:<uid>` and `unix:gid:<gid>`;
+/// - `unix:user:<name>` and `unix:group:<name>`, the names of that uid and gid in the account
+///   files (`/etc/passwd` and `/etc/group` unless [`with_account_files`] names others; only
+///   these files are read, not LDAP or other NSS sources).
+///
+/// From `/proc/<pid>`, when it is readable (the agent runs as root or as the caller's user)
+/// and belongs to the caller's uid:
+///
+/// - `unix:path:<binary>` and `unix:sha256:<hex digest of the binary>` from `/proc/<pid>/exe`;
+/// - `unix:supplementary_gid:<gid>` and `unix:supplementary_group:<name>` for each
+///   supplementary group in `/proc/<pid>/status`.
+///
+/// The selector names are SPIRE's unix workload attestor's, so its registration entries carry
+/// over.
+///
+/// [`with_account_files`]: UnixAttestor::with_account_files
 ///
 /// Digests are cached by the binary's device, inode, size, modification and change times, so a
 /// binary is hashed once per version, not once per call. The cache holds at most
@@ -120,16 +134,29 @@ pub trait Attestor: Send + Sync + fmt::Debug + 'static {
 ///   close-on-exec is set), so the path and digest describe the new program; and
 /// - the caller may have exited and its pid been reused by an unrelated process.
 ///
-/// [`UnixAttestor`] narrows the second case by emitting path and digest selectors only when
-/// `/proc/<pid>` belongs to the same uid the kernel reported for the socket, so a reused pid
-/// can at most lend the binary of another process *of the same user*. Registration entries
-/// that must not be obtainable by other programs of one user should therefore not rely on
-/// `unix:path`/`unix:sha256` alone: give such workloads their own uid (the strong selector).
+/// [`UnixAttestor`] narrows the second case by emitting the selectors it reads from `/proc`
+/// only when `/proc/<pid>` belongs to the same uid the kernel reported for the socket, so a
+/// reused pid can at most lend the binary or groups of another process *of the same user*.
+/// Registration entries that must not be obtainable by other programs of one user should
+/// therefore not rely on `unix:path`/`unix:sha256`/`unix:supplementary_*` alone: give such
+/// workloads their own uid (the strong selector).
 #[derive(Clone, Debug)]
 pub struct UnixAttestor {
     hash_binaries: bool,
+    /// `None`: no name or supplementary group selectors.
+    accounts: Option<Arc<AccountFiles>>,
     digests: Arc<Mutex<HashMap<FileVersion, String>>>,
 }
+
+/// Where user and group names come from.
+#[derive(Debug)]
+struct AccountFiles {
+    passwd: PathBuf,
+    group: PathBuf,
+}
+
+/// Account files larger than this are not read (a name lookup must stay cheap).
+const MAX_ACCOUNT_FILE: u64 = 16 * 1024 * 1024;
 
 /// Identifies one version of one file, so a cached digest is never used for changed contents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -145,24 +172,58 @@ impl UnixAttestor {
     /// Binaries whose digests are remembered.
     pub const CACHE_CAPACITY: usize = 1024;
 
-    /// An attestor that also reads the caller's binary path and digest.
+    /// An attestor that gives every selector listed above.
     pub fn new() -> Self {
         Self {
             hash_binaries: true,
+            accounts: Some(Arc::new(AccountFiles {
+                passwd: PathBuf::from("/etc/passwd"),
+                group: PathBuf::from("/etc/group"),
+            })),
             digests: Arc::default(),
         }
     }
 
-    /// Skips `unix:path` and `unix:sha256` (no `/proc` access at all).
+    /// Skips `unix:path` and `unix:sha256` (no reads of `/proc/<pid>/exe`).
     #[must_use]
     pub fn without_binary_selectors(mut self) -> Self {
         self.hash_binaries = false;
         self
     }
 
-    /// The selectors for a Unix caller, blocking (reads `/proc`, may hash a file).
+    /// Skips `unix:user`, `unix:group` and `unix:supplementary_*` (no account files, no
+    /// `/proc/<pid>/status`).
+    #[must_use]
+    pub fn without_account_selectors(mut self) -> Self {
+        self.accounts = None;
+        self
+    }
+
+    /// Reads user names from `passwd` and group names from `group` (both in the
+    /// `/etc/passwd` / `/etc/group` format) instead of `/etc`: for an agent in a container
+    /// whose workloads' accounts are the host's, e.g. `/host/etc/passwd`.
+    #[must_use]
+    pub fn with_account_files(
+        mut self,
+        passwd: impl Into<PathBuf>,
+        group: impl Into<PathBuf>,
+    ) -> Self {
+        self.accounts = Some(Arc::new(AccountFiles {
+            passwd: passwd.into(),
+            group: group.into(),
+        }));
+        self
+    }
+
+    /// The selectors for a Unix caller, blocking (reads files, may hash a binary).
     fn attest_blocking(&self, uid: u32, gid: u32, pid: Option<i32>) -> Vec<Selector> {
         let mut selectors = vec![Selector::unix_uid(uid), Selector::unix_gid(gid)];
+        if let Some(accounts) = &self.accounts {
+            accounts.push_names(uid, gid, &mut selectors);
+            if let Some(pid) = pid {
+                accounts.push_supplementary(uid, pid, &mut selectors);
+            }
+        }
         if let (true, Some(pid)) = (self.hash_binaries, pid) {
             match self.binary(uid, pid) {
                 Ok(Some((path, digest))) => {
@@ -229,7 +290,7 @@ impl Attestor for UnixAttestor {
             let (Some(uid), Some(gid)) = (caller.uid, caller.gid) else {
                 return Ok(Vec::new());
             };
-            if !self.hash_binaries || caller.pid.is_none() {
+            if self.accounts.is_none() && (!self.hash_binaries || caller.pid.is_none()) {
                 return Ok(vec![Selector::unix_uid(uid), Selector::unix_gid(gid)]);
             }
             let this = self.clone();
@@ -239,6 +300,111 @@ impl Attestor for UnixAttestor {
                 .map_err(|_| Error::AttestationFailed)
         })
     }
+}
+
+impl AccountFiles {
+    /// `unix:user:<name>` and `unix:group:<name>` for the names of `uid` and `gid`, when the
+    /// files have them.
+    fn push_names(&self, uid: u32, gid: u32, selectors: &mut Vec<Selector>) {
+        if let Some(name) = name_in(&self.passwd, uid) {
+            selectors.push(Selector::trusted("unix", &format!("user:{name}")));
+        }
+        if let Some(name) = name_in(&self.group, gid) {
+            selectors.push(Selector::trusted("unix", &format!("group:{name}")));
+        }
+    }
+
+    /// `unix:supplementary_gid` / `unix:supplementary_group` for the groups of `pid`, when
+    /// `/proc/<pid>` belongs to `uid` (see "Peer credentials and their limits").
+    fn push_supplementary(&self, uid: u32, pid: i32, selectors: &mut Vec<Selector>) {
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        match std::fs::metadata(&proc_dir) {
+            Ok(metadata) if metadata.uid() == uid => {}
+            Ok(_) => return,
+            Err(error) => {
+                tracing::debug!(pid, %error, "caller's /proc not readable; no group selectors");
+                return;
+            }
+        }
+        let status = match read_capped(&proc_dir.join("status")) {
+            Ok(status) => status,
+            Err(error) => {
+                tracing::debug!(pid, %error, "caller's status not readable; no group selectors");
+                return;
+            }
+        };
+        let gids = supplementary_gids(&status);
+        if gids.is_empty() {
+            return;
+        }
+        let names = read_capped(&self.group).unwrap_or_default();
+        for gid in gids {
+            selectors.push(Selector::trusted(
+                "unix",
+                &format!("supplementary_gid:{gid}"),
+            ));
+            if let Some(name) = account_lines(&names).find_map(|fields| name_of(fields, gid)) {
+                selectors.push(Selector::trusted(
+                    "unix",
+                    &format!("supplementary_group:{name}"),
+                ));
+            }
+        }
+    }
+}
+
+/// Reads a file of at most [`MAX_ACCOUNT_FILE`] bytes as text.
+fn read_capped(path: &Path) -> std::io::Result<String> {
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_ACCOUNT_FILE)
+        .read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// The name of `id` in the passwd or group file at `path`; `None` when the file is
+/// unreadable (logged) or has no such entry.
+fn name_in(path: &Path, id: u32) -> Option<String> {
+    match read_capped(path) {
+        Ok(text) => account_lines(&text).find_map(|fields| name_of(fields, id)),
+        Err(error) => {
+            tracing::debug!(path = %path.display(), %error, "account file not readable");
+            None
+        }
+    }
+}
+
+/// The `:`-separated fields of each entry of a passwd or group file (comments and blank
+/// lines skipped).
+fn account_lines(text: &str) -> impl Iterator<Item = Vec<&str>> {
+    text.lines()
+        .map(str::trim_end)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| line.split(':').collect())
+}
+
+/// The name (field 1) of an entry whose id (field 3, as in both passwd and group) is `id`.
+/// Entries whose name is empty or not a plain name (NIS `+`/`-` lines) are skipped.
+fn name_of(fields: Vec<&str>, id: u32) -> Option<String> {
+    let (name, entry_id) = (fields.first()?, fields.get(2)?);
+    let plain = !name.is_empty()
+        && !name.starts_with(['+', '-'])
+        && name.chars().all(|c| !c.is_control() && !c.is_whitespace());
+    (plain && entry_id.parse::<u32>().ok() == Some(id)).then(|| (*name).to_owned())
+}
+
+/// The supplementary group ids on the `Groups:` line of a `/proc/<pid>/status`.
+fn supplementary_gids(status: &str) -> Vec<u32> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Groups:"))
+        .map(|groups| {
+            groups
+                .split_whitespace()
+                .filter_map(|gid| gid.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Attests TCP callers by source address: `tcp:ip:<address>` (e.g. `tcp:ip:127.0.0.1`). The
@@ -324,18 +490,157 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn no_binary_selectors_when_proc_belongs_to_another_uid() {
+    async fn no_proc_selectors_when_proc_belongs_to_another_uid() {
         let uid = std::fs::metadata("/proc/self").unwrap().uid();
         let pid = i32::try_from(std::process::id()).unwrap();
         let other = uid.wrapping_add(1);
-        let selectors = UnixAttestor::new()
+        let (dir, attestor) =
+            with_accounts(&format!("svc:x:{other}:0::/:/bin/sh\n"), "root:x:0:\n");
+        let selectors = attestor
             .attest(&Caller::unix(other, 0, Some(pid)))
+            .await
+            .unwrap();
+        // Names come from the credentials (exact); nothing is read through the pid.
+        assert_eq!(
+            selectors,
+            vec![
+                Selector::unix_uid(other),
+                Selector::unix_gid(0),
+                Selector::parse("unix:user:svc").unwrap(),
+                Selector::parse("unix:group:root").unwrap(),
+            ]
+        );
+        drop(dir);
+    }
+
+    /// An attestor whose account files hold `passwd` and `group`.
+    fn with_accounts(passwd: &str, group: &str) -> (tempfile::TempDir, UnixAttestor) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("passwd"), passwd).unwrap();
+        std::fs::write(dir.path().join("group"), group).unwrap();
+        let attestor = UnixAttestor::new()
+            .without_binary_selectors()
+            .with_account_files(dir.path().join("passwd"), dir.path().join("group"));
+        (dir, attestor)
+    }
+
+    fn values(selectors: &[Selector], prefix: &str) -> Vec<String> {
+        selectors
+            .iter()
+            .filter_map(|s| s.as_str().strip_prefix(prefix).map(str::to_owned))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn user_and_group_names_come_from_the_account_files() {
+        let (_dir, attestor) = with_accounts(
+            "# comment\n\n+::0:0:::\nshort:x\nbad:x:notanumber:1::/:\n\
+             alice:x:4242:4243:Alice:/home/alice:/bin/sh\nalias:x:4242:4243::/:\n",
+            "staff:x:4243:alice\nwheel:x:10:\n",
+        );
+        let selectors = attestor
+            .attest(&Caller::unix(4242, 4243, None))
+            .await
+            .unwrap();
+        // The first entry for an id wins; comments, NIS lines and malformed lines are skipped.
+        assert_eq!(values(&selectors, "unix:user:"), ["alice"]);
+        assert_eq!(values(&selectors, "unix:group:"), ["staff"]);
+
+        // Ids the files do not name get no name selectors (and `+::0:0` does not name 0).
+        let selectors = attestor.attest(&Caller::unix(0, 99, None)).await.unwrap();
+        assert!(values(&selectors, "unix:user:").is_empty(), "{selectors:?}");
+        assert!(
+            values(&selectors, "unix:group:").is_empty(),
+            "{selectors:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn unreadable_account_files_give_no_names_and_no_error() {
+        let attestor = UnixAttestor::new()
+            .without_binary_selectors()
+            .with_account_files("/nonexistent/passwd", "/nonexistent/group");
+        let selectors = attestor.attest(&Caller::unix(0, 0, None)).await.unwrap();
+        assert_eq!(
+            selectors,
+            vec![Selector::unix_uid(0), Selector::unix_gid(0)]
+        );
+    }
+
+    #[tokio::test]
+    async fn without_account_selectors_reads_no_names() {
+        let selectors = UnixAttestor::new()
+            .without_binary_selectors()
+            .without_account_selectors()
+            .with_account_files("/etc/passwd", "/etc/group")
+            .without_account_selectors()
+            .attest(&Caller::unix(0, 0, None))
             .await
             .unwrap();
         assert_eq!(
             selectors,
-            vec![Selector::unix_uid(other), Selector::unix_gid(0)]
+            vec![Selector::unix_uid(0), Selector::unix_gid(0)]
         );
+    }
+
+    #[test]
+    fn supplementary_gids_are_read_from_the_groups_line() {
+        let status =
+            "Name:\tapp\nUid:\t1000\t1000\t1000\t1000\nGroups:\t4 24 27 x 1000 \nNgid:\t0\n";
+        assert_eq!(supplementary_gids(status), [4, 24, 27, 1000]);
+        assert!(supplementary_gids("Groups:\t\n").is_empty());
+        assert!(supplementary_gids("Name:\tapp\n").is_empty());
+    }
+
+    /// A child process given supplementary groups 4242 and 4243 by `setpriv` (needs root):
+    /// its pid yields both ids, and the name of the one the group file knows.
+    #[tokio::test]
+    async fn supplementary_groups_of_a_process() {
+        let root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
+        let setpriv = Path::new("/usr/bin/setpriv");
+        if !root || !setpriv.exists() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI runs as root with util-linux's setpriv"
+            );
+            eprintln!("skipped: needs root and /usr/bin/setpriv to give a child process groups");
+            return;
+        }
+        let mut child = std::process::Command::new(setpriv)
+            .args([
+                "--groups=4242,4243",
+                "--reuid=0",
+                "--regid=0",
+                "sleep",
+                "30",
+            ])
+            .spawn()
+            .unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        // setpriv sets the groups, then execs sleep: wait until the status shows them.
+        let status = format!("/proc/{pid}/status");
+        for _ in 0..500 {
+            let text = std::fs::read_to_string(&status).unwrap_or_default();
+            if supplementary_gids(&text) == [4242, 4243] && text.contains("Name:\tsleep") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let (_dir, attestor) = with_accounts("root:x:0:0::/:\n", "root:x:0:\nops:x:4243:\n");
+        let selectors = attestor.attest(&Caller::unix(0, 0, Some(pid))).await;
+        let other = attestor.attest(&Caller::unix(1, 0, Some(pid))).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+
+        let selectors = selectors.unwrap();
+        assert_eq!(
+            values(&selectors, "unix:supplementary_gid:"),
+            ["4242", "4243"]
+        );
+        assert_eq!(values(&selectors, "unix:supplementary_group:"), ["ops"]);
+        assert_eq!(values(&selectors, "unix:user:"), ["root"]);
+        // The same pid claimed for another uid: /proc/<pid> is not that uid's.
+        assert!(values(&other.unwrap(), "unix:supplementary_gid:").is_empty());
     }
 
     #[tokio::test]

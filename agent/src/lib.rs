@@ -67,9 +67,11 @@
 //!
 //! # Attestation
 //!
-//! The built-in [`UnixAttestor`] gives `unix:uid:<uid>`, `unix:gid:<gid>`, and where
-//! `/proc/<pid>/exe` is readable `unix:path:<binary>` and `unix:sha256:<hex>`. Its
-//! documentation says what the pid can and cannot prove. [`TcpAttestor`] gives
+//! The built-in [`UnixAttestor`] gives `unix:uid:<uid>`, `unix:gid:<gid>`,
+//! `unix:user:<name>` and `unix:group:<name>` (from `/etc/passwd` and `/etc/group`), and where
+//! `/proc/<pid>` is readable `unix:path:<binary>`, `unix:sha256:<hex>` and
+//! `unix:supplementary_gid:<gid>` / `unix:supplementary_group:<name>`: SPIRE's selector names.
+//! Its documentation says what the pid can and cannot prove. [`TcpAttestor`] gives
 //! `tcp:ip:<address>` to TCP callers. Add your own (container, pod) by implementing
 //! [`Attestor`]; every attestor's selectors are combined.
 //!

@@ -1,5 +1,5 @@
-//! Caller attestation end to end: the built-in Unix attestor's binary selectors, and custom
-//! attestors plugged in without changing the server.
+//! Caller attestation end to end: the built-in Unix attestor's binary and account-name
+//! selectors, and custom attestors plugged in without changing the server.
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] fns")]
 
@@ -61,6 +61,51 @@ async fn binary_selectors_can_be_turned_off() {
     .await;
     let mut client = running.client().await;
     assert_eq!(ids(&mut client).await, ["spiffe://example.org/by-uid"]);
+}
+
+/// `unix:user` and `unix:group` name the caller's uid and gid in the account files, so
+/// SPIRE-style entries by user name select it (here with files naming this test's ids).
+#[tokio::test]
+async fn user_and_group_names_select_the_caller() {
+    let meta = std::fs::metadata("/proc/self").unwrap();
+    let (uid, gid) = (
+        std::os::unix::fs::MetadataExt::uid(&meta),
+        std::os::unix::fs::MetadataExt::gid(&meta),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (passwd, group) = (dir.path().join("passwd"), dir.path().join("group"));
+    std::fs::write(&passwd, format!("svc-web:x:{uid}:{gid}::/:/bin/false\n")).unwrap();
+    std::fs::write(&group, format!("web:x:{gid}:\n")).unwrap();
+    let by = |selector: &str| {
+        RegistrationEntry::new(
+            format!("spiffe://example.org/{}", selector.replace(':', "-"))
+                .parse()
+                .unwrap(),
+        )
+        .with_selector(Selector::parse(selector).unwrap())
+    };
+    let ca = test_ca();
+    let running = start(
+        Agent::builder(ca.ca().clone())
+            .without_default_attestors()
+            .attestor(
+                agent::UnixAttestor::new()
+                    .without_binary_selectors()
+                    .with_account_files(&passwd, &group),
+            )
+            .entry(by("unix:user:svc-web"))
+            .entry(by("unix:group:web"))
+            .entry(by("unix:user:someone-else")),
+    )
+    .await;
+    let mut client = running.client().await;
+    assert_eq!(
+        ids(&mut client).await,
+        [
+            "spiffe://example.org/unix-user-svc-web",
+            "spiffe://example.org/unix-group-web"
+        ]
+    );
 }
 
 /// A test attestor that says the caller belongs to whichever tenant is set.
