@@ -91,9 +91,10 @@ impl SpiffeTls {
     ///
     /// An HTTPS server that should speak HTTP/2 and HTTP/1.1 uses `["h2", "http/1.1"]`
     /// (`hyper::serve`, feature `hyper`, picks the protocol from ALPN); a client that wants
-    /// HTTP/2 through `net::SpiffeConnector` uses `["h2"]` or `["h2", "http/1.1"]`. A rustls server that advertises protocols refuses a client that
-    /// offers ALPN but none of them (`no_application_protocol`); clients that offer no ALPN
-    /// are still served (with HTTP/1.1 by `hyper::serve`).
+    /// HTTP/2 through `net::SpiffeConnector` uses `["h2"]` or `["h2", "http/1.1"]`. A rustls
+    /// server that advertises protocols refuses a client that offers ALPN but none of them
+    /// (`no_application_protocol`); clients that offer no ALPN are still served (with
+    /// HTTP/1.1 by `hyper::serve`).
     ///
     /// ```
     /// use tls_integration::SpiffeTls;
