@@ -218,14 +218,23 @@ impl UnixAttestor {
     /// The selectors for a Unix caller, blocking (reads files, may hash a binary).
     fn attest_blocking(&self, uid: u32, gid: u32, pid: Option<i32>) -> Vec<Selector> {
         let mut selectors = vec![Selector::unix_uid(uid), Selector::unix_gid(gid)];
+        let caller_proc = pid.and_then(|pid| caller_proc(uid, pid));
         if let Some(accounts) = &self.accounts {
-            accounts.push_names(uid, gid, &mut selectors);
-            if let Some(pid) = pid {
-                accounts.push_supplementary(uid, pid, &mut selectors);
+            let group = read_account_file(&accounts.group);
+            if let Some(name) =
+                read_account_file(&accounts.passwd).and_then(|t| name_of_id(&t, uid))
+            {
+                selectors.push(Selector::trusted("unix", &format!("user:{name}")));
+            }
+            if let Some(name) = group.as_deref().and_then(|t| name_of_id(t, gid)) {
+                selectors.push(Selector::trusted("unix", &format!("group:{name}")));
+            }
+            if let Some(proc_dir) = &caller_proc {
+                push_supplementary(proc_dir, group.as_deref(), &mut selectors);
             }
         }
-        if let (true, Some(pid)) = (self.hash_binaries, pid) {
-            match self.binary(uid, pid) {
+        if let (true, Some(proc_dir)) = (self.hash_binaries, &caller_proc) {
+            match self.binary(proc_dir) {
                 Ok(Some((path, digest))) => {
                     selectors.push(Selector::trusted("unix", &format!("path:{path}")));
                     selectors.push(Selector::trusted("unix", &format!("sha256:{digest}")));
@@ -239,13 +248,9 @@ impl UnixAttestor {
         selectors
     }
 
-    /// The path and SHA-256 of the binary `pid` runs, or `None` when `/proc/<pid>` is not the
-    /// caller's (pid reused by another user) or the path is not UTF-8.
-    fn binary(&self, uid: u32, pid: i32) -> std::io::Result<Option<(String, String)>> {
-        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
-        if std::fs::metadata(&proc_dir)?.uid() != uid {
-            return Ok(None);
-        }
+    /// The path and SHA-256 of the binary the caller's process (`proc_dir`, from
+    /// [`caller_proc`]) runs, or `None` when the path is not UTF-8.
+    fn binary(&self, proc_dir: &Path) -> std::io::Result<Option<(String, String)>> {
         let exe = proc_dir.join("exe");
         let path = std::fs::read_link(&exe)?;
         let Some(path) = path.to_str().map(str::to_owned) else {
@@ -302,53 +307,41 @@ impl Attestor for UnixAttestor {
     }
 }
 
-impl AccountFiles {
-    /// `unix:user:<name>` and `unix:group:<name>` for the names of `uid` and `gid`, when the
-    /// files have them.
-    fn push_names(&self, uid: u32, gid: u32, selectors: &mut Vec<Selector>) {
-        if let Some(name) = name_in(&self.passwd, uid) {
-            selectors.push(Selector::trusted("unix", &format!("user:{name}")));
-        }
-        if let Some(name) = name_in(&self.group, gid) {
-            selectors.push(Selector::trusted("unix", &format!("group:{name}")));
+/// `/proc/<pid>` when it belongs to `uid`, the uid the kernel reported for the socket; `None`
+/// when it does not (the pid was reused by another user: see "Peer credentials and their
+/// limits") or cannot be read. Every selector read through the pid goes through this check.
+fn caller_proc(uid: u32, pid: i32) -> Option<PathBuf> {
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+    match std::fs::metadata(&proc_dir) {
+        Ok(metadata) if metadata.uid() == uid => Some(proc_dir),
+        Ok(_) => None,
+        Err(error) => {
+            tracing::debug!(pid, %error, "caller's /proc not readable; no /proc selectors");
+            None
         }
     }
+}
 
-    /// `unix:supplementary_gid` / `unix:supplementary_group` for the groups of `pid`, when
-    /// `/proc/<pid>` belongs to `uid` (see "Peer credentials and their limits").
-    fn push_supplementary(&self, uid: u32, pid: i32, selectors: &mut Vec<Selector>) {
-        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
-        match std::fs::metadata(&proc_dir) {
-            Ok(metadata) if metadata.uid() == uid => {}
-            Ok(_) => return,
-            Err(error) => {
-                tracing::debug!(pid, %error, "caller's /proc not readable; no group selectors");
-                return;
-            }
-        }
-        let status = match read_capped(&proc_dir.join("status")) {
-            Ok(status) => status,
-            Err(error) => {
-                tracing::debug!(pid, %error, "caller's status not readable; no group selectors");
-                return;
-            }
-        };
-        let gids = supplementary_gids(&status);
-        if gids.is_empty() {
+/// `unix:supplementary_gid` / `unix:supplementary_group` for the groups in the caller's
+/// `status`, named from `group` (the group file's text) where it knows them.
+fn push_supplementary(proc_dir: &Path, group: Option<&str>, selectors: &mut Vec<Selector>) {
+    let status = match read_capped(&proc_dir.join("status")) {
+        Ok(status) => status,
+        Err(error) => {
+            tracing::debug!(%error, "caller's status not readable; no group selectors");
             return;
         }
-        let names = read_capped(&self.group).unwrap_or_default();
-        for gid in gids {
+    };
+    for gid in supplementary_gids(&status) {
+        selectors.push(Selector::trusted(
+            "unix",
+            &format!("supplementary_gid:{gid}"),
+        ));
+        if let Some(name) = group.and_then(|text| name_of_id(text, gid)) {
             selectors.push(Selector::trusted(
                 "unix",
-                &format!("supplementary_gid:{gid}"),
+                &format!("supplementary_group:{name}"),
             ));
-            if let Some(name) = account_lines(&names).find_map(|fields| name_of(fields, gid)) {
-                selectors.push(Selector::trusted(
-                    "unix",
-                    &format!("supplementary_group:{name}"),
-                ));
-            }
         }
     }
 }
@@ -362,16 +355,18 @@ fn read_capped(path: &Path) -> std::io::Result<String> {
     Ok(text)
 }
 
-/// The name of `id` in the passwd or group file at `path`; `None` when the file is
-/// unreadable (logged) or has no such entry.
-fn name_in(path: &Path, id: u32) -> Option<String> {
-    match read_capped(path) {
-        Ok(text) => account_lines(&text).find_map(|fields| name_of(fields, id)),
-        Err(error) => {
+/// The text of a passwd or group file; `None` (logged) when it cannot be read.
+fn read_account_file(path: &Path) -> Option<String> {
+    read_capped(path)
+        .map_err(|error| {
             tracing::debug!(path = %path.display(), %error, "account file not readable");
-            None
-        }
-    }
+        })
+        .ok()
+}
+
+/// The name of `id` in the text of a passwd or group file.
+fn name_of_id(text: &str, id: u32) -> Option<String> {
+    account_lines(text).find_map(|fields| name_of(fields, id))
 }
 
 /// The `:`-separated fields of each entry of a passwd or group file (comments and blank
