@@ -69,15 +69,44 @@ fn leaf(source: &X509Source) -> Option<Vec<u8>> {
     source.x509_svid().map(|svid| svid.leaf().to_vec())
 }
 
+/// An in-process agent on a temporary socket that gives this process `spiffe://example.org/web`,
+/// and an `X509Source` that has its first SVID.
+struct Web {
+    ca: ca::TestCa,
+    socket: std::path::PathBuf,
+    agent: AgentHandle,
+    source: X509Source,
+    _dir: tempfile::TempDir,
+}
+
+impl Web {
+    async fn start() -> Self {
+        let ca = ca::TestCa::new("example.org");
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("agent.sock");
+        let agent = serve(&ca, &socket, vec![entry("/web")]).await;
+        let source = X509Source::new(client(&socket), SvidPicker::Default, options())
+            .await
+            .unwrap();
+        Self {
+            ca,
+            socket,
+            agent,
+            source,
+            _dir: dir,
+        }
+    }
+}
+
 #[tokio::test]
 async fn first_fetch_and_rotation() {
-    let ca = ca::TestCa::new("example.org");
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("agent.sock");
-    let agent = serve(&ca, &socket, vec![entry("/web")]).await;
-    let source = X509Source::new(client(&socket), SvidPicker::Default, options())
-        .await
-        .unwrap();
+    let Web {
+        ca,
+        agent,
+        source,
+        _dir,
+        ..
+    } = Web::start().await;
     let svid = source.x509_svid().unwrap();
     assert_eq!(svid.spiffe_id().as_str(), "spiffe://example.org/web");
     assert!(source.x509_bundle(ca.trust_domain()).is_some());
@@ -100,13 +129,12 @@ async fn first_fetch_and_rotation() {
 /// (the source stores the snapshot before it notifies).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rotation_notifies_with_the_new_snapshot_in_place() {
-    let ca = ca::TestCa::new("example.org");
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("agent.sock");
-    let agent = serve(&ca, &socket, vec![entry("/web")]).await;
-    let source = X509Source::new(client(&socket), SvidPicker::Default, options())
-        .await
-        .unwrap();
+    let Web {
+        agent,
+        source,
+        _dir,
+        ..
+    } = Web::start().await;
     let mut updates = source.updated();
     for round in 0..50 {
         let before = leaf(&source).unwrap();
@@ -129,13 +157,13 @@ async fn every_rotation_notifies_with_the_new_snapshot_in_place() {
 /// meanwhile and then picks up the new agent's SVID, with no action from the application.
 #[tokio::test]
 async fn agent_killed_and_restarted() {
-    let ca = ca::TestCa::new("example.org");
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("agent.sock");
-    let agent = serve(&ca, &socket, vec![entry("/web")]).await;
-    let source = X509Source::new(client(&socket), SvidPicker::Default, options())
-        .await
-        .unwrap();
+    let Web {
+        ca,
+        socket,
+        agent,
+        source,
+        _dir,
+    } = Web::start().await;
     let before = leaf(&source).unwrap();
     agent.shutdown().await.unwrap();
     eventually("the outage is noticed", || {
@@ -186,13 +214,12 @@ async fn agent_down_at_startup() {
 /// The agent stays down past the SVID's expiry: the source stops serving it and says so.
 #[tokio::test]
 async fn agent_down_past_svid_expiry() {
-    let ca = ca::TestCa::new("example.org");
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("agent.sock");
-    let agent = serve(&ca, &socket, vec![entry("/web")]).await;
-    let source = X509Source::new(client(&socket), SvidPicker::Default, options())
-        .await
-        .unwrap();
+    let Web {
+        agent,
+        source,
+        _dir,
+        ..
+    } = Web::start().await;
     agent.shutdown().await.unwrap();
     eventually("the outage is noticed", || {
         source.health().last_error.is_some()
