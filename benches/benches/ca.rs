@@ -16,8 +16,9 @@
 //! The CAs are built at a fixed instant (2026-06-01) and mint at it; no audit sink, the default
 //! policy.
 //!
-//! Run: `cargo bench -p benches --bench ca -- --warm-up-time 1 --measurement-time 4`,
-//! then `python3 benches/ratios.py` for the ratios. SVIDs per second per core = 1e9 / ns.
+//! Run: `python3 benches/ratios.py run -- --bench ca -- --warm-up-time 1 --measurement-time 4`
+//! (runs the bench, then prints the ratios of that run only).
+//! SVIDs per second per core = 1e9 / ns.
 //!
 //! Measured by instruction count (callgrind, `--profile-time` runs of one bench id; the clock
 //! on the shared VM moves by +-40%), ours over the baseline of the same backend:

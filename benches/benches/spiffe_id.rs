@@ -10,8 +10,8 @@
 //! - `match`, `match_one_of_100`: `IdMatcher::matches` against a plain `==` string comparison
 //!   (and, for `one_of`, a linear `==` scan of the same 100 strings).
 //!
-//! Run: `cargo bench -p benches --bench spiffe_id -- --warm-up-time 1 --measurement-time 3`,
-//! then `python3 benches/ratios.py` for the ratios.
+//! Run: `python3 benches/ratios.py run -- --bench spiffe_id -- --warm-up-time 1 --measurement-time 3`
+//! (runs the bench, then prints the ratios of that run only).
 
 #![allow(
     clippy::unwrap_used,
@@ -54,10 +54,10 @@ fn parse_group(c: &mut Criterion, name: &str, input: &str) {
     group.bench_function("ours/parse_bytes", |b| {
         b.iter(|| SpiffeId::parse_bytes(black_box(input.as_bytes())));
     });
-    group.bench_function("spiffe/new", |b| {
+    group.bench_function("spiffe/parse.new", |b| {
         b.iter(|| spiffe::SpiffeId::new(black_box(input)));
     });
-    group.bench_function("spiffe/from_str", |b| {
+    group.bench_function("spiffe/parse.from_str", |b| {
         b.iter(|| black_box(input).parse::<spiffe::SpiffeId>());
     });
     group.bench_function("baseline/arc_str", |b| {
@@ -77,7 +77,7 @@ fn trust_domain_parse(c: &mut Criterion) {
     group.bench_function("ours/parse", |b| {
         b.iter(|| TrustDomain::parse(black_box(name)));
     });
-    group.bench_function("spiffe/new", |b| {
+    group.bench_function("spiffe/parse.new", |b| {
         b.iter(|| spiffe::TrustDomain::new(black_box(name)));
     });
     group.bench_function("baseline/arc_str", |b| {
@@ -90,7 +90,7 @@ fn trust_domain_parse(c: &mut Criterion) {
     group.bench_function("ours/from_id_or_name", |b| {
         b.iter(|| TrustDomain::from_id_or_name(black_box(ID_39)));
     });
-    group.bench_function("spiffe/new", |b| {
+    group.bench_function("spiffe/from_id_or_name.new", |b| {
         b.iter(|| spiffe::TrustDomain::new(black_box(ID_39)));
     });
     group.bench_function("baseline/arc_str", |b| {

@@ -7,8 +7,8 @@
 //!   the same chain again), against one ring ECDSA P-256/SHA-256 verification of the leaf's
 //!   TBS bytes (`baseline/ring_p256_verify`). The `spiffe` crate 0.19 has no X.509-SVID
 //!   verification, only `X509Svid::parse_from_der` (X.509 parsing and profile checks, no
-//!   signature, no bundle, no time); it is benched as `spiffe/parse_from_der_parse_only`, next
-//!   to our equivalent, `ours/x509svid_new_parse_only` (`X509Svid::new` with an already-loaded
+//!   signature, no bundle, no time); it is benched as `spiffe/parse_only.parse_from_der`, next
+//!   to our equivalent, `ours/parse_only.x509svid_new` (`X509Svid::new` with an already-loaded
 //!   key; the key load, which our crate validates with the backend, is outside the timing).
 //!   `ours/verify_part_no_crypto` times the non-cryptographic share of `ours/verify` alone: the
 //!   same verifier on a fake backend whose signature checks always pass.
@@ -26,8 +26,8 @@
 //! `now`, 2026-06-01. The `spiffe` crate validates JWTs against the wall clock, so the tokens
 //! expire in 2100 to stay valid for both.
 //!
-//! Run: `cargo bench -p benches --bench svid -- --warm-up-time 1 --measurement-time 4`,
-//! then `python3 benches/ratios.py` for the ratios.
+//! Run: `python3 benches/ratios.py run -- --bench svid -- --warm-up-time 1 --measurement-time 4`
+//! (runs the bench, then prints the ratios of that run only).
 
 #![allow(
     clippy::unwrap_used,
@@ -337,10 +337,10 @@ fn bench_parse_only(
     let backend = CryptoBackend::ring();
     assert!(spiffe::X509Svid::parse_from_der(&der, key_pkcs8).is_ok());
     assert!(svid::X509Svid::from_der(&der, key_pkcs8, &backend).is_ok());
-    group.bench_function("spiffe/parse_from_der_parse_only", |b| {
+    group.bench_function("spiffe/parse_only.parse_from_der", |b| {
         b.iter(|| spiffe::X509Svid::parse_from_der(black_box(&der), black_box(key_pkcs8)));
     });
-    group.bench_function("ours/x509svid_new_parse_only", |b| {
+    group.bench_function("ours/parse_only.x509svid_new", |b| {
         b.iter_batched(
             || {
                 let key = svid::PrivateKey::from_pkcs8_der(key_pkcs8, &backend).unwrap();
@@ -478,7 +478,7 @@ impl Jwt {
             .is_ok()
     }
 
-    /// `ours/validate`, `ours/validate_cached` and `spiffe/parse_and_validate`.
+    /// `ours/validate`, `ours/validate_cached` and `spiffe/validate.parse_and_validate`.
     fn bench_validators(
         &self,
         group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
@@ -518,7 +518,7 @@ impl Jwt {
         group.bench_function("ours/validate_part_parse_insecure", |b| {
             b.iter(|| svid::JwtSvid::parse_insecure(black_box(&self.token)));
         });
-        group.bench_function("spiffe/parse_and_validate", |b| {
+        group.bench_function("spiffe/validate.parse_and_validate", |b| {
             b.iter(|| {
                 spiffe::JwtSvid::parse_and_validate(
                     black_box(&self.token),

@@ -22,8 +22,8 @@
 //!   in full each time (`ours/bearer_uncached`), against one ring ES256 verification
 //!   (`baseline/ring_es256_verify`).
 //!
-//! Run: `cargo bench -p benches --bench tls -- --warm-up-time 1 --measurement-time 4`, then
-//! `python3 benches/ratios.py` for the ratios.
+//! Run: `python3 benches/ratios.py run -- --bench tls -- --warm-up-time 1 --measurement-time 4`
+//! (runs the bench, then prints the ratios of that run only).
 //!
 //! Wall-clock times on the shared 2-core VM moved by +-20% between runs (one run:
 //! ring plain 869 us, ours first 997 us, repeat 712 us; aws-lc plain 921 us, first 829 us,

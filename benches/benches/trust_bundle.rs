@@ -14,8 +14,8 @@
 //! - `jwt_bundle_workload_api`: `JwtBundle::parse_workload_api` of a 3-key JWKS without `use`
 //!   members (as SPIRE sends it) against the `serde_json::Value` parse.
 //!
-//! Run: `cargo bench -p benches --bench trust_bundle -- --warm-up-time 1 --measurement-time 3`,
-//! then `python3 benches/ratios.py` for the ratios.
+//! Run: `python3 benches/ratios.py run -- --bench trust_bundle -- --warm-up-time 1 --measurement-time 3`
+//! (runs the bench, then prints the ratios of that run only).
 
 #![allow(
     clippy::unwrap_used,

@@ -17,8 +17,8 @@
 //!   same message (`baseline/x509svid_from_der_and_verify`: `X509Svid::from_der` plus
 //!   `svid::verify`).
 //!
-//! Run: `cargo bench -p benches --bench workload -- --warm-up-time 1 --measurement-time 3`,
-//! then `python3 benches/ratios.py`.
+//! Run: `python3 benches/ratios.py run -- --bench workload -- --warm-up-time 1 --measurement-time 3`
+//! (runs the bench, then prints the ratios of that run only).
 
 #![allow(
     clippy::unwrap_used,

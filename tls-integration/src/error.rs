@@ -36,7 +36,8 @@ pub enum Error {
     /// rustls refused to build the configuration (e.g. the provider offers no TLS version).
     #[error("cannot build the rustls configuration: {0}")]
     Config(#[source] rustls::Error),
-    /// The connection has no peer certificate, or its leaf carries no single SPIFFE ID.
+    /// The connection has no peer certificate, or none of this crate's verifiers accepted its
+    /// leaf (so no verified SPIFFE ID is known for it).
     #[error("the connection has no SPIFFE-authenticated peer")]
     NoPeerIdentity,
     /// The TLS handshake failed or timed out.

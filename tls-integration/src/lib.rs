@@ -105,6 +105,7 @@
 //! X509-SVID (validation, section 5) and the SPIFFE trust domain and bundle specification
 //! (bundle per trust domain), at <https://github.com/spiffe/spiffe/tree/main/standards>.
 
+mod accepted;
 pub mod authorize;
 mod config;
 pub mod danger;

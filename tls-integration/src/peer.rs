@@ -7,17 +7,19 @@ use rustls::CommonState;
 use rustls_pki_types::CertificateDer;
 use spiffe_id::SpiffeId;
 
+use crate::accepted;
 use crate::error::Error;
 
 /// The authenticated peer of a connection: its SPIFFE ID and the certificates it presented.
 ///
 /// Read it from a rustls connection after the handshake with [`PeerIdentity::from_connection`]
 /// (the hyper and tonic helpers of this crate do it for you and put it in request
-/// extensions). It is meaningful only on connections whose peer was verified by this crate's
-/// verifiers ([`SpiffeServerVerifier`](crate::SpiffeServerVerifier),
-/// [`SpiffeClientVerifier`](crate::SpiffeClientVerifier)): those have already refused any
-/// handshake whose leaf is not a valid X.509-SVID with exactly one URI SAN, so reading that
-/// SAN back is all that is left to do. Clone is cheap.
+/// extensions). The SPIFFE ID is the one this crate's verifiers
+/// ([`SpiffeServerVerifier`](crate::SpiffeServerVerifier),
+/// [`SpiffeClientVerifier`](crate::SpiffeClientVerifier)) derived when they accepted the
+/// peer's leaf certificate: a connection whose config used another rustls verifier (WebPKI,
+/// or one that accepts everything) has no identity, whatever URI SAN its certificate carries,
+/// unless one of our verifiers accepted that very leaf. Clone is cheap.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerIdentity {
     spiffe_id: SpiffeId,
@@ -30,13 +32,14 @@ impl PeerIdentity {
     ///
     /// # Errors
     /// [`Error::NoPeerIdentity`] when the peer presented no certificate (a TLS-only server, or
-    /// a handshake still running) or its leaf does not carry exactly one SPIFFE ID.
+    /// a handshake still running), or when none of this crate's verifiers accepted its leaf
+    /// (or the leaf has expired since).
     pub fn from_connection(connection: &CommonState) -> Result<Self, Error> {
         let certificates = connection
             .peer_certificates()
             .ok_or(Error::NoPeerIdentity)?;
         let leaf = certificates.first().ok_or(Error::NoPeerIdentity)?;
-        let spiffe_id = spiffe_id_of(leaf)?;
+        let spiffe_id = accepted::spiffe_id_of(leaf).ok_or(Error::NoPeerIdentity)?;
         Ok(Self {
             spiffe_id,
             certificates: certificates.into(),
@@ -63,18 +66,7 @@ pub fn peer_spiffe_id(connection: &CommonState) -> Result<SpiffeId, Error> {
         .peer_certificates()
         .and_then(|certs| certs.first())
         .ok_or(Error::NoPeerIdentity)?;
-    spiffe_id_of(leaf)
-}
-
-/// The single URI SAN of a leaf the verifier already accepted. Exactly one is required here
-/// too, so a certificate that did not come through the verifier cannot yield an ambiguous ID.
-fn spiffe_id_of(leaf: &CertificateDer<'_>) -> Result<SpiffeId, Error> {
-    let cert = webpki::EndEntityCert::try_from(leaf).map_err(|_| Error::NoPeerIdentity)?;
-    let mut uris = cert.valid_uri_names();
-    let (Some(uri), None) = (uris.next(), uris.next()) else {
-        return Err(Error::NoPeerIdentity);
-    };
-    uri.parse().map_err(|_| Error::NoPeerIdentity)
+    accepted::spiffe_id_of(leaf).ok_or(Error::NoPeerIdentity)
 }
 
 /// What the hyper and tonic helpers of this crate attach to each request: the TCP peer address

@@ -61,6 +61,7 @@ impl PeerVerifier {
                 spiffe_id: verified.spiffe_id().clone(),
                 reason,
             })?;
+        crate::accepted::record(&verified);
         Ok(verified)
     }
 

@@ -624,3 +624,55 @@ async fn acceptor_error_names_the_refusal() {
     }
     assert_eq!(talking.await.unwrap(), None);
 }
+
+/// A server config with rustls' own WebPKI client verifier (not ours) over the same roots: its
+/// handshakes succeed, but the client's URI SAN never becomes a verified SPIFFE ID, so the
+/// handler sees an anonymous caller and `RequireSpiffeIdLayer` refuses it (issue 12 §6).
+#[tokio::test]
+async fn a_leaf_only_another_verifier_accepted_has_no_spiffe_identity() {
+    let provider = common::provider();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(WORLD.a.root.clone()).unwrap();
+    let webpki = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::clone(&provider),
+    )
+    .build()
+    .unwrap();
+    let server_svid = &WORLD.a_web;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(webpki)
+        .with_single_cert(
+            server_svid.chain().to_vec(),
+            server_svid.private_key().to_private_key_der().clone_key(),
+        )
+        .unwrap();
+    let service = tower::ServiceBuilder::new()
+        .layer(RequireSpiffeIdLayer::new(IdMatcher::any()))
+        .service_fn(hello);
+    let (addr, _stop, _server) = hyper_server(
+        config.clone(),
+        hyper_util::service::TowerToHyperService::new(service),
+    )
+    .await;
+    let (open_addr, _stop_open, _server_open) =
+        hyper_server(config, hyper::service::service_fn(hello)).await;
+
+    // A leaf minted here, so no verifier of ours has seen it in this process.
+    let unseen = WORLD.a.svid("/never-verified-by-spiffe");
+    let client = |svid: Arc<svid::X509Svid>| {
+        http_client(tls().mtls_client(Arc::new(svid), both(), AnyPeer).unwrap())
+    };
+    let refused = client(Arc::clone(&unseen))
+        .get(format!("http://{addr}/").parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let anonymous = client(unseen)
+        .get(format!("http://{open_addr}/").parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(body(anonymous).await, "hello anonymous");
+}

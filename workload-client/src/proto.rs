@@ -14,6 +14,8 @@
 
 use core::fmt;
 
+use zeroize::Zeroize;
+
 #[allow(
     missing_docs,
     clippy::all,
@@ -53,9 +55,42 @@ impl fmt::Debug for X509svid {
     }
 }
 
+/// The private key is wiped when a message is dropped, on both sides of the API: the agent
+/// drops its response messages once they are encoded, the client once it has parsed them.
+///
+/// Only this copy is wiped. The encoded bytes live in tonic's and hyper's transport buffers,
+/// which this crate does not own; they are overwritten as the connection reuses them.
+impl Drop for X509svid {
+    fn drop(&mut self) {
+        self.wipe_key();
+    }
+}
+
+impl X509svid {
+    /// Overwrites the private key bytes with zeros where they are (done on drop).
+    pub fn wipe_key(&mut self) {
+        self.x509_svid_key.as_mut_slice().zeroize();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wipe_key_zeroes_the_key_in_place() {
+        let mut svid = X509svid {
+            spiffe_id: String::new(),
+            x509_svid: Vec::new(),
+            x509_svid_key: vec![0xAB; 64],
+            bundle: Vec::new(),
+            hint: String::new(),
+        };
+        let before = svid.x509_svid_key.as_ptr();
+        svid.wipe_key();
+        assert_eq!(svid.x509_svid_key.as_ptr(), before, "wiped where it lives");
+        assert_eq!(svid.x509_svid_key, vec![0; 64]);
+    }
 
     #[test]
     fn debug_redacts_the_private_key() {
