@@ -161,9 +161,11 @@ impl<S: X509BundleSource> X509Verifier<S> {
             return self.verify_uncached(chain, now);
         };
         // Read the generation before verifying: if the bundles change meanwhile, the entry is
-        // stored under the old generation and never served.
+        // stored under the old generation and never served. The verifier owns its source and
+        // its settings (usage, algorithms) are fixed at construction and its cache is not shared,
+        // so the chain and the generation are the whole key.
         let generation = self.source.generation();
-        let fingerprint = cache::fingerprint(chain.iter().map(|c| c.as_ref()), 0);
+        let fingerprint = cache::fingerprint(chain.iter().map(|c| c.as_ref()), 0u8);
         let same_chain = |stored: &Vec<CertificateDer<'static>>| {
             stored.len() == chain.len()
                 && stored
@@ -171,8 +173,10 @@ impl<S: X509BundleSource> X509Verifier<S> {
                     .zip(chain)
                     .all(|(a, b)| a.as_ref() == b.as_ref())
         };
-        if let Some(hit) = cache.get(fingerprint, same_chain, generation, now) {
-            return Ok(hit);
+        if let Some((stored, hit)) = cache.get(fingerprint, same_chain, now) {
+            if stored == generation {
+                return Ok(hit);
+            }
         }
         let verified = self.verify_uncached(chain, now)?;
         let validity = Validity {
