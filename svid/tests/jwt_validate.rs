@@ -1281,6 +1281,62 @@ fn missing_kid_is_refused_by_default_and_allowed_on_request() {
     );
 }
 
+/// A kid-less token is tried only against keys whose type and curve fit its `alg`, and at most
+/// `MAX_KEYS_WITHOUT_KID` of them: 200 keys of other types or curves are never candidates (the
+/// bound would refuse the token if they were), and one fitting key past the bound refuses the
+/// token with a typed error before any signature check, so a forged token's cost is bounded.
+///
+/// shared/spec/SPIFFE-DIGEST.md 3.2 (`kid`), 3.4 step 5.
+#[test]
+fn kidless_tokens_try_only_fitting_keys_up_to_a_bound() {
+    use svid::MAX_KEYS_WITHOUT_KID;
+
+    let signer = TestKey::p256("signer");
+    let mut keys: Vec<TestKey> = (0..100).map(|i| TestKey::rsa(&format!("rsa{i}"))).collect();
+    keys.extend((0..100).map(|i| TestKey::p384(&format!("p384-{i}"))));
+    // The signer and other P-256 keys: exactly the bound of fitting keys.
+    keys.extend((1..MAX_KEYS_WITHOUT_KID).map(|i| TestKey::p256(&format!("p256-{i}"))));
+    let lenient = validator().allow_missing_kid();
+    let es256 = signer.mint_with_header(r#"{"alg":"ES256"}"#, &default_claims());
+    let at_bound = bundle(TD, &keys.iter().chain([&signer]).collect::<Vec<_>>());
+    assert_eq!(at_bound.len(), 200 + MAX_KEYS_WITHOUT_KID);
+    assert!(
+        lenient
+            .validate(&es256, &at_bound, &audience(), now())
+            .is_ok()
+    );
+    // RS256 without kid: 100 RSA keys fit, more than the bound, whatever the EC keys.
+    let rs256 = keys[0].mint_as(JwtAlgorithm::Rs256, r#"{"alg":"RS256"}"#, &default_claims());
+    assert_eq!(
+        lenient
+            .validate(&rs256, &at_bound, &audience(), now())
+            .unwrap_err(),
+        JwtError::TooManyCandidateKeys {
+            count: 100,
+            max: MAX_KEYS_WITHOUT_KID
+        }
+    );
+
+    keys.push(TestKey::p256("p256-extra"));
+    let past_bound = bundle(TD, &keys.iter().chain([&signer]).collect::<Vec<_>>());
+    assert_eq!(
+        lenient
+            .validate(&es256, &past_bound, &audience(), now())
+            .unwrap_err(),
+        JwtError::TooManyCandidateKeys {
+            count: MAX_KEYS_WITHOUT_KID + 1,
+            max: MAX_KEYS_WITHOUT_KID
+        }
+    );
+    // With a kid the bound does not apply: one lookup, one signature check.
+    let with_kid = signer.mint_default();
+    assert!(
+        lenient
+            .validate(&with_kid, &past_bound, &audience(), now())
+            .is_ok()
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Signatures (3.4 step 6)
 // ---------------------------------------------------------------------------------------------
