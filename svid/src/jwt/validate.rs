@@ -157,8 +157,8 @@ struct CacheKey {
     settings: Settings,
 }
 
-/// A cached verdict, with the trust domain whose bundle decided it; the entry's generation is
-/// that bundle's. On a hit the source is asked for that trust domain's bundle again, and the
+/// A cached verdict, with the trust domain the source was asked for (the token's `sub`'s); the
+/// entry's generation is that of the bundle the source answered with. On a hit the source is asked for that trust domain's bundle again, and the
 /// result is reused only if it is the very bundle (same process-unique generation) that
 /// verified the token. So nothing about the source itself (its address, its own generation) is
 /// trusted: a wrapper that serves a different bundle, or none, gets a fresh check.
@@ -266,7 +266,8 @@ impl JwtValidator {
         };
         let value = CachedJwt {
             verified: verified.clone(),
-            trust_domain: bundle.trust_domain().clone(),
+            // The trust domain the source was asked for (the token's), whatever the bundle says.
+            trust_domain: verified.spiffe_id().trust_domain(),
         };
         cache.insert(fingerprint, key, validity, value);
         Ok(verified)
