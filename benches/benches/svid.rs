@@ -24,6 +24,12 @@
 //!   `baseline/verify_clean_bundle`, is the same verification against the real authority alone,
 //!   so the printed ratio is the price of the decoys (1.0 when candidates are picked by key
 //!   identifier before any signature check; the old code failed with `BudgetExceeded`).
+//! - `jwt_kidless_forged`: a forged ES256 token without `kid` (signed by a key outside the
+//!   bundle) against a validator with `allow_missing_kid`, on bundles of 256
+//!   (`ours/forged_256_p256_keys`: more fitting keys than `MAX_KEYS_WITHOUT_KID`, refused before
+//!   any signature check; the old code tried all 256) and 8 P-256 keys
+//!   (`ours/forged_8_p256_keys`: the bound, the worst case), against the same token on a
+//!   one-key bundle (`baseline/forged_1_p256_key`, one signature check).
 //! - `x509_verify_leaf_aws_lc`, `jwt_validate_es256_aws_lc`, `jwt_validate_rs256_aws_lc`: the
 //!   same with `CryptoBackend::aws_lc_rs()` and an aws-lc-rs raw baseline; the last one puts
 //!   ours and the `spiffe` crate on the same RSA implementation.
@@ -612,5 +618,49 @@ fn jwt(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, x509, jwt);
+/// `jwt_kidless_forged`: see the module docs.
+fn kidless(c: &mut Criterion) {
+    let rng = SystemRandom::new();
+    let alg = &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+    let p256 = || {
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+        EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap()
+    };
+    let forger = p256();
+    let header = r#"{"alg":"ES256","typ":"JWT"}"#;
+    let claims = format!(r#"{{"sub":"{LEAF_ID}","aud":["{AUD}"],"exp":{JWT_EXP},"iat":{NOW}}}"#);
+    let signing_input = format!("{}.{}", b64(header), b64(claims));
+    let signature = forger.sign(&rng, signing_input.as_bytes()).unwrap();
+    let token = format!("{signing_input}.{}", b64(signature.as_ref()));
+    let keys: Vec<JwtKey> = (0..256)
+        .map(|_| {
+            let pair = p256();
+            JwtKey::Ec(EcPublicKey::from_sec1(EcCurve::P256, pair.public_key().as_ref()).unwrap())
+        })
+        .collect();
+    let bundles = |count: usize| {
+        let td = TrustDomain::parse(TD).unwrap();
+        let keys = keys.iter().take(count).cloned().enumerate();
+        let bundle = JwtBundle::from_keys(td, keys.map(|(i, key)| (format!("k{i}"), key))).unwrap();
+        BundleSet::from_bundles([SpiffeBundle::from(bundle)]).unwrap()
+    };
+    let validator = JwtValidator::new(CryptoBackend::ring()).allow_missing_kid();
+    let audience = Audience::new([AUD]).unwrap();
+
+    let mut group = c.benchmark_group("jwt_kidless_forged");
+    for (name, count) in [
+        ("ours/forged_256_p256_keys", 256),
+        ("ours/forged_8_p256_keys", 8),
+        ("baseline/forged_1_p256_key", 1),
+    ] {
+        let set = bundles(count);
+        assert!(validator.validate(&token, &set, &audience, now()).is_err());
+        group.bench_function(name, |b| {
+            b.iter(|| validator.validate(black_box(&token), &set, &audience, now()));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, x509, jwt, kidless);
 criterion_main!(benches);
