@@ -75,14 +75,22 @@ impl<K, V: Clone> ResultCache<K, V> {
             .then(|| (entry.validity.generation, entry.value.clone()))
     }
 
-    pub(crate) fn insert(&self, fingerprint: u64, input: K, validity: Validity, value: V) {
+    pub(crate) fn insert(
+        &self,
+        fingerprint: u64,
+        input: K,
+        validity: Validity,
+        value: V,
+        now: UnixTime,
+    ) {
         let Ok(mut entries) = self.entries.write() else {
             return;
         };
         if entries.len() >= self.capacity && !entries.contains_key(&fingerprint) {
             // Drop everything already expired, then one arbitrary entry if that freed nothing:
             // bounded work, bounded memory.
-            entries.retain(|_, e| e.validity.until >= validity.from);
+            let now = now.as_secs();
+            entries.retain(|_, e| e.validity.until >= now);
             if entries.len() >= self.capacity {
                 if let Some(victim) = entries.keys().next().copied() {
                     entries.remove(&victim);
@@ -147,7 +155,7 @@ mod tests {
             from: 100,
             until: 200,
         };
-        cache.insert(1, b"input".to_vec(), validity, "ok");
+        cache.insert(1, b"input".to_vec(), validity, "ok", at(150));
         let same = |k: &Vec<u8>| k == b"input";
         assert_eq!(cache.get(1, same, at(150)), Some((7, "ok")));
         assert_eq!(
@@ -179,6 +187,7 @@ mod tests {
                     until: 10,
                 },
                 i,
+                at(5),
             );
         }
         assert!(cache.len() <= 3);

@@ -269,7 +269,7 @@ impl JwtValidator {
             // The trust domain the source was asked for (the token's), whatever the bundle says.
             trust_domain: verified.spiffe_id().trust_domain(),
         };
-        cache.insert(fingerprint, key, validity, value);
+        cache.insert(fingerprint, key, validity, value, now);
         Ok(verified)
     }
 

@@ -265,7 +265,7 @@ impl<S: X509BundleSource> X509Verifier<S> {
             until: verified.expires_at.as_secs(),
         };
         let owned = chain.iter().map(|c| c.clone().into_owned()).collect();
-        cache.insert(fingerprint, owned, validity, verified.clone());
+        cache.insert(fingerprint, owned, validity, verified.clone(), now);
         Ok(verified)
     }
 
