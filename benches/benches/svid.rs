@@ -18,6 +18,18 @@
 //!   `spiffe` crate's `JwtSvid::parse_and_validate` (its `jwt-verify-aws-lc-rs` backend) on the
 //!   same token and keys. `ours/validate_part_parse_insecure` times the non-cryptographic
 //!   share of `ours/validate` alone (`JwtSvid::parse_insecure`: base64, JSON, claim checks).
+//! - `x509_verify_decoys`: `ours/verify_150_decoys` verifies a leaf (with an
+//!   authorityKeyIdentifier, as SPIRE issues them) against a bundle where 150 authorities with
+//!   the signer's subject name but other keys come before the real one; its baseline,
+//!   `baseline/verify_clean_bundle`, is the same verification against the real authority alone,
+//!   so the printed ratio is the price of the decoys (1.0 when candidates are picked by key
+//!   identifier before any signature check; the old code failed with `BudgetExceeded`).
+//! - `jwt_kidless_forged`: a forged ES256 token without `kid` (signed by a key outside the
+//!   bundle) against a validator with `allow_missing_kid`, on bundles of 256
+//!   (`ours/forged_256_p256_keys`: more fitting keys than `MAX_KEYS_WITHOUT_KID`, refused before
+//!   any signature check; the old code tried all 256) and 8 P-256 keys
+//!   (`ours/forged_8_p256_keys`: the bound, the worst case), against the same token on a
+//!   one-key bundle (`baseline/forged_1_p256_key`, one signature check).
 //! - `x509_verify_leaf_aws_lc`, `jwt_validate_es256_aws_lc`, `jwt_validate_rs256_aws_lc`: the
 //!   same with `CryptoBackend::aws_lc_rs()` and an aws-lc-rs raw baseline; the last one puts
 //!   ours and the `spiffe` crate on the same RSA implementation.
@@ -371,11 +383,45 @@ fn x509(c: &mut Criterion) {
     });
     group.finish();
 
+    decoys(c);
+
     let mut group = c.benchmark_group("x509_verify_leaf_aws_lc");
     bench_ours_x509(&mut group, &pki, &pki.direct, &CryptoBackend::aws_lc_rs());
     bench_parse_only(&mut group, &pki.direct, &pki.direct_key);
     group.bench_function("baseline/aws_lc_p256_verify", |b| {
         b.iter(|| pki.direct_check.aws_lc());
+    });
+    group.finish();
+}
+
+/// `x509_verify_decoys`: 150 same-subject authorities before the real one, against the real one
+/// alone.
+fn decoys(c: &mut Criterion) {
+    let root = Ca::root();
+    let decoys: Vec<Ca> = (0..150).map(|_| Ca::root()).collect();
+    let mut params = leaf_params();
+    params.use_authority_key_identifier_extension = true;
+    let leaf = vec![root.sign(&params, &p256())];
+    let td = TrustDomain::parse(TD).unwrap();
+    let bundle = |authorities: Vec<CertificateDer<'static>>| {
+        let bundle = X509Bundle::from_certificates(td.clone(), authorities).unwrap();
+        BundleSet::from_bundles([SpiffeBundle::from(bundle)]).unwrap()
+    };
+    let mut authorities: Vec<_> = decoys.iter().map(|d| d.cert.clone()).collect();
+    authorities.push(root.cert.clone());
+    let backend = CryptoBackend::ring();
+    let decoyed = X509Verifier::new(bundle(authorities), &backend, Usage::ClientAuth);
+    let clean = X509Verifier::new(bundle(vec![root.cert.clone()]), &backend, Usage::ClientAuth);
+    for verifier in [&decoyed, &clean] {
+        assert!(verifier.verify(&leaf, now()).is_ok());
+    }
+
+    let mut group = c.benchmark_group("x509_verify_decoys");
+    group.bench_function("ours/verify_150_decoys", |b| {
+        b.iter(|| black_box(&decoyed).verify(black_box(&leaf), now()));
+    });
+    group.bench_function("baseline/verify_clean_bundle", |b| {
+        b.iter(|| black_box(&clean).verify(black_box(&leaf), now()));
     });
     group.finish();
 }
@@ -572,5 +618,49 @@ fn jwt(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, x509, jwt);
+/// `jwt_kidless_forged`: see the module docs.
+fn kidless(c: &mut Criterion) {
+    let rng = SystemRandom::new();
+    let alg = &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+    let p256 = || {
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+        EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap()
+    };
+    let forger = p256();
+    let header = r#"{"alg":"ES256","typ":"JWT"}"#;
+    let claims = format!(r#"{{"sub":"{LEAF_ID}","aud":["{AUD}"],"exp":{JWT_EXP},"iat":{NOW}}}"#);
+    let signing_input = format!("{}.{}", b64(header), b64(claims));
+    let signature = forger.sign(&rng, signing_input.as_bytes()).unwrap();
+    let token = format!("{signing_input}.{}", b64(signature.as_ref()));
+    let keys: Vec<JwtKey> = (0..256)
+        .map(|_| {
+            let pair = p256();
+            JwtKey::Ec(EcPublicKey::from_sec1(EcCurve::P256, pair.public_key().as_ref()).unwrap())
+        })
+        .collect();
+    let bundles = |count: usize| {
+        let td = TrustDomain::parse(TD).unwrap();
+        let keys = keys.iter().take(count).cloned().enumerate();
+        let bundle = JwtBundle::from_keys(td, keys.map(|(i, key)| (format!("k{i}"), key))).unwrap();
+        BundleSet::from_bundles([SpiffeBundle::from(bundle)]).unwrap()
+    };
+    let validator = JwtValidator::new(CryptoBackend::ring()).allow_missing_kid();
+    let audience = Audience::new([AUD]).unwrap();
+
+    let mut group = c.benchmark_group("jwt_kidless_forged");
+    for (name, count) in [
+        ("ours/forged_256_p256_keys", 256),
+        ("ours/forged_8_p256_keys", 8),
+        ("baseline/forged_1_p256_key", 1),
+    ] {
+        let set = bundles(count);
+        assert!(validator.validate(&token, &set, &audience, now()).is_err());
+        group.bench_function(name, |b| {
+            b.iter(|| validator.validate(black_box(&token), &set, &audience, now()));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, x509, jwt, kidless);
 criterion_main!(benches);

@@ -4,10 +4,13 @@
 //! request pays for one signature check per request; with the cache it pays for a hash and a
 //! byte comparison. An entry is only reused when
 //!
-//! - the input is byte-for-byte the one verified (the fingerprint only picks the slot),
-//! - the bundle source reports the same generation (any bundle update empties the cache in
-//!   effect: a removed authority or key takes effect on the next call),
-//! - and `now` lies inside the result's validity window (earliest `notAfter` / `exp`).
+//! - the input is byte-for-byte the one verified (the fingerprint only picks the slot), and the
+//!   caller's `matches` confirms every setting that decides the verdict is the same,
+//! - the caller confirms the generation the result was computed with is still current (any
+//!   bundle update makes the entry unusable: a removed authority or key takes effect on the
+//!   next call),
+//! - and `now` lies inside the result's validity window (latest `notBefore` / `nbf` to earliest
+//!   `notAfter` / `exp`, with the verifier's own leeway).
 //!
 //! Entries are replaced, never trusted beyond those checks; the cache holds at most `capacity`
 //! results and evicts an arbitrary one when full.
@@ -21,7 +24,8 @@ use rustls_pki_types::UnixTime;
 /// What a cached result is valid for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Validity {
-    /// The bundle source generation the result was computed with.
+    /// The generation the result was computed with (of the bundle source, or of the bundle
+    /// itself); the caller decides which and compares it on every hit.
     pub(crate) generation: u64,
     /// Seconds since the epoch; the result holds from here ...
     pub(crate) from: u64,
@@ -30,9 +34,8 @@ pub(crate) struct Validity {
 }
 
 impl Validity {
-    fn holds(&self, generation: u64, now: UnixTime) -> bool {
-        let now = now.as_secs();
-        self.generation == generation && self.from <= now && now <= self.until
+    fn covers(&self, now: u64) -> bool {
+        self.from <= now && now <= self.until
     }
 }
 
@@ -56,31 +59,38 @@ impl<K, V: Clone> ResultCache<K, V> {
         }
     }
 
-    /// The cached result for the input with this fingerprint, if `matches` confirms the stored
-    /// input is the same and the result still holds.
+    /// The cached result for the input with this fingerprint, with the generation it was
+    /// computed with, if `matches` confirms the stored input (and settings) are the same and
+    /// `now` is inside its window. The caller must still check the generation is current; it
+    /// does so outside the lock, so no caller code runs while the cache is locked.
     pub(crate) fn get(
         &self,
         fingerprint: u64,
         matches: impl FnOnce(&K) -> bool,
-        generation: u64,
         now: UnixTime,
-    ) -> Option<V> {
+    ) -> Option<(u64, V)> {
         let entries = self.entries.read().ok()?;
         let entry = entries.get(&fingerprint)?;
-        (entry.validity.holds(generation, now) && matches(&entry.input))
-            .then(|| entry.value.clone())
+        (entry.validity.covers(now.as_secs()) && matches(&entry.input))
+            .then(|| (entry.validity.generation, entry.value.clone()))
     }
 
-    pub(crate) fn insert(&self, fingerprint: u64, input: K, validity: Validity, value: V) {
+    pub(crate) fn insert(
+        &self,
+        fingerprint: u64,
+        input: K,
+        validity: Validity,
+        value: V,
+        now: UnixTime,
+    ) {
         let Ok(mut entries) = self.entries.write() else {
             return;
         };
         if entries.len() >= self.capacity && !entries.contains_key(&fingerprint) {
-            // Drop everything that no longer holds at its own generation, then one arbitrary
-            // entry if that freed nothing: bounded work, bounded memory.
-            entries.retain(|_, e| {
-                e.validity.generation == validity.generation && e.validity.until >= validity.from
-            });
+            // Drop everything already expired, then one arbitrary entry if that freed nothing:
+            // bounded work, bounded memory.
+            let now = now.as_secs();
+            entries.retain(|_, e| e.validity.until >= now);
             if entries.len() >= self.capacity {
                 if let Some(victim) = entries.keys().next().copied() {
                     entries.remove(&victim);
@@ -104,8 +114,9 @@ impl<K, V: Clone> ResultCache<K, V> {
 }
 
 /// A fingerprint over the parts of the input most likely to differ (signatures sit at the end
-/// of certificates and tokens), so computing it costs far less than hashing everything.
-pub(crate) fn fingerprint<'a>(parts: impl IntoIterator<Item = &'a [u8]>, salt: usize) -> u64 {
+/// of certificates and tokens), so computing it costs far less than hashing everything. `salt`
+/// (the verifier's settings) keeps differently configured verifiers in different slots.
+pub(crate) fn fingerprint<'a>(parts: impl IntoIterator<Item = &'a [u8]>, salt: impl Hash) -> u64 {
     const TAIL: usize = 48;
     let mut hasher = DefaultHasher::new();
     salt.hash(&mut hasher);
@@ -137,21 +148,30 @@ mod tests {
     }
 
     #[test]
-    fn hit_requires_same_input_generation_and_window() {
+    fn hit_requires_same_input_and_window_and_reports_generation() {
         let cache = ResultCache::new(4);
         let validity = Validity {
             generation: 7,
             from: 100,
             until: 200,
         };
-        cache.insert(1, b"input".to_vec(), validity, "ok");
+        cache.insert(1, b"input".to_vec(), validity, "ok", at(150));
         let same = |k: &Vec<u8>| k == b"input";
-        assert_eq!(cache.get(1, same, 7, at(150)), Some("ok"));
-        assert_eq!(cache.get(1, |k: &Vec<u8>| k == b"other", 7, at(150)), None);
-        assert_eq!(cache.get(1, same, 8, at(150)), None, "bundle changed");
-        assert_eq!(cache.get(1, same, 7, at(201)), None, "expired");
-        assert_eq!(cache.get(1, same, 7, at(99)), None, "not yet valid");
-        assert_eq!(cache.get(2, same, 7, at(150)), None);
+        assert_eq!(cache.get(1, same, at(150)), Some((7, "ok")));
+        assert_eq!(
+            cache.get(1, same, at(200)),
+            Some((7, "ok")),
+            "until is inclusive"
+        );
+        assert_eq!(
+            cache.get(1, same, at(100)),
+            Some((7, "ok")),
+            "from is inclusive"
+        );
+        assert_eq!(cache.get(1, |k: &Vec<u8>| k == b"other", at(150)), None);
+        assert_eq!(cache.get(1, same, at(201)), None, "expired");
+        assert_eq!(cache.get(1, same, at(99)), None, "not yet valid");
+        assert_eq!(cache.get(2, same, at(150)), None);
     }
 
     #[test]
@@ -167,10 +187,11 @@ mod tests {
                     until: 10,
                 },
                 i,
+                at(5),
             );
         }
         assert!(cache.len() <= 3);
-        assert_eq!(cache.get(99, |k| *k == 99, 1, at(5)), Some(99));
+        assert_eq!(cache.get(99, |k| *k == 99, at(5)), Some((1, 99)));
     }
 
     #[test]

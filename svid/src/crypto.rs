@@ -3,7 +3,10 @@
 //! Nothing here is implemented by hand. Signature checks go through the
 //! `rustls_pki_types::SignatureVerificationAlgorithm` implementations of rustls-webpki (the same
 //! ones a rustls `CryptoProvider` carries), and private keys are loaded by ring or aws-lc-rs.
-//! Both backends are cargo features and may be enabled together; nothing global is chosen.
+//! ring has no P-521, so the ring backend adds ECDSA P-521 / SHA-512 from RustCrypto's `p521`
+//! behind the same trait: every JWT-SVID algorithm (ES512 included) verifies in the default
+//! build. Both backends are cargo features and may be enabled together; nothing global is
+//! chosen.
 
 use rustls_pki_types::SignatureVerificationAlgorithm;
 
@@ -41,14 +44,16 @@ impl CryptoBackend {
         }
     }
 
-    /// ring: ECDSA P-256/P-384, RSA (PKCS#1 v1.5 and PSS, 2048-8192 bits) and Ed25519.
-    /// ring has no P-521, so it cannot verify ES512 JWT-SVIDs.
+    /// ring: ECDSA P-256/P-384, RSA (PKCS#1 v1.5 and PSS, 2048-8192 bits) and Ed25519, plus
+    /// ECDSA P-521 with SHA-512 (ES512) from RustCrypto's `p521`, which ring lacks. Private keys
+    /// load with ring only, so P-521 is for verification.
     #[cfg(feature = "ring")]
     pub const fn ring() -> Self {
         Self::new("ring", RING_ALGORITHMS, ring_backend::load_public_key)
     }
 
-    /// aws-lc-rs: everything ring offers plus ECDSA P-521 (ES512).
+    /// aws-lc-rs: the same algorithms as [`CryptoBackend::ring`], all from aws-lc-rs (its own
+    /// ECDSA P-521 included).
     #[cfg(feature = "aws-lc-rs")]
     pub const fn aws_lc_rs() -> Self {
         Self::new(
@@ -68,6 +73,12 @@ impl CryptoBackend {
         self.name
     }
 
+    /// Whether both offer the very same algorithm list (a `'static` slice, so its address
+    /// is never reused by another list).
+    pub(crate) fn same_algorithms(&self, other: &Self) -> bool {
+        core::ptr::eq(self.algorithms, other.algorithms)
+    }
+
     pub(crate) fn public_key_of(
         &self,
         algorithm: KeyAlgorithm,
@@ -77,7 +88,8 @@ impl CryptoBackend {
     }
 }
 
-/// The default backend: aws-lc-rs when its feature is on (it covers ES512), otherwise ring.
+/// The default backend: aws-lc-rs when its feature is on, otherwise ring (both verify every
+/// JWT-SVID algorithm).
 #[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
 impl Default for CryptoBackend {
     fn default() -> Self {
@@ -114,7 +126,53 @@ static RING_ALGORITHMS: &[&dyn SignatureVerificationAlgorithm] = &[
     webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
     webpki::ring::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
     webpki::ring::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+    &p521_backend::EcdsaP521Sha512,
 ];
+
+/// ECDSA P-521 for the ring backend, from RustCrypto's `p521` (ring has no P-521).
+#[cfg(feature = "ring")]
+mod p521_backend {
+    use p521::ecdsa::signature::Verifier as _;
+    use p521::ecdsa::{Signature, VerifyingKey};
+    use rustls_pki_types::{
+        AlgorithmIdentifier, InvalidSignature, SignatureVerificationAlgorithm, alg_id,
+    };
+
+    /// An uncompressed SEC1 point on P-521: `04 || x || y`, 66 bytes each (SEC1 2.3.3). The
+    /// only form X.509 subject keys and JWKs (RFC 7518 6.2.1) give here; ring and aws-lc-rs
+    /// accept no other either.
+    const UNCOMPRESSED_POINT_LEN: usize = 1 + 2 * 66;
+
+    /// ECDSA on P-521 with SHA-512, as webpki's `ECDSA_P521_SHA512`: the key is the SEC1
+    /// point, the signature a DER `ECDSA-Sig-Value` (RFC 3279 2.2.3).
+    #[derive(Debug)]
+    pub(super) struct EcdsaP521Sha512;
+
+    impl SignatureVerificationAlgorithm for EcdsaP521Sha512 {
+        fn verify_signature(
+            &self,
+            public_key: &[u8],
+            message: &[u8],
+            signature: &[u8],
+        ) -> Result<(), InvalidSignature> {
+            if public_key.len() != UNCOMPRESSED_POINT_LEN || public_key.first() != Some(&0x04) {
+                return Err(InvalidSignature);
+            }
+            let key = VerifyingKey::from_sec1_bytes(public_key).map_err(|_| InvalidSignature)?;
+            let signature = Signature::from_der(signature).map_err(|_| InvalidSignature)?;
+            key.verify(message, &signature)
+                .map_err(|_| InvalidSignature)
+        }
+
+        fn public_key_alg_id(&self) -> AlgorithmIdentifier {
+            alg_id::ECDSA_P521
+        }
+
+        fn signature_alg_id(&self) -> AlgorithmIdentifier {
+            alg_id::ECDSA_SHA512
+        }
+    }
+}
 
 #[cfg(feature = "aws-lc-rs")]
 static AWS_LC_RS_ALGORITHMS: &[&dyn SignatureVerificationAlgorithm] = &[

@@ -1,5 +1,6 @@
 //! A minimal, bounded DER reader: just enough to walk a certificate to the fields the X.509-SVID
-//! profile constrains (SAN, basicConstraints, keyUsage, extKeyUsage, validity).
+//! profile constrains (SAN, basicConstraints, keyUsage, extKeyUsage, validity), and the names and
+//! key identifiers that pick candidate issuers.
 //!
 //! Signatures and chain building are rustls-webpki's job; this reader never decides trust. It
 //! accepts only DER: single-byte tags, definite minimal lengths, no trailing bytes where a caller
@@ -20,6 +21,8 @@ pub(crate) mod tag {
     pub(crate) const SEQUENCE: u8 = 0x30;
     /// `[0] EXPLICIT` (certificate version).
     pub(crate) const CONTEXT_0: u8 = 0xa0;
+    /// `[0] IMPLICIT` primitive (authorityKeyIdentifier keyIdentifier).
+    pub(crate) const CONTEXT_0_PRIMITIVE: u8 = 0x80;
     /// `[1] IMPLICIT` primitive (issuerUniqueID).
     pub(crate) const CONTEXT_1_PRIMITIVE: u8 = 0x81;
     /// `[2] IMPLICIT` primitive (subjectUniqueID).

@@ -288,6 +288,17 @@ pub enum JwtError {
     /// The token has no `kid` and the validator requires one.
     #[error("token has no kid and this validator requires one (JWT-SVID 2.2)")]
     MissingKid,
+    /// The token has no `kid`, and the bundle holds more keys fitting its `alg` than a kid-less
+    /// token may be tried against ([`MAX_KEYS_WITHOUT_KID`](crate::MAX_KEYS_WITHOUT_KID)).
+    #[error(
+        "token has no kid and {count} bundle keys fit its algorithm, more than the {max} tried"
+    )]
+    TooManyCandidateKeys {
+        /// How many keys fit the algorithm.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
     /// `exp` is in the past, beyond the leeway (JWT-SVID 3.3; J-7).
     #[error("token is expired (JWT-SVID 3.3)")]
     Expired,
@@ -310,8 +321,12 @@ pub enum JwtError {
     /// never verifies ES384 (digest 3.4 step 5).
     #[error("key type or curve does not fit the token algorithm (JWT-SVID 2.1)")]
     KeyDoesNotFitAlgorithm,
-    /// The crypto backend cannot verify this algorithm (ring has no P-521, so no ES512).
-    #[error("crypto backend cannot verify {0}")]
+    /// The crypto backend cannot verify this algorithm. Only a backend of the caller's own
+    /// parts ([`CryptoBackend::new`](crate::CryptoBackend::new)) can lack one: the backends of
+    /// the `ring` and `aws-lc-rs` features verify all nine.
+    #[error(
+        "crypto backend cannot verify {0}; the backends of the `ring` and `aws-lc-rs` features verify all nine JWT-SVID algorithms"
+    )]
     AlgorithmNotInBackend(crate::JwtAlgorithm),
     /// The signature does not verify.
     #[error("token signature does not verify")]

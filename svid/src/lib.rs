@@ -49,17 +49,22 @@
 //!
 //! A signature check costs tens of microseconds; most services see the same client chain or
 //! bearer token many times. [`X509Verifier::with_result_cache`] and
-//! [`JwtValidator::with_result_cache`] opt in to a bounded cache of results keyed by the exact
-//! input bytes and the bundle source's generation: a result is reused only for identical input,
-//! while no bundle has changed, and within its validity window (earliest `notAfter`, or `exp`
-//! plus leeway). A removed authority or key therefore takes effect on the next call.
+//! [`JwtValidator::with_result_cache`] opt in to a bounded cache of results. A result is reused
+//! only where a fresh check by the same settings would give the same verdict: for identical
+//! input bytes (and audience), by a verifier with the same settings (usage and algorithms for
+//! X.509, which are fixed per verifier; leeway, `kid` policy and backend for JWT, whose clones
+//! share a cache), while the bundle that decided it is unchanged (the verifier's own source's
+//! generation for X.509; for JWT the very bundle the source hands out for the token's trust
+//! domain, looked up again on every hit), and within its validity window (latest `notBefore`
+//! to earliest `notAfter`, or `nbf` to `exp` with the validator's leeway). A removed authority
+//! or key therefore takes effect on the next call.
 //!
 //! # Features
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `ring` | yes | [`CryptoBackend::ring`]: ECDSA P-256/P-384, RSA, Ed25519. No P-521, so no ES512 |
-//! | `aws-lc-rs` | no | [`CryptoBackend::aws_lc_rs`]: all of ring's algorithms plus ECDSA P-521 (ES512) |
+//! | `ring` | yes | [`CryptoBackend::ring`]: ECDSA P-256/P-384, RSA, Ed25519 from ring, and ECDSA P-521 (ES512) from RustCrypto `p521`, which ring lacks: all nine JWT-SVID algorithms |
+//! | `aws-lc-rs` | no | [`CryptoBackend::aws_lc_rs`]: the same algorithms, all from aws-lc-rs (P-521 included) |
 //!
 //! Both may be on together; [`CryptoBackend::default`] then prefers aws-lc-rs. Nothing installs a
 //! process-wide provider.
@@ -83,8 +88,8 @@ mod x509;
 pub use crypto::{CryptoBackend, LoadPublicKey};
 pub use error::{CertificateError, Error, JwtError, KeyError, ProfileError, VerifyError};
 pub use jwt::{
-    Audience, JwtAlgorithm, JwtSvid, JwtValidator, MAX_AUDIENCES, MAX_LEEWAY, MAX_TOKEN_LEN,
-    VerifiedJwtSvid,
+    Audience, JwtAlgorithm, JwtSvid, JwtValidator, MAX_AUDIENCES, MAX_KEYS_WITHOUT_KID, MAX_LEEWAY,
+    MAX_TOKEN_LEN, VerifiedJwtSvid,
 };
 pub use key::{KeyAlgorithm, PrivateKey};
 pub use source::X509SvidSource;

@@ -270,20 +270,128 @@ fn j2_every_allowed_algorithm_validates() {
     }
 }
 
-/// ring has no P-521, so ES512 is refused by the ring backend as an algorithm it cannot
-/// verify, not as a bad signature.
+/// The OpenSSL-minted ES512 token of `tests/data/jwt/` (see its README) and the bundle of its key.
+fn es512_fixture() -> (String, JwtBundle) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/jwt/");
+    let token = std::fs::read_to_string(format!("{dir}es512.jwt")).unwrap();
+    let jwks = std::fs::read(format!("{dir}es512.jwks.json")).unwrap();
+    let (bundle, ignored) = JwtBundle::parse_workload_api(td(TD), jwks).unwrap();
+    assert!(ignored.is_empty());
+    (token.trim_end().to_owned(), bundle)
+}
+
+/// ES512 is one of the nine algorithms, so it validates in the default build: a token signed by
+/// the OpenSSL CLI verifies with the default backend and with every backend compiled in (ring
+/// gets P-521 from RustCrypto `p521`).
 ///
-/// shared/spec/SPIFFE-DIGEST.md 8.5 J-2; 3.2.
-#[cfg(feature = "ring")]
+/// shared/spec/SPIFFE-DIGEST.md 8.5 J-2; 3.2, 3.4 step 6.
 #[test]
-fn j2_es512_is_not_in_the_ring_backend() {
-    let (_, bundle) = fixture();
-    let token = compact(&header("ES512", "k1"), &default_claims(), &[1; 132]);
-    let result =
-        JwtValidator::new(CryptoBackend::ring()).validate(&token, &bundle, &audience(), now());
-    assert_eq!(
-        result.unwrap_err(),
-        JwtError::AlgorithmNotInBackend(JwtAlgorithm::Es512)
+fn j2_es512_from_openssl_validates_on_every_backend() {
+    let (token, bundle) = es512_fixture();
+    for backend in [CryptoBackend::default()].into_iter().chain(backends()) {
+        let verified = JwtValidator::new(backend)
+            .validate(&token, &bundle, &audience(), now())
+            .unwrap_or_else(|e| panic!("ES512 on {}: {e}", backend.name()));
+        assert_eq!(verified.algorithm(), JwtAlgorithm::Es512);
+        assert_eq!(verified.kid(), Some("p521"));
+        assert_eq!(verified.spiffe_id().as_str(), SUB);
+    }
+}
+
+/// An ES512 token verifies only against an EC P-521 key: the same `kid` on a P-256, P-384 or
+/// RSA key is refused as not fitting, never tried.
+///
+/// shared/spec/SPIFFE-DIGEST.md 3.4 step 5; 8.5 J-2.
+#[test]
+fn j2_es512_refuses_keys_of_another_curve_or_type() {
+    let (token, _) = es512_fixture();
+    for key in [
+        TestKey::p256("p521"),
+        TestKey::p384("p521"),
+        TestKey::rsa("p521"),
+    ] {
+        let wrong = bundle(TD, &[&key]);
+        for backend in backends() {
+            assert_eq!(
+                JwtValidator::new(backend)
+                    .validate(&token, &wrong, &audience(), now())
+                    .unwrap_err(),
+                JwtError::KeyDoesNotFitAlgorithm
+            );
+        }
+    }
+}
+
+/// A JWS ES512 signature is exactly 132 bytes of `r || s` (RFC 7518 3.4): shorter, longer or
+/// DER-encoded signatures are refused as malformed, and a 132-byte one that is not the
+/// signature (or has `r` = 0) does not verify.
+///
+/// shared/spec/SPIFFE-DIGEST.md 3.4 step 6.
+#[test]
+fn j2_es512_signature_must_be_132_bytes_of_r_and_s() {
+    let (token, bundle) = es512_fixture();
+    let (signing_input, signature) = token.rsplit_once('.').unwrap();
+    let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    assert_eq!(signature.len(), 132);
+    let with = |sig: &[u8]| format!("{signing_input}.{}", b64(sig));
+    let mut der = vec![0x30, 0x81, 0x88, 0x02, 0x42];
+    der.extend_from_slice(&signature[..66]);
+    der.extend_from_slice(&[0x02, 0x42]);
+    der.extend_from_slice(&signature[66..]);
+    let mut long = signature.clone();
+    long.push(0);
+    let mut flipped = signature.clone();
+    flipped[100] ^= 1;
+    let mut zero_r = signature.clone();
+    zero_r[..66].fill(0);
+    for backend in backends() {
+        let validator = JwtValidator::new(backend);
+        let result = |sig: &[u8]| validator.validate(&with(sig), &bundle, &audience(), now());
+        for malformed in [&signature[..131], &long[..], &der[..], &signature[..66]] {
+            assert_eq!(
+                result(malformed).unwrap_err(),
+                JwtError::BadSignatureEncoding,
+                "{} bytes on {}",
+                malformed.len(),
+                backend.name()
+            );
+        }
+        for bad in [&flipped, &zero_r] {
+            assert_eq!(result(bad).unwrap_err(), JwtError::BadSignature);
+        }
+        assert!(result(&signature).is_ok());
+    }
+}
+
+/// A backend of the caller's own parts that lacks P-521 refuses ES512 as an algorithm it cannot
+/// verify (never as a bad signature), and the message names the features whose backends can.
+///
+/// shared/spec/SPIFFE-DIGEST.md 8.5 J-2.
+#[test]
+fn j2_backend_without_p521_names_the_features_that_add_it() {
+    use rustls_pki_types::{SignatureVerificationAlgorithm, alg_id};
+
+    fn no_keys(_: svid::KeyAlgorithm, _: &[u8]) -> Result<Vec<u8>, svid::KeyError> {
+        Err(svid::KeyError::Unsupported)
+    }
+    let without_p521: &'static [&'static dyn SignatureVerificationAlgorithm] = Vec::leak(
+        CryptoBackend::default()
+            .algorithms()
+            .iter()
+            .copied()
+            .filter(|alg| alg.public_key_alg_id() != alg_id::ECDSA_P521)
+            .collect(),
+    );
+    let backend = CryptoBackend::new("no P-521", without_p521, no_keys);
+    let (token, bundle) = es512_fixture();
+    let error = JwtValidator::new(backend)
+        .validate(&token, &bundle, &audience(), now())
+        .unwrap_err();
+    assert_eq!(error, JwtError::AlgorithmNotInBackend(JwtAlgorithm::Es512));
+    let message = error.to_string();
+    assert!(
+        message.contains("`ring`") && message.contains("`aws-lc-rs`"),
+        "{message}"
     );
 }
 
@@ -1170,6 +1278,62 @@ fn missing_kid_is_refused_by_default_and_allowed_on_request() {
             .validate(&token, &only_rsa, &audience(), now())
             .unwrap_err(),
         JwtError::KeyDoesNotFitAlgorithm
+    );
+}
+
+/// A kid-less token is tried only against keys whose type and curve fit its `alg`, and at most
+/// `MAX_KEYS_WITHOUT_KID` of them: 200 keys of other types or curves are never candidates (the
+/// bound would refuse the token if they were), and one fitting key past the bound refuses the
+/// token with a typed error before any signature check, so a forged token's cost is bounded.
+///
+/// shared/spec/SPIFFE-DIGEST.md 3.2 (`kid`), 3.4 step 5.
+#[test]
+fn kidless_tokens_try_only_fitting_keys_up_to_a_bound() {
+    use svid::MAX_KEYS_WITHOUT_KID;
+
+    let signer = TestKey::p256("signer");
+    let mut keys: Vec<TestKey> = (0..100).map(|i| TestKey::rsa(&format!("rsa{i}"))).collect();
+    keys.extend((0..100).map(|i| TestKey::p384(&format!("p384-{i}"))));
+    // The signer and other P-256 keys: exactly the bound of fitting keys.
+    keys.extend((1..MAX_KEYS_WITHOUT_KID).map(|i| TestKey::p256(&format!("p256-{i}"))));
+    let lenient = validator().allow_missing_kid();
+    let es256 = signer.mint_with_header(r#"{"alg":"ES256"}"#, &default_claims());
+    let at_bound = bundle(TD, &keys.iter().chain([&signer]).collect::<Vec<_>>());
+    assert_eq!(at_bound.len(), 200 + MAX_KEYS_WITHOUT_KID);
+    assert!(
+        lenient
+            .validate(&es256, &at_bound, &audience(), now())
+            .is_ok()
+    );
+    // RS256 without kid: 100 RSA keys fit, more than the bound, whatever the EC keys.
+    let rs256 = keys[0].mint_as(JwtAlgorithm::Rs256, r#"{"alg":"RS256"}"#, &default_claims());
+    assert_eq!(
+        lenient
+            .validate(&rs256, &at_bound, &audience(), now())
+            .unwrap_err(),
+        JwtError::TooManyCandidateKeys {
+            count: 100,
+            max: MAX_KEYS_WITHOUT_KID
+        }
+    );
+
+    keys.push(TestKey::p256("p256-extra"));
+    let past_bound = bundle(TD, &keys.iter().chain([&signer]).collect::<Vec<_>>());
+    assert_eq!(
+        lenient
+            .validate(&es256, &past_bound, &audience(), now())
+            .unwrap_err(),
+        JwtError::TooManyCandidateKeys {
+            count: MAX_KEYS_WITHOUT_KID + 1,
+            max: MAX_KEYS_WITHOUT_KID
+        }
+    );
+    // With a kid the bound does not apply: one lookup, one signature check.
+    let with_kid = signer.mint_default();
+    assert!(
+        lenient
+            .validate(&with_kid, &past_bound, &audience(), now())
+            .is_ok()
     );
 }
 

@@ -13,6 +13,7 @@ mod jwt_support;
 
 use std::slice::from_ref;
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
 use rustls_pki_types::CertificateDer;
 use spiffe_id::TrustDomain;
@@ -266,5 +267,174 @@ fn jwt_sources_with_equal_generations_do_not_share_entries() {
             .validate(&token, &not_trusting, &audience, jwt_support::now())
             .unwrap_err(),
         JwtError::BadSignature
+    );
+}
+
+/// A validator that requires `kid` refuses a kid-less token even after a clone that allows a
+/// missing `kid` (and shares its cache) accepted it: the `kid` policy is part of the key.
+///
+/// shared/spec/SPIFFE-DIGEST.md 8.5 J-10 (key selection); ARCHITECTURE "cached verification
+/// results" (the key covers every setting that decides the verdict).
+#[test]
+fn jwt_strict_kid_validator_never_reuses_a_lax_clones_verdict() {
+    let key = jwt_support::TestKey::p256("k1");
+    let token = key.mint_with_header(
+        r#"{"alg":"ES256","typ":"JWT"}"#,
+        &jwt_support::default_claims(),
+    );
+    let bundles = jwt_support::set([jwt_support::bundle(jwt_support::TD, &[&key])]);
+    let audience = jwt_support::audience();
+    let strict = cached_jwt();
+    let lax = strict.clone().allow_missing_kid();
+    let now = jwt_support::now();
+    assert_eq!(
+        strict
+            .validate(&token, &bundles, &audience, now)
+            .unwrap_err(),
+        JwtError::MissingKid
+    );
+    assert!(lax.validate(&token, &bundles, &audience, now).is_ok());
+    assert_eq!(
+        strict
+            .validate(&token, &bundles, &audience, now)
+            .unwrap_err(),
+        JwtError::MissingKid
+    );
+}
+
+/// A zero-leeway validator refuses a token that expired 100 s ago even after a clone with
+/// 300 s leeway (sharing its cache) accepted it: the leeway is part of the key, and the cached
+/// window is the accepting validator's own.
+///
+/// shared/spec/SPIFFE-DIGEST.md 8.5 J-7 (`exp`).
+#[test]
+fn jwt_zero_leeway_validator_never_reuses_a_lenient_clones_verdict() {
+    let key = jwt_support::TestKey::p256("k1");
+    let aud = format!(r#"["{}"]"#, jwt_support::AUD);
+    let token = key.mint(&jwt_support::claims(
+        jwt_support::SUB,
+        &aud,
+        jwt_support::NOW - 100,
+    ));
+    let bundles = jwt_support::set([jwt_support::bundle(jwt_support::TD, &[&key])]);
+    let audience = jwt_support::audience();
+    let strict = cached_jwt().with_leeway(Duration::ZERO).unwrap();
+    let lenient = strict.clone().with_leeway(svid::MAX_LEEWAY).unwrap();
+    let now = jwt_support::now();
+    assert_eq!(
+        strict
+            .validate(&token, &bundles, &audience, now)
+            .unwrap_err(),
+        JwtError::Expired
+    );
+    assert!(lenient.validate(&token, &bundles, &audience, now).is_ok());
+    for later in [0, 1, 150, 199] {
+        assert_eq!(
+            strict
+                .validate(
+                    &token,
+                    &bundles,
+                    &audience,
+                    jwt_support::at(jwt_support::NOW + later)
+                )
+                .unwrap_err(),
+            JwtError::Expired,
+            "{later} s later"
+        );
+    }
+}
+
+/// A policy wrapper that serves only `other.org` shares its data address with the bundle set
+/// it wraps (its first field) and forwards that set's generation. After the inner set validated
+/// an `example.org` token, the wrapper must still refuse it: sources are not told apart by
+/// address or generation, the bundle that decided a cached verdict is looked up again.
+///
+/// shared/spec/SPIFFE-DIGEST.md 8.5 J-9 (the bundle of the `sub` trust domain).
+#[test]
+fn jwt_policy_wrapper_never_reuses_its_inner_sources_verdict() {
+    #[repr(C)]
+    struct OnlyTrustDomain {
+        inner: BundleSet,
+        allowed: TrustDomain,
+    }
+    impl JwtBundleSource for OnlyTrustDomain {
+        fn jwt_bundle(&self, trust_domain: &TrustDomain) -> Option<Arc<JwtBundle>> {
+            (*trust_domain == self.allowed)
+                .then(|| self.inner.jwt_bundle(trust_domain))
+                .flatten()
+        }
+
+        fn generation(&self) -> u64 {
+            JwtBundleSource::generation(&self.inner)
+        }
+    }
+
+    let key = jwt_support::TestKey::p256("k1");
+    let token = key.mint_default();
+    let wrapper = OnlyTrustDomain {
+        inner: jwt_support::set([jwt_support::bundle(jwt_support::TD, &[&key])]),
+        allowed: jwt_support::td("other.org"),
+    };
+    assert_eq!(
+        core::ptr::from_ref(&wrapper).cast::<u8>(),
+        core::ptr::from_ref(&wrapper.inner).cast::<u8>()
+    );
+    let validator = cached_jwt();
+    let audience = jwt_support::audience();
+    let now = jwt_support::now();
+    assert!(
+        validator
+            .validate(&token, &wrapper.inner, &audience, now)
+            .is_ok()
+    );
+    assert!(matches!(
+        validator.validate(&token, &wrapper, &audience, now),
+        Err(JwtError::NoBundle { .. })
+    ));
+}
+
+/// A fractional `nbf` is first met at the next whole second: a token with `nbf` NOW + 0.5,
+/// accepted (and cached) at NOW + 1 with zero leeway, is refused at NOW as a fresh check would.
+///
+/// RFC 7519 4.1.5 (`nbf`); ARCHITECTURE "cached verification results".
+#[test]
+fn jwt_cached_window_rounds_a_fractional_nbf_up() {
+    let key = jwt_support::TestKey::p256("k1");
+    let claims = format!(
+        r#"{{"sub":"{}","aud":["{}"],"exp":{},"nbf":{}.5}}"#,
+        jwt_support::SUB,
+        jwt_support::AUD,
+        jwt_support::EXP,
+        jwt_support::NOW
+    );
+    let token = key.mint(&claims);
+    let bundles = jwt_support::set([jwt_support::bundle(jwt_support::TD, &[&key])]);
+    let audience = jwt_support::audience();
+    let validator = cached_jwt().with_leeway(Duration::ZERO).unwrap();
+    let fresh = jwt_support::validator()
+        .with_leeway(Duration::ZERO)
+        .unwrap();
+    let at_now = jwt_support::now();
+    assert_eq!(
+        fresh
+            .validate(&token, &bundles, &audience, at_now)
+            .unwrap_err(),
+        JwtError::NotYetValid
+    );
+    assert!(
+        validator
+            .validate(
+                &token,
+                &bundles,
+                &audience,
+                jwt_support::at(jwt_support::NOW + 1)
+            )
+            .is_ok()
+    );
+    assert_eq!(
+        validator
+            .validate(&token, &bundles, &audience, at_now)
+            .unwrap_err(),
+        JwtError::NotYetValid
     );
 }

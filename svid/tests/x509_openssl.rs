@@ -160,3 +160,87 @@ fn openssl_minted_svid_parses_and_verifies() {
         }
     }
 }
+
+/// An ECDSA P-521 / SHA-512 authority made by openssl signs a P-256 leaf that verifies on every
+/// backend compiled in: ring has no P-521, so its backend checks it with RustCrypto `p521`.
+///
+/// shared/spec/SPIFFE-DIGEST.md 2.6 step 6.
+#[test]
+fn openssl_p521_authority_verifies_on_every_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    if !have_openssl(dir) {
+        return;
+    }
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName = URI:spiffe://example.org/p521\n\
+         keyUsage = critical, digitalSignature\n\
+         basicConstraints = critical, CA:FALSE\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| openssl(dir, args).unwrap();
+    let p521: &[&str] = &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521"];
+    let p256: &[&str] = &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"];
+    run(&[&["genpkey"][..], p521, &["-out", "ca.key"]].concat());
+    run(&[
+        "req",
+        "-x509",
+        "-new",
+        "-sha512",
+        "-key",
+        "ca.key",
+        "-subj",
+        "/O=SPIFFE/CN=example.org P-521 root",
+        "-days",
+        "2",
+        "-set_serial",
+        "1",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-addext",
+        "subjectAltName=URI:spiffe://example.org",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[&["genpkey"][..], p256, &["-out", "leaf.key"]].concat());
+    run(&[
+        "req",
+        "-new",
+        "-key",
+        "leaf.key",
+        "-subj",
+        "/O=SPIFFE",
+        "-out",
+        "leaf.csr",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-sha512",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-set_serial",
+        "2",
+        "-days",
+        "1",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "leaf.pem",
+    ]);
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    let svid = X509Svid::from_pem(&read("leaf.pem"), &read("leaf.key"), &backend()).unwrap();
+    let bundle = X509Bundle::from_pem("example.org".parse().unwrap(), &read("ca.pem")).unwrap();
+    for backend in common::backends() {
+        let verified = svid::verify(svid.chain(), &bundle, &backend, Usage::Any, UnixTime::now())
+            .unwrap_or_else(|e| panic!("{}: {e:?}", backend.name()));
+        assert_eq!(verified.spiffe_id().as_str(), "spiffe://example.org/p521");
+    }
+}

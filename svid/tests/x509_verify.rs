@@ -1426,3 +1426,143 @@ fn reused_verifier_follows_bundle_updates() {
     verifier.source().replace(with_a);
     assert!(verifier.verify(&chain, now()).is_ok());
 }
+
+/// Counts the signature checks of a verifier, through a backend whose algorithms are the
+/// default backend's, each wrapped to bump [`SIGNATURE_CHECKS`].
+mod counting {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use rustls_pki_types::{AlgorithmIdentifier, InvalidSignature, SignatureVerificationAlgorithm};
+    use svid::CryptoBackend;
+
+    pub(super) static SIGNATURE_CHECKS: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(Debug)]
+    struct Counting(&'static dyn SignatureVerificationAlgorithm);
+
+    impl SignatureVerificationAlgorithm for Counting {
+        fn verify_signature(
+            &self,
+            public_key: &[u8],
+            message: &[u8],
+            signature: &[u8],
+        ) -> Result<(), InvalidSignature> {
+            SIGNATURE_CHECKS.fetch_add(1, Ordering::SeqCst);
+            self.0.verify_signature(public_key, message, signature)
+        }
+
+        fn public_key_alg_id(&self) -> AlgorithmIdentifier {
+            self.0.public_key_alg_id()
+        }
+
+        fn signature_alg_id(&self) -> AlgorithmIdentifier {
+            self.0.signature_alg_id()
+        }
+    }
+
+    fn no_keys(_: svid::KeyAlgorithm, _: &[u8]) -> Result<Vec<u8>, svid::KeyError> {
+        Err(svid::KeyError::Unsupported)
+    }
+
+    pub(super) fn backend() -> CryptoBackend {
+        let algorithms: Vec<&'static dyn SignatureVerificationAlgorithm> = CryptoBackend::default()
+            .algorithms()
+            .iter()
+            .map(|&alg| -> &'static dyn SignatureVerificationAlgorithm {
+                Box::leak(Box::new(Counting(alg)))
+            })
+            .collect();
+        CryptoBackend::new("counting", Vec::leak(algorithms), no_keys)
+    }
+
+    /// The signature checks `run` makes.
+    pub(super) fn checks(run: impl FnOnce()) -> usize {
+        let before = SIGNATURE_CHECKS.load(Ordering::SeqCst);
+        run();
+        SIGNATURE_CHECKS.load(Ordering::SeqCst) - before
+    }
+}
+
+/// 150 authorities that share the signer's subject name (other keys, so other subject key
+/// identifiers), placed before the real one, cost no signature check: candidates are chosen by
+/// the child's authorityKeyIdentifier before any signature is checked, so a verification costs
+/// the same as with a clean bundle (it used to fail with `BudgetExceeded` past 100). The same
+/// holds through an intermediate.
+///
+/// shared/spec/SPIFFE-DIGEST.md 2.6 step 6 (bounded path building).
+#[test]
+fn same_subject_decoy_authorities_cost_no_signature_checks() {
+    let with_aki =
+        |p: &mut rcgen::CertificateParams| p.use_authority_key_identifier_extension = true;
+    let root = Ca::root("example.org");
+    let decoys: Vec<Ca> = (0..150).map(|_| Ca::root("example.org")).collect();
+    assert_eq!(
+        decoys[0].params.distinguished_name,
+        root.params.distinguished_name
+    );
+    let leaf = root.leaf_with("spiffe://example.org/w", KeyType::P256, with_aki);
+    let intermediate = root.intermediate_with("intermediate", KeyType::P256, with_aki);
+    let deep_leaf = intermediate.leaf_with("spiffe://example.org/deep", KeyType::P256, with_aki);
+
+    let mut authorities: Vec<&CertificateDer<'static>> = decoys.iter().map(|d| &d.cert).collect();
+    authorities.push(&root.cert);
+    let decoyed = set([bundle("example.org", &authorities)]);
+    let clean = set([root.bundle()]);
+    let verifier =
+        |bundles: BundleSet| X509Verifier::new(bundles, &counting::backend(), Usage::Any);
+    let (decoyed, clean) = (verifier(decoyed), verifier(clean));
+
+    for presented in [
+        vec![leaf.cert.clone()],
+        chain(&[&deep_leaf.cert, &intermediate.cert]),
+    ] {
+        let clean_checks = counting::checks(|| {
+            clean.verify(&presented, now()).unwrap();
+        });
+        let decoyed_checks = counting::checks(|| {
+            let verified = decoyed.verify(&presented, now()).unwrap();
+            assert_eq!(verified.path().last(), Some(&root.cert));
+        });
+        assert_eq!(clean_checks, presented.len());
+        assert_eq!(decoyed_checks, clean_checks);
+    }
+}
+
+/// Without an authorityKeyIdentifier in the child (or a subjectKeyIdentifier in the
+/// authority) candidates fall back to the subject name, so such certificates still verify;
+/// an authorityKeyIdentifier that names no authority of the bundle is an unknown issuer, even
+/// if an authority of the same name holds the key.
+///
+/// shared/spec/SPIFFE-DIGEST.md 2.6 step 5.
+#[test]
+fn authorities_are_matched_by_name_without_key_identifiers() {
+    let root = Ca::root("example.org");
+    let decoys: Vec<Ca> = (0..5).map(|_| Ca::root("example.org")).collect();
+    let mut authorities: Vec<&CertificateDer<'static>> = decoys.iter().map(|d| &d.cert).collect();
+    authorities.push(&root.cert);
+    let bundles = set([bundle("example.org", &authorities)]);
+
+    let no_aki = root.leaf("spiffe://example.org/w");
+    assert!(verify(&[no_aki.cert], &bundles).is_ok());
+
+    // The root re-issued with the same key and name but another subjectKeyIdentifier: a leaf
+    // whose authorityKeyIdentifier names the old identifier no longer finds it.
+    let mut reissued_params = root.params.clone();
+    reissued_params.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(vec![7; 20]);
+    let reissued = reissued_params
+        .self_signed(&root.key)
+        .unwrap()
+        .der()
+        .clone();
+    let leaf = root.leaf_with("spiffe://example.org/w", KeyType::P256, |p| {
+        p.use_authority_key_identifier_extension = true;
+    });
+    assert!(verify(from_ref(&leaf.cert), &root.bundle()).is_ok());
+    assert_eq!(
+        verify_err(verify(
+            from_ref(&leaf.cert),
+            &bundle("example.org", &[&reissued])
+        )),
+        VerifyError::UnknownIssuer
+    );
+}

@@ -6,4 +6,4 @@ mod validate;
 
 pub use algorithm::JwtAlgorithm;
 pub use token::{JwtSvid, MAX_AUDIENCES, MAX_TOKEN_LEN};
-pub use validate::{Audience, JwtValidator, MAX_LEEWAY, VerifiedJwtSvid};
+pub use validate::{Audience, JwtValidator, MAX_KEYS_WITHOUT_KID, MAX_LEEWAY, VerifiedJwtSvid};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rustls_pki_types::{SignatureVerificationAlgorithm, UnixTime};
 use serde_json::{Map, Value};
-use spiffe_id::SpiffeId;
+use spiffe_id::{SpiffeId, TrustDomain};
 use trust_bundle::{JwtBundle, JwtBundleSource, JwtKey};
 
 use crate::CryptoBackend;
@@ -17,6 +17,16 @@ use crate::jwt::{JwtAlgorithm, JwtSvid};
 /// The longest clock-skew allowance [`JwtValidator::with_leeway`] accepts. Leeway stretches a
 /// bearer token's life; five minutes is already generous for synchronised clocks.
 pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
+
+/// The most keys a token without `kid` is tried against (with
+/// [`JwtValidator::allow_missing_kid`]). Only keys whose type and curve fit `alg` count; a
+/// bundle with more fitting keys than this refuses kid-less tokens with
+/// [`JwtError::TooManyCandidateKeys`] before any signature check, so a forged token costs at
+/// most this many verifications. SPIRE keeps a JWT key per signing authority while its tokens
+/// can still be valid (the active key, the prepared next one, and the previous one during a
+/// rotation: about three per upstream authority); eight covers that with room to spare, while
+/// the 256 keys a bundle may hold ([`trust_bundle::MAX_KEYS_PER_BUNDLE`]) would cost 256.
+pub const MAX_KEYS_WITHOUT_KID: usize = 8;
 
 /// The audiences a validator identifies as. Never empty: an empty expectation would skip the
 /// audience check, which is the bug this type makes unrepresentable (digest 3.4 step 8).
@@ -108,15 +118,54 @@ pub struct JwtValidator {
     backend: CryptoBackend,
     leeway: Duration,
     require_kid: bool,
-    results: Option<Arc<ResultCache<CacheKey, VerifiedJwtSvid>>>,
+    results: Option<Arc<ResultCache<CacheKey, CachedJwt>>>,
 }
 
-/// What a cached JWT result was computed for: the exact token, the audience and the source.
+/// Every validator setting that can change a verdict. Clones share one result cache, and a clone
+/// may be reconfigured (`allow_missing_kid`, `with_leeway`), so an entry is only reused by a
+/// validator whose settings are equal.
+#[derive(Clone, Copy, Debug)]
+struct Settings {
+    backend: CryptoBackend,
+    leeway: Duration,
+    require_kid: bool,
+}
+
+impl PartialEq for Settings {
+    fn eq(&self, other: &Self) -> bool {
+        self.backend.same_algorithms(&other.backend)
+            && self.leeway == other.leeway
+            && self.require_kid == other.require_kid
+    }
+}
+
+impl Eq for Settings {}
+
+impl core::hash::Hash for Settings {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.leeway.hash(state);
+        self.require_kid.hash(state);
+    }
+}
+
+/// What a cached JWT result was computed for: the exact token, the audience and the settings.
+/// The bundle is not part of the key: it is looked up again on every hit (see [`CachedJwt`]).
 #[derive(PartialEq, Eq)]
 struct CacheKey {
     token: Box<str>,
     audience: Audience,
-    source: usize,
+    settings: Settings,
+}
+
+/// A cached verdict, with the trust domain the source was asked for (the token's `sub`'s); the
+/// entry's generation is that of the bundle the source answered with. On a hit the source is asked for that trust domain's bundle again, and the
+/// result is reused only if it is the very bundle (same process-unique generation) that
+/// verified the token. So nothing about the source itself (its address, its own generation) is
+/// trusted: a wrapper that serves a different bundle, or none, gets a fresh check.
+#[derive(Clone)]
+struct CachedJwt {
+    verified: VerifiedJwtSvid,
+    trust_domain: TrustDomain,
 }
 
 impl JwtValidator {
@@ -130,10 +179,12 @@ impl JwtValidator {
         }
     }
 
-    /// Remembers up to `capacity` validation results, so a repeated token costs a hash and a
-    /// comparison instead of a signature check. A result is reused only for the identical
-    /// token, audience and bundle source, while the source's generation is unchanged and the
-    /// token is inside its lifetime (with the leeway). Clones of the validator share the cache.
+    /// Remembers up to `capacity` validation results, so a repeated token costs a hash, a
+    /// comparison and one bundle lookup instead of a signature check. A result is reused only
+    /// for the identical token and audience, by a validator with the same settings (leeway,
+    /// `kid` policy, backend), while the bundle source still hands out the very JWT bundle that
+    /// verified the token (same generation), and while the token is inside its lifetime (with
+    /// this validator's leeway). Clones of the validator share the cache.
     #[must_use]
     pub fn with_result_cache(mut self, capacity: usize) -> Self {
         self.results = Some(Arc::new(ResultCache::new(capacity)));
@@ -153,8 +204,13 @@ impl JwtValidator {
     }
 
     /// Accepts tokens without `kid`, as the spec allows (JWT-SVID 2.2): such a token is tried
-    /// against every key of the `sub` trust domain that fits its `alg`, and of no other trust
+    /// against the keys of the `sub` trust domain whose type and curve fit its `alg` (ES256:
+    /// EC P-256 keys only, ES384: P-384, ES512: P-521, RS*/PS*: RSA), and of no other trust
     /// domain. Tokens that carry a `kid` are still matched by it.
+    ///
+    /// Cost: a kid-less token, forged or not, costs one signature verification per fitting
+    /// key, at most [`MAX_KEYS_WITHOUT_KID`]; a bundle with more fitting keys refuses kid-less
+    /// tokens with [`JwtError::TooManyCandidateKeys`] without checking any signature.
     #[must_use]
     pub fn allow_missing_kid(mut self) -> Self {
         self.require_kid = false;
@@ -174,49 +230,65 @@ impl JwtValidator {
         now: UnixTime,
     ) -> Result<VerifiedJwtSvid, JwtError> {
         let Some(cache) = &self.results else {
-            return self.validate_uncached(token, bundles, audience, now);
+            return self
+                .validate_uncached(token, bundles, audience, now)
+                .map(|(verified, _)| verified);
         };
-        let generation = bundles.generation();
-        // The source's address keeps two sources with equal generation numbers apart.
-        #[allow(
-            clippy::as_conversions,
-            reason = "pointer identity only, never dereferenced"
-        )]
-        let source = core::ptr::from_ref(bundles).cast::<()>() as usize;
+        let settings = self.settings();
         let parts = core::iter::once(token.as_bytes())
             .chain(audience.values().iter().map(String::as_bytes));
-        let fingerprint = cache::fingerprint(parts, source);
+        let fingerprint = cache::fingerprint(parts, settings);
         let same = |key: &CacheKey| {
-            key.source == source && &*key.token == token && key.audience == *audience
+            key.settings == settings && &*key.token == token && key.audience == *audience
         };
-        if let Some(hit) = cache.get(fingerprint, same, generation, now) {
-            return Ok(hit);
+        if let Some((generation, hit)) = cache.get(fingerprint, same, now) {
+            let current = bundles.jwt_bundle(&hit.trust_domain);
+            if current.is_some_and(|bundle| bundle.generation() == generation) {
+                return Ok(hit.verified);
+            }
         }
-        let verified = self.validate_uncached(token, bundles, audience, now)?;
+        let (verified, bundle) = self.validate_uncached(token, bundles, audience, now)?;
         let leeway = self.leeway.as_secs();
+        // Whole seconds, rounded inwards: `nbf` up, `exp` down, the leeway down, so the window
+        // never holds a second a fresh check at that time would refuse.
         let validity = Validity {
-            generation,
-            from: verified.token.not_before.map_or(0, |nbf| {
-                seconds_to_time(nbf).as_secs().saturating_sub(leeway)
-            }),
+            generation: bundle.generation(),
+            from: verified
+                .token
+                .not_before
+                .map_or(0, |nbf| seconds_ceil(nbf).saturating_sub(leeway)),
             until: verified.expires_at().as_secs().saturating_add(leeway),
         };
         let key = CacheKey {
             token: token.into(),
             audience: audience.clone(),
-            source,
+            settings,
         };
-        cache.insert(fingerprint, key, validity, verified.clone());
+        let value = CachedJwt {
+            verified: verified.clone(),
+            // The trust domain the source was asked for (the token's), whatever the bundle says.
+            trust_domain: verified.spiffe_id().trust_domain(),
+        };
+        cache.insert(fingerprint, key, validity, value, now);
         Ok(verified)
     }
 
+    fn settings(&self) -> Settings {
+        Settings {
+            backend: self.backend,
+            leeway: self.leeway,
+            require_kid: self.require_kid,
+        }
+    }
+
+    /// Validates without the cache; also returns the bundle that verified the token.
     fn validate_uncached(
         &self,
         token: &str,
         bundles: &dyn JwtBundleSource,
         audience: &Audience,
         now: UnixTime,
-    ) -> Result<VerifiedJwtSvid, JwtError> {
+    ) -> Result<(VerifiedJwtSvid, Arc<JwtBundle>), JwtError> {
         let parsed = JwtSvid::parse_insecure(token)?;
         if parsed.kid.is_none() && self.require_kid {
             return Err(JwtError::MissingKid);
@@ -232,9 +304,10 @@ impl JwtValidator {
         let algorithm = self.verification_algorithm(parsed.algorithm)?;
         let signed = token.get(..parsed.signed_len).ok_or(JwtError::NotCompact)?;
         verify_with_bundle(&parsed, &bundle, algorithm, signed.as_bytes())?;
-        Ok(VerifiedJwtSvid {
+        let verified = VerifiedJwtSvid {
             token: Arc::new(parsed),
-        })
+        };
+        Ok((verified, bundle))
     }
 
     fn check_time(&self, token: &JwtSvid, now: UnixTime) -> Result<(), JwtError> {
@@ -286,14 +359,26 @@ fn verify_with_bundle(
             verify_one(key, algorithm, signed, &signature)
         }
         None => {
-            let mut fitting = bundle
-                .keys()
-                .filter(|(_, key)| token.algorithm.fits(key))
-                .peekable();
-            if fitting.peek().is_none() {
+            // Only keys of the algorithm's type and curve are candidates, and at most
+            // `MAX_KEYS_WITHOUT_KID` of them: the cost of a forged kid-less token is bounded
+            // whatever else the bundle holds.
+            let fitting = || {
+                bundle
+                    .keys()
+                    .map(|(_, key)| key)
+                    .filter(|key| token.algorithm.fits(key))
+            };
+            let count = fitting().count();
+            if count == 0 {
                 return Err(JwtError::KeyDoesNotFitAlgorithm);
             }
-            if fitting.any(|(_, key)| verify_one(key, algorithm, signed, &signature).is_ok()) {
+            if count > MAX_KEYS_WITHOUT_KID {
+                return Err(JwtError::TooManyCandidateKeys {
+                    count,
+                    max: MAX_KEYS_WITHOUT_KID,
+                });
+            }
+            if fitting().any(|key| verify_one(key, algorithm, signed, &signature).is_ok()) {
                 Ok(())
             } else {
                 Err(JwtError::BadSignature)
@@ -403,6 +488,17 @@ fn push_der_len(out: &mut Vec<u8>, len: usize) {
 )]
 fn seconds_f64(time: UnixTime) -> f64 {
     time.as_secs() as f64
+}
+
+/// Whole seconds, rounded up (`nbf` 100.5 is first met at 101).
+fn seconds_ceil(seconds: f64) -> u64 {
+    // `nbf` was checked finite and non-negative; `as` saturates.
+    #[allow(
+        clippy::as_conversions,
+        reason = "float to integer seconds, saturating, after rounding up"
+    )]
+    let whole = seconds.ceil() as u64;
+    whole
 }
 
 fn seconds_to_time(seconds: f64) -> UnixTime {

@@ -17,6 +17,10 @@ const OID_BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x13];
 const OID_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x0f];
 /// `2.5.29.37` extKeyUsage.
 const OID_EXT_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x25];
+/// `2.5.29.35` authorityKeyIdentifier.
+const OID_AUTHORITY_KEY_ID: &[u8] = &[0x55, 0x1d, 0x23];
+/// `2.5.29.14` subjectKeyIdentifier.
+const OID_SUBJECT_KEY_ID: &[u8] = &[0x55, 0x1d, 0x0e];
 /// `2.5.29.30` nameConstraints.
 const OID_NAME_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x1e];
 /// `1.3.6.1.5.5.7.3.1` id-kp-serverAuth.
@@ -64,6 +68,15 @@ pub(crate) struct CertFields<'a> {
     pub(crate) not_after: u64,
     /// The whole SubjectPublicKeyInfo TLV.
     pub(crate) spki: &'a [u8],
+    /// The issuer Name's content (inside its SEQUENCE), compared byte for byte as webpki does.
+    pub(crate) issuer: &'a [u8],
+    /// The subject Name's content (inside its SEQUENCE).
+    pub(crate) subject: &'a [u8],
+    /// The authorityKeyIdentifier's `keyIdentifier` (RFC 5280 4.2.1.1), when present and
+    /// well-formed. Only a hint for picking issuers, so a malformed one is ignored, not an error.
+    pub(crate) authority_key_id: Option<&'a [u8]>,
+    /// The subjectKeyIdentifier (RFC 5280 4.2.1.2), when present and well-formed; a hint too.
+    pub(crate) subject_key_id: Option<&'a [u8]>,
     /// Number of `uniformResourceIdentifier` GeneralNames, counted raw.
     pub(crate) uri_san_count: usize,
     /// The first URI SAN's bytes, undecoded.
@@ -88,9 +101,9 @@ impl<'a> CertFields<'a> {
         let version = tbs.read_optional(tag::CONTEXT_0)?;
         tbs.read(tag::INTEGER)?; // serialNumber
         tbs.read(tag::SEQUENCE)?; // signature
-        tbs.read(tag::SEQUENCE)?; // issuer
+        let issuer = tbs.read(tag::SEQUENCE)?;
         let (not_before, not_after) = read_validity(tbs.read(tag::SEQUENCE)?)?;
-        tbs.read(tag::SEQUENCE)?; // subject
+        let subject = tbs.read(tag::SEQUENCE)?;
         let spki_start = tbs;
         tbs.read(tag::SEQUENCE)?;
         let spki = tlv_between(spki_start, tbs);
@@ -108,6 +121,10 @@ impl<'a> CertFields<'a> {
             not_before,
             not_after,
             spki,
+            issuer,
+            subject,
+            authority_key_id: None,
+            subject_key_id: None,
             uri_san_count: 0,
             first_uri_san: None,
             basic_constraints: None,
@@ -154,6 +171,19 @@ impl<'a> CertFields<'a> {
                     .replace(read_ext_key_usage(value)?)
                     .is_some(),
                 OID_NAME_CONSTRAINTS => std::mem::replace(&mut self.has_name_constraints, true),
+                // Hints only: the first well-formed one is kept, nothing is refused for them.
+                OID_AUTHORITY_KEY_ID => {
+                    if self.authority_key_id.is_none() {
+                        self.authority_key_id = read_authority_key_id(value);
+                    }
+                    false
+                }
+                OID_SUBJECT_KEY_ID => {
+                    if self.subject_key_id.is_none() {
+                        self.subject_key_id = der::read_whole(value, tag::OCTET_STRING).ok();
+                    }
+                    false
+                }
                 _ => false,
             };
             if duplicate {
@@ -181,6 +211,13 @@ impl<'a> CertFields<'a> {
 fn tlv_between<'a>(before: Reader<'a>, after: Reader<'a>) -> &'a [u8] {
     let consumed = before.remaining().len() - after.remaining().len();
     before.remaining().get(..consumed).unwrap_or_default()
+}
+
+/// `AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING OPTIONAL,
+/// ... }` (RFC 5280 4.2.1.1): the keyIdentifier, if the structure has one.
+fn read_authority_key_id(value: &[u8]) -> Option<&[u8]> {
+    let mut aki = Reader::new(der::read_whole(value, tag::SEQUENCE).ok()?);
+    aki.read_optional(tag::CONTEXT_0_PRIMITIVE).ok().flatten()
 }
 
 fn read_validity(value: &[u8]) -> Result<(u64, u64), CertificateError> {

@@ -1,10 +1,13 @@
 //! Peer X.509-SVID verification (X509-SVID 5; digest 2.6).
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, TrustAnchor, UnixTime};
+use rustls_pki_types::{
+    CertificateDer, Der, SignatureVerificationAlgorithm, TrustAnchor, UnixTime,
+};
 use spiffe_id::{SpiffeId, TrustDomain};
 use trust_bundle::{X509Bundle, X509BundleSource};
 use webpki::{EndEntityCert, KeyPurposeIdIter, VerifiedPath};
@@ -64,6 +67,26 @@ struct Anchor {
     not_after: u64,
     path_len: Option<u8>,
     der: CertificateDer<'static>,
+    /// The subject Name's content, to compare with a child's issuer.
+    subject: Vec<u8>,
+    /// The subjectKeyIdentifier, to compare with a child's authorityKeyIdentifier.
+    key_id: Option<Vec<u8>>,
+}
+
+impl Anchor {
+    /// Whether this authority may have issued `child`, judged without a signature check: its
+    /// subject is the child's issuer (byte for byte, as webpki compares them), and when both
+    /// carry key identifiers, the child's authorityKeyIdentifier is this authority's
+    /// subjectKeyIdentifier. A mismatch means another key, as OpenSSL's `X509_check_issued`
+    /// decides (`X509_V_ERR_AKID_SKID_MISMATCH`); a missing identifier on either side falls
+    /// back to the name alone.
+    fn may_issue(&self, child: &CertFields<'_>) -> bool {
+        self.subject == child.issuer
+            && match (child.authority_key_id, self.key_id.as_deref()) {
+                (Some(authority_key_id), Some(key_id)) => authority_key_id == key_id,
+                _ => true,
+            }
+    }
 }
 
 /// Trust anchors built from one bundle, once per bundle generation.
@@ -95,12 +118,69 @@ impl AnchorSet {
                 not_after: fields.not_after,
                 path_len: fields.basic_constraints.and_then(|bc| bc.path_len),
                 der: der.clone(),
+                subject: fields.subject.to_vec(),
+                key_id: fields.subject_key_id.map(<[u8]>::to_vec),
             });
         }
         Self {
             generation: bundle.generation(),
             anchors,
             constraints,
+        }
+    }
+
+    /// The authorities that may have issued the leaf or one of the presented intermediates
+    /// ([`Anchor::may_issue`]), chosen before any signature check, so that the cost of a
+    /// verification does not depend on what else the bundle holds (many authorities sharing
+    /// the signer's name cost nothing). Intermediates that do not parse are skipped: the path
+    /// checks refuse them anyway. With every authority a candidate, the set is borrowed as is.
+    fn candidates<'s>(&'s self, children: &[CertFields<'_>]) -> Candidates<'s> {
+        let chosen: Vec<usize> = self
+            .constraints
+            .iter()
+            .enumerate()
+            .filter(|(_, anchor)| children.iter().any(|child| anchor.may_issue(child)))
+            .map(|(index, _)| index)
+            .collect();
+        if chosen.len() == self.anchors.len() {
+            return Candidates {
+                anchors: Cow::Borrowed(&self.anchors),
+                index: None,
+            };
+        }
+        let anchors = chosen
+            .iter()
+            .filter_map(|&index| self.anchors.get(index))
+            .map(|anchor| TrustAnchor {
+                subject: Der::from(anchor.subject.as_ref()),
+                subject_public_key_info: Der::from(anchor.subject_public_key_info.as_ref()),
+                name_constraints: anchor
+                    .name_constraints
+                    .as_ref()
+                    .map(|nc| Der::from(nc.as_ref())),
+            })
+            .collect();
+        Candidates {
+            anchors: Cow::Owned(anchors),
+            index: Some(chosen),
+        }
+    }
+}
+
+/// The trust anchors handed to webpki for one verification, borrowing from an [`AnchorSet`].
+struct Candidates<'s> {
+    anchors: Cow<'s, [TrustAnchor<'s>]>,
+    /// For each candidate, its index in the [`AnchorSet`]; `None` when all are candidates.
+    index: Option<Vec<usize>>,
+}
+
+impl Candidates<'_> {
+    /// The [`AnchorSet`] index of the candidate webpki anchored a path at.
+    fn set_index(&self, anchor: &TrustAnchor<'_>) -> Option<usize> {
+        let position = self.anchors.iter().position(|a| core::ptr::eq(a, anchor))?;
+        match &self.index {
+            None => Some(position),
+            Some(index) => index.get(position).copied(),
         }
     }
 }
@@ -161,9 +241,11 @@ impl<S: X509BundleSource> X509Verifier<S> {
             return self.verify_uncached(chain, now);
         };
         // Read the generation before verifying: if the bundles change meanwhile, the entry is
-        // stored under the old generation and never served.
+        // stored under the old generation and never served. The verifier owns its source and
+        // its settings (usage, algorithms) are fixed at construction and its cache is not shared,
+        // so the chain and the generation are the whole key.
         let generation = self.source.generation();
-        let fingerprint = cache::fingerprint(chain.iter().map(|c| c.as_ref()), 0);
+        let fingerprint = cache::fingerprint(chain.iter().map(|c| c.as_ref()), 0u8);
         let same_chain = |stored: &Vec<CertificateDer<'static>>| {
             stored.len() == chain.len()
                 && stored
@@ -171,8 +253,10 @@ impl<S: X509BundleSource> X509Verifier<S> {
                     .zip(chain)
                     .all(|(a, b)| a.as_ref() == b.as_ref())
         };
-        if let Some(hit) = cache.get(fingerprint, same_chain, generation, now) {
-            return Ok(hit);
+        if let Some((stored, hit)) = cache.get(fingerprint, same_chain, now) {
+            if stored == generation {
+                return Ok(hit);
+            }
         }
         let verified = self.verify_uncached(chain, now)?;
         let validity = Validity {
@@ -181,7 +265,7 @@ impl<S: X509BundleSource> X509Verifier<S> {
             until: verified.expires_at.as_secs(),
         };
         let owned = chain.iter().map(|c| c.clone().into_owned()).collect();
-        cache.insert(fingerprint, owned, validity, verified.clone());
+        cache.insert(fingerprint, owned, validity, verified.clone(), now);
         Ok(verified)
     }
 
@@ -208,12 +292,20 @@ impl<S: X509BundleSource> X509Verifier<S> {
         if anchors.anchors.is_empty() {
             return Err(VerifyError::NoAuthorities { trust_domain }.into());
         }
+        let children: Vec<CertFields<'_>> = core::iter::once(fields.clone())
+            .chain(
+                intermediates
+                    .iter()
+                    .filter_map(|cert| CertFields::parse(cert).ok()),
+            )
+            .collect();
+        let candidates = anchors.candidates(&children);
         verify_path(
             leaf,
             intermediates,
             &fields,
             spiffe_id,
-            &anchors,
+            (&anchors, &candidates),
             self.algorithms,
             now,
         )
@@ -266,7 +358,7 @@ fn verify_path(
     intermediates: &[CertificateDer<'_>],
     leaf_fields: &CertFields<'_>,
     spiffe_id: SpiffeId,
-    anchors: &AnchorSet,
+    (anchors, candidates): (&AnchorSet, &Candidates<'_>),
     algorithms: &[&dyn SignatureVerificationAlgorithm],
     now: UnixTime,
 ) -> Result<VerifiedX509Svid, Error> {
@@ -277,7 +369,7 @@ fn verify_path(
     let refused = Cell::new(None);
     let accepted = Cell::new(None);
     let check = |path: &VerifiedPath<'_>| -> Result<(), webpki::Error> {
-        match check_path(path, anchors, now) {
+        match check_path(path, anchors, candidates, now) {
             Ok(index) => {
                 accepted.set(Some(index));
                 Ok(())
@@ -291,7 +383,7 @@ fn verify_path(
     let verified = end_entity
         .verify_for_usage(
             algorithms,
-            &anchors.anchors,
+            &candidates.anchors,
             intermediates,
             now,
             LeafOnlyEku,
@@ -334,6 +426,7 @@ fn verify_path(
 fn check_path(
     path: &VerifiedPath<'_>,
     anchors: &AnchorSet,
+    candidates: &Candidates<'_>,
     now: UnixTime,
 ) -> Result<usize, VerifyError> {
     let mut intermediate_count = 0usize;
@@ -343,10 +436,8 @@ fn check_path(
         let fields = CertFields::parse(&der).map_err(|_| VerifyError::UnknownIssuer)?;
         profile::check_ca(&fields).map_err(VerifyError::IntermediateNotCa)?;
     }
-    let index = anchors
-        .anchors
-        .iter()
-        .position(|a| core::ptr::eq(a, path.anchor()))
+    let index = candidates
+        .set_index(path.anchor())
         .ok_or(VerifyError::UnknownIssuer)?;
     let anchor = anchors
         .constraints
