@@ -125,9 +125,11 @@
 mod attest;
 mod authority;
 mod config;
+mod connection;
 mod entry;
 mod error;
 mod issue;
+mod limits;
 mod listen;
 mod rotation;
 mod selector;
@@ -140,6 +142,9 @@ pub use attest::{AttestFuture, Attestor, Caller, TcpAttestor, UnixAttestor};
 pub use config::{AgentConfig, ConfigKeyType};
 pub use entry::{EntryId, MAX_HINT_LEN, MAX_SELECTORS_PER_ENTRY, RegistrationEntry};
 pub use error::{ConfigError, EntryError, Error, SelectorError};
+pub use limits::{
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_UID, DEFAULT_MAX_STREAMS_PER_CONNECTION,
+};
 pub use selector::{MAX_SELECTOR_LEN, Selector};
 pub use server::{Agent, AgentBuilder, AgentHandle, DEFAULT_SOCKET_MODE};
 pub use service::SECURITY_HEADER;
