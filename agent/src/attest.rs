@@ -105,6 +105,20 @@ impl Caller {
     }
 }
 
+/// The keys of the `unix:<key>:<value>` selectors [`UnixAttestor`] gives.
+pub(crate) const UNIX_SELECTOR_KEYS: &[&str] = &[
+    "uid",
+    "gid",
+    "user",
+    "group",
+    "path",
+    "sha256",
+    "supplementary_gid",
+    "supplementary_group",
+];
+/// The keys of the `tcp:<key>:<value>` selectors [`TcpAttestor`] gives.
+pub(crate) const TCP_SELECTOR_KEYS: &[&str] = &["ip"];
+
 /// The future an [`Attestor`] returns.
 pub type AttestFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<Selector>, Error>> + Send + 'a>>;
 
@@ -167,19 +181,30 @@ pub trait Attestor: Send + Sync + fmt::Debug + 'static {
 ///
 /// On a Unix socket the kernel records the connecting process's uid, gid and pid at
 /// `connect()` time (`SO_PEERCRED`). uid and gid are therefore exact for the life of the
-/// connection. The pid is only a pointer to *a* process: by the time the agent reads
-/// `/proc/<pid>/exe`
+/// connection. The pid names the process that connected, and the agent keeps it honest: at
+/// accept it takes a pidfd of that process (`SO_PEERPIDFD`, Linux 6.5+), or on older kernels
+/// its start time (`/proc/<pid>/stat` field 22), and before and after the attestors run on
+/// each call it checks that the process is still alive and still the same one. A call on a
+/// connection whose process has exited, or whose pid now names another process, gets
+/// `PermissionDenied`, so a reused pid never lends its selectors to someone else's
+/// connection. (This binding is the server's: a [`Caller`] built by hand with
+/// [`Caller::unix`] carries none.)
 ///
-/// - the caller may have `exec`'d another binary (file descriptors survive `exec` unless
-///   close-on-exec is set), so the path and digest describe the new program; and
-/// - the caller may have exited and its pid been reused by an unrelated process.
+/// What the kernel does not tell apart is `exec`: it keeps the pid, the pidfd and the start
+/// time. The `/proc/<pid>` selectors (`unix:path`, `unix:sha256`, `unix:supplementary_*`)
+/// are read when each call is made and describe the program the connected process runs
+/// *then*. Any process can connect, hand the connection to a helper (or keep the descriptor
+/// across `exec`) and exec another binary: the helper's calls are then attested as that
+/// binary. Programs of one uid can also inspect each other (`ptrace`, `/proc/<pid>/mem`)
+/// unless the system forbids it. So `unix:path` and `unix:sha256` separate the programs of
+/// *different* users; between programs of the *same* uid they prevent mistakes, not attacks
+/// (SPIRE's unix attestor reads the same `/proc/<pid>/exe` after the same liveness check,
+/// and has the same limit). Registration entries that
+/// must not be obtainable by other programs of one user should give those workloads their
+/// own uid (the strong selector).
 ///
-/// [`UnixAttestor`] narrows the second case by emitting the selectors it reads from `/proc`
-/// only when `/proc/<pid>` belongs to the same uid the kernel reported for the socket, so a
-/// reused pid can at most lend the binary or groups of another process *of the same user*.
-/// Registration entries that must not be obtainable by other programs of one user should
-/// therefore not rely on `unix:path`/`unix:sha256`/`unix:supplementary_*` alone: give such
-/// workloads their own uid (the strong selector).
+/// The `/proc` selectors are emitted only when `/proc/<pid>` belongs to the uid the kernel
+/// reported for the socket (a second guard against reading another user's process).
 #[derive(Clone, Debug)]
 pub struct UnixAttestor {
     hash_binaries: bool,
