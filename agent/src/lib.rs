@@ -93,8 +93,9 @@
 //! stale socket left by a killed agent is replaced, a live one is refused, and shutdown
 //! removes it. On the Unix socket the agent also serves clients that send the socket path as
 //! HTTP/2 `:authority` (grpc C-core since 1.57, hence py-spiffe; grpc-java), which tonic's h2
-//! would otherwise reset with `PROTOCOL_ERROR`: the value is replaced by `localhost` before h2
-//! reads it, since a Unix socket has no host to name.
+//! would otherwise reset with `PROTOCOL_ERROR`: the value is replaced by `localhost` (or its
+//! first bytes, for a shorter value, so that the HPACK tables of both ends stay in step)
+//! before h2 reads it, since a Unix socket has no host to name.
 //!
 //! SVID private keys are sent to entitled callers as the protocol requires; the copies inside
 //! protobuf messages are ordinary heap buffers (prost offers no zeroizing type), freed but not
