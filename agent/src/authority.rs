@@ -475,7 +475,10 @@ mod tests {
         };
         for (encoded, least) in [(1, 1), (4, 1), (10, 3), (34, 9), (60, 9)] {
             let mut input = PREFACE.to_vec();
-            input.extend(headers_frame(END_HEADERS, &block(&vec![0xaa; encoded], true)));
+            input.extend(headers_frame(
+                END_HEADERS,
+                &block(&vec![0xaa; encoded], true),
+            ));
             let mut expected = PREFACE.to_vec();
             expected.extend(headers_frame(
                 END_HEADERS,

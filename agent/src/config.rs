@@ -438,7 +438,10 @@ fn unknown_selector(selector: &Selector) -> Option<String> {
 }
 
 /// A count that must be at least 1.
-fn positive<T: Copy + PartialEq + From<u8>>(field: &str, value: Option<T>) -> Result<Option<T>, Error> {
+fn positive<T: Copy + PartialEq + From<u8>>(
+    field: &str,
+    value: Option<T>,
+) -> Result<Option<T>, Error> {
     match value {
         Some(v) if v == T::from(0) => Err(invalid(field, "must be at least 1".to_owned())),
         other => Ok(other),
@@ -558,7 +561,10 @@ mod tests {
             let ca = config.build_ca(now).unwrap();
             let snapshot = ca.snapshot();
             let jwt = snapshot.active(ca::AuthorityKind::Jwt).unwrap();
-            (config.jwt_key_ttl, jwt.not_after.duration_since(now).unwrap())
+            (
+                config.jwt_key_ttl,
+                jwt.not_after.duration_since(now).unwrap(),
+            )
         };
         let two_hours = Duration::from_secs(2 * 3600);
         assert_eq!(
@@ -567,9 +573,7 @@ mod tests {
         );
         let half_hour = Duration::from_secs(1800);
         assert_eq!(
-            jwt_key_lifetime(
-                "trust_domain = \"a.org\"\n[ca]\nttl = \"2h\"\njwt_key_ttl = \"30m\""
-            ),
+            jwt_key_lifetime("trust_domain = \"a.org\"\n[ca]\nttl = \"2h\"\njwt_key_ttl = \"30m\""),
             (half_hour, half_hour)
         );
         assert_eq!(

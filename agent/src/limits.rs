@@ -349,9 +349,6 @@ mod tests {
         assert_eq!(refused, 9 * MAX_REJECTING);
         assert_eq!(counter.admitted(), 1);
         held.clear();
-        assert!(matches!(
-            counter.admit(Some(7)),
-            Admission::Rejecting(_, _)
-        ));
+        assert!(matches!(counter.admit(Some(7)), Admission::Rejecting(_, _)));
     }
 }

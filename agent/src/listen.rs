@@ -93,7 +93,11 @@ impl Connection {
         let (slot, over, close_at) = match admission {
             Admission::Admitted(slot) => (slot, None, None),
             Admission::Rejecting(slot, over) => {
-                log_over_limit(&caller, over, "answering with ResourceExhausted, then closing");
+                log_over_limit(
+                    &caller,
+                    over,
+                    "answering with ResourceExhausted, then closing",
+                );
                 let close_at = Box::pin(tokio::time::sleep(REJECTED_GRACE));
                 (slot, Some(over), Some(close_at))
             }
@@ -220,9 +224,10 @@ fn accept_loop(
         loop {
             let accepted = match &listener {
                 Listener::Unix(l) => l.accept().await.map(|(s, _)| Connection::unix(s, &counter)),
-                Listener::Tcp(l) => {
-                    l.accept().await.map(|(s, a)| Connection::tcp(s, a, &counter))
-                }
+                Listener::Tcp(l) => l
+                    .accept()
+                    .await
+                    .map(|(s, a)| Connection::tcp(s, a, &counter)),
             };
             // A connection refused outright was dropped (closed) already.
             let accepted = match accepted {

@@ -258,9 +258,9 @@ impl AgentBuilder {
         let connections = ConnectionCounter::new(self.limits);
         let listeners = core::iter::once(Listener::Unix(unix)).chain(tcp.map(Listener::Tcp));
         for listener in listeners {
-            let service = Admit::new(SpiffeWorkloadApiServer::new(WorkloadApi::new(
-                Arc::clone(&shared),
-            )));
+            let service = Admit::new(SpiffeWorkloadApiServer::new(WorkloadApi::new(Arc::clone(
+                &shared,
+            ))));
             let mut stopped = stopped.clone();
             let incoming = listener.into_incoming(Arc::clone(&connections));
             let server = tonic::transport::Server::builder()

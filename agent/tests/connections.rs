@@ -117,7 +117,9 @@ async fn streams_past_the_per_connection_cap_get_resource_exhausted() {
         )
         .await
         .expect("a stream past the cap was queued, not refused");
-        let status = refused.err().unwrap_or_else(|| panic!("attempt {attempt} got a stream"));
+        let status = refused
+            .err()
+            .unwrap_or_else(|| panic!("attempt {attempt} got a stream"));
         assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
         assert!(status.message().contains("max_streams_per_connection"));
         assert_eq!(running.agent.open_streams(), CAP);
@@ -141,9 +143,7 @@ async fn streams_past_the_per_connection_cap_get_resource_exhausted() {
         running.agent.open_streams() == CAP - 1
     })
     .await;
-    let reopened = greedy
-        .fetch_x509_bundles(req(X509BundlesRequest {}))
-        .await;
+    let reopened = greedy.fetch_x509_bundles(req(X509BundlesRequest {})).await;
     assert!(reopened.is_ok(), "{:?}", reopened.err());
 }
 
@@ -265,7 +265,7 @@ fn connect_from_child(socket: &Path, uid: Option<u32>) -> Result<ChildConnection
     if let Some(uid) = uid {
         command.env(CHILD_UID, uid.to_string());
     }
-    let child = command.spawn().unwrap();
+    let mut child = command.spawn().unwrap();
 
     let mut text = [0_u8; 512];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
@@ -285,6 +285,9 @@ fn connect_from_child(socket: &Path, uid: Option<u32>) -> Result<ChildConnection
     }
     let text = String::from_utf8_lossy(text.get(..received.bytes).unwrap_or_default());
     let Some(fd) = socket_fd else {
+        // The child has sent its error and waits for the release byte.
+        drop(control);
+        child.wait().unwrap();
         return Err(text.into_owned());
     };
     let stream = std::os::unix::net::UnixStream::from(fd);
@@ -397,7 +400,9 @@ async fn another_uid_connects_and_is_denied_by_attestation() {
     open_dir(strict.dir.path());
     let refused = connect_from_child(&strict.socket(), Some(OTHER_UID)).err();
     assert!(
-        refused.as_deref().is_some_and(|e| e.contains("connect failed")),
+        refused
+            .as_deref()
+            .is_some_and(|e| e.contains("connect failed")),
         "{refused:?}"
     );
 }

@@ -784,9 +784,7 @@ async fn short_authority_survives_a_full_hpack_table() {
     let request = |pad: Option<(&'static str, String)>| {
         let mut request = jwt_request(&["aud"], "");
         if let Some((name, value)) = pad {
-            request
-                .metadata_mut()
-                .insert(name, value.parse().unwrap());
+            request.metadata_mut().insert(name, value.parse().unwrap());
         }
         request
     };
