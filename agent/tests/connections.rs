@@ -230,6 +230,53 @@ async fn connections_past_the_total_cap_get_resource_exhausted() {
     assert_eq!(x509_code(&mut tcp).await, Code::Ok);
 }
 
+/// A client on one connection to `socket` that is never re-established: once the agent
+/// closes it, calls fail with `Unavailable`.
+async fn one_connection_client(socket: &Path) -> Client {
+    let stream = tokio::net::UnixStream::connect(socket).await.unwrap();
+    let stream = Arc::new(Mutex::new(Some(stream)));
+    let channel = Endpoint::from_static("http://localhost").connect_with_connector_lazy(
+        tower::service_fn(move |_| {
+            let stream = stream.lock().unwrap().take();
+            async move {
+                let stream = stream.ok_or_else(|| std::io::Error::other("used once"))?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+            }
+        }),
+    );
+    SpiffeWorkloadApiClient::new(channel)
+}
+
+/// A connection over a cap that its client keeps open is closed by the agent shortly after
+/// (2 s), so rejected connections do not pile up either.
+#[tokio::test]
+async fn the_agent_closes_a_connection_over_the_cap() {
+    let ca = test_ca();
+    let running = start(
+        Agent::builder(ca.ca().clone())
+            .entry(mine("/w"))
+            .max_connections(1),
+    )
+    .await;
+    let mut admitted = running.client().await;
+    assert_eq!(x509_code(&mut admitted).await, Code::Ok);
+    let mut over = one_connection_client(&running.socket()).await;
+    assert_eq!(x509_code(&mut over).await, Code::ResourceExhausted);
+    let mut closed = false;
+    for _ in 0..100 {
+        if x509_code(&mut over).await == Code::Unavailable {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        closed,
+        "the connection over the cap was still open after 10 s"
+    );
+    assert_eq!(x509_code(&mut admitted).await, Code::Ok);
+}
+
 /// A connection made by a child process, the child waiting for [`ChildConnection::release`]
 /// before it exits.
 struct ChildConnection {
