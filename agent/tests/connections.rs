@@ -35,6 +35,8 @@ use workload_client::proto::{JwtsvidRequest, X509BundlesRequest, X509svidRequest
 const CHILD_SOCKET: &str = "AGENT_TEST_CHILD_SOCKET";
 /// Set in the child: the uid (and gid) to switch to before connecting.
 const CHILD_UID: &str = "AGENT_TEST_CHILD_UID";
+/// Set in the child: on release, exec `sleep 30` instead of exiting.
+const CHILD_EXEC_SLEEP: &str = "AGENT_TEST_CHILD_EXEC_SLEEP";
 /// `nobody` on Debian and most distributions.
 const OTHER_UID: u32 = 65534;
 
@@ -297,6 +299,14 @@ impl ChildConnection {
 /// given), which connects to `socket` and sends the connected socket back; the client uses
 /// that socket. `Err` with the child's message when it could not connect.
 fn connect_from_child(socket: &Path, uid: Option<u32>) -> Result<ChildConnection, String> {
+    connect_from_child_with(socket, uid, false)
+}
+
+fn connect_from_child_with(
+    socket: &Path,
+    uid: Option<u32>,
+    exec_sleep: bool,
+) -> Result<ChildConnection, String> {
     let (control, child_end) = std::os::unix::net::UnixStream::pair().unwrap();
     let mut command = std::process::Command::new(std::env::current_exe().unwrap());
     command
@@ -311,6 +321,9 @@ fn connect_from_child(socket: &Path, uid: Option<u32>) -> Result<ChildConnection
         .stdout(std::process::Stdio::null());
     if let Some(uid) = uid {
         command.env(CHILD_UID, uid.to_string());
+    }
+    if exec_sleep {
+        command.env(CHILD_EXEC_SLEEP, "1");
     }
     let mut child = command.spawn().unwrap();
 
@@ -395,6 +408,12 @@ fn child_connects_and_passes_the_socket() {
         }
     }
     let _ = control.read(&mut [0_u8; 1]);
+    if std::env::var_os(CHILD_EXEC_SLEEP).is_some() {
+        use std::os::unix::process::CommandExt;
+        // The connected socket is close-on-exec; the test holds its own copy.
+        let error = std::process::Command::new("sleep").arg("30").exec();
+        panic!("exec sleep: {error}");
+    }
 }
 
 /// True when this process can switch a child to another uid; otherwise prints why the test
@@ -504,4 +523,54 @@ async fn calls_from_a_connection_whose_process_exited_are_denied() {
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
     assert!(status.message().contains("has exited"), "{status:?}");
     assert_eq!(x509_code(&mut child.client).await, Code::PermissionDenied);
+}
+
+/// The documented limit of the binding: `exec` keeps the pid (and the pidfd and start time),
+/// so a process that connects and then executes another program is still "the process that
+/// connected", and calls are attested as the new program. This is why `unix:path` /
+/// `unix:sha256` do not separate programs of one uid from each other (agent docs,
+/// "Peer credentials and their limits").
+#[tokio::test]
+async fn exec_after_connect_keeps_the_connection_and_changes_the_binary_selectors() {
+    let exe = std::env::current_exe().unwrap();
+    let ca = test_ca();
+    let running = start(
+        Agent::builder(ca.ca().clone()).entry(
+            mine("/test-binary")
+                .with_selector(Selector::new("unix", &format!("path:{}", exe.display())).unwrap()),
+        ),
+    )
+    .await;
+    let mut child = connect_from_child_with(&running.socket(), None, true).unwrap();
+    let ids = |message: workload_client::proto::X509svidResponse| -> Vec<String> {
+        message.svids.into_iter().map(|s| s.spiffe_id).collect()
+    };
+    let first = common::x509_stream(&mut child.client).await.1;
+    assert_eq!(ids(first), ["spiffe://example.org/test-binary"]);
+
+    child.control.write_all(b"x").unwrap();
+    let proc_exe = format!("/proc/{}/exe", child.child.id());
+    let mut sleep_path = None;
+    for _ in 0..1000 {
+        match std::fs::read_link(&proc_exe) {
+            Ok(path) if path != exe => {
+                sleep_path = Some(path);
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+    let sleep_path = sleep_path.expect("the child did not exec sleep");
+    running
+        .agent
+        .add_entry(mine("/sleep").with_selector(
+            Selector::new("unix", &format!("path:{}", sleep_path.display())).unwrap(),
+        ))
+        .await
+        .unwrap();
+    // Same connection, same live process: the call passes and is attested as `sleep`.
+    let after = common::x509_stream(&mut child.client).await.1;
+    assert_eq!(ids(after), ["spiffe://example.org/sleep"]);
+    child.child.kill().unwrap();
+    child.child.wait().unwrap();
 }
