@@ -102,7 +102,8 @@ impl Connection {
                 (slot, Some(over), Some(close_at))
             }
             Admission::Refused(over) => {
-                log_over_limit(&caller, over, "closing at once");
+                // Already 32 connections being refused: a flood; keep the log quiet.
+                tracing::debug!(?over, uid = ?caller.uid(), "connection over a cap; closing at once");
                 return None;
             }
         };
@@ -116,7 +117,12 @@ impl Connection {
 }
 
 fn log_over_limit(caller: &Caller, over: OverLimit, action: &str) {
-    tracing::warn!(?over, uid = ?caller.uid(), addr = ?caller.remote_addr(), "connection over a cap; {action}");
+    tracing::warn!(
+        ?over,
+        uid = ?caller.uid(),
+        addr = ?caller.remote_addr(),
+        "connection over a cap; {action}"
+    );
 }
 
 impl Connected for Connection {
