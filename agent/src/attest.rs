@@ -11,18 +11,40 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::connection::ConnectionInfo;
 use crate::error::Error;
+use crate::limits::OverLimit;
 use crate::selector::Selector;
 
 /// What the server knows about the other end of a connection. Attestors turn it into
 /// selectors.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// Two callers are equal when their credentials are, and, for callers of accepted
+/// connections, when they come from the same connection.
+#[derive(Clone, Debug, Default)]
 pub struct Caller {
     uid: Option<u32>,
     gid: Option<u32>,
     pid: Option<i32>,
     remote_addr: Option<SocketAddr>,
+    /// Set by the server for accepted connections: the process binding and the limits.
+    connection: Option<Arc<ConnectionInfo>>,
 }
+
+impl PartialEq for Caller {
+    fn eq(&self, other: &Self) -> bool {
+        let same_connection = match (&self.connection, &other.connection) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        (self.uid, self.gid, self.pid, self.remote_addr)
+            == (other.uid, other.gid, other.pid, other.remote_addr)
+            && same_connection
+    }
+}
+
+impl Eq for Caller {}
 
 impl Caller {
     /// A caller on a Unix socket, from its peer credentials.
@@ -32,6 +54,7 @@ impl Caller {
             gid: Some(gid),
             pid,
             remote_addr: None,
+            connection: None,
         }
     }
 
@@ -54,7 +77,9 @@ impl Caller {
     }
 
     /// The pid recorded when the caller connected (Unix sockets only; see the
-    /// [`UnixAttestor`] docs for why it is weaker than uid and gid).
+    /// [`UnixAttestor`] docs for why it is weaker than uid and gid). For connections the
+    /// agent accepted, every call checks that this pid still names the process that
+    /// connected before and after the attestors run.
     pub fn pid(&self) -> Option<i32> {
         self.pid
     }
@@ -63,7 +88,36 @@ impl Caller {
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.remote_addr
     }
+
+    /// This caller with the server's per-connection facts.
+    pub(crate) fn with_connection(mut self, connection: ConnectionInfo) -> Self {
+        self.connection = Some(Arc::new(connection));
+        self
+    }
+
+    pub(crate) fn connection(&self) -> Option<&ConnectionInfo> {
+        self.connection.as_deref()
+    }
+
+    /// The cap this caller's connection was accepted over, if any.
+    pub(crate) fn over_limit(&self) -> Option<OverLimit> {
+        self.connection.as_ref().and_then(|c| c.over_limit())
+    }
 }
+
+/// The keys of the `unix:<key>:<value>` selectors [`UnixAttestor`] gives.
+pub(crate) const UNIX_SELECTOR_KEYS: &[&str] = &[
+    "uid",
+    "gid",
+    "user",
+    "group",
+    "path",
+    "sha256",
+    "supplementary_gid",
+    "supplementary_group",
+];
+/// The keys of the `tcp:<key>:<value>` selectors [`TcpAttestor`] gives.
+pub(crate) const TCP_SELECTOR_KEYS: &[&str] = &["ip"];
 
 /// The future an [`Attestor`] returns.
 pub type AttestFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<Selector>, Error>> + Send + 'a>>;
@@ -127,19 +181,30 @@ pub trait Attestor: Send + Sync + fmt::Debug + 'static {
 ///
 /// On a Unix socket the kernel records the connecting process's uid, gid and pid at
 /// `connect()` time (`SO_PEERCRED`). uid and gid are therefore exact for the life of the
-/// connection. The pid is only a pointer to *a* process: by the time the agent reads
-/// `/proc/<pid>/exe`
+/// connection. The pid names the process that connected, and the agent keeps it honest: at
+/// accept it takes a pidfd of that process (`SO_PEERPIDFD`, Linux 6.5+), or on older kernels
+/// its start time (`/proc/<pid>/stat` field 22), and before and after the attestors run on
+/// each call it checks that the process is still alive and still the same one. A call on a
+/// connection whose process has exited, or whose pid now names another process, gets
+/// `PermissionDenied`, so a reused pid never lends its selectors to someone else's
+/// connection. (This binding is the server's: a [`Caller`] built by hand with
+/// [`Caller::unix`] carries none.)
 ///
-/// - the caller may have `exec`'d another binary (file descriptors survive `exec` unless
-///   close-on-exec is set), so the path and digest describe the new program; and
-/// - the caller may have exited and its pid been reused by an unrelated process.
+/// What the kernel does not tell apart is `exec`: it keeps the pid, the pidfd and the start
+/// time. The `/proc/<pid>` selectors (`unix:path`, `unix:sha256`, `unix:supplementary_*`)
+/// are read when each call is made and describe the program the connected process runs
+/// *then*. Any process can connect, hand the connection to a helper (or keep the descriptor
+/// across `exec`) and exec another binary: the helper's calls are then attested as that
+/// binary. Programs of one uid can also inspect each other (`ptrace`, `/proc/<pid>/mem`)
+/// unless the system forbids it. So `unix:path` and `unix:sha256` separate the programs of
+/// *different* users; between programs of the *same* uid they prevent mistakes, not attacks
+/// (SPIRE's unix attestor reads the same `/proc/<pid>/exe` after the same liveness check,
+/// and has the same limit). Registration entries that
+/// must not be obtainable by other programs of one user should give those workloads their
+/// own uid (the strong selector).
 ///
-/// [`UnixAttestor`] narrows the second case by emitting the selectors it reads from `/proc`
-/// only when `/proc/<pid>` belongs to the same uid the kernel reported for the socket, so a
-/// reused pid can at most lend the binary or groups of another process *of the same user*.
-/// Registration entries that must not be obtainable by other programs of one user should
-/// therefore not rely on `unix:path`/`unix:sha256`/`unix:supplementary_*` alone: give such
-/// workloads their own uid (the strong selector).
+/// The `/proc` selectors are emitted only when `/proc/<pid>` belongs to the uid the kernel
+/// reported for the socket (a second guard against reading another user's process).
 #[derive(Clone, Debug)]
 pub struct UnixAttestor {
     hash_binaries: bool,

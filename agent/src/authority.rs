@@ -9,12 +9,19 @@
 //! [`AuthorityRewrite`] wraps the read side of a Unix connection and, in every complete
 //! `HEADERS` frame, replaces the value of a literal `:authority` field (named by static-table
 //! index 1, RFC 7541 Appendix A, or by a plain-text literal name as grpc C-core sends it; a
-//! Huffman-coded literal name is not recognised) with `localhost`, keeping its representation (so the HPACK
-//! dynamic table gets the same insertions in the same order: the decoder's copy of the
-//! entry is smaller, so it never evicts an entry the client can still refer to). Everything
-//! else is passed through byte for byte; anything that does not parse as expected is passed
-//! through unchanged for h2 to judge. The rewrite needs no Huffman decoding: the old value is
-//! skipped by its length and the new one is written as a plain string.
+//! Huffman-coded literal name is not recognised) with `localhost`, keeping its
+//! representation, so the HPACK dynamic table gets the same insertions in the same order.
+//!
+//! The new value is never longer than the old one: a table entry's size counts its value
+//! (RFC 7541 §4.1), and were h2's copy larger than the client's, h2 would evict entries the
+//! client still refers to by index (§4.4) and fail the connection. So a value shorter than
+//! `localhost` (`n` bytes) becomes the first `n` bytes of `localhost`, and an empty value is
+//! left alone (h2 refuses it, as it would without the rewrite). The rewrite needs no Huffman
+//! decoding: the old value is skipped by its length and the new one is written as a plain
+//! string; for a Huffman-coded old value of `L` bytes, `n` is the least it can decode to (each
+//! byte takes at most 30 bits, RFC 7541 Appendix B, and padding is under 8 bits: `n >=
+//! (8L - 7) / 30`, rounded up). Everything else is passed through byte for byte; anything that
+//! does not parse as expected is passed through unchanged for h2 to judge.
 
 use core::pin::Pin;
 use core::task::{Context, Poll, ready};
@@ -34,8 +41,10 @@ const PRIORITY: u8 = 0x20;
 /// HEADERS frames longer than this pass through untouched (h2's default maximum frame size is
 /// 16 KiB, so a conforming client never sends more; the bound keeps the buffer small).
 const MAX_REWRITTEN_FRAME: usize = 64 * 1024;
-/// The replacement value.
+/// The replacement value (or its first bytes, for shorter values).
 const LOCALHOST: &[u8] = b"localhost";
+/// The longest Huffman code, in bits (RFC 7541 Appendix B).
+const MAX_HUFFMAN_CODE_BITS: usize = 30;
 
 enum State {
     /// Passing the connection preface through.
@@ -243,12 +252,12 @@ fn rewrite_block(mut block: &[u8]) -> Option<Vec<u8>> {
                 0 => after_index.get(..11) == Some(b"\x0a:authority"),
                 _ => false,
             };
-            if is_authority {
+            if let Some(value) = is_authority.then(|| replacement(after_name)).flatten() {
                 // `:authority`: keep the representation and the name, new value.
                 let kept = start.len() - after_name.len();
                 out.extend_from_slice(start.get(..kept)?);
-                out.push(u8::try_from(LOCALHOST.len()).ok()?);
-                out.extend_from_slice(LOCALHOST);
+                out.push(u8::try_from(value.len()).ok()?);
+                out.extend_from_slice(value);
                 changed = true;
                 block = after_value;
                 continue;
@@ -259,6 +268,27 @@ fn rewrite_block(mut block: &[u8]) -> Option<Vec<u8>> {
         out.extend_from_slice(start.get(..consumed)?);
     }
     changed.then_some(out)
+}
+
+/// The value that replaces the HPACK string literal `old` (§5.2): `localhost`, cut to the
+/// least length `old` can decode to so that it is never longer (see the module docs);
+/// `None` when `old` is empty or malformed.
+fn replacement(old: &[u8]) -> Option<&'static [u8]> {
+    let huffman = old.first()? & 0x80 != 0;
+    let (encoded, _) = integer(old, 7)?;
+    let encoded = usize::try_from(encoded).ok()?;
+    let least = if huffman {
+        encoded
+            .checked_mul(8)?
+            .checked_sub(7)?
+            .div_ceil(MAX_HUFFMAN_CODE_BITS)
+    } else {
+        encoded
+    };
+    match LOCALHOST.get(..least.min(LOCALHOST.len()))? {
+        [] => None,
+        value => Some(value),
+    }
 }
 
 /// Decodes an HPACK integer with an `bits`-bit prefix (RFC 7541 §5.1); returns it and the rest.
@@ -403,6 +433,59 @@ mod tests {
         input.extend(headers_frame(0, &grpc_block(b"x%2Fy")));
         input.extend(headers_frame(END_HEADERS, &[0x41, 0x7f]));
         assert_eq!(run(input.clone()).await, input);
+    }
+
+    /// The new value is never longer than the old one, so h2's table entry is never larger
+    /// than the client's: shorter values get a prefix of `localhost`, an empty one is kept.
+    #[tokio::test]
+    async fn never_lengthens_the_authority() {
+        let frame = |block: Vec<u8>| {
+            let mut input = PREFACE.to_vec();
+            input.extend(headers_frame(END_HEADERS, &block));
+            input
+        };
+        for (old, new) in [
+            (&b"a"[..], &b"l"[..]),
+            (b"a%2Fb", b"local"),
+            (b"localhos", b"localhos"),
+            (b"localhost", b"localhost"),
+            (b"/tmp/agent.sock", b"localhost"),
+        ] {
+            assert_eq!(
+                run(frame(grpc_block(old))).await,
+                frame(grpc_block(new)),
+                "{}",
+                String::from_utf8_lossy(old)
+            );
+        }
+        // Empty: left for h2 to refuse.
+        let empty = frame(grpc_block(b""));
+        assert_eq!(run(empty.clone()).await, empty);
+    }
+
+    /// A Huffman-coded value of `L` bytes decodes to at least `(8L - 7) / 30` bytes (rounded
+    /// up): the replacement is a plain string no longer than that.
+    #[tokio::test]
+    async fn a_huffman_coded_authority_gets_its_least_decoded_length() {
+        let block = |value: &[u8], huffman: bool| {
+            let flag = if huffman { 0x80 } else { 0 };
+            let mut b = vec![0x41, flag | u8::try_from(value.len()).unwrap()];
+            b.extend_from_slice(value);
+            b
+        };
+        for (encoded, least) in [(1, 1), (4, 1), (10, 3), (34, 9), (60, 9)] {
+            let mut input = PREFACE.to_vec();
+            input.extend(headers_frame(
+                END_HEADERS,
+                &block(&vec![0xaa; encoded], true),
+            ));
+            let mut expected = PREFACE.to_vec();
+            expected.extend(headers_frame(
+                END_HEADERS,
+                &block(&LOCALHOST[..least], false),
+            ));
+            assert_eq!(run(input).await, expected, "{encoded} Huffman bytes");
+        }
     }
 
     #[test]

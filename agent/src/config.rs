@@ -10,8 +10,12 @@ use spiffe_id::{SpiffeId, TrustDomain};
 use svid::JwtAlgorithm;
 use trust_bundle::SpiffeBundle;
 
+use crate::attest::{TCP_SELECTOR_KEYS, UNIX_SELECTOR_KEYS};
 use crate::entry::RegistrationEntry;
 use crate::error::{ConfigError, Error};
+use crate::limits::{
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_UID, DEFAULT_MAX_STREAMS_PER_CONNECTION,
+};
 use crate::selector::Selector;
 
 /// The longest configuration file read: a config is hand-written text, and anything this size
@@ -51,13 +55,20 @@ impl ConfigKeyType {
 /// ```toml
 /// trust_domain = "example.org"
 /// socket_path = "/tmp/spiffe-agent/agent.sock"
-/// # socket_mode = "0600"            # octal; widen (e.g. "0666") for workloads of other users
+/// # socket_mode = "0666"            # octal; the default lets every user connect (attestation
+/// #                                 # decides); "0600" refuses other users at connect()
 /// # tcp_address = "127.0.0.1:8081"  # optional; callers attested by source IP (tcp:ip:...)
 ///
 /// [ca]
-/// ttl = "24h"                       # lifetime of the self-signed root
+/// ttl = "24h"                       # lifetime of each X.509 CA key (the self-signed root)
 /// key_type = "ec-p256"              # X.509 CA key: ec-p256 | ec-p384
 /// jwt_key_type = "ec-p256"          # JWT signing key: ec-p256 | ec-p384 | rsa-2048 (aws-lc-rs)
+/// # jwt_key_ttl = "24h"             # lifetime of each JWT signing key; default: ca.ttl
+///
+/// [limits]                          # past a cap a caller gets ResourceExhausted
+/// max_streams_per_connection = 100  # open streaming RPCs on one connection
+/// max_connections_per_uid = 128     # open connections of one uid (Unix socket)
+/// max_connections = 1024            # open connections in total (Unix and TCP)
 ///
 /// [svid]
 /// x509_ttl = "1h"                   # default X509-SVID lifetime (rotated at about half)
@@ -65,7 +76,8 @@ impl ConfigKeyType {
 ///
 /// [[entry]]
 /// spiffe_id = "spiffe://example.org/web"
-/// selectors = ["unix:uid:1000"]     # all must match
+/// selectors = ["unix:uid:1000"]     # all must match; only unix:... and tcp:ip:... (the
+///                                   # built-in attestors'), anything else is refused
 /// # x509_ttl = "10m"  jwt_ttl = "2m"  hint = "internal"
 /// # dns_names = ["web.example.org"]  federates_with = ["partner.org"]
 ///
@@ -90,10 +102,22 @@ pub struct AgentConfig {
     pub ca_key_type: ConfigKeyType,
     /// The JWT signing key type.
     pub jwt_key_type: ConfigKeyType,
+    /// Lifetime of each JWT signing key (`ca.jwt_key_ttl`; default: [`ca_ttl`](Self::ca_ttl),
+    /// so the JWT key rotates with the CA, as in SPIRE).
+    pub jwt_key_ttl: Duration,
     /// Default X509-SVID lifetime.
     pub x509_svid_ttl: Duration,
     /// Default JWT-SVID lifetime.
     pub jwt_svid_ttl: Duration,
+    /// `limits.max_streams_per_connection` (see
+    /// [`AgentBuilder::max_streams_per_connection`](crate::AgentBuilder::max_streams_per_connection)).
+    pub max_streams_per_connection: u32,
+    /// `limits.max_connections_per_uid` (see
+    /// [`AgentBuilder::max_connections_per_uid`](crate::AgentBuilder::max_connections_per_uid)).
+    pub max_connections_per_uid: usize,
+    /// `limits.max_connections` (see
+    /// [`AgentBuilder::max_connections`](crate::AgentBuilder::max_connections)).
+    pub max_connections: usize,
     /// The registration entries, in file order.
     pub entries: Vec<RegistrationEntry>,
     /// Federated bundles read from their files.
@@ -120,6 +144,8 @@ struct RawConfig {
     #[serde(default)]
     svid: RawSvid,
     #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
     entry: Vec<RawEntry>,
     #[serde(default)]
     federated_bundle: Vec<RawFederatedBundle>,
@@ -131,6 +157,15 @@ struct RawCa {
     ttl: Option<String>,
     key_type: Option<String>,
     jwt_key_type: Option<String>,
+    jwt_key_ttl: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_streams_per_connection: Option<u32>,
+    max_connections_per_uid: Option<usize>,
+    max_connections: Option<usize>,
 }
 
 #[derive(Default, Deserialize)]
@@ -231,12 +266,15 @@ impl AgentConfig {
             federated_bundles.push(bundle.load(index, base)?);
         }
 
+        let ca_ttl = optional_duration("ca.ttl", raw.ca.ttl.as_deref())?.unwrap_or(DEFAULT_CA_TTL);
         Ok(Self {
             trust_domain,
             socket_path: raw.socket_path,
             socket_mode,
             tcp_address,
-            ca_ttl: optional_duration("ca.ttl", raw.ca.ttl.as_deref())?.unwrap_or(DEFAULT_CA_TTL),
+            ca_ttl,
+            jwt_key_ttl: optional_duration("ca.jwt_key_ttl", raw.ca.jwt_key_ttl.as_deref())?
+                .unwrap_or(ca_ttl),
             ca_key_type: raw
                 .ca
                 .key_type
@@ -255,6 +293,18 @@ impl AgentConfig {
                 .unwrap_or(DEFAULT_X509_SVID_TTL),
             jwt_svid_ttl: optional_duration("svid.jwt_ttl", raw.svid.jwt_ttl.as_deref())?
                 .unwrap_or(DEFAULT_JWT_SVID_TTL),
+            max_streams_per_connection: positive(
+                "limits.max_streams_per_connection",
+                raw.limits.max_streams_per_connection,
+            )?
+            .unwrap_or(DEFAULT_MAX_STREAMS_PER_CONNECTION),
+            max_connections_per_uid: positive(
+                "limits.max_connections_per_uid",
+                raw.limits.max_connections_per_uid,
+            )?
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_UID),
+            max_connections: positive("limits.max_connections", raw.limits.max_connections)?
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS),
             entries,
             federated_bundles,
         })
@@ -262,8 +312,8 @@ impl AgentConfig {
 }
 
 impl AgentConfig {
-    /// A root CA for the configured trust domain with the configured lifetime, key types and
-    /// default SVID lifetimes.
+    /// A root CA for the configured trust domain with the configured lifetimes (CA key, JWT
+    /// signing key), key types and default SVID lifetimes.
     ///
     /// # Errors
     /// [`Error::Ca`] when the CA cannot be built (e.g. RSA key generation without the
@@ -283,6 +333,7 @@ impl AgentConfig {
             .ca_ttl(self.ca_ttl)
             .x509_key_type(x509_key_type)
             .jwt_algorithm(jwt_algorithm)
+            .jwt_key_ttl(self.jwt_key_ttl)
             .x509_svid_ttl(self.x509_svid_ttl)
             .jwt_svid_ttl(self.jwt_svid_ttl)
             .build(now)
@@ -296,9 +347,18 @@ impl RawEntry {
         let spiffe_id = SpiffeId::parse(&self.spiffe_id)
             .map_err(|e| invalid(&field("spiffe_id"), e.to_string()))?;
         let mut entry = RegistrationEntry::new(spiffe_id);
-        for selector in &self.selectors {
-            let selector = Selector::parse(selector)
-                .map_err(|e| invalid(&field("selectors"), format!("{selector:?}: {e}")))?;
+        for text in &self.selectors {
+            let selector = Selector::parse(text)
+                .map_err(|e| invalid(&field("selectors"), format!("{text:?}: {e}")))?;
+            if let Some(problem) = unknown_selector(&selector) {
+                return Err(invalid(
+                    &field("selectors"),
+                    format!(
+                        "{text:?} of entry {}: {problem}; no entry with it could ever match",
+                        entry.spiffe_id()
+                    ),
+                ));
+            }
             entry = entry.with_selector(selector);
         }
         if let Some(ttl) = optional_duration(&field("x509_ttl"), self.x509_ttl.as_deref())? {
@@ -338,6 +398,53 @@ impl RawFederatedBundle {
         let (bundle, _ignored) = SpiffeBundle::parse(trust_domain, &json)
             .map_err(|source| ConfigError::FederatedBundle { path, source })?;
         Ok(bundle)
+    }
+}
+
+/// Why no built-in attestor ([`UnixAttestor`](crate::UnixAttestor),
+/// [`TcpAttestor`](crate::TcpAttestor), the only ones the `agent` binary runs) ever gives
+/// `selector`, or `None` when one does.
+fn unknown_selector(selector: &Selector) -> Option<String> {
+    let forms = |kind: &str, keys: &[&str]| {
+        keys.iter()
+            .map(|key| format!("{kind}:{key}:<value>"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let known = |kind: &str, keys: &[&str]| {
+        let key = selector.value().split_once(':').map(|(key, _)| key);
+        key.is_some_and(|key| keys.contains(&key))
+            .then_some(())
+            .ok_or_else(|| format!("the {kind:?} attestor gives only {}", forms(kind, keys)))
+    };
+    let problem = match selector.kind() {
+        "unix" => known("unix", UNIX_SELECTOR_KEYS).err()?,
+        "tcp" => known("tcp", TCP_SELECTOR_KEYS).err()?,
+        kind => {
+            let hint = if UNIX_SELECTOR_KEYS.contains(&kind) {
+                format!(" (did you mean \"unix:{selector}\"?)")
+            } else {
+                String::new()
+            };
+            format!(
+                "no attestor gives selectors of type {kind:?}{hint}; the known types are \
+                 \"unix\" ({}) and \"tcp\" ({})",
+                forms("unix", UNIX_SELECTOR_KEYS),
+                forms("tcp", TCP_SELECTOR_KEYS),
+            )
+        }
+    };
+    Some(problem)
+}
+
+/// A count that must be at least 1.
+fn positive<T: Copy + PartialEq + From<u8>>(
+    field: &str,
+    value: Option<T>,
+) -> Result<Option<T>, Error> {
+    match value {
+        Some(v) if v == T::from(0) => Err(invalid(field, "must be at least 1".to_owned())),
+        other => Ok(other),
     }
 }
 
@@ -444,6 +551,115 @@ mod tests {
         ));
     }
 
+    /// The JWT signing key lives as long as `ca.jwt_key_ttl` says, and by default as long as
+    /// the CA key (`ca.ttl`), not a fixed day.
+    #[test]
+    fn jwt_key_lifetime_follows_the_ca_or_its_own_setting() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let jwt_key_lifetime = |text: &str| {
+            let config = AgentConfig::parse(text, Path::new(".")).unwrap();
+            let ca = config.build_ca(now).unwrap();
+            let snapshot = ca.snapshot();
+            let jwt = snapshot.active(ca::AuthorityKind::Jwt).unwrap();
+            (
+                config.jwt_key_ttl,
+                jwt.not_after.duration_since(now).unwrap(),
+            )
+        };
+        let two_hours = Duration::from_secs(2 * 3600);
+        assert_eq!(
+            jwt_key_lifetime("trust_domain = \"a.org\"\n[ca]\nttl = \"2h\""),
+            (two_hours, two_hours)
+        );
+        let half_hour = Duration::from_secs(1800);
+        assert_eq!(
+            jwt_key_lifetime("trust_domain = \"a.org\"\n[ca]\nttl = \"2h\"\njwt_key_ttl = \"30m\""),
+            (half_hour, half_hour)
+        );
+        assert_eq!(
+            jwt_key_lifetime("trust_domain = \"a.org\"").1,
+            DEFAULT_CA_TTL
+        );
+    }
+
+    #[test]
+    fn reads_limits_and_their_defaults() {
+        let config = AgentConfig::parse(
+            "trust_domain = \"a.org\"\n[limits]\nmax_streams_per_connection = 8\n\
+             max_connections_per_uid = 3\nmax_connections = 20",
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                config.max_streams_per_connection,
+                config.max_connections_per_uid,
+                config.max_connections
+            ),
+            (8, 3, 20)
+        );
+        let defaults = AgentConfig::parse("trust_domain = \"a.org\"", Path::new(".")).unwrap();
+        assert_eq!(
+            (
+                defaults.max_streams_per_connection,
+                defaults.max_connections_per_uid,
+                defaults.max_connections
+            ),
+            (
+                DEFAULT_MAX_STREAMS_PER_CONNECTION,
+                DEFAULT_MAX_CONNECTIONS_PER_UID,
+                DEFAULT_MAX_CONNECTIONS
+            )
+        );
+    }
+
+    /// A selector no attestor gives would make its entry unreachable: refused at load time,
+    /// naming the entry and the types that exist.
+    #[test]
+    fn refuses_selectors_no_attestor_gives() {
+        let entry = |selector: &str| {
+            format!(
+                "trust_domain = \"a.org\"\n[[entry]]\nspiffe_id = \"spiffe://a.org/web\"\n\
+                 selectors = [\"unix:gid:0\", \"{selector}\"]"
+            )
+        };
+        let error = AgentConfig::parse(&entry("uid:0"), Path::new(".")).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "entry[0].selectors: \"uid:0\" of entry spiffe://a.org/web: no attestor gives \
+             selectors of type \"uid\" (did you mean \"unix:uid:0\"?); the known types are \
+             \"unix\" (unix:uid:<value>, unix:gid:<value>, unix:user:<value>, \
+             unix:group:<value>, unix:path:<value>, unix:sha256:<value>, \
+             unix:supplementary_gid:<value>, unix:supplementary_group:<value>) and \"tcp\" \
+             (tcp:ip:<value>); no entry with it could ever match"
+        );
+        let error = AgentConfig::parse(&entry("k8s:ns:default"), Path::new(".")).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("no attestor gives selectors of type \"k8s\"; the known types"),
+            "{error}"
+        );
+        let error = AgentConfig::parse(&entry("unix:pid:1"), Path::new(".")).unwrap_err();
+        assert!(
+            error.to_string().contains(
+                "\"unix:pid:1\" of entry spiffe://a.org/web: the \"unix\" attestor gives only \
+                 unix:uid:<value>, "
+            ),
+            "{error}"
+        );
+        let error = AgentConfig::parse(&entry("tcp:port:1"), Path::new(".")).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("the \"tcp\" attestor gives only tcp:ip:<value>"),
+            "{error}"
+        );
+        for good in ["unix:supplementary_group:ops", "tcp:ip:127.0.0.1"] {
+            AgentConfig::parse(&entry(good), Path::new(".")).unwrap();
+        }
+    }
+
     #[test]
     fn rejects_bad_settings_with_their_name() {
         for (text, field) in [
@@ -471,6 +687,18 @@ mod tests {
             (
                 "trust_domain = \"a.org\"\n[ca]\nkey_type = \"dsa\"",
                 "ca.key_type",
+            ),
+            (
+                "trust_domain = \"a.org\"\n[ca]\njwt_key_ttl = \"1y\"",
+                "ca.jwt_key_ttl",
+            ),
+            (
+                "trust_domain = \"a.org\"\n[limits]\nmax_connections = 0",
+                "limits.max_connections",
+            ),
+            (
+                "trust_domain = \"a.org\"\n[limits]\nmax_streams_per_connection = 0",
+                "limits.max_streams_per_connection",
             ),
         ] {
             let error = AgentConfig::parse(text, Path::new(".")).unwrap_err();

@@ -62,8 +62,9 @@
 //!
 //! Status codes follow the Workload API: `InvalidArgument` without the `workload.spiffe.io:
 //! true` header or with a mandatory field empty, `PermissionDenied` for a caller that matches
-//! no entry (also on an open stream when its last entry is removed), `Unavailable` while
-//! shutting down or when an attestor fails.
+//! no entry (also on an open stream when its last entry is removed) or whose process has
+//! exited since it connected, `ResourceExhausted` past a limit (see "Limits"), `Unavailable`
+//! while shutting down or when an attestor fails.
 //!
 //! # Attestation
 //!
@@ -71,7 +72,12 @@
 //! `unix:user:<name>` and `unix:group:<name>` (from `/etc/passwd` and `/etc/group`), and where
 //! `/proc/<pid>` is readable `unix:path:<binary>`, `unix:sha256:<hex>` and
 //! `unix:supplementary_gid:<gid>` / `unix:supplementary_group:<name>`: SPIRE's selector names.
-//! Its documentation says what the pid can and cannot prove. [`TcpAttestor`] gives
+//! Each connection is bound to the process that opened it (a pidfd, or its start time on
+//! kernels before 6.5), and a call from a connection whose process has exited or been
+//! replaced gets `PermissionDenied`. The pid cannot tell what a process `exec`s after
+//! connecting: `unix:path` / `unix:sha256` separate programs of different users, not programs
+//! of one uid from each other; [`UnixAttestor`]'s documentation says what each selector can
+//! and cannot prove. [`TcpAttestor`] gives
 //! `tcp:ip:<address>` to TCP callers. Add your own (container, pod) by implementing
 //! [`Attestor`]; every attestor's selectors are combined.
 //!
@@ -81,17 +87,34 @@
 //!
 //! # Transport
 //!
-//! The socket file is created with mode [`DEFAULT_SOCKET_MODE`] (owner only; see
-//! [`AgentBuilder::socket_mode`]) without ever being reachable with looser permissions; a
+//! The socket file is created with mode [`DEFAULT_SOCKET_MODE`] (`0666`: every local user may
+//! connect and attestation decides what each gets, as with SPIRE's agent; narrow it with
+//! [`AgentBuilder::socket_mode`]) without ever being reachable with other permissions; a
 //! stale socket left by a killed agent is replaced, a live one is refused, and shutdown
 //! removes it. On the Unix socket the agent also serves clients that send the socket path as
 //! HTTP/2 `:authority` (grpc C-core since 1.57, hence py-spiffe; grpc-java), which tonic's h2
-//! would otherwise reset with `PROTOCOL_ERROR`: the value is replaced by `localhost` before h2
-//! reads it, since a Unix socket has no host to name.
+//! would otherwise reset with `PROTOCOL_ERROR`: the value is replaced by `localhost` (or its
+//! first bytes, for a shorter value, so that the HPACK tables of both ends stay in step)
+//! before h2 reads it, since a Unix socket has no host to name.
 //!
 //! SVID private keys are sent to entitled callers as the protocol requires; the copies inside
 //! protobuf messages are ordinary heap buffers (prost offers no zeroizing type), freed but not
 //! wiped when a message is dropped.
+//!
+//! # Limits
+//!
+//! | what | default | builder / config key |
+//! |---|---|---|
+//! | open streaming RPCs per connection | [`DEFAULT_MAX_STREAMS_PER_CONNECTION`] (100) | [`AgentBuilder::max_streams_per_connection`], `limits.max_streams_per_connection` |
+//! | open connections per uid (Unix socket) | [`DEFAULT_MAX_CONNECTIONS_PER_UID`] (128) | [`AgentBuilder::max_connections_per_uid`], `limits.max_connections_per_uid` |
+//! | open connections in total | [`DEFAULT_MAX_CONNECTIONS`] (1024) | [`AgentBuilder::max_connections`], `limits.max_connections` |
+//!
+//! A stream past its connection's cap gets `ResourceExhausted` at once (HTTP/2
+//! `SETTINGS_MAX_CONCURRENT_STREAMS` is 32 higher, so unary calls still pass, and a client
+//! that ignores it gets `REFUSED_STREAM`). A connection past a connection cap is accepted,
+//! every call on it gets `ResourceExhausted` naming the cap, and it is closed after 2 s; at
+//! most 32 of those are held at once, further ones are closed at once without an answer.
+//! Callers within the caps are not affected.
 //!
 //! # Streams and rotation
 //!
@@ -125,9 +148,11 @@
 mod attest;
 mod authority;
 mod config;
+mod connection;
 mod entry;
 mod error;
 mod issue;
+mod limits;
 mod listen;
 mod rotation;
 mod selector;
@@ -140,6 +165,9 @@ pub use attest::{AttestFuture, Attestor, Caller, TcpAttestor, UnixAttestor};
 pub use config::{AgentConfig, ConfigKeyType};
 pub use entry::{EntryId, MAX_HINT_LEN, MAX_SELECTORS_PER_ENTRY, RegistrationEntry};
 pub use error::{ConfigError, EntryError, Error, SelectorError};
+pub use limits::{
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_UID, DEFAULT_MAX_STREAMS_PER_CONNECTION,
+};
 pub use selector::{MAX_SELECTOR_LEN, Selector};
 pub use server::{Agent, AgentBuilder, AgentHandle, DEFAULT_SOCKET_MODE};
 pub use service::SECURITY_HEADER;

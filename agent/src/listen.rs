@@ -1,6 +1,8 @@
 //! Listening sockets: a Unix socket created with a chosen mode and no window with another, a
 //! stale socket left by a killed agent replaced, live ones refused; optional TCP. Accepted
-//! connections carry their [`Caller`] into tonic's request extensions.
+//! connections are counted against the connection caps ([`crate::limits`]), bound to the
+//! process that connected ([`crate::connection`]) and carry their [`Caller`] into tonic's
+//! request extensions.
 
 use core::pin::Pin;
 use core::task::{Context, Poll};
@@ -8,21 +10,29 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio::time::Sleep;
 use tokio_stream::Stream;
 use tonic::transport::server::Connected;
 
 use crate::attest::Caller;
 use crate::authority::AuthorityRewrite;
+use crate::connection::{ConnectionInfo, ProcessBinding};
 use crate::error::Error;
+use crate::limits::{Admission, ConnectionCounter, OverLimit, REJECTED_GRACE, Slot};
 
 /// An accepted connection and who is on the other end.
 pub(crate) struct Connection {
     io: Io,
     caller: Caller,
+    /// Its place in the connection counts, released when the connection is dropped.
+    _slot: Slot,
+    /// For a connection over a cap: when it reads as closed.
+    close_at: Option<Pin<Box<Sleep>>>,
 }
 
 enum Io {
@@ -32,29 +42,87 @@ enum Io {
 }
 
 impl Connection {
-    fn unix(stream: UnixStream) -> Self {
-        let caller = match stream.peer_cred() {
-            Ok(cred) => Caller::unix(cred.uid(), cred.gid(), cred.pid()),
+    /// A Unix connection, or `None` when it is over a cap and must be closed at once.
+    fn unix(stream: UnixStream, counter: &Arc<ConnectionCounter>) -> Option<Self> {
+        let (caller, process) = match stream.peer_cred() {
+            Ok(cred) => (
+                Caller::unix(cred.uid(), cred.gid(), cred.pid()),
+                ProcessBinding::of_peer(&stream, cred.pid()),
+            ),
             Err(error) => {
                 // Without credentials the caller gets no unix selectors, hence no identity.
                 tracing::warn!(%error, "no peer credentials for a Unix connection");
-                Caller::default()
+                (Caller::default(), None)
             }
         };
-        Self {
-            io: Io::Unix(AuthorityRewrite::new(stream)),
+        let uid = caller.uid();
+        Self::admit(
+            Io::Unix(AuthorityRewrite::new(stream)),
             caller,
-        }
+            process,
+            counter.admit(uid),
+            counter,
+        )
     }
 
-    fn tcp(stream: TcpStream, remote: SocketAddr) -> Self {
+    /// A TCP connection (counted in the total only), or `None` as for [`Connection::unix`].
+    fn tcp(
+        stream: TcpStream,
+        remote: SocketAddr,
+        counter: &Arc<ConnectionCounter>,
+    ) -> Option<Self> {
         // Small gRPC frames: do not wait to coalesce them.
         let _ = stream.set_nodelay(true);
-        Self {
-            io: Io::Tcp(stream),
-            caller: Caller::tcp(remote),
-        }
+        Self::admit(
+            Io::Tcp(stream),
+            Caller::tcp(remote),
+            None,
+            counter.admit(None),
+            counter,
+        )
     }
+
+    fn admit(
+        io: Io,
+        caller: Caller,
+        process: Option<ProcessBinding>,
+        admission: Admission,
+        counter: &ConnectionCounter,
+    ) -> Option<Self> {
+        let max_streams = counter.limits().streams_per_connection;
+        let (slot, over, close_at) = match admission {
+            Admission::Admitted(slot) => (slot, None, None),
+            Admission::Rejecting(slot, over) => {
+                log_over_limit(
+                    &caller,
+                    over,
+                    "answering with ResourceExhausted, then closing",
+                );
+                let close_at = Box::pin(tokio::time::sleep(REJECTED_GRACE));
+                (slot, Some(over), Some(close_at))
+            }
+            Admission::Refused(over) => {
+                // Already 32 connections being refused: a flood; keep the log quiet.
+                tracing::debug!(?over, uid = ?caller.uid(), "connection over a cap; closing at once");
+                return None;
+            }
+        };
+        Some(Self {
+            io,
+            caller: caller.with_connection(ConnectionInfo::new(process, max_streams, over)),
+            _slot: slot,
+            close_at,
+        })
+    }
+}
+
+fn log_over_limit(caller: &Caller, over: OverLimit, action: &str) {
+    tracing::warn!(
+        ?over,
+        uid = ?caller.uid(),
+        addr = ?caller.remote_addr(),
+        "connection over a cap; {action}"
+    );
 }
 
 impl Connected for Connection {
@@ -71,7 +139,14 @@ impl AsyncRead for Connection {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().io {
+        let this = self.get_mut();
+        if let Some(close_at) = &mut this.close_at {
+            if close_at.as_mut().poll(cx).is_ready() {
+                // End of stream: the server closes the connection.
+                return Poll::Ready(Ok(()));
+            }
+        }
+        match &mut this.io {
             Io::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Io::Tcp(s) => Pin::new(s).poll_read(cx, buf),
         }
@@ -134,21 +209,37 @@ pub(crate) enum Listener {
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
 impl Listener {
-    /// The accepted connections as a stream for `serve_with_incoming_shutdown`.
-    pub(crate) fn into_incoming(self) -> impl Stream<Item = io::Result<Connection>> + Send {
-        tokio_stream::wrappers::ReceiverStream::new(accept_loop(self))
+    /// The accepted connections as a stream for `serve_with_incoming_shutdown`, counted in
+    /// `counter`.
+    pub(crate) fn into_incoming(
+        self,
+        counter: Arc<ConnectionCounter>,
+    ) -> impl Stream<Item = io::Result<Connection>> + Send {
+        tokio_stream::wrappers::ReceiverStream::new(accept_loop(self, counter))
     }
 }
 
 /// Accepts on a task of its own, handing connections over a small channel (the server takes
 /// them as fast as it can; the bound only matters when it cannot).
-fn accept_loop(listener: Listener) -> tokio::sync::mpsc::Receiver<io::Result<Connection>> {
+fn accept_loop(
+    listener: Listener,
+    counter: Arc<ConnectionCounter>,
+) -> tokio::sync::mpsc::Receiver<io::Result<Connection>> {
     let (sender, receiver) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
         loop {
             let accepted = match &listener {
-                Listener::Unix(l) => l.accept().await.map(|(s, _)| Connection::unix(s)),
-                Listener::Tcp(l) => l.accept().await.map(|(s, a)| Connection::tcp(s, a)),
+                Listener::Unix(l) => l.accept().await.map(|(s, _)| Connection::unix(s, &counter)),
+                Listener::Tcp(l) => l
+                    .accept()
+                    .await
+                    .map(|(s, a)| Connection::tcp(s, a, &counter)),
+            };
+            // A connection refused outright was dropped (closed) already.
+            let accepted = match accepted {
+                Ok(None) => continue,
+                Ok(Some(connection)) => Ok(connection),
+                Err(error) => Err(error),
             };
             let failed = accepted.is_err();
             if let Err(error) = &accepted {

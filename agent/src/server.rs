@@ -22,16 +22,19 @@ use crate::config::{DEFAULT_JWT_SVID_TTL, DEFAULT_X509_SVID_TTL};
 use crate::entry::{EntryId, RegistrationEntry};
 use crate::error::Error;
 use crate::issue::{self, JwtCache};
+use crate::limits::{Admit, ConnectionCounter, Limits};
 use crate::listen::{self, Listener};
 use crate::rotation;
 use crate::selector::SelectorSet;
 use crate::service::WorkloadApi;
 use crate::state::{IssuedSvid, SharedState};
 
-/// The default mode of the socket file: owner only. Widen it with
-/// [`AgentBuilder::socket_mode`] when workloads run as other users (who they are is decided
-/// by peer credentials, not by the file mode).
-pub const DEFAULT_SOCKET_MODE: u32 = 0o600;
+/// The default mode of the socket file: every local user may connect, and attestation
+/// decides what each gets (a uid that matches no entry gets `PermissionDenied`), as SPIRE's
+/// agent does (it makes its socket 0777; execute bits mean nothing on a socket). Narrow it
+/// with [`AgentBuilder::socket_mode`], e.g. `0o600` (the agent's user only) or `0o660` (its
+/// group too), to refuse other users at `connect()`.
+pub const DEFAULT_SOCKET_MODE: u32 = 0o666;
 
 /// How long [`AgentHandle::shutdown`] waits for connections to finish after every stream was
 /// ended, before dropping them.
@@ -54,7 +57,7 @@ impl Agent {
             jwt_ttl: DEFAULT_JWT_SVID_TTL,
             socket_mode: DEFAULT_SOCKET_MODE,
             tcp: None,
-            max_concurrent_streams: None,
+            limits: Limits::default(),
             crypto: CryptoBackend::default(),
             ca_rotation_interval: None,
         }
@@ -72,7 +75,7 @@ pub struct AgentBuilder {
     jwt_ttl: Duration,
     socket_mode: u32,
     tcp: Option<SocketAddr>,
-    max_concurrent_streams: Option<u32>,
+    limits: Limits,
     crypto: CryptoBackend,
     ca_rotation_interval: Option<Duration>,
 }
@@ -87,6 +90,7 @@ impl core::fmt::Debug for AgentBuilder {
             .field("jwt_ttl", &self.jwt_ttl)
             .field("socket_mode", &format_args!("{:o}", self.socket_mode))
             .field("tcp", &self.tcp)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -150,10 +154,36 @@ impl AgentBuilder {
         self
     }
 
-    /// The most concurrent streams one connection may open (HTTP/2
-    /// `SETTINGS_MAX_CONCURRENT_STREAMS`); the default is hyper's (200).
-    pub fn max_concurrent_streams(mut self, max: u32) -> Self {
-        self.max_concurrent_streams = Some(max);
+    /// The most streaming RPCs (`FetchX509SVID`, `FetchX509Bundles`, `FetchJWTBundles`) one
+    /// connection may have open (default [`DEFAULT_MAX_STREAMS_PER_CONNECTION`], at least 1).
+    /// One more gets `ResourceExhausted`; the connection's other streams and every other
+    /// connection are unaffected. HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS` is set 32 above
+    /// it, so unary calls still pass.
+    ///
+    /// [`DEFAULT_MAX_STREAMS_PER_CONNECTION`]: crate::DEFAULT_MAX_STREAMS_PER_CONNECTION
+    pub fn max_streams_per_connection(mut self, max: u32) -> Self {
+        self.limits.streams_per_connection = max.max(1);
+        self
+    }
+
+    /// The most connections one uid may have open on the Unix socket (default
+    /// [`DEFAULT_MAX_CONNECTIONS_PER_UID`], at least 1). A connection past it is accepted,
+    /// every call on it is answered with `ResourceExhausted`, and it is closed two seconds
+    /// later (at most 32 such connections are held at a time; more are closed at once).
+    ///
+    /// [`DEFAULT_MAX_CONNECTIONS_PER_UID`]: crate::DEFAULT_MAX_CONNECTIONS_PER_UID
+    pub fn max_connections_per_uid(mut self, max: usize) -> Self {
+        self.limits.connections_per_uid = max.max(1);
+        self
+    }
+
+    /// The most connections open in total, Unix and TCP (default
+    /// [`DEFAULT_MAX_CONNECTIONS`], at least 1); past it, as for
+    /// [`max_connections_per_uid`](Self::max_connections_per_uid).
+    ///
+    /// [`DEFAULT_MAX_CONNECTIONS`]: crate::DEFAULT_MAX_CONNECTIONS
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.limits.connections = max.max(1);
         self
     }
 
@@ -225,14 +255,18 @@ impl AgentBuilder {
 
         let (stop, stopped) = watch::channel(false);
         let mut servers = Vec::new();
+        let connections = ConnectionCounter::new(self.limits);
         let listeners = core::iter::once(Listener::Unix(unix)).chain(tcp.map(Listener::Tcp));
         for listener in listeners {
-            let service = SpiffeWorkloadApiServer::new(WorkloadApi::new(Arc::clone(&shared)));
+            let service = Admit::new(SpiffeWorkloadApiServer::new(WorkloadApi::new(Arc::clone(
+                &shared,
+            ))));
             let mut stopped = stopped.clone();
+            let incoming = listener.into_incoming(Arc::clone(&connections));
             let server = tonic::transport::Server::builder()
-                .max_concurrent_streams(self.max_concurrent_streams)
+                .max_concurrent_streams(self.limits.h2_max_concurrent_streams())
                 .add_service(service)
-                .serve_with_incoming_shutdown(listener.into_incoming(), async move {
+                .serve_with_incoming_shutdown(incoming, async move {
                     let _ = stopped.wait_for(|stop| *stop).await;
                 });
             servers.push(tokio::spawn(server));
@@ -253,6 +287,7 @@ impl AgentBuilder {
             socket_path: path,
             socket_inode: inode,
             tcp_addr,
+            connections,
             stop,
             servers,
             rotation: Some(rotation),
@@ -268,6 +303,7 @@ pub struct AgentHandle {
     socket_path: PathBuf,
     socket_inode: u64,
     tcp_addr: Option<SocketAddr>,
+    connections: Arc<ConnectionCounter>,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
     rotation: Option<JoinHandle<()>>,
@@ -359,6 +395,12 @@ impl AgentHandle {
     /// How many streams are open (all RPCs together).
     pub fn open_streams(&self) -> usize {
         self.shared.state.lock().stream_counts().1
+    }
+
+    /// How many connections within the caps are open (Unix and TCP; connections accepted
+    /// over a cap, which are closed shortly, are not counted).
+    pub fn open_connections(&self) -> usize {
+        self.connections.admitted()
     }
 
     /// Ends every stream cleanly, stops accepting, waits (a few seconds at most) for

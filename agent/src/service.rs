@@ -15,6 +15,7 @@ use workload_client::proto::{
 };
 
 use crate::attest::Caller;
+use crate::limits::Counted;
 use crate::selector::SelectorSet;
 use crate::server::Shared;
 use crate::state::{Snapshot, View};
@@ -35,15 +36,18 @@ impl WorkloadApi {
         Self { shared }
     }
 
-    /// Checks the header, attests the caller and returns its selectors.
+    /// Checks the header, attests the caller and returns its selectors. A caller whose
+    /// process has exited or been replaced since it connected gets `PermissionDenied`: the
+    /// check runs again after the attestors, so every `/proc/<pid>` read they made was of
+    /// the process that connected (see `connection.rs`).
     async fn caller<T>(&self, request: &Request<T>) -> Result<SelectorSet, Status> {
         check_security_header(request)?;
-        let caller = request
-            .extensions()
-            .get::<Caller>()
-            .cloned()
-            .unwrap_or_default();
-        self.shared.attest(&caller).await
+        let caller = caller_of(request);
+        let check = |caller: &Caller| caller.connection().map_or(Ok(()), |c| c.check_process());
+        check(&caller)?;
+        let selectors = self.shared.attest(&caller).await?;
+        check(&caller)?;
+        Ok(selectors)
     }
 
     /// The caller's current snapshot, or the status for a caller without one.
@@ -58,14 +62,31 @@ impl WorkloadApi {
         &self,
         request: &Request<T>,
         project: fn(&Snapshot) -> &Arc<M>,
-    ) -> Result<Response<Updates<M>>, Status> {
+    ) -> Result<Response<Counted<Updates<M>>>, Status> {
+        // The connection's stream budget first: past it nothing is attested or subscribed.
+        let permit = caller_of(request)
+            .connection()
+            .map(|c| c.stream_permit())
+            .transpose()?;
         let selectors = self.caller(request).await?;
         let receiver = self.shared.state.lock().subscribe(selectors);
         // A caller without identity gets the status on the call itself rather than on a
         // stream that then fails.
         entitled(receiver.borrow().clone())?;
-        Ok(Response::new(Updates::new(receiver, project)))
+        Ok(Response::new(Counted::new(
+            Updates::new(receiver, project),
+            permit,
+        )))
     }
+}
+
+/// The caller the server attached to the request's connection (none in unit tests).
+fn caller_of<T>(request: &Request<T>) -> Caller {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn entitled(view: View) -> Result<Arc<Snapshot>, Status> {
@@ -90,9 +111,9 @@ pub(crate) fn check_security_header<T>(request: &Request<T>) -> Result<(), Statu
 
 #[tonic::async_trait]
 impl SpiffeWorkloadApi for WorkloadApi {
-    type FetchX509SVIDStream = Updates<X509svidResponse>;
-    type FetchX509BundlesStream = Updates<X509BundlesResponse>;
-    type FetchJWTBundlesStream = Updates<JwtBundlesResponse>;
+    type FetchX509SVIDStream = Counted<Updates<X509svidResponse>>;
+    type FetchX509BundlesStream = Counted<Updates<X509BundlesResponse>>;
+    type FetchJWTBundlesStream = Counted<Updates<JwtBundlesResponse>>;
 
     async fn fetch_x509svid(
         &self,

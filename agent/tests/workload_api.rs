@@ -764,3 +764,65 @@ async fn tcp_callers_are_attested_by_address() {
     let ids: Vec<&str> = first.svids.iter().map(|s| s.spiffe_id.as_str()).collect();
     assert_eq!(ids, ["spiffe://example.org/unix"]);
 }
+
+/// A client whose `:authority` is shorter than `localhost` (here `a`) keeps working when its
+/// HPACK dynamic table fills up: the rewrite must never make the agent's copy of a table entry
+/// larger than the client's, or the agent evicts entries the client still refers to (RFC 7541
+/// §4.4) and the next request fails to decode. The second request's header is sized so that
+/// the two tables' sizes straddle the 4,096-byte limit; its exact size depends on tonic's
+/// other headers, so a range of sizes is tried, each on a fresh connection.
+#[tokio::test]
+async fn short_authority_survives_a_full_hpack_table() {
+    let ca = test_ca();
+    let running = start(
+        Agent::builder(ca.ca().clone())
+            .entry(mine("/w"))
+            .max_connections_per_uid(100_000)
+            .max_connections(100_000),
+    )
+    .await;
+    let request = |pad: Option<(&'static str, String)>| {
+        let mut request = jwt_request(&["aud"], "");
+        if let Some((name, value)) = pad {
+            request.metadata_mut().insert(name, value.parse().unwrap());
+        }
+        request
+    };
+    for second in 600..1000 {
+        let path = running.socket();
+        let channel = tonic::transport::Endpoint::from_static("http://a")
+            .connect_with_connector(tower::service_fn(move |_| {
+                let path = path.clone();
+                async move {
+                    let stream = tokio::net::UnixStream::connect(path).await?;
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+                }
+            }))
+            .await
+            .unwrap();
+        let mut client =
+            workload_client::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient::new(
+                channel,
+            );
+        // 1: `:authority` is the table's oldest entry, then ~3 KB of other entries.
+        // 2: one more entry that fits the client's table but, were the agent's copy of
+        //    `:authority` larger, not the agent's, which would evict `:authority`.
+        // 3: refers to `:authority` by its table index.
+        for (step, pad) in [
+            Some(("x-pad", "q".repeat(3000))),
+            Some(("x-pad-2", "r".repeat(second))),
+            None,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let response = client.fetch_jwtsvid(request(pad)).await;
+            assert!(
+                response.is_ok(),
+                "second header of {second} bytes, request {}: {:?}",
+                step + 1,
+                response.err()
+            );
+        }
+    }
+}

@@ -252,7 +252,8 @@ impl CertificateAuthorityBuilder {
         self
     }
 
-    /// Lifetime of each JWT signing key; default: the CA TTL.
+    /// Lifetime of each JWT signing key; default [`DEFAULT_CA_TTL`] (24 h), independent of
+    /// [`ca_ttl`](Self::ca_ttl): set both to change both.
     #[must_use]
     pub fn jwt_key_ttl(mut self, ttl: Duration) -> Self {
         self.config.jwt_key_ttl = ttl;

@@ -93,6 +93,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .drive_ca_rotation(Duration::from_secs(10))
         .x509_svid_ttl(config.x509_svid_ttl)
         .jwt_svid_ttl(config.jwt_svid_ttl)
+        .max_streams_per_connection(config.max_streams_per_connection)
+        .max_connections_per_uid(config.max_connections_per_uid)
+        .max_connections(config.max_connections)
         .entries(config.entries.iter().cloned());
     for bundle in &config.federated_bundles {
         builder = builder.federated_bundle(bundle.clone());
