@@ -388,7 +388,11 @@ async fn fan_out(
     arrivals.sort_unstable();
     let last = *arrivals.last().unwrap();
     let median = arrivals[arrivals.len() / 2];
-    (last - before, (last - before) - (after - before), median - before)
+    (
+        last - before,
+        (last - before) - (after - before),
+        median - before,
+    )
 }
 
 fn fan_out_report(sign: Duration) {
