@@ -435,13 +435,17 @@ fn fan_out_report(sign: Duration) {
     }
 }
 
-/// FetchJWTSVID (cached) p50/p99 with 1 and 10,000 registered entries, no stream open.
+/// FetchJWTSVID (cached) p50/p99 with 1 and 10,000 registered entries, no stream open. Both
+/// agents run at once and are measured in alternating rounds (the best round of each is
+/// shown), so drift on a shared machine hits both alike.
 fn jwt_entries_report(sign: Duration) {
-    const CALLS: usize = 2000;
+    const CALLS: usize = 1000;
+    const ROUNDS: usize = 3;
     println!("\n== FetchJWTSVID (cached token) by registered entries, no stream open");
     let rt = runtime();
-    let mut first = None;
-    for entries in [1, 10_000] {
+    let sizes = [1, 10_000];
+    let mut agents = Vec::new();
+    for entries in sizes {
         let setup = rt.block_on(start_agent_with_entries(new_ca(), entries));
         // The background minting of first SVIDs is not what this measures.
         rt.block_on(setup.agent.minted());
@@ -450,10 +454,21 @@ fn jwt_entries_report(sign: Duration) {
         for _ in 0..200 {
             rt.block_on(fetch_jwt(&mut client.clone(), "cached".to_owned()));
         }
-        let (p50, p99) = latencies(CALLS, || {
-            black_box(rt.block_on(fetch_jwt(&mut client.clone(), "cached".to_owned())));
-        });
-        let base = *first.get_or_insert(p50);
+        agents.push((setup, client));
+    }
+    let mut best = vec![(Duration::MAX, Duration::MAX); sizes.len()];
+    for _ in 0..ROUNDS {
+        for ((_, client), best) in agents.iter().zip(&mut best) {
+            let (p50, p99) = latencies(CALLS, || {
+                black_box(rt.block_on(fetch_jwt(&mut client.clone(), "cached".to_owned())));
+            });
+            if p50 < best.0 {
+                *best = (p50, p99);
+            }
+        }
+    }
+    let base = best[0].0;
+    for (entries, (p50, p99)) in sizes.iter().zip(best) {
         println!(
             "  {entries:>6} entries: p50 {:8.1} us  p99 {:8.1} us  ({:.2}x the 1-entry p50; \
              {:.1}x a signature)",
@@ -462,6 +477,8 @@ fn jwt_entries_report(sign: Duration) {
             p50.as_secs_f64() / base.as_secs_f64(),
             p50.as_secs_f64() / sign.as_secs_f64(),
         );
+    }
+    for (setup, client) in agents {
         drop(client);
         rt.block_on(setup.agent.shutdown()).unwrap();
     }
