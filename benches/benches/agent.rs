@@ -16,7 +16,10 @@
 //!   re-issued SVID (streams spread over connections of 100 streams each), in two shapes: 1,000
 //!   and 10,000 streams of one identity (one entry, one group), and 1,000, 3,000 and 10,000
 //!   streams of as many distinct workloads (one entry and one group each: the adversarial
-//!   shape), with the cost per stream as a multiple of one ES256 signature;
+//!   shape), with the cost per stream as a multiple of one ES256 signature. A CA rotation
+//!   re-mints every SVID, so the distinct shape runs twice: on a CA with the default
+//!   `SelfCheck::Full` (`full`: every minted SVID verified, about 3x a mint without it) and
+//!   with `SelfCheck::FirstPerAuthority` (`first`), which shows what the agent itself adds;
 //! - FetchJWTSVID (cached token) with 1 and with 10,000 registered entries, no stream open
 //!   (the caller matches one entry either way);
 //! - start-up with 10,000 entries: until `serve_unix` returns (the socket accepts), until the
@@ -131,7 +134,15 @@ struct Setup {
 }
 
 fn new_ca() -> ca::CertificateAuthority {
+    new_ca_with(ca::SelfCheck::Full)
+}
+
+/// A CA with the given self-check: `Full` (the default) verifies every minted SVID, about 3x
+/// the cost of a mint without it (see `benches/ca.rs`); `FirstPerAuthority` only the first
+/// per authority.
+fn new_ca_with(self_check: ca::SelfCheck) -> ca::CertificateAuthority {
     ca::CertificateAuthority::builder("example.org".parse().unwrap())
+        .self_check(self_check)
         .build(std::time::SystemTime::now())
         .unwrap()
 }
@@ -403,14 +414,19 @@ fn fan_out_report(sign: Duration) {
         micros(sign)
     );
     let rt = runtime();
-    for (shape, watchers) in [
-        ("one identity", 1_000),
-        ("one identity", 10_000),
-        ("distinct", 1_000),
-        ("distinct", 3_000),
-        ("distinct", 10_000),
+    let full = ca::SelfCheck::Full;
+    let first = ca::SelfCheck::FirstPerAuthority;
+    for (shape, watchers, self_check) in [
+        ("one identity", 1_000, full),
+        ("one identity", 10_000, full),
+        ("distinct", 1_000, full),
+        ("distinct", 3_000, full),
+        ("distinct", 10_000, full),
+        ("distinct", 1_000, first),
+        ("distinct", 3_000, first),
+        ("distinct", 10_000, first),
     ] {
-        let ca_handle = new_ca();
+        let ca_handle = new_ca_with(self_check);
         let setup = if shape == "distinct" {
             rt.block_on(start_distinct_agent(ca_handle.clone(), watchers))
         } else {
@@ -422,8 +438,12 @@ fn fan_out_report(sign: Duration) {
             fan_out(&setup.agent, &ca_handle, streams).await
         });
         let per = all / u32::try_from(watchers).unwrap();
+        let check = match self_check {
+            ca::SelfCheck::Full => "full",
+            _ => "first",
+        };
         println!(
-            "  {shape:<12} {watchers:>6} watchers: all have it {:8.1} ms after rotate() was \
+            "  {shape:<12} {check:<5} {watchers:>6} watchers: all have it {:8.1} ms after rotate() was \
              called ({:7.1} ms after it returned; median {:7.1} ms); {:.2} us per watcher \
              = {:.2}x a signature",
             all.as_secs_f64() * 1e3,
