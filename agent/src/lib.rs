@@ -54,7 +54,7 @@
 //!
 //! | RPC | Behaviour |
 //! |---|---|
-//! | `FetchX509SVID` | stream; first message at once, then a full state on every SVID rotation, entry change, bundle or federated bundle change |
+//! | `FetchX509SVID` | stream; first message at once (right after start-up, as soon as the caller's SVIDs are minted: start-up entries are minted in the background, those a caller waits for first), then a full state on every SVID rotation, entry change, bundle or federated bundle change |
 //! | `FetchX509Bundles`, `FetchJWTBundles` | streams of the own and federated bundles the caller's entries allow (`federates_with`) |
 //! | `FetchJWTSVID` | one token per entitled identity (all of them when `spiffe_id` is empty); `audience` required |
 //! | `ValidateJWTSVID` | full JWT-SVID validation against the caller's JWT bundles; returns the ID and the claims |
@@ -97,9 +97,11 @@
 //! first bytes, for a shorter value, so that the HPACK tables of both ends stay in step)
 //! before h2 reads it, since a Unix socket has no host to name.
 //!
-//! SVID private keys are sent to entitled callers as the protocol requires; the copies inside
-//! protobuf messages are ordinary heap buffers (prost offers no zeroizing type), freed but not
-//! wiped when a message is dropped.
+//! SVID private keys are sent to entitled callers as the protocol requires. The agent's own
+//! copy of each key is wiped when dropped, and so is the copy inside the response a group of
+//! streams shares (when its last stream lets go of it). Two copies are beyond reach: the one
+//! a stream hands to tonic for each send (the generated service trait takes messages by
+//! value) and tonic's encode buffer; both are freed, not wiped, once the message is written.
 //!
 //! # Limits
 //!
@@ -123,7 +125,15 @@
 //! holds one state, not a queue, and never delays rotation for anyone else. SVIDs are
 //! replaced at half their lifetime minus up to a tenth of it at random; when the CA's X.509
 //! authority changes ([`ca::CertificateAuthority::rotate`]) every SVID is re-issued at once
-//! and pushed with the new bundle.
+//! (split over the available cores) and pushed with the new bundle. Each group remembers the
+//! entries it matches and each entry its groups, so a re-issued SVID recomputes only its own
+//! groups and a rotation costs time linear in entries plus streams; a caller's entries are
+//! found through an index of entry selectors, not by scanning every entry.
+//!
+//! [`AgentBuilder::serve_unix`] serves at once and mints the start-up entries' first SVIDs in
+//! the background; a FetchX509SVID stream whose entries are not minted yet has them minted
+//! next and sends its first message when they are (never an incomplete list), and JWT-SVID
+//! calls do not wait. [`AgentHandle::minted`] waits for all of them.
 //!
 //! # The `agent` binary
 //!

@@ -9,6 +9,7 @@ use ca::CaSnapshot;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::issue;
 use crate::server::Shared;
 
 /// How long to wait before trying again when the CA refused a rotation.
@@ -22,6 +23,7 @@ pub(crate) async fn run(
 ) {
     // The receiver and epoch were taken before the first SVIDs were minted, so a rotation
     // since then shows up as a change with a new epoch.
+    let minter = tokio::spawn(mint_first_svids(Arc::clone(&shared), stop.clone()));
     let mut ca_open = true;
     let mut ca_ticks = shared.ca_rotation_interval.map(|period| {
         let mut ticks = tokio::time::interval(period);
@@ -55,6 +57,61 @@ pub(crate) async fn run(
             () = sleep => rotate_due(&shared).await,
         }
     }
+    let _ = minter.await;
+}
+
+/// First SVIDs minted per step: small enough that a caller whose entry was just asked for
+/// waits a few milliseconds, large enough to keep every core busy.
+const FIRST_MINT_BATCH: usize = 64;
+
+/// Mints the first SVIDs of entries registered without one (start-up entries), those a stream
+/// waits for first, until `stop` turns true. An SVID minted while the CA's authority changed is
+/// installed and re-issued at once.
+async fn mint_first_svids(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let wanted = shared.state.lock().mint_wanted();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let batch = shared.state.lock().next_unminted(FIRST_MINT_BATCH);
+        if batch.is_empty() {
+            tokio::select! {
+                changed = stop.changed() => if changed.is_err() { break },
+                () = wanted.notified() => {}
+            }
+            continue;
+        }
+        let epoch = shared.epoch.load(Ordering::SeqCst);
+        let entries = batch.iter().map(|(_, entry)| Arc::clone(entry)).collect();
+        let minted = issue::mint_x509(&shared.ca, entries, shared.x509_ttl).await;
+        let rotated = shared.epoch.load(Ordering::SeqCst) != epoch;
+        let mut failed = false;
+        {
+            let mut state = shared.state.lock();
+            for ((id, entry), svid) in batch.iter().zip(minted) {
+                match svid {
+                    Ok(mut svid) => {
+                        if rotated {
+                            svid.refresh_at = Instant::now();
+                        }
+                        state.registry.set_first_svid(*id, entry, Arc::new(svid));
+                    }
+                    Err(error) => {
+                        tracing::error!(spiffe_id = %entry.spiffe_id(), %error, "minting a first SVID failed; retrying later");
+                        failed = true;
+                    }
+                }
+            }
+            state.publish();
+        }
+        shared.reschedule.notify_one();
+        if failed {
+            tokio::select! {
+                changed = stop.changed() => if changed.is_err() { break },
+                () = tokio::time::sleep(RETRY_AFTER_FAILURE) => {}
+            }
+        }
+    }
 }
 
 /// The next CA lifecycle tick, or never.
@@ -84,9 +141,8 @@ fn next_refresh(shared: &Shared) -> Option<Instant> {
     let state = shared.state.lock();
     state
         .registry
-        .entries
         .iter()
-        .map(|r| r.svid.refresh_at)
+        .filter_map(|(_, r)| r.svid.as_ref().map(|svid| svid.refresh_at))
         .min()
 }
 
@@ -97,10 +153,9 @@ async fn rotate_due(shared: &Shared) {
         let state = shared.state.lock();
         state
             .registry
-            .entries
             .iter()
-            .filter(|r| r.svid.refresh_at <= now)
-            .map(|r| Arc::clone(&r.entry))
+            .filter(|(_, r)| r.svid.as_ref().is_some_and(|svid| svid.refresh_at <= now))
+            .map(|(id, r)| (id, Arc::clone(&r.entry)))
             .collect()
     };
     if due.is_empty() {

@@ -27,7 +27,7 @@ use crate::listen::{self, Listener};
 use crate::rotation;
 use crate::selector::SelectorSet;
 use crate::service::WorkloadApi;
-use crate::state::{IssuedSvid, SharedState};
+use crate::state::SharedState;
 
 /// The default mode of the socket file: every local user may connect, and attestation
 /// decides what each gets (a uid that matches no entry gets `PermissionDenied`), as SPIRE's
@@ -202,11 +202,14 @@ impl AgentBuilder {
         self
     }
 
-    /// Mints the entries' first SVIDs, binds the socket at `path` (and TCP when configured)
-    /// and starts serving. Must be called inside a tokio runtime.
+    /// Binds the socket at `path` (and TCP when configured) and starts serving at once; the
+    /// entries' first X509-SVIDs are minted in the background (those a caller is waiting for
+    /// first: its FetchX509SVID stream sends its first message when they are ready; JWT calls
+    /// do not wait). [`AgentHandle::minted`] waits for all of them. Must be called inside a
+    /// tokio runtime.
     ///
     /// # Errors
-    /// An [`Error::Entry`] or [`Error::Mint`] for an entry that cannot be served,
+    /// An [`Error::Entry`] for an entry that cannot be served,
     /// [`Error::FederatedBundleForOwnTrustDomain`], or a socket error ([`Error::Bind`],
     /// [`Error::SocketInUse`], [`Error::NotASocket`]).
     pub async fn serve_unix(self, path: impl AsRef<Path>) -> Result<AgentHandle, Error> {
@@ -233,15 +236,7 @@ impl AgentBuilder {
         }
         let ca_changes = shared.ca.subscribe();
         let x509_epoch = ca_changes.borrow().x509_authority_epoch();
-        let entries: Vec<Arc<RegistrationEntry>> = self.entries.into_iter().map(Arc::new).collect();
-        let minted = issue::mint_x509(&shared.ca, entries.clone(), shared.x509_ttl).await;
-        {
-            let mut state = shared.state.lock();
-            for (entry, svid) in entries.into_iter().zip(minted) {
-                let id = state.registry.add(entry, Arc::new(svid?));
-                tracing::info!(entry = %id, "registered");
-            }
-        }
+        shared.register_unminted(self.entries);
 
         let (unix, inode) = listen::bind_unix(&path, self.socket_mode).await?;
         let tcp = match self.tcp {
@@ -357,9 +352,8 @@ impl AgentHandle {
         let state = self.shared.state.lock();
         state
             .registry
-            .entries
             .iter()
-            .map(|r| (r.id, RegistrationEntry::clone(&r.entry)))
+            .map(|(id, r)| (id, RegistrationEntry::clone(&r.entry)))
             .collect()
     }
 
@@ -390,6 +384,13 @@ impl AgentHandle {
     /// [`Error::Mint`] when minting fails (the old SVIDs stay in place).
     pub async fn rotate_svids(&self) -> Result<(), Error> {
         self.shared.reissue_all().await
+    }
+
+    /// Waits until every registered entry has its first X509-SVID ([`AgentBuilder::serve_unix`]
+    /// returns before they are minted).
+    pub async fn minted(&self) {
+        let mut unminted = self.shared.state.lock().unminted();
+        let _ = unminted.wait_for(|count| *count == 0).await;
     }
 
     /// How many streams are open (all RPCs together).
@@ -523,7 +524,7 @@ impl Shared {
             // The CA rotated while this was minted: serve it, and replace it right away.
             svid.refresh_at = Instant::now();
         }
-        let id = state.registry.add(entry, Arc::new(svid));
+        let id = state.registry.add(entry, Some(Arc::new(svid)));
         state.publish();
         drop(state);
         self.reschedule.notify_one();
@@ -531,64 +532,56 @@ impl Shared {
         Ok(id)
     }
 
+    /// Registers start-up entries without SVIDs: the minting task (started with the rotation
+    /// task) mints them, entries a stream waits for first.
+    fn register_unminted(&self, entries: Vec<RegistrationEntry>) {
+        let mut state = self.state.lock();
+        for entry in entries {
+            let id = state.registry.add(Arc::new(entry), None);
+            tracing::debug!(entry = %id, "registered");
+        }
+        state.publish();
+        tracing::info!(entries = state.registry.iter().count(), "registered");
+    }
+
     /// Re-issues every X509-SVID and publishes them together with the CA's current bundle.
     pub(crate) async fn reissue_all(&self) -> Result<(), Error> {
-        let entries: Vec<Arc<RegistrationEntry>> = {
+        let entries: Vec<(EntryId, Arc<RegistrationEntry>)> = {
             let state = self.state.lock();
             state
                 .registry
-                .entries
                 .iter()
-                .map(|r| Arc::clone(&r.entry))
+                .map(|(id, r)| (id, Arc::clone(&r.entry)))
                 .collect()
         };
         self.reissue(entries, true).await
     }
 
     /// Mints new SVIDs for `entries` and installs those whose entry is still registered,
-    /// publishing once. With `refresh_bundle` the CA's bundle is read (after minting, so it
-    /// holds the authority that signed them) and published in the same step.
+    /// publishing once (only the groups of those entries are recomputed, unless the bundle
+    /// changed too). With `refresh_bundle` the CA's bundle is read (after minting, so it holds
+    /// the authority that signed them) and published in the same step.
     pub(crate) async fn reissue(
         &self,
-        entries: Vec<Arc<RegistrationEntry>>,
+        entries: Vec<(EntryId, Arc<RegistrationEntry>)>,
         refresh_bundle: bool,
     ) -> Result<(), Error> {
-        let minted = issue::mint_x509(&self.ca, entries.clone(), self.x509_ttl).await;
+        let to_mint = entries.iter().map(|(_, entry)| Arc::clone(entry)).collect();
+        let minted = issue::mint_x509(&self.ca, to_mint, self.x509_ttl).await;
         let mut first_error = None;
         let mut state = self.state.lock();
         if refresh_bundle {
             state.registry.set_own_bundle(self.ca.bundle());
         }
-        for (entry, svid) in entries.iter().zip(minted) {
+        for ((id, entry), svid) in entries.iter().zip(minted) {
             match svid {
                 Ok(svid) => {
-                    let ids: Vec<EntryId> = state
-                        .registry
-                        .entries
-                        .iter()
-                        .filter(|r| Arc::ptr_eq(&r.entry, entry))
-                        .map(|r| r.id)
-                        .collect();
-                    let svid = Arc::new(svid);
-                    for id in ids {
-                        state.registry.replace_svid(id, entry, Arc::clone(&svid));
-                    }
+                    state.registry.replace_svid(*id, entry, Arc::new(svid));
                 }
                 Err(error) => {
                     tracing::error!(spiffe_id = %entry.spiffe_id(), %error, "SVID rotation failed; retrying later");
                     let retry = Instant::now() + rotation::RETRY_AFTER_FAILURE;
-                    for registered in state
-                        .registry
-                        .entries
-                        .iter_mut()
-                        .filter(|r| Arc::ptr_eq(&r.entry, entry))
-                    {
-                        registered.svid = Arc::new(IssuedSvid {
-                            chain: registered.svid.chain.clone(),
-                            key: registered.svid.key.clone(),
-                            refresh_at: retry,
-                        });
-                    }
+                    state.registry.retry_at(*id, retry);
                     first_error.get_or_insert(error);
                 }
             }

@@ -11,15 +11,15 @@ use workload_client::proto::spiffe_workload_api_server::SpiffeWorkloadApi;
 use workload_client::proto::{
     JwtBundlesRequest, JwtBundlesResponse, Jwtsvid, JwtsvidRequest, JwtsvidResponse,
     ValidateJwtsvidRequest, ValidateJwtsvidResponse, X509BundlesRequest, X509BundlesResponse,
-    X509svidRequest, X509svidResponse,
+    X509svidRequest,
 };
 
 use crate::attest::Caller;
 use crate::limits::Counted;
 use crate::selector::SelectorSet;
 use crate::server::Shared;
-use crate::state::{Snapshot, View};
-use crate::stream::{Updates, no_identity};
+use crate::state::{Snapshot, View, X509Message};
+use crate::stream::{Outgoing, Updates, no_identity};
 
 /// The metadata key every Workload API request must carry with the value `true` (Workload
 /// Endpoint §3, §6; digest 5.6).
@@ -58,10 +58,10 @@ impl WorkloadApi {
     }
 
     /// Opens a stream of the caller's group, projected to one message type.
-    async fn stream<T, M>(
+    async fn stream<T, M: Outgoing>(
         &self,
         request: &Request<T>,
-        project: fn(&Snapshot) -> &Arc<M>,
+        project: fn(&Snapshot) -> Option<&Arc<M>>,
     ) -> Result<Response<Counted<Updates<M>>>, Status> {
         // The connection's stream budget first: past it nothing is attested or subscribed.
         let permit = caller_of(request)
@@ -111,7 +111,7 @@ pub(crate) fn check_security_header<T>(request: &Request<T>) -> Result<(), Statu
 
 #[tonic::async_trait]
 impl SpiffeWorkloadApi for WorkloadApi {
-    type FetchX509SVIDStream = Counted<Updates<X509svidResponse>>;
+    type FetchX509SVIDStream = Counted<Updates<X509Message>>;
     type FetchX509BundlesStream = Counted<Updates<X509BundlesResponse>>;
     type FetchJWTBundlesStream = Counted<Updates<JwtBundlesResponse>>;
 
@@ -119,21 +119,21 @@ impl SpiffeWorkloadApi for WorkloadApi {
         &self,
         request: Request<X509svidRequest>,
     ) -> Result<Response<Self::FetchX509SVIDStream>, Status> {
-        self.stream(&request, |s| &s.x509).await
+        self.stream(&request, |s| s.x509.as_ref()).await
     }
 
     async fn fetch_x509_bundles(
         &self,
         request: Request<X509BundlesRequest>,
     ) -> Result<Response<Self::FetchX509BundlesStream>, Status> {
-        self.stream(&request, |s| &s.x509_bundles).await
+        self.stream(&request, |s| Some(&s.x509_bundles)).await
     }
 
     async fn fetch_jwt_bundles(
         &self,
         request: Request<JwtBundlesRequest>,
     ) -> Result<Response<Self::FetchJWTBundlesStream>, Status> {
-        self.stream(&request, |s| &s.jwt_bundles).await
+        self.stream(&request, |s| Some(&s.jwt_bundles)).await
     }
 
     async fn fetch_jwtsvid(

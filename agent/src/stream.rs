@@ -9,21 +9,56 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::WatchStream;
 use tonic::Status;
 
-use crate::state::{Snapshot, View};
+use workload_client::proto::{JwtBundlesResponse, X509BundlesResponse, X509svidResponse};
+
+use crate::state::{Snapshot, View, X509Message};
+
+/// A message a group shares, and the copy of it a stream hands to tonic.
+pub(crate) trait Outgoing: Send + Sync + 'static {
+    /// The generated message type.
+    type Wire;
+    /// A copy to send (tonic takes messages by value).
+    fn to_wire(&self) -> Self::Wire;
+}
+
+impl Outgoing for X509Message {
+    type Wire = X509svidResponse;
+    fn to_wire(&self) -> X509svidResponse {
+        self.as_wire().clone()
+    }
+}
+
+impl Outgoing for X509BundlesResponse {
+    type Wire = Self;
+    fn to_wire(&self) -> Self {
+        self.clone()
+    }
+}
+
+impl Outgoing for JwtBundlesResponse {
+    type Wire = Self;
+    fn to_wire(&self) -> Self {
+        self.clone()
+    }
+}
 
 /// Yields the caller's message whenever it differs from the last one sent: first at once
 /// (Workload API §4.3: the request is itself an event), then on every change. A view that was
 /// replaced before this stream was polled is never sent: only the latest counts. Ends with
-/// `PermissionDenied` when the caller loses its last entry, and cleanly at shutdown.
+/// `PermissionDenied` when the caller loses its last entry, and cleanly at shutdown. A view
+/// without the message (X509-SVIDs still being minted) sends nothing; the next view will.
 pub(crate) struct Updates<M> {
     views: WatchStream<View>,
-    project: fn(&Snapshot) -> &Arc<M>,
+    project: fn(&Snapshot) -> Option<&Arc<M>>,
     last: Option<Arc<M>>,
     done: bool,
 }
 
 impl<M> Updates<M> {
-    pub(crate) fn new(views: watch::Receiver<View>, project: fn(&Snapshot) -> &Arc<M>) -> Self {
+    pub(crate) fn new(
+        views: watch::Receiver<View>,
+        project: fn(&Snapshot) -> Option<&Arc<M>>,
+    ) -> Self {
         Self {
             views: WatchStream::new(views),
             project,
@@ -33,8 +68,8 @@ impl<M> Updates<M> {
     }
 }
 
-impl<M: Clone + Send + Sync + 'static> Stream for Updates<M> {
-    type Item = Result<M, Status>;
+impl<M: Outgoing> Stream for Updates<M> {
+    type Item = Result<M::Wire, Status>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
@@ -53,12 +88,14 @@ impl<M: Clone + Send + Sync + 'static> Stream for Updates<M> {
                     return Poll::Ready(Some(Err(no_identity())));
                 }
                 View::Entitled(snapshot) => {
-                    let message = (this.project)(&snapshot);
+                    let Some(message) = (this.project)(&snapshot) else {
+                        continue;
+                    };
                     if this.last.as_ref().is_some_and(|m| Arc::ptr_eq(m, message)) {
                         continue;
                     }
                     this.last = Some(Arc::clone(message));
-                    return Poll::Ready(Some(Ok(M::clone(message))));
+                    return Poll::Ready(Some(Ok(message.to_wire())));
                 }
             }
         }
