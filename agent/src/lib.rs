@@ -98,10 +98,10 @@
 //! before h2 reads it, since a Unix socket has no host to name.
 //!
 //! SVID private keys are sent to entitled callers as the protocol requires. The agent's own
-//! copy of each key is wiped when dropped, and so is the copy inside the response a group of
-//! streams shares (when its last stream lets go of it). Two copies are beyond reach: the one
-//! a stream hands to tonic for each send (the generated service trait takes messages by
-//! value) and tonic's encode buffer; both are freed, not wiped, once the message is written.
+//! copy of each key is wiped when dropped, and so is every response message that carries
+//! one (`X509svid` wipes its key on drop): the one a group of streams shares and the copy a
+//! stream hands to tonic for each send. tonic's encode buffer is beyond reach; it is freed,
+//! not wiped, once the message is written.
 //!
 //! # Limits
 //!

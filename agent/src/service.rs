@@ -11,14 +11,14 @@ use workload_client::proto::spiffe_workload_api_server::SpiffeWorkloadApi;
 use workload_client::proto::{
     JwtBundlesRequest, JwtBundlesResponse, Jwtsvid, JwtsvidRequest, JwtsvidResponse,
     ValidateJwtsvidRequest, ValidateJwtsvidResponse, X509BundlesRequest, X509BundlesResponse,
-    X509svidRequest,
+    X509svidRequest, X509svidResponse,
 };
 
 use crate::attest::Caller;
 use crate::limits::Counted;
 use crate::selector::SelectorSet;
 use crate::server::Shared;
-use crate::state::{Snapshot, View, X509Message};
+use crate::state::{Snapshot, View};
 use crate::stream::{Outgoing, Updates, no_identity};
 
 /// The metadata key every Workload API request must carry with the value `true` (Workload
@@ -111,7 +111,7 @@ pub(crate) fn check_security_header<T>(request: &Request<T>) -> Result<(), Statu
 
 #[tonic::async_trait]
 impl SpiffeWorkloadApi for WorkloadApi {
-    type FetchX509SVIDStream = Counted<Updates<X509Message>>;
+    type FetchX509SVIDStream = Counted<Updates<X509svidResponse>>;
     type FetchX509BundlesStream = Counted<Updates<X509BundlesResponse>>;
     type FetchJWTBundlesStream = Counted<Updates<JwtBundlesResponse>>;
 

@@ -23,7 +23,7 @@ use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use trust_bundle::{BundleSet, SpiffeBundle};
 use workload_client::proto::{JwtBundlesResponse, X509BundlesResponse, X509svid, X509svidResponse};
-use zeroize::{Zeroize as _, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::entry::{EntryId, RegistrationEntry};
 use crate::selector::{Selector, SelectorSet};
@@ -83,43 +83,12 @@ pub(crate) struct Snapshot {
     pub(crate) entries: Vec<(EntryId, Arc<RegistrationEntry>)>,
     /// `None` while the first SVID of one of the entries is still being minted: X.509 streams
     /// wait for it rather than send an incomplete list.
-    pub(crate) x509: Option<Arc<X509Message>>,
+    pub(crate) x509: Option<Arc<X509svidResponse>>,
     pub(crate) x509_bundles: Arc<X509BundlesResponse>,
     pub(crate) jwt_bundles: Arc<JwtBundlesResponse>,
     /// The JWT authorities of the own and federated trust domains the callers get, for
     /// `ValidateJWTSVID` (JWT keys only: digest W-API-11).
     pub(crate) jwt_authorities: Arc<BundleSet>,
-}
-
-/// An `X509SVIDResponse` shared by the streams of a group. It holds private keys, so when the
-/// last holder drops it the key bytes are wiped.
-///
-/// Limits: what a stream sends is a copy handed to tonic by value (the generated service
-/// trait takes the message, not a reference), and tonic encodes it into its own buffers;
-/// neither can be wiped from here. The copies live only until the message is written to the
-/// socket.
-#[derive(PartialEq)]
-pub(crate) struct X509Message(X509svidResponse);
-
-impl X509Message {
-    /// The message as it goes on the wire.
-    pub(crate) fn as_wire(&self) -> &X509svidResponse {
-        &self.0
-    }
-}
-
-impl Drop for X509Message {
-    fn drop(&mut self) {
-        wipe_keys(&mut self.0);
-    }
-}
-
-/// Overwrites every private key in `message` with zeros (the length stays, so the wipe can
-/// be checked).
-pub(crate) fn wipe_keys(message: &mut X509svidResponse) {
-    for svid in &mut message.svids {
-        svid.x509_svid_key.as_mut_slice().zeroize();
-    }
 }
 
 /// The bundle messages for one set of federated trust domains, shared by every group with
@@ -777,11 +746,11 @@ impl Registry {
             })
             .collect();
         let x509 = svids.map(|svids| {
-            let message = X509Message(X509svidResponse {
+            let message = X509svidResponse {
                 svids,
                 crl: Vec::new(),
                 federated_bundles: bundles.x509_federated.clone(),
-            });
+            };
             match previous.and_then(|p| p.x509.as_ref()) {
                 Some(old) if **old == message => Arc::clone(old),
                 _ => Arc::new(message),
@@ -917,7 +886,7 @@ mod tests {
         assert!(receivers[1].has_changed().unwrap());
         assert!(!receivers[2].has_changed().unwrap());
         let x509 = snapshot(&receivers[1].borrow()).x509.clone().unwrap();
-        assert_eq!(x509.as_wire().svids[0].x509_svid, vec![2; 16]);
+        assert_eq!(x509.svids[0].x509_svid, vec![2; 16]);
     }
 
     /// A caller with no group (a unary call, no stream open) is matched through the index: only
@@ -1002,31 +971,7 @@ mod tests {
         state.publish();
         assert!(receiver.has_changed().unwrap());
         let x509 = snapshot(&receiver.borrow()).x509.clone().unwrap();
-        assert_eq!(x509.as_wire().svids[0].x509_svid_key, vec![3; 8]);
+        assert_eq!(x509.svids[0].x509_svid_key, vec![3; 8]);
         assert_eq!(*state.unminted().borrow(), 1);
-    }
-
-    /// The helper `X509Message`'s drop runs overwrites every private key with zeros and leaves
-    /// the rest alone.
-    #[test]
-    fn wipe_keys_zeroes_every_private_key() {
-        let svid = |key: u8| X509svid {
-            spiffe_id: "spiffe://example.org/a".to_owned(),
-            x509_svid: vec![1; 4],
-            x509_svid_key: vec![key; 32],
-            bundle: vec![2; 4],
-            hint: String::new(),
-        };
-        let mut message = X509svidResponse {
-            svids: vec![svid(7), svid(9)],
-            crl: Vec::new(),
-            federated_bundles: HashMap::new(),
-        };
-        wipe_keys(&mut message);
-        for svid in &message.svids {
-            assert_eq!(svid.x509_svid_key, vec![0; 32]);
-            assert_eq!(svid.x509_svid, vec![1; 4]);
-            assert_eq!(svid.bundle, vec![2; 4]);
-        }
     }
 }

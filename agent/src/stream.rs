@@ -11,7 +11,7 @@ use tonic::Status;
 
 use workload_client::proto::{JwtBundlesResponse, X509BundlesResponse, X509svidResponse};
 
-use crate::state::{Snapshot, View, X509Message};
+use crate::state::{Snapshot, View};
 
 /// A message a group shares, and the copy of it a stream hands to tonic.
 pub(crate) trait Outgoing: Send + Sync + 'static {
@@ -21,10 +21,12 @@ pub(crate) trait Outgoing: Send + Sync + 'static {
     fn to_wire(&self) -> Self::Wire;
 }
 
-impl Outgoing for X509Message {
-    type Wire = X509svidResponse;
-    fn to_wire(&self) -> X509svidResponse {
-        self.as_wire().clone()
+/// Private keys: the shared message and each copy wipe their keys when dropped
+/// (`X509svid`'s `Drop`). The encoded bytes in tonic's buffers are out of reach.
+impl Outgoing for X509svidResponse {
+    type Wire = Self;
+    fn to_wire(&self) -> Self {
+        self.clone()
     }
 }
 
