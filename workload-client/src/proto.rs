@@ -13,7 +13,11 @@
 //! it and `cargo xtask gen-proto --check` (also a test in `xtask`) fails when it is stale.
 
 use core::fmt;
+use core::marker::PhantomData;
 
+use prost::Message;
+use tonic::codec::{BufferSettings, Codec};
+use tonic_prost::{ProstDecoder, ProstEncoder};
 use zeroize::Zeroize;
 
 #[allow(
@@ -35,6 +39,50 @@ use zeroize::Zeroize;
 mod workload;
 
 pub use workload::*;
+
+/// The codec of every Workload API call, on both sides: prost, with a 1 KiB initial encode
+/// buffer instead of tonic's 8 KiB.
+///
+/// tonic gives each call its own encode buffer and keeps it for the life of a stream. An agent
+/// holds one stream per watching workload, and its messages (an SVID with its key and bundle,
+/// a bundle set) are a few KiB at most, so the default buffer was most of what an idle stream
+/// cost the agent. The buffer still grows to fit a larger message; decoding keeps tonic's
+/// defaults.
+#[derive(Debug)]
+pub struct WorkloadCodec<T, U>(PhantomData<fn() -> (T, U)>);
+
+/// The initial encode buffer of a call: most Workload API messages fit in it.
+const ENCODE_BUFFER_BYTES: usize = 1024;
+/// tonic's default: how much encoded data a stream yields after.
+const YIELD_THRESHOLD_BYTES: usize = 32 * 1024;
+
+impl<T, U> Default for WorkloadCodec<T, U> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<T, U> Codec for WorkloadCodec<T, U>
+where
+    T: Message + Send + 'static,
+    U: Message + Default + Send + 'static,
+{
+    type Encode = T;
+    type Decode = U;
+    type Encoder = ProstEncoder<T>;
+    type Decoder = ProstDecoder<U>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ProstEncoder::new(BufferSettings::new(
+            ENCODE_BUFFER_BYTES,
+            YIELD_THRESHOLD_BYTES,
+        ))
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ProstDecoder::new(BufferSettings::default())
+    }
+}
 
 /// Redacted: the private key (`x509_svid_key`) is shown only by its length.
 impl fmt::Debug for X509svid {

@@ -70,6 +70,8 @@ pub(crate) fn generate(root: &Path) -> Result<String> {
         .server_mod_attribute(".", "#[cfg_attr(docsrs, doc(cfg(feature = \"server\")))]")
         // The private key must never reach a log: the redacted `Debug` lives in proto.rs.
         .skip_debug([".X509SVID"])
+        // A smaller encode buffer per call than tonic's default (see proto.rs).
+        .codec_path("crate::proto::WorkloadCodec")
         .out_dir(out.path())
         .compile_fds(descriptors)?;
     // A proto file without a `package` statement is written to `_.rs`.
