@@ -1,4 +1,4 @@
-//! JWT-SVIDs.
+//! JWT-SVIDs, signed with the active JWT key (the encoding is in `crate::jwt`).
 
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;

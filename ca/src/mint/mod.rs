@@ -14,7 +14,7 @@ use crate::policy::{CredentialKind, IssuanceContext};
 impl CertificateAuthority {
     /// Checks that `spiffe_id` may carry a workload credential from this CA, then asks the
     /// policy.
-    pub(crate) fn admit(
+    fn admit(
         &self,
         spiffe_id: &SpiffeId,
         requester: Option<&str>,
