@@ -97,27 +97,36 @@ mod error;
 mod jwt;
 mod keystore;
 mod lifecycle;
+mod mint;
 mod policy;
 mod request;
+mod self_check;
 mod signer;
 mod snapshot;
+mod spki;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 mod time;
+mod upstream;
 mod x509;
 
 pub use audit::{AuditAction, AuditEvent, AuditSink, AuthorityKind, JsonLinesAuditSink};
-pub use authority::{
-    CertificateAuthority, CertificateAuthorityBuilder, DEFAULT_CA_TTL, DEFAULT_JWT_SVID_TTL,
-    DEFAULT_REFRESH_HINT, DEFAULT_X509_SVID_TTL, IssuedCa, SelfCheck, UpstreamAuthority,
+pub use authority::CertificateAuthority;
+pub use authority::builder::{
+    CertificateAuthorityBuilder, DEFAULT_CA_TTL, DEFAULT_JWT_SVID_TTL, DEFAULT_REFRESH_HINT,
+    DEFAULT_X509_SVID_TTL,
 };
 pub use error::{AuditError, CsrError, Error, SignerError};
 pub use keystore::{FileKeyStore, KeyStore, MemoryKeyStore};
-pub use lifecycle::AuthorityStatus;
+pub use lifecycle::state::AuthorityStatus;
 pub use policy::{AllowAll, CredentialKind, IssuanceContext, IssuancePolicy};
 pub use request::{IntermediateRequest, JwtSvidRequest, X509SvidRequest};
-pub use signer::{Backend, KeyType, SignatureAlgorithm, Signer, SoftwareSigner};
+pub use self_check::SelfCheck;
+pub use signer::Signer;
+pub use signer::algorithm::{KeyType, SignatureAlgorithm};
+pub use signer::software::{Backend, SoftwareSigner};
 pub use snapshot::{AuthorityInfo, CaSnapshot};
 #[cfg(feature = "test-util")]
 pub use test_util::TestCa;
+pub use upstream::{IssuedCa, UpstreamAuthority};
 pub use x509::DistinguishedName;

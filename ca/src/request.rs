@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use spiffe_id::SpiffeId;
 
-use crate::signer::KeyType;
+use crate::signer::algorithm::KeyType;
 use crate::x509::DistinguishedName;
 
 /// An X.509-SVID request: the SPIFFE ID (the caller decides it; CSR contents never do) and

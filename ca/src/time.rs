@@ -16,6 +16,12 @@ pub(crate) fn from_unix_seconds(seconds: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(seconds)
 }
 
+/// The time since the Unix epoch; times before 1970 count as zero.
+pub(crate) fn since_epoch(now: SystemTime) -> Duration {
+    now.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
 /// The latest instant a certificate can name: 9999-12-31T23:59:59Z.
 pub(crate) const MAX_X509_SECONDS: u64 = 253_402_300_799;
 

@@ -9,7 +9,8 @@ use rustls_pki_types::DnsName;
 
 use crate::der::{self, Reader, tag};
 use crate::error::Error;
-use crate::signer::{Backend, SignatureAlgorithm};
+use crate::signer::algorithm::SignatureAlgorithm;
+use crate::signer::software::Backend;
 use crate::time;
 
 /// `2.5.29.19` basicConstraints.
@@ -139,6 +140,13 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         let _ = write!(out, "{b:02x}");
     }
     out
+}
+
+/// Hex of a DER INTEGER's content octets.
+pub(crate) fn serial_hex(serial_der: &[u8]) -> String {
+    der::read_single(serial_der, tag::INTEGER)
+        .map(hex)
+        .unwrap_or_default()
 }
 
 /// The key identifier of a SubjectPublicKeyInfo: the leftmost 160 bits of the SHA-256 of its

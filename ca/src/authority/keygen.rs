@@ -1,0 +1,130 @@
+//! New signing keys: an X.509 authority (a fresh key with a self-signed certificate, or one an
+//! upstream signs and [`upstream::accept`] checks) or a JWT key with a random `kid`, each put
+//! in the key store.
+//!
+//! [`upstream::accept`]: crate::upstream::accept
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::SystemTime;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rustls_pki_types::CertificateDer;
+
+use crate::authority::CertificateAuthority;
+use crate::authority::keys::{JwtAuthority, X509Authority, jwt_key_parameters};
+use crate::csr;
+use crate::error::Error;
+use crate::jwt;
+use crate::keystore;
+use crate::signer::Signer;
+use crate::signer::software::SoftwareSigner;
+use crate::time::unix_seconds;
+use crate::x509::{self, IssuerTemplate};
+
+impl CertificateAuthority {
+    /// Makes a new X.509 authority: a new key with a self-signed certificate, or one signed by
+    /// the upstream and checked.
+    pub(crate) fn new_x509_authority(&self, now: SystemTime) -> Result<Arc<X509Authority>, Error> {
+        let config = &self.inner.config;
+        let signer: Arc<dyn Signer> = Arc::new(SoftwareSigner::generate(
+            self.inner.backend,
+            config.x509_key_type,
+        )?);
+        let authority = match &self.inner.upstream {
+            None => self.self_signed_authority(signer, now)?,
+            Some(upstream) => {
+                let key_id = x509::key_identifier(self.inner.backend, signer.public_key_spki())?;
+                let csr = csr::build(signer.as_ref(), &x509::ca_subject(&key_id))?;
+                let issued = upstream.sign_intermediate(&csr, config.ca_ttl, now)?;
+                crate::upstream::accept(
+                    &self.inner.trust_domain,
+                    self.inner.backend,
+                    config.path_len,
+                    signer,
+                    issued,
+                    now,
+                )?
+            }
+        };
+        self.store_key("x509", &authority.id, authority.signer.as_ref())?;
+        Ok(Arc::new(authority))
+    }
+
+    fn self_signed_authority(
+        &self,
+        signer: Arc<dyn Signer>,
+        now: SystemTime,
+    ) -> Result<X509Authority, Error> {
+        let config = &self.inner.config;
+        let key_id = x509::key_identifier(self.inner.backend, signer.public_key_spki())?;
+        let subject = x509::ca_subject(&key_id);
+        let template = IssuerTemplate::new(signer.algorithm(), subject.clone(), &key_id);
+        let now_s = unix_seconds(now);
+        let not_before = now_s.saturating_sub(x509::BACKDATE_SECONDS);
+        let not_after = now_s
+            .saturating_add(config.ca_ttl.as_secs())
+            .min(crate::time::MAX_X509_SECONDS);
+        let serial = x509::random_serial(self.inner.backend)?;
+        let uri = self.spiffe_id();
+        let tbs = x509::ca_tbs(
+            &template,
+            true,
+            &x509::CaFields {
+                serial: &serial,
+                not_before,
+                not_after,
+                subject: &subject,
+                spki: signer.public_key_spki(),
+                key_id: &key_id,
+                uri: uri.as_str(),
+                path_len: config.path_len,
+            },
+        );
+        let signature = signer.sign(&tbs)?;
+        let cert = CertificateDer::from(x509::certificate(&tbs, signer.algorithm(), &signature));
+        Ok(X509Authority {
+            id: x509::hex(&key_id),
+            signer,
+            chain: Vec::new(),
+            roots: vec![cert],
+            not_before,
+            not_after,
+            path_len: config.path_len,
+            template,
+            issued_until: AtomicU64::new(0),
+        })
+    }
+
+    /// Makes a new JWT signing key with a fresh random `kid`.
+    pub(crate) fn new_jwt_authority(&self, now: SystemTime) -> Result<Arc<JwtAuthority>, Error> {
+        let config = &self.inner.config;
+        let (algorithm, key_type) = jwt_key_parameters(config.jwt_algorithm)?;
+        let signer: Arc<dyn Signer> = Arc::new(SoftwareSigner::generate_for(
+            self.inner.backend,
+            key_type,
+            algorithm,
+        )?);
+        let mut kid = [0u8; 16];
+        self.inner.backend.fill_random(&mut kid)?;
+        let kid = URL_SAFE_NO_PAD.encode(kid);
+        let now_s = unix_seconds(now);
+        let authority = jwt::authority(
+            kid,
+            signer,
+            config.jwt_algorithm,
+            now_s,
+            now_s.saturating_add(config.jwt_key_ttl.as_secs()),
+        );
+        self.store_key("jwt", &authority.kid, authority.signer.as_ref())?;
+        Ok(Arc::new(authority))
+    }
+
+    fn store_key(&self, kind: &str, id: &str, signer: &dyn Signer) -> Result<(), Error> {
+        if let (Some(store), Some(pkcs8)) = (&self.inner.store, signer.pkcs8_for_storage()) {
+            store.put_key(&keystore::key_name(kind, id), pkcs8)?;
+        }
+        Ok(())
+    }
+}

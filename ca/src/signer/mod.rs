@@ -1,0 +1,47 @@
+//! The signing seam: [`Signer`] (what a CA key must do), [`SoftwareSigner`] (a key in memory,
+//! signed with ring or aws-lc-rs), [`Backend`] and [`KeyType`].
+//!
+//! `algorithm` holds the key types and signature algorithms; `software` the in-memory keys
+//! and the crypto libraries behind them.
+//!
+//! [`SoftwareSigner`]: crate::SoftwareSigner
+//! [`Backend`]: crate::Backend
+//! [`KeyType`]: crate::KeyType
+
+pub(crate) mod algorithm;
+pub(crate) mod software;
+
+use core::fmt;
+
+use crate::error::SignerError;
+use crate::signer::algorithm::SignatureAlgorithm;
+
+/// A private key that signs: the seam between a CA and wherever its key lives.
+///
+/// [`SoftwareSigner`] holds the key in memory. A hardware module or cloud KMS implements this
+/// trait and slots in without any other API change. Signatures use the encoding of
+/// [`SignatureAlgorithm`] (ECDSA: ASN.1 DER).
+///
+/// [`SoftwareSigner`]: crate::SoftwareSigner
+pub trait Signer: Send + Sync + fmt::Debug {
+    /// The algorithm [`sign`](Self::sign) uses.
+    fn algorithm(&self) -> SignatureAlgorithm;
+
+    /// The public key as a DER `SubjectPublicKeyInfo`.
+    fn public_key_spki(&self) -> &[u8];
+
+    /// Signs `message` (the whole message; the signer hashes it).
+    ///
+    /// # Errors
+    /// Whatever the key's home reports; it becomes [`Error::Signer`].
+    ///
+    /// [`Error::Signer`]: crate::Error::Signer
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError>;
+
+    /// The PKCS#8 private key, for signers whose key may be persisted by a
+    /// [`KeyStore`](crate::KeyStore). Keys that never leave their module return `None` (the
+    /// default), and the CA then keeps them out of the store.
+    fn pkcs8_for_storage(&self) -> Option<&[u8]> {
+        None
+    }
+}
