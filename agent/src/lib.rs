@@ -137,7 +137,7 @@
 //!
 //! # The `agent` binary
 //!
-//! `cargo run -p agent --bin agent -- --config agent/agent.example.toml [--socket PATH]`
+//! `cargo run -p spiffekit-agent --bin agent -- --config agent/agent.example.toml [--socket PATH]`
 //! starts an in-process CA for the configured trust domain and serves the configured entries.
 //! It logs what it serves (`RUST_LOG`-style filtering is not supported; `-v` for debug) and
 //! stops cleanly on SIGINT or SIGTERM, removing its socket. The configuration format is

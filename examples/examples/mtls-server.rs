@@ -4,7 +4,7 @@
 //! It needs a Workload API: start the agent binary in one terminal and this in another.
 //!
 //! ```text
-//! cargo run -p agent --bin agent -- --config agent/agent.example.toml
+//! cargo run -p spiffekit-agent --bin agent -- --config agent/agent.example.toml
 //! SPIFFE_ENDPOINT_SOCKET=unix:///tmp/spiffe-agent.sock cargo run -p examples --example mtls-server
 //! ```
 //!

@@ -6,7 +6,7 @@
 //! and each `invalid-*` seed refused, so the seeds keep exercising both outcomes.
 //!
 //! `regenerate_workload_response_seeds` (ignored) rewrites them:
-//! `cargo test -p workload-client --test fuzz_seeds -- --ignored`. Keys are fresh on every run,
+//! `cargo test -p spiffekit-workload-client --test fuzz_seeds -- --ignored`. Keys are fresh on every run,
 //! so every file changes; everything is minted at the target's fixed time, 2030-01-01.
 #![allow(
     clippy::unwrap_used,
