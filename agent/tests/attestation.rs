@@ -22,7 +22,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 async fn ids(client: &mut Client) -> Vec<String> {
     let (_stream, first) = x509_stream(client).await;
-    first.svids.into_iter().map(|s| s.spiffe_id.clone()).collect()
+    first
+        .svids
+        .into_iter()
+        .map(|s| s.spiffe_id.clone())
+        .collect()
 }
 
 /// `unix:path` and `unix:sha256` name the binary of the calling process (here the test

@@ -543,7 +543,11 @@ async fn exec_after_connect_keeps_the_connection_and_changes_the_binary_selector
     .await;
     let mut child = connect_from_child_with(&running.socket(), None, true).unwrap();
     let ids = |message: workload_client::proto::X509svidResponse| -> Vec<String> {
-        message.svids.into_iter().map(|s| s.spiffe_id.clone()).collect()
+        message
+            .svids
+            .into_iter()
+            .map(|s| s.spiffe_id.clone())
+            .collect()
     };
     let first = common::x509_stream(&mut child.client).await.1;
     assert_eq!(ids(first), ["spiffe://example.org/test-binary"]);
