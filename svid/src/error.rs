@@ -459,7 +459,7 @@ pub enum JwtError {
     UnknownKid(String),
     /// The bundle document had an entry with this `kid`, but it was skipped when the bundle
     /// was parsed (for example `use` `wit-svid`, or an unknown `kty`), so it verifies nothing
-    /// (SPIFFE bundle 4.2; J-10).
+    /// (SPIFFE bundle 4.2; digest J-11, B-2, B-3).
     #[error("kid {kid:?} names a bundle entry that was ignored: {}", .entry.reason())]
     IgnoredKid {
         /// The token's `kid`.

@@ -1679,8 +1679,8 @@ fn kid_of_another_curve_is_named_in_the_error() {
 /// A `kid` whose bundle entry was skipped at parse time (`use` `wit-svid`, an unknown `kty`):
 /// the error says it was ignored and why, not only that the kid is unknown.
 ///
-/// shared/spec/SPIFFE-DIGEST.md 8.5 J-10; 4.4 step 4 (entries a consumer cannot use are
-/// ignored).
+/// shared/spec/SPIFFE-DIGEST.md 8.5 J-11 (a key whose `use` is not `jwt-svid` is not used),
+/// B-2 (an unknown `kty` is ignored); 3.4 step 4.
 #[test]
 fn ignored_kid_says_it_was_ignored_and_why() {
     let key = TestKey::p256("k1");

@@ -192,7 +192,7 @@ fn b1_null_keys_message_says_is_null() {
     assert!(message.contains("`keys` is missing"), "{message}");
 }
 
-/// B-3, B-4 (digest 4.4 step 4; SPIFFE bundle 4.2.2): skipped entries are not authorities, but
+/// B-2, B-3 (digest 4.4 step 4; SPIFFE bundle 4.2.1, 4.2.2): skipped entries are not authorities, but
 /// the bundle keeps them by `kid`, with the reason, so a validator can say why a token's `kid`
 /// has no key.
 #[test]
