@@ -464,8 +464,8 @@ pub enum JwtError {
     IgnoredKid {
         /// The token's `kid`.
         kid: String,
-        /// The skipped entry and why it was skipped.
-        entry: trust_bundle::IgnoredKey,
+        /// The skipped entry and why it was skipped (boxed: it is large, and rare).
+        entry: Box<trust_bundle::IgnoredKey>,
     },
     /// The `kid` key's type or curve does not fit `alg`: an RSA key never verifies ES*, a
     /// P-256 key never verifies ES384 (JWT-SVID 2.1; digest 3.4 step 5).

@@ -353,7 +353,7 @@ fn verify_with_bundle(
                 return Err(match bundle.ignored_key(kid) {
                     Some(entry) => JwtError::IgnoredKid {
                         kid: kid.to_owned(),
-                        entry: entry.clone(),
+                        entry: Box::new(entry.clone()),
                     },
                     None => JwtError::UnknownKid(kid.to_owned()),
                 });
