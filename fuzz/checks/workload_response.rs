@@ -156,7 +156,8 @@ fn check_x509_context(message: &proto::X509svidResponse, context: &X509Context) 
             unix(NOW_SECS),
         ) {
             Err(::svid::Error::Verify(
-                ::svid::VerifyError::NotYetValid | ::svid::VerifyError::AuthorityNotYetValid,
+                ::svid::VerifyError::NotYetValid { .. }
+                | ::svid::VerifyError::AuthorityNotYetValid { .. },
             )) => ::svid::verify(
                 svid.chain(),
                 &only_own,

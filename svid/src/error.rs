@@ -1,5 +1,11 @@
 //! The one error type of this crate, with a sub-enum per concern.
 
+use core::fmt;
+
+use rustls_pki_types::UnixTime;
+
+use crate::x509::time::Rfc3339;
+
 /// Why an SVID was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -110,8 +116,10 @@ pub enum ProfileError {
     /// (X509-SVID 3.1, 5.2; X-4).
     #[error("leaf SPIFFE ID has a root path (X509-SVID 5.2)")]
     LeafRootPath,
-    /// The leaf has `cA=true` (X509-SVID 4.1, 5.2; X-5).
-    #[error("leaf certificate has cA=true (X509-SVID 4.1)")]
+    /// The leaf has `cA=true` (X509-SVID 4.1, 5.2; X-5). Checked before every other leaf rule:
+    /// a CA certificate presented as a leaf usually also has a root-path ID or no URI SAN, and
+    /// "leaf is a CA" is the mistake to fix.
+    #[error("leaf is a CA certificate (cA=true), not a workload SVID (X509-SVID 4.1)")]
     LeafIsCa,
     /// The leaf has no keyUsage extension (X509-SVID 4.3).
     #[error("leaf certificate has no key usage extension (X509-SVID 4.3)")]
@@ -159,18 +167,50 @@ pub enum VerifyError {
     /// (X509-SVID 5.1; X-8).
     #[error("chain does not reach an authority of the leaf's trust domain (X509-SVID 5.1)")]
     UnknownIssuer,
-    /// A certificate on the path is expired (RFC 5280 6.1.3; X-10).
-    #[error("a certificate on the path is expired (RFC 5280 6.1.3)")]
-    Expired,
-    /// A certificate on the path is not valid yet (RFC 5280 6.1.3; X-10).
-    #[error("a certificate on the path is not valid yet (RFC 5280 6.1.3)")]
-    NotYetValid,
+    /// A presented certificate on the path is expired (RFC 5280 6.1.3; X-10).
+    #[error(
+        "{certificate} expired at {} (RFC 5280 6.1.3)",
+        Rfc3339(.not_after)
+    )]
+    Expired {
+        /// Which certificate.
+        certificate: ChainPosition,
+        /// Its `notAfter`.
+        not_after: UnixTime,
+    },
+    /// A presented certificate on the path is not valid yet (RFC 5280 6.1.3; X-10).
+    #[error(
+        "{certificate} is not valid before {} (RFC 5280 6.1.3)",
+        Rfc3339(.not_before)
+    )]
+    NotYetValid {
+        /// Which certificate.
+        certificate: ChainPosition,
+        /// Its `notBefore`.
+        not_before: UnixTime,
+    },
     /// The bundle authority that anchors the path is expired.
-    #[error("the bundle authority anchoring the path is expired")]
-    AuthorityExpired,
+    #[error(
+        "bundle authority #{index} anchoring the path expired at {} (RFC 5280 6.1.3)",
+        Rfc3339(.not_after)
+    )]
+    AuthorityExpired {
+        /// Zero-based position of the authority in the bundle.
+        index: usize,
+        /// Its `notAfter`.
+        not_after: UnixTime,
+    },
     /// The bundle authority that anchors the path is not valid yet.
-    #[error("the bundle authority anchoring the path is not valid yet")]
-    AuthorityNotYetValid,
+    #[error(
+        "bundle authority #{index} anchoring the path is not valid before {} (RFC 5280 6.1.3)",
+        Rfc3339(.not_before)
+    )]
+    AuthorityNotYetValid {
+        /// Zero-based position of the authority in the bundle.
+        index: usize,
+        /// Its `notBefore`.
+        not_before: UnixTime,
+    },
     /// A signature on the path does not verify (RFC 5280 6.1.3; X-10).
     #[error("a signature on the path does not verify (RFC 5280 6.1.3)")]
     BadSignature,
@@ -190,6 +230,15 @@ pub enum VerifyError {
     /// The certificate uses a name constraint form that cannot be checked (X509-SVID 4.2).
     #[error("unsupported name constraints (X509-SVID 4.2)")]
     UnsupportedNameConstraints,
+    /// A presented certificate has a critical extension that is not processed here, so it
+    /// must not be accepted (RFC 5280 4.2).
+    #[error("{certificate} has unsupported critical extension {oid} (RFC 5280 4.2)")]
+    UnsupportedCriticalExtension {
+        /// Which certificate.
+        certificate: ChainPosition,
+        /// The extension's OID.
+        oid: Oid,
+    },
     /// Path building gave up: too many candidate paths or signatures (RFC 5280 6; webpki
     /// budget).
     #[error("path building exceeded its budget")]
@@ -199,8 +248,93 @@ pub enum VerifyError {
     Path(#[source] webpki::Error),
 }
 
+/// Which certificate of a presented chain an error is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ChainPosition {
+    /// The leaf (chain position 0).
+    Leaf,
+    /// An intermediate, by its position in the presented chain (the leaf is 0, so the first
+    /// intermediate is 1).
+    Intermediate {
+        /// Position in the chain.
+        index: usize,
+    },
+}
+
+impl fmt::Display for ChainPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Leaf => f.write_str("leaf certificate"),
+            Self::Intermediate { index } => {
+                write!(f, "intermediate certificate at chain position {index}")
+            }
+        }
+    }
+}
+
+/// An ASN.1 object identifier, kept as its DER content octets and shown in dotted form
+/// (`1.2.3.4`).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Oid(Vec<u8>);
+
+impl Oid {
+    pub(crate) fn from_der_content(content: &[u8]) -> Self {
+        Self(content.to_vec())
+    }
+
+    /// The DER content octets (without tag and length).
+    pub fn as_der_content(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Display for Oid {
+    /// Base-128 arcs (X.690 8.19); the first octet group holds the first two arcs. An arc too
+    /// large for `u64`, or a truncated last arc, prints as `?`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut arc: u64 = 0;
+        let mut first = true;
+        let mut overflow = false;
+        for &byte in &self.0 {
+            overflow |= arc > (u64::MAX >> 7);
+            arc = (arc << 7) | u64::from(byte & 0x7f);
+            if byte & 0x80 != 0 {
+                continue;
+            }
+            if overflow {
+                f.write_str(if first { "?" } else { ".?" })?;
+            } else if first {
+                let (a, b) = match arc {
+                    0..40 => (0, arc),
+                    40..80 => (1, arc - 40),
+                    _ => (2, arc - 80),
+                };
+                write!(f, "{a}.{b}")?;
+            } else {
+                write!(f, ".{arc}")?;
+            }
+            first = false;
+            arc = 0;
+            overflow = false;
+        }
+        if first || self.0.last().is_some_and(|b| b & 0x80 != 0) {
+            f.write_str(if first { "?" } else { ".?" })?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Oid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Oid({self})")
+    }
+}
+
 impl VerifyError {
-    /// Maps rustls-webpki's verdicts onto the SPIFFE vocabulary.
+    /// Maps rustls-webpki's verdicts onto the SPIFFE vocabulary. Verdicts about one
+    /// certificate name the leaf here; [`X509Verifier`](crate::X509Verifier) corrects the
+    /// position from the chain it verified.
     #[allow(
         deprecated,
         reason = "webpki still returns the deprecated unit variants"
@@ -209,8 +343,14 @@ impl VerifyError {
         use webpki::Error as W;
         match error {
             W::UnknownIssuer => Self::UnknownIssuer,
-            W::CertExpired { .. } => Self::Expired,
-            W::CertNotValidYet { .. } => Self::NotYetValid,
+            W::CertExpired { not_after, .. } => Self::Expired {
+                certificate: ChainPosition::Leaf,
+                not_after,
+            },
+            W::CertNotValidYet { not_before, .. } => Self::NotYetValid {
+                certificate: ChainPosition::Leaf,
+                not_before,
+            },
             W::InvalidSignatureForPublicKey => Self::BadSignature,
             W::UnsupportedSignatureAlgorithm
             | W::UnsupportedSignatureAlgorithmForPublicKey
@@ -317,10 +457,40 @@ pub enum JwtError {
     /// The `sub` trust domain's bundle has no key with this `kid` (J-10).
     #[error("no key with kid {0:?} in the bundle of the token's trust domain")]
     UnknownKid(String),
-    /// The key's type or curve does not fit `alg`: an RSA key never verifies ES*, a P-256 key
-    /// never verifies ES384 (digest 3.4 step 5).
-    #[error("key type or curve does not fit the token algorithm (JWT-SVID 2.1)")]
-    KeyDoesNotFitAlgorithm,
+    /// The bundle document had an entry with this `kid`, but it was skipped when the bundle
+    /// was parsed (for example `use` `wit-svid`, or an unknown `kty`), so it verifies nothing
+    /// (SPIFFE bundle 4.2; digest J-11, B-2, B-3).
+    #[error("kid {kid:?} names a bundle entry that was ignored: {}", .entry.reason())]
+    IgnoredKid {
+        /// The token's `kid`.
+        kid: String,
+        /// The skipped entry and why it was skipped (boxed: it is large, and rare).
+        entry: Box<trust_bundle::IgnoredKey>,
+    },
+    /// The `kid` key's type or curve does not fit `alg`: an RSA key never verifies ES*, a
+    /// P-256 key never verifies ES384 (JWT-SVID 2.1; digest 3.4 step 5).
+    #[error(
+        "kid {kid:?} names an {key} key, but alg {algorithm} needs {} (JWT-SVID 2.1)",
+        .algorithm.key_type()
+    )]
+    KeyDoesNotFitAlgorithm {
+        /// The token's `kid`.
+        kid: String,
+        /// The type (and curve) of the key it names.
+        key: crate::JwtKeyType,
+        /// The token's `alg`.
+        algorithm: crate::JwtAlgorithm,
+    },
+    /// The token has no `kid`, and no key of the bundle has the type and curve its `alg`
+    /// needs (JWT-SVID 2.1; digest 3.4 step 5).
+    #[error(
+        "token has no kid and no bundle key is {} as alg {algorithm} needs (JWT-SVID 2.1)",
+        .algorithm.key_type()
+    )]
+    NoKeyFitsAlgorithm {
+        /// The token's `alg`.
+        algorithm: crate::JwtAlgorithm,
+    },
     /// The crypto backend cannot verify this algorithm. Only a backend of the caller's own
     /// parts ([`CryptoBackend::new`](crate::CryptoBackend::new)) can lack one: the backends of
     /// the `ring` and `aws-lc-rs` features verify all nine.

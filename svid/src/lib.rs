@@ -86,10 +86,12 @@ mod source;
 mod x509;
 
 pub use crypto::{CryptoBackend, LoadPublicKey};
-pub use error::{CertificateError, Error, JwtError, KeyError, ProfileError, VerifyError};
+pub use error::{
+    CertificateError, ChainPosition, Error, JwtError, KeyError, Oid, ProfileError, VerifyError,
+};
 pub use jwt::{
-    Audience, JwtAlgorithm, JwtSvid, JwtValidator, MAX_AUDIENCES, MAX_KEYS_WITHOUT_KID, MAX_LEEWAY,
-    MAX_TOKEN_LEN, VerifiedJwtSvid,
+    Audience, JwtAlgorithm, JwtKeyType, JwtSvid, JwtValidator, MAX_AUDIENCES, MAX_KEYS_WITHOUT_KID,
+    MAX_LEEWAY, MAX_TOKEN_LEN, VerifiedJwtSvid,
 };
 pub use key::{KeyAlgorithm, PrivateKey};
 pub use source::X509SvidSource;

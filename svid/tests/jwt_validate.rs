@@ -312,12 +312,12 @@ fn j2_es512_refuses_keys_of_another_curve_or_type() {
     ] {
         let wrong = bundle(TD, &[&key]);
         for backend in backends() {
-            assert_eq!(
+            assert!(matches!(
                 JwtValidator::new(backend)
                     .validate(&token, &wrong, &audience(), now())
                     .unwrap_err(),
-                JwtError::KeyDoesNotFitAlgorithm
-            );
+                JwtError::KeyDoesNotFitAlgorithm { .. }
+            ));
         }
     }
 }
@@ -444,7 +444,10 @@ fn j2_es512_validates_with_aws_lc_rs() {
             &audience(),
             now(),
         );
-        assert_eq!(result.unwrap_err(), JwtError::KeyDoesNotFitAlgorithm);
+        assert!(matches!(
+            result.unwrap_err(),
+            JwtError::KeyDoesNotFitAlgorithm { .. }
+        ));
     }
 }
 
@@ -1161,9 +1164,12 @@ fn j11_keys_without_use_jwt_svid_are_not_used() {
         let document = format!(r#"{{"keys":[{entry}]}}"#);
         let (parsed, _ignored) = SpiffeBundle::parse(td(TD), &document).unwrap();
         let source = trust_bundle::BundleSet::from_bundles([parsed]).unwrap();
-        assert_eq!(
-            error(&token, &source),
-            JwtError::UnknownKid("ca".into()),
+        // The kid has no JWT key; when the entry was skipped, the error also says why.
+        assert!(
+            matches!(
+                error(&token, &source),
+                JwtError::UnknownKid(kid) | JwtError::IgnoredKid { kid, .. } if kid == "ca"
+            ),
             "{entry}"
         );
     }
@@ -1184,7 +1190,10 @@ fn j11_keys_without_use_jwt_svid_are_not_used() {
     // A Workload API JWT bundle drops x509-svid entries too.
     let jwks = format!(r#"{{"keys":[{}]}}"#, signer.jwk(Some("x509-svid")));
     let (jwt, _) = JwtBundle::parse_workload_api(td(TD), &jwks).unwrap();
-    assert_eq!(error(&token, &jwt), JwtError::UnknownKid("ca".into()));
+    assert!(matches!(
+        error(&token, &jwt),
+        JwtError::IgnoredKid { kid, .. } if kid == "ca"
+    ));
 
     // The positive control: the same key as `jwt-svid`.
     let document = format!(r#"{{"keys":[{}]}}"#, signer.jwk(Some("jwt-svid")));
@@ -1220,9 +1229,11 @@ fn keys_must_fit_the_algorithm() {
     ];
     for (signer, alg, kid) in cases {
         let token = signer.mint_as(alg, &header(alg.name(), kid), &default_claims());
-        assert_eq!(
-            error(&token, &bundle),
-            JwtError::KeyDoesNotFitAlgorithm,
+        assert!(
+            matches!(
+                error(&token, &bundle),
+                JwtError::KeyDoesNotFitAlgorithm { .. }
+            ),
             "{alg} with kid {kid}"
         );
     }
@@ -1273,12 +1284,12 @@ fn missing_kid_is_refused_by_default_and_allowed_on_request() {
     // No key of the right type: nothing to try.
     let only_rsa = jwt_support::bundle(TD, &[&rsa]);
     let token = key.mint_with_header(r#"{"alg":"ES256"}"#, &default_claims());
-    assert_eq!(
+    assert!(matches!(
         lenient
             .validate(&token, &only_rsa, &audience(), now())
             .unwrap_err(),
-        JwtError::KeyDoesNotFitAlgorithm
-    );
+        JwtError::NoKeyFitsAlgorithm { .. }
+    ));
 }
 
 /// A kid-less token is tried only against keys whose type and curve fit its `alg`, and at most
@@ -1450,9 +1461,12 @@ fn ecdsa_signatures_must_be_fixed_width() {
             signature.len()
         );
     }
-    // ES384 wants 96 bytes.
+    // ES384 wants 96 bytes, but first a P-384 key: the P-256 `kid` key is the mistake named.
     let token = compact(&header("ES384", "k1"), &default_claims(), &raw);
-    assert_eq!(error(&token, &bundle), JwtError::BadSignatureEncoding);
+    assert!(matches!(
+        error(&token, &bundle),
+        JwtError::KeyDoesNotFitAlgorithm { .. }
+    ));
     // The raw form verifies.
     check(&format!("{signing_input}.{}", b64(&raw)), &bundle).unwrap();
 }
@@ -1626,4 +1640,68 @@ fn every_source_kind_works() {
     check(&token, &std::sync::Arc::new(set)).unwrap();
     let dynamic: std::sync::Arc<dyn JwtBundleSource> = std::sync::Arc::new(bundle);
     check(&token, &dynamic).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors a user can act on
+// ---------------------------------------------------------------------------------------------
+
+/// A token signed by a P-256 key but labelled ES384: the error says the `kid` names a key of
+/// the wrong curve, not that the signature has the wrong length.
+///
+/// shared/spec/SPIFFE-DIGEST.md 3.4 step 5 (the key must fit `alg`); JWT-SVID 2.1.
+#[test]
+fn kid_of_another_curve_is_named_in_the_error() {
+    let key = TestKey::p256("k1");
+    let bundle = bundle(TD, &[&key]);
+    let token = key.mint_with_header(&header("ES384", "k1"), &default_claims());
+    let error = error(&token, &bundle);
+    assert!(
+        matches!(
+            &error,
+            JwtError::KeyDoesNotFitAlgorithm { kid, algorithm: JwtAlgorithm::Es384, .. } if kid == "k1"
+        ),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "kid \"k1\" names an EC P-256 key, but alg ES384 needs EC P-384 (JWT-SVID 2.1)"
+    );
+    let rsa = TestKey::rsa("r1");
+    let token = key.mint_with_header(&header("ES256", "r1"), &default_claims());
+    let message = self::error(&token, &jwt_support::bundle(TD, &[&rsa])).to_string();
+    assert!(
+        message.contains("names an RSA key, but alg ES256 needs EC P-256"),
+        "{message}"
+    );
+}
+
+/// A `kid` whose bundle entry was skipped at parse time (`use` `wit-svid`, an unknown `kty`):
+/// the error says it was ignored and why, not only that the kid is unknown.
+///
+/// shared/spec/SPIFFE-DIGEST.md 8.5 J-11 (a key whose `use` is not `jwt-svid` is not used),
+/// B-2 (an unknown `kty` is ignored); 3.4 step 4.
+#[test]
+fn ignored_kid_says_it_was_ignored_and_why() {
+    let key = TestKey::p256("k1");
+    let token = key.mint_default();
+    let document = format!(r#"{{"keys":[{}]}}"#, key.jwk(Some("wit-svid")));
+    let (parsed, _) = SpiffeBundle::parse(td(TD), &document).unwrap();
+    let source = trust_bundle::BundleSet::from_bundles([parsed]).unwrap();
+    let message = error(&token, &source).to_string();
+    assert!(
+        message.contains("kid \"k1\"")
+            && message.contains("ignored")
+            && message.contains("\"wit-svid\" is not accepted"),
+        "{message}"
+    );
+
+    let document = r#"{"keys":[{"kty":"XYZ","use":"jwt-svid","kid":"k1"}]}"#;
+    let (parsed, _) = SpiffeBundle::parse(td(TD), document).unwrap();
+    let source = trust_bundle::BundleSet::from_bundles([parsed]).unwrap();
+    let message = error(&token, &source).to_string();
+    assert!(
+        message.contains("ignored") && message.contains("kty \"XYZ\" is unknown"),
+        "{message}"
+    );
 }

@@ -111,11 +111,11 @@ fn x509_cached_result_respects_the_validity_window() {
     assert!(verifier.verify(from_ref(&leaf.cert), common::now()).is_ok());
     assert!(matches!(
         verifier.verify(from_ref(&leaf.cert), common::at(common::NOT_AFTER + 1)),
-        Err(Error::Verify(VerifyError::Expired))
+        Err(Error::Verify(VerifyError::Expired { .. }))
     ));
     assert!(matches!(
         verifier.verify(from_ref(&leaf.cert), common::at(common::NOT_BEFORE - 1)),
-        Err(Error::Verify(VerifyError::NotYetValid))
+        Err(Error::Verify(VerifyError::NotYetValid { .. }))
     ));
 }
 

@@ -338,15 +338,18 @@ fn ca_as_leaf_rejected() {
     assert_eq!(profile_err(result), ProfileError::LeafIsCa);
 }
 
-/// A real signing certificate, with its key, as the workload's SVID: its ID has no path.
+/// A real signing certificate, with its key, as the workload's SVID: its ID has no path, but
+/// the error names the real mistake, a CA as the leaf (checked before the root-path rule).
 /// Regression: rust-spiffe#355.
 ///
-/// shared/spec/SPIFFE-DIGEST.md 8.5 X-4; 2.3.
+/// shared/spec/SPIFFE-DIGEST.md 8.5; 2.3.
 #[test]
 fn signing_certificate_as_own_svid_rejected() {
     let root = Ca::root("example.org");
     let result = X509Svid::from_der(&root.cert, &root.key.serialize_der(), &backend());
-    assert_eq!(profile_err(result), ProfileError::LeafRootPath);
+    let error = profile_err(result);
+    assert_eq!(error, ProfileError::LeafIsCa);
+    assert!(error.to_string().contains("leaf is a CA"), "{error}");
 }
 
 /// A leaf whose ID has no path. Regression: go-spiffe#375, py-spiffe#412.

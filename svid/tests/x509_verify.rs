@@ -25,8 +25,8 @@ use rcgen::{BasicConstraints, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose};
 use rustls_pki_types::CertificateDer;
 use spiffe_id::TrustDomain;
 use svid::{
-    CertificateError, Error, MAX_CHAIN_LEN, MAX_URI_LEN, ProfileError, Usage, VerifiedX509Svid,
-    VerifyError, X509Verifier,
+    CertificateError, ChainPosition, Error, MAX_CHAIN_LEN, MAX_URI_LEN, ProfileError, Usage,
+    VerifiedX509Svid, VerifyError, X509Verifier,
 };
 use trust_bundle::{BundleSet, X509Bundle, X509BundleSource};
 
@@ -265,7 +265,7 @@ fn x9_no_bundle_for_trust_domain_rejected() {
     );
 }
 
-/// An expired leaf.
+/// An expired leaf; the error names the leaf and its `notAfter`.
 ///
 /// shared/spec/SPIFFE-DIGEST.md 8.5 X-10; 2.6 step 6.
 #[test]
@@ -274,9 +274,21 @@ fn x10_expired_leaf_rejected() {
     let leaf = root.leaf_with("spiffe://example.org/w", KeyType::P256, |p| {
         validity(p, (2026, 1, 1), (2026, 3, 1));
     });
-    assert_eq!(
-        verify_err(verify(from_ref(&leaf.cert), &root.bundle())),
-        VerifyError::Expired
+    let error = verify_err(verify(from_ref(&leaf.cert), &root.bundle()));
+    assert!(
+        matches!(
+            error,
+            VerifyError::Expired {
+                certificate: ChainPosition::Leaf,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("leaf certificate expired at 2026-03-01T00:00:00Z"),
+        "{message}"
     );
     // The validity window is inclusive at both ends (RFC 5280 4.1.2.5).
     let at_time = |secs| {
@@ -290,14 +302,14 @@ fn x10_expired_leaf_rejected() {
     };
     assert!(at_time(NOT_BEFORE).is_ok());
     assert!(at_time(epoch(2026, 3, 1)).is_ok());
-    assert_eq!(
+    assert!(matches!(
         verify_err(at_time(epoch(2026, 3, 1) + 1)),
-        VerifyError::Expired
-    );
-    assert_eq!(
+        VerifyError::Expired { .. }
+    ));
+    assert!(matches!(
         verify_err(at_time(NOT_BEFORE - 1)),
-        VerifyError::NotYetValid
-    );
+        VerifyError::NotYetValid { .. }
+    ));
 }
 
 /// A not-yet-valid leaf.
@@ -309,10 +321,10 @@ fn x10_not_yet_valid_leaf_rejected() {
     let leaf = root.leaf_with("spiffe://example.org/w", KeyType::P256, |p| {
         validity(p, (2026, 9, 1), (2027, 1, 1));
     });
-    assert_eq!(
+    assert!(matches!(
         verify_err(verify(&[leaf.cert], &root.bundle())),
-        VerifyError::NotYetValid
-    );
+        VerifyError::NotYetValid { .. }
+    ));
 }
 
 /// An expired intermediate, even though the leaf and the root are valid.
@@ -325,12 +337,26 @@ fn x10_expired_intermediate_rejected() {
         validity(p, (2025, 1, 1), (2026, 3, 1));
     });
     let leaf = intermediate.leaf("spiffe://example.org/w");
-    assert_eq!(
-        verify_err(verify(
-            &chain(&[&leaf.cert, &intermediate.cert]),
-            &root.bundle()
-        )),
-        VerifyError::Expired
+    let error = verify_err(verify(
+        &chain(&[&leaf.cert, &intermediate.cert]),
+        &root.bundle(),
+    ));
+    assert!(
+        matches!(
+            error,
+            VerifyError::Expired {
+                certificate: ChainPosition::Intermediate { index: 1 },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains(
+            "intermediate certificate at chain position 1 expired at 2026-03-01T00:00:00Z"
+        ),
+        "{message}"
     );
 }
 
@@ -344,13 +370,13 @@ fn x10_not_yet_valid_intermediate_rejected() {
         validity(p, (2026, 9, 1), (2027, 1, 1));
     });
     let leaf = intermediate.leaf("spiffe://example.org/w");
-    assert_eq!(
+    assert!(matches!(
         verify_err(verify(
             &chain(&[&leaf.cert, &intermediate.cert]),
             &root.bundle()
         )),
-        VerifyError::NotYetValid
-    );
+        VerifyError::NotYetValid { .. }
+    ));
 }
 
 /// A leaf whose signature was altered after signing.
@@ -518,9 +544,16 @@ fn expired_authority_rejected() {
         validity(p, (2025, 1, 1), (2026, 3, 1));
     });
     let leaf = root.leaf("spiffe://example.org/w");
-    assert_eq!(
-        verify_err(verify(&[leaf.cert], &root.bundle())),
-        VerifyError::AuthorityExpired
+    let error = verify_err(verify(&[leaf.cert], &root.bundle()));
+    assert!(
+        matches!(error, VerifyError::AuthorityExpired { index: 0, .. }),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("bundle authority #0")
+            && message.contains("expired at 2026-03-01T00:00:00Z"),
+        "{message}"
     );
 }
 
@@ -543,7 +576,10 @@ fn authority_validity_bounds_are_inclusive() {
         )
     };
     assert!(at_time(NOW).is_ok());
-    assert_eq!(verify_err(at_time(NOW + 1)), VerifyError::AuthorityExpired);
+    assert!(matches!(
+        verify_err(at_time(NOW + 1)),
+        VerifyError::AuthorityExpired { .. }
+    ));
 }
 
 /// A bundle authority that is not valid yet anchors nothing.
@@ -555,10 +591,10 @@ fn not_yet_valid_authority_rejected() {
         validity(p, (2026, 9, 1), (2027, 1, 1));
     });
     let leaf = root.leaf("spiffe://example.org/w");
-    assert_eq!(
+    assert!(matches!(
         verify_err(verify(&[leaf.cert], &root.bundle())),
-        VerifyError::AuthorityNotYetValid
-    );
+        VerifyError::AuthorityNotYetValid { .. }
+    ));
 }
 
 /// Root rotation with the same key: an expired and a renewed certificate of one root are both
@@ -1151,20 +1187,20 @@ fn oversized_uri_san_rejected() {
 }
 
 /// A signing certificate presented as the peer's leaf is refused: the intermediate CA (whose
-/// ID is the trust domain's) and the root itself. Regression: rust-spiffe#355.
+/// ID is the trust domain's) and the root itself. Its ID has a root path too, but "leaf is a
+/// CA" is reported first: that is the mistake to fix. Regression: rust-spiffe#355.
 ///
 /// shared/spec/SPIFFE-DIGEST.md 8.5 X-4, X-5; 2.3 ("MUST NOT be used to authenticate").
 #[test]
 fn ca_presented_as_leaf_rejected() {
     let root = Ca::root("example.org");
     let intermediate = root.intermediate("intermediate");
-    assert_eq!(
-        profile_err(verify(from_ref(&intermediate.cert), &root.bundle())),
-        ProfileError::LeafRootPath
-    );
+    let error = profile_err(verify(from_ref(&intermediate.cert), &root.bundle()));
+    assert_eq!(error, ProfileError::LeafIsCa);
+    assert!(error.to_string().contains("leaf is a CA"), "{error}");
     assert_eq!(
         profile_err(verify(from_ref(&root.cert), &root.bundle())),
-        ProfileError::LeafRootPath
+        ProfileError::LeafIsCa
     );
     // A CA that (against 2.3) carries a workload-style ID is still refused, as a CA.
     let odd = root.intermediate_with("odd", KeyType::P256, |p| {
@@ -1298,7 +1334,8 @@ fn empty_and_overlong_chains_rejected() {
     ));
 }
 
-/// An unknown critical extension on the leaf is refused.
+/// An unknown critical extension on the leaf is refused, and the error names the certificate
+/// and the extension's OID in dotted form.
 ///
 /// shared/spec/SPIFFE-DIGEST.md 2.6 step 6 ("reject unknown critical extensions").
 #[test]
@@ -1311,9 +1348,22 @@ fn unknown_critical_extension_rejected() {
             true,
         )];
     });
-    assert_eq!(
-        verify_err(verify(&[leaf.cert], &root.bundle())),
-        VerifyError::Path(webpki::Error::UnsupportedCriticalExtension)
+    let error = verify_err(verify(&[leaf.cert], &root.bundle()));
+    assert!(
+        matches!(
+            error,
+            VerifyError::UnsupportedCriticalExtension {
+                certificate: ChainPosition::Leaf,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("leaf certificate")
+            && message.contains("critical extension 1.3.6.1.4.1.55555.1"),
+        "{message}"
     );
 }
 

@@ -8,10 +8,11 @@ use spiffe_id::SpiffeId;
 
 /// Why a peer, a configuration or a request was refused.
 ///
-/// In a handshake, verifier errors reach rustls as
-/// `rustls::Error::InvalidCertificate(CertificateError::Other(..))` carrying this type, so the
-/// rustls error a caller logs names the SPIFFE rule that failed; [`Error::from_rustls`] gets it
-/// back.
+/// In a handshake, a verifier refusal reaches rustls as the `CertificateError` of the precise
+/// TLS alert (expired -> `certificate_expired`, unknown authority -> `unknown_ca`, ...), and
+/// the typed reason is kept beside it: [`Error::take_refusal`] and [`Error::verifier_error`]
+/// get it back. Other errors of this crate reach rustls as `CertificateError::Other` carrying
+/// this type; [`Error::from_rustls`] gets those back.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -71,23 +72,49 @@ impl Error {
         }
     }
 
-    /// For a failed [`Handshake`](Self::Handshake), the error of this crate's verifier that
-    /// refused the peer, when that is why it failed (tokio-rustls wraps the rustls error in
-    /// the I/O error). Lets an accept loop log which SPIFFE rule or authorizer refused a
-    /// client.
+    /// For a failed [`Handshake`](Self::Handshake) run by this crate's acceptor or connector
+    /// ([`net`](crate::net), `hyper::serve`, `tonic::incoming`), the error of this crate's
+    /// verifier that refused the peer, when that is why it failed. Lets an accept loop log
+    /// which SPIFFE rule or authorizer refused a client, while the client got the precise
+    /// alert. The acceptor attaches the reason with [`take_refusal`](Self::take_refusal) as
+    /// the handshake fails; an [`Error::Handshake`] built elsewhere gives only what
+    /// [`from_rustls`](Self::from_rustls) finds.
     pub fn verifier_error(&self) -> Option<&Self> {
         match self {
-            Self::Handshake(io) => io
-                .get_ref()?
-                .downcast_ref::<rustls::Error>()
-                .and_then(Self::from_rustls),
+            Self::Handshake(io) => {
+                let inner = io.get_ref()?;
+                #[cfg(feature = "_net")]
+                if let Some(refused) = inner.downcast_ref::<crate::refusal::Refused>() {
+                    return Some(&refused.reason);
+                }
+                inner
+                    .downcast_ref::<rustls::Error>()
+                    .and_then(Self::from_rustls)
+            }
             _ => None,
         }
     }
+
+    /// The typed reason behind `error`, a handshake failure on this thread caused by a
+    /// refusal of one of this crate's verifiers, taken (so asked once). Call it on the thread
+    /// that drove the handshake, right after it failed: when you drive a rustls connection
+    /// yourself (`process_new_packets` returned `error`), or when a tokio-rustls
+    /// accept/connect future returned it (the verifier runs in that same poll). This crate's
+    /// acceptor and connector do it for you; see [`verifier_error`](Self::verifier_error).
+    ///
+    /// Why this shape: rustls sends the alert chosen from the `CertificateError` the verifier
+    /// returns, and only `CertificateError::Other` (sent as `certificate_unknown`) could carry
+    /// the typed reason. So the verifier returns the precise variant and keeps the reason in a
+    /// one-slot record of the current thread, which is cleared whenever one of our verifiers
+    /// starts a check and handed out only for the very `CertificateError` recorded.
+    pub fn take_refusal(error: &rustls::Error) -> Option<Arc<Self>> {
+        crate::refusal::take(error)
+    }
 }
 
-/// Errors of a verifier become `InvalidCertificate(Other(..))`, so rustls sends a
-/// `bad_certificate` alert and keeps the typed cause.
+/// Becomes `InvalidCertificate(Other(..))`, so rustls keeps the typed cause (and sends a
+/// `certificate_unknown` alert if it is a handshake's error). The verifiers of this crate do
+/// not use this for refusals: they send the precise alert (see [`Error::take_refusal`]).
 impl From<Error> for rustls::Error {
     fn from(error: Error) -> Self {
         Self::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(

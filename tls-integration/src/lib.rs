@@ -84,9 +84,13 @@
 //!
 //! # Errors in handshakes
 //!
-//! A refusal by a verifier reaches rustls as `InvalidCertificate(Other(..))` carrying an
-//! [`Error`]; [`Error::from_rustls`] recovers it, so logs say which SPIFFE rule failed or which
-//! authorizer refused. [`hyper::serve`] logs it that way (with `tracing`).
+//! A refusal by a verifier reaches rustls as the `CertificateError` of the precise TLS alert
+//! (`certificate_expired`, `unknown_ca`, `decrypt_error`, `unsupported_certificate`,
+//! `access_denied`, `bad_certificate`), so the peer learns why. The typed [`Error`] stays on
+//! the refusing side: [`Error::take_refusal`] gets it back on the thread that drove the
+//! handshake, and the acceptor and connector of [`net`] attach it to [`Error::Handshake`] for
+//! [`Error::verifier_error`], so logs say which SPIFFE rule failed or which authorizer refused.
+//! [`hyper::serve`] and [`tonic::incoming`] log it that way (with `tracing`).
 //!
 //! # Features
 //!
@@ -115,6 +119,7 @@ pub mod hyper;
 #[cfg(any(feature = "hyper", feature = "tonic"))]
 pub mod net;
 mod peer;
+mod refusal;
 mod resolve;
 #[cfg(feature = "tonic")]
 pub mod tonic;

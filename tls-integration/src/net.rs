@@ -66,8 +66,9 @@ impl SpiffeAcceptor {
     /// Runs the server handshake on `io`. The peer identity is read once, here.
     ///
     /// # Errors
-    /// [`Error::Handshake`] when the handshake fails (the rustls error, verifier refusals
-    /// included, is its source) or times out.
+    /// [`Error::Handshake`] when the handshake fails (the rustls error is its source; when
+    /// our verifier refused the client, [`Error::verifier_error`] gives the typed reason) or
+    /// times out.
     pub async fn accept<IO>(
         &self,
         io: IO,
@@ -79,7 +80,7 @@ impl SpiffeAcceptor {
         let stream = tokio::time::timeout(self.handshake_timeout, self.inner.accept(io))
             .await
             .map_err(|_| Error::Handshake(io::ErrorKind::TimedOut.into()))?
-            .map_err(Error::Handshake)?;
+            .map_err(crate::refusal::handshake_error)?;
         let identity = PeerIdentity::from_connection(stream.get_ref().1).ok();
         Ok(ServerStream {
             inner: stream,
@@ -222,7 +223,8 @@ impl SpiffeConnector {
     ///
     /// # Errors
     /// [`Error::Handshake`] when the URI has no host, the TCP connection or the handshake
-    /// fails (verifier refusals are the rustls error inside), or the timeout passes.
+    /// fails (the rustls error is inside; when our verifier refused the server,
+    /// [`Error::verifier_error`] gives the typed reason), or the timeout passes.
     pub async fn connect(&self, uri: &Uri) -> Result<ClientStream, Error> {
         let host = uri.host().ok_or_else(|| {
             Error::Handshake(io::Error::new(
@@ -253,7 +255,7 @@ impl SpiffeConnector {
         let (stream, remote) = tokio::time::timeout(self.handshake_timeout, connect)
             .await
             .map_err(|_| Error::Handshake(io::ErrorKind::TimedOut.into()))?
-            .map_err(Error::Handshake)?;
+            .map_err(crate::refusal::handshake_error)?;
         let identity = PeerIdentity::from_connection(stream.get_ref().1).ok();
         Ok(ClientStream {
             inner: TokioIo::new(stream),

@@ -65,12 +65,29 @@ impl PeerVerifier {
         Ok(verified)
     }
 
+    /// [`verify`](Self::verify) for rustls: a refusal becomes the `CertificateError` of its
+    /// precise alert, its typed reason recorded for [`Error::take_refusal`].
+    fn verify_for_rustls(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<(), rustls::Error> {
+        crate::refusal::clear();
+        match self.verify(end_entity, intermediates, now) {
+            Ok(_) => Ok(()),
+            Err(reason) => Err(crate::refusal::refuse(reason, now, &self.algorithms)),
+        }
+    }
+
     fn verify_tls12_signature(
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        // A bad handshake signature is rustls' own `BadSignature`, with no recorded reason.
+        crate::refusal::clear();
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
@@ -80,6 +97,7 @@ impl PeerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        crate::refusal::clear();
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
@@ -175,7 +193,8 @@ impl ServerCertVerifier for SpiffeServerVerifier {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner.verify(end_entity, intermediates, now)?;
+        self.inner
+            .verify_for_rustls(end_entity, intermediates, now)?;
         Ok(ServerCertVerified::assertion())
     }
 
@@ -290,7 +309,8 @@ impl ClientCertVerifier for SpiffeClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        self.inner.verify(end_entity, intermediates, now)?;
+        self.inner
+            .verify_for_rustls(end_entity, intermediates, now)?;
         Ok(ClientCertVerified::assertion())
     }
 

@@ -19,7 +19,7 @@ use common::{Authority, SwapBundles, SwapSvid, bundle_set, handshake, providers}
 use rcgen::{KeyUsagePurpose, SanType};
 use rustls::client::ResolvesClientCert;
 use rustls::sign::CertifiedKey;
-use rustls::{ClientConfig, HandshakeKind, RootCertStore, ServerConfig};
+use rustls::{AlertDescription, ClientConfig, HandshakeKind, RootCertStore, ServerConfig};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use spiffe_id::{IdMatcher, SpiffeId};
 use svid::{ProfileError, VerifyError, X509SvidSource};
@@ -136,7 +136,19 @@ impl rustls::server::ResolvesServerCert for Fixed {
 /// The server's view of an attacker client presenting `chain` + `key` to a server accepting
 /// any peer: the error of this crate it reports.
 fn server_refuses(chain: Vec<CertificateDer<'static>>, key: Vec<u8>) -> Vec<String> {
-    let mut errors = Vec::new();
+    server_refusals(chain, key)
+        .into_iter()
+        .map(|(_, reason)| reason)
+        .collect()
+}
+
+/// Per provider, the alert the attacker client of [`server_refuses`] receives, and the typed
+/// reason the refusing server keeps (taken on the handshake's thread).
+fn server_refusals(
+    chain: Vec<CertificateDer<'static>>,
+    key: Vec<u8>,
+) -> Vec<(AlertDescription, String)> {
+    let mut refusals = Vec::new();
     for (name, provider) in providers() {
         let tls = SpiffeTls::new(Arc::clone(&provider));
         let srv = Arc::new(
@@ -146,9 +158,12 @@ fn server_refuses(chain: Vec<CertificateDer<'static>>, key: Vec<u8>) -> Vec<Stri
         let failure = handshake(&raw_client(&provider, chain.clone(), key.clone()), &srv)
             .map(|_| ())
             .expect_err(name);
-        errors.push(format!("{:?}", failure.cause()));
+        let alert = failure
+            .client_received()
+            .unwrap_or_else(|| panic!("{name}: the client received no alert: {failure:?}"));
+        refusals.push((alert, format!("{:?}", failure.cause())));
     }
-    errors
+    refusals
 }
 
 #[test]
@@ -242,8 +257,12 @@ fn server_refuses_client_the_authorizer_refuses() {
         }
         other => panic!("unexpected {other:?}"),
     }
-    // The client learns it through the alert.
-    assert!(failure.client.is_some());
+    // The client learns it through the alert: access_denied, not bad_certificate.
+    assert_eq!(
+        failure.client_received(),
+        Some(AlertDescription::AccessDenied),
+        "{failure:?}"
+    );
 }
 
 #[test]
@@ -259,11 +278,23 @@ fn client_refuses_server_the_authorizer_refuses() {
         .unwrap(),
     );
     let failure = handshake(&cli, &srv).map(|_| ()).unwrap_err();
+    // The refusing client keeps the typed reason; the server receives access_denied.
+    assert!(
+        matches!(failure.cause(), Error::Unauthorized { .. }),
+        "{failure:?}"
+    );
     assert!(
         matches!(
-            failure.client.as_ref().and_then(Error::from_rustls),
-            Some(Error::Unauthorized { .. })
+            failure.client,
+            Some(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure
+            ))
         ),
+        "{failure:?}"
+    );
+    assert_eq!(
+        failure.server_received(),
+        Some(AlertDescription::AccessDenied),
         "{failure:?}"
     );
 }
@@ -300,11 +331,13 @@ fn rejects_ca_certificate_presented_as_leaf() {
             KeyUsagePurpose::DigitalSignature,
         ];
     });
-    for error in server_refuses(chain, key) {
+    for (alert, error) in server_refusals(chain, key) {
         assert!(
             error.contains("LeafIsCa") || error.contains("LeafCanSign"),
             "{error}"
         );
+        // Not an SVID: bad_certificate.
+        assert_eq!(alert, AlertDescription::BadCertificate, "{error}");
     }
 }
 
@@ -315,8 +348,10 @@ fn rejects_leaf_without_digital_signature_or_key_usage() {
     let (chain, key) = WORLD.a.leaf_with("spiffe://a.example/x", |p| {
         p.key_usages = vec![KeyUsagePurpose::KeyEncipherment];
     });
-    for error in server_refuses(chain, key) {
+    for (alert, error) in server_refusals(chain, key) {
         assert!(error.contains("DigitalSignature"), "{error}");
+        // Well-formed, but not for signing: unsupported_certificate.
+        assert_eq!(alert, AlertDescription::UnsupportedCertificate, "{error}");
     }
     let (chain, key) = WORLD
         .a
@@ -360,15 +395,37 @@ fn rejects_root_path_leaf_on_server_and_client() {
     );
 }
 
-/// An expired SVID is refused (X509-SVID 5; X-9).
+/// An expired SVID is refused with the certificate_expired alert, and the server keeps the
+/// typed reason (which certificate, its notAfter).
+///
+/// shared/spec/SPIFFE-DIGEST.md 8.5 X-10; 2.6 step 6.
 #[test]
 fn rejects_expired_svid() {
     let (chain, key) = WORLD.a.leaf_with("spiffe://a.example/old", |p| {
         p.not_before = rcgen::date_time_ymd(2020, 1, 1);
         p.not_after = rcgen::date_time_ymd(2021, 1, 1);
     });
-    for error in server_refuses(chain, key) {
-        assert!(error.contains("Expired"), "{error}");
+    for (alert, error) in server_refusals(chain, key) {
+        assert!(
+            error.contains("Expired") && error.contains("Leaf"),
+            "{error}"
+        );
+        assert_eq!(alert, AlertDescription::CertificateExpired, "{error}");
+    }
+}
+
+/// A chain whose signature does not verify under the bundle authority of its trust domain
+/// (same issuer name, another key) is refused with decrypt_error, as rustls does for a bad
+/// signature.
+///
+/// shared/spec/SPIFFE-DIGEST.md 8.5 X-10; 2.6 step 6 (signatures verify up to the bundle).
+#[test]
+fn bad_chain_signature_gets_decrypt_error() {
+    let stranger = Authority::new("a.example"); // same name, different key
+    let (chain, key) = stranger.leaf_with("spiffe://a.example/api", |_| {});
+    for (alert, error) in server_refusals(chain, key) {
+        assert!(error.contains("BadSignature"), "{error}");
+        assert_eq!(alert, AlertDescription::DecryptError, "{error}");
     }
 }
 
@@ -426,7 +483,7 @@ fn server_name_is_ignored_and_never_masks_a_chain_failure() {
             .verify_server_cert(&bad[0], &[], &name, &[], rustls_pki_types::UnixTime::now())
             .unwrap_err();
         assert!(
-            matches!(Error::from_rustls(&err), Some(Error::Verify(_))),
+            matches!(Error::take_refusal(&err).as_deref(), Some(Error::Verify(_))),
             "{err:?}"
         );
     }
@@ -447,6 +504,12 @@ fn fails_closed_without_the_peer_trust_domain_bundle() {
             failure.cause(),
             Error::Verify(svid::Error::Verify(VerifyError::NoBundle { .. }))
         ),
+        "{failure:?}"
+    );
+    // The client learns its trust domain is unknown here: unknown_ca.
+    assert_eq!(
+        failure.client_received(),
+        Some(AlertDescription::UnknownCA),
         "{failure:?}"
     );
     let empty = Arc::new(BundleSet::new());
@@ -718,6 +781,50 @@ fn web_hybrid_modes() {
         );
         assert!(handshake(&other, &web_server).is_err(), "{name}");
     }
+}
+
+/// The typed reason of a refusal is handed out once, only for the rustls error the verifier
+/// returned, and a later check on the same thread forgets an unclaimed one.
+#[test]
+fn refusal_reason_is_taken_once_and_only_for_its_error() {
+    use rustls::client::danger::ServerCertVerifier;
+    let verifier = SpiffeServerVerifier::new(both_bundles(), AnyPeer, &common::provider());
+    let name = rustls_pki_types::ServerName::try_from("workload.invalid").unwrap();
+    let now = rustls_pki_types::UnixTime::now();
+    let (expired, _) = WORLD.a.leaf_with("spiffe://a.example/old", |p| {
+        p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    });
+    let refuse = || {
+        verifier
+            .verify_server_cert(&expired[0], &expired[1..], &name, &[], now)
+            .unwrap_err()
+    };
+    let err = refuse();
+    assert!(
+        matches!(
+            err,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::ExpiredContext { .. })
+        ),
+        "{err:?}"
+    );
+    let other = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+    assert!(Error::take_refusal(&other).is_none());
+    assert!(matches!(
+        Error::take_refusal(&err).as_deref(),
+        Some(Error::Verify(svid::Error::Verify(
+            VerifyError::Expired { .. }
+        )))
+    ));
+    assert!(Error::take_refusal(&err).is_none(), "taken twice");
+
+    // An unclaimed refusal is forgotten by the next check, even a successful one.
+    let err = refuse();
+    let good = WORLD.a_web.chain();
+    verifier
+        .verify_server_cert(&good[0], &good[1..], &name, &[], now)
+        .unwrap();
+    assert!(Error::take_refusal(&err).is_none());
 }
 
 #[test]

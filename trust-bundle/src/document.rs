@@ -111,7 +111,7 @@ impl SpiffeBundle {
     ///
     /// The rules (SPIFFE bundle 4; digest 4.4):
     /// - The document must be a JSON object without repeated member names at any depth.
-    /// - `keys` must be present and an array; `null` counts as missing (B-1). It may be empty.
+    /// - `keys` must be present and an array; `null` is refused too (B-1). It may be empty.
     /// - `spiffe_sequence`, if present, must be an integer in `0..=u64::MAX` (B-5).
     /// - `spiffe_refresh_hint`, if present, must be a non-negative integer number of seconds;
     ///   fractions, exponents and negative values reject the document (B-6). Zero is kept as
@@ -133,7 +133,7 @@ impl SpiffeBundle {
     /// # Errors
     /// [`Error::TooLarge`] over [`MAX_BUNDLE_BYTES`](crate::MAX_BUNDLE_BYTES) (checked before
     /// parsing), [`Error::Json`], [`Error::DuplicateJsonKey`], [`Error::TooManyJsonValues`],
-    /// [`Error::NotAnObject`], [`Error::MissingKeys`], [`Error::KeysNotArray`],
+    /// [`Error::NotAnObject`], [`Error::MissingKeys`], [`Error::NullKeys`], [`Error::KeysNotArray`],
     /// [`Error::TooManyKeys`], [`Error::InvalidSequence`] or [`Error::InvalidRefreshHint`].
     pub fn parse(
         trust_domain: TrustDomain,
@@ -165,7 +165,10 @@ impl SpiffeBundle {
                 trust_domain.clone(),
                 decoded.authorities,
             )),
-            jwt: Arc::new(JwtBundle::from_checked(trust_domain, decoded.jwt_keys)),
+            jwt: Arc::new(
+                JwtBundle::from_checked(trust_domain, decoded.jwt_keys)
+                    .with_ignored(decoded.ignored_by_kid),
+            ),
             sequence,
             refresh_hint,
         };
@@ -300,6 +303,9 @@ impl<'a> KeysMember<'a> {
         let document = document.as_object().ok_or(Error::NotAnObject {
             what: "bundle document",
         })?;
+        if document.is_null("keys") {
+            return Err(Error::NullKeys);
+        }
         match document.get("keys") {
             None => Err(Error::MissingKeys),
             Some(Value::Array(entries)) if entries.len() > MAX_KEYS_PER_BUNDLE => {

@@ -91,13 +91,16 @@ pub enum Error {
     /// `keys` is present but is not an array (SPIFFE bundle 4.1.3).
     #[error("`keys` is not an array (SPIFFE bundle 4.1.3)")]
     KeysNotArray,
-    /// `keys` is missing or `null`; it MUST be present (SPIFFE bundle 4.1.3; digest B-1).
+    /// `keys` is missing; it MUST be present (SPIFFE bundle 4.1.3; digest B-1).
     #[error("`keys` is missing (SPIFFE bundle 4.1.3)")]
     MissingKeys,
     /// `trust_domains` is missing or `null`; it MUST be present (SPIFFE bundle 5.1.1;
     /// digest B-9).
     #[error("`trust_domains` is missing (SPIFFE bundle 5.1.1)")]
     MissingTrustDomains,
+    /// `keys` is `null`; it MUST be an array, possibly empty (SPIFFE bundle 4.1.3; digest B-1).
+    #[error("`keys` is null, it must be an array (SPIFFE bundle 4.1.3)")]
+    NullKeys,
     /// PEM input holds no certificate.
     #[error("pem input holds no certificate")]
     NoCertificates,

@@ -51,6 +51,13 @@ impl Object {
             .filter(|value| !matches!(value, Value::Null))
     }
 
+    /// Whether a member named `name` is present with the value `null`.
+    pub(crate) fn is_null(&self, name: &str) -> bool {
+        self.0
+            .iter()
+            .any(|(key, value)| key == name && matches!(value, Value::Null))
+    }
+
     /// Whether a member named `name` is present with a value other than `null`.
     pub(crate) fn has(&self, name: &str) -> bool {
         self.get(name).is_some()

@@ -241,6 +241,8 @@ pub(crate) struct DecodedKeys {
     pub(crate) authorities: Vec<(CertificateDer<'static>, AuthorityKey)>,
     pub(crate) jwt_keys: BTreeMap<String, JwtKey>,
     pub(crate) ignored: Vec<IgnoredKey>,
+    /// The skipped entries that have a string `kid`, by their full `kid` (first one wins).
+    pub(crate) ignored_by_kid: BTreeMap<String, IgnoredKey>,
 }
 
 /// An entry after its `kty` and `use` were read.
@@ -305,21 +307,30 @@ pub(crate) fn decode_keys(
     }
 
     ignored.sort_by_key(|(index, _)| *index);
-    decoded.ignored = ignored
-        .into_iter()
-        .map(|(index, reason)| IgnoredKey {
+    for (index, reason) in ignored {
+        let kid = keys
+            .get(index)
+            .and_then(Value::as_object)
+            .and_then(|object| match object.get("kid") {
+                Some(Value::String(kid)) => Some(kid.as_str()),
+                _ => None,
+            });
+        let entry = IgnoredKey {
             trust_domain: trust_domain.clone(),
             index,
-            kid: keys
-                .get(index)
-                .and_then(Value::as_object)
-                .and_then(|object| match object.get("kid") {
-                    Some(Value::String(kid)) => Some(excerpt(kid)),
-                    _ => None,
-                }),
+            kid: kid.map(excerpt),
             reason,
-        })
-        .collect();
+        };
+        if let Some(kid) = kid {
+            if !decoded.jwt_keys.contains_key(kid) {
+                decoded
+                    .ignored_by_kid
+                    .entry(kid.to_owned())
+                    .or_insert_with(|| entry.clone());
+            }
+        }
+        decoded.ignored.push(entry);
+    }
     decoded
 }
 

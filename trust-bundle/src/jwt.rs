@@ -43,6 +43,9 @@ use crate::{Error, JwtKey, MAX_KEYS_PER_BUNDLE};
 pub struct JwtBundle {
     trust_domain: TrustDomain,
     keys: Arc<BTreeMap<String, JwtKey>>,
+    /// Entries of the parsed document that carried a `kid` but were skipped, by their full
+    /// `kid`, so a validator can say why a token's key is missing instead of "unknown kid".
+    ignored: Arc<BTreeMap<String, IgnoredKey>>,
     generation: u64,
 }
 
@@ -100,10 +103,9 @@ impl JwtBundle {
         let document = parse_document(json.as_ref())?;
         let keys = KeysMember::read(&document)?;
         let decoded = jwk::decode_keys(&trust_domain, keys.entries, Profile::WorkloadApiJwt);
-        Ok((
-            Self::from_checked(trust_domain, decoded.jwt_keys),
-            decoded.ignored,
-        ))
+        let bundle =
+            Self::from_checked(trust_domain, decoded.jwt_keys).with_ignored(decoded.ignored_by_kid);
+        Ok((bundle, decoded.ignored))
     }
 
     /// Writes the bundle as a Workload API JWT bundle: a JWK Set whose entries all carry
@@ -122,8 +124,15 @@ impl JwtBundle {
         Self {
             trust_domain,
             keys: Arc::new(keys),
+            ignored: Arc::default(),
             generation: next_generation(),
         }
+    }
+
+    /// Keeps the skipped entries of the document this bundle was parsed from, by `kid`.
+    pub(crate) fn with_ignored(mut self, ignored: BTreeMap<String, IgnoredKey>) -> Self {
+        self.ignored = Arc::new(ignored);
+        self
     }
 
     /// The trust domain these authorities are for.
@@ -134,6 +143,25 @@ impl JwtBundle {
     /// The key with ID `kid`.
     pub fn key(&self, kid: &str) -> Option<&JwtKey> {
         self.keys.get(kid)
+    }
+
+    /// The entry with ID `kid` that the parser of this bundle's document skipped, and why (for
+    /// example `use` `wit-svid`, or an unknown `kty`), when no usable key has that ID. Lets a
+    /// validator tell "this key was ignored because ..." from "no such key". Only bundles
+    /// parsed from a document have these; when several skipped entries share a `kid`, the
+    /// first is kept.
+    ///
+    /// ```
+    /// use trust_bundle::{IgnoredReason, SpiffeBundle};
+    ///
+    /// let json = br#"{"keys": [{"kty": "EC", "use": "wit-svid", "kid": "w1"}]}"#;
+    /// let (bundle, _) = SpiffeBundle::parse("example.org".parse()?, json)?;
+    /// let ignored = bundle.jwt_bundle().ignored_key("w1").expect("kept by kid");
+    /// assert_eq!(ignored.reason(), &IgnoredReason::UseNotAccepted { value: "wit-svid".into() });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ignored_key(&self, kid: &str) -> Option<&IgnoredKey> {
+        self.ignored.get(kid)
     }
 
     /// Every key with its ID, ordered by ID.

@@ -171,10 +171,54 @@ fn b1_rejects_missing_or_null_keys() {
     assert!(matches!(parse_err(&document), Error::MissingKeys));
 
     document["keys"] = Value::Null;
-    assert!(matches!(parse_err(&document), Error::MissingKeys));
+    assert!(matches!(parse_err(&document), Error::NullKeys));
 
     document["keys"] = json!({});
     assert!(matches!(parse_err(&document), Error::KeysNotArray));
+}
+
+/// B-1 (digest 4.2; SPIFFE bundle 4.1.3): `"keys": null` is refused, and the message says the
+/// member is null rather than missing, so the publisher looks at the value, not the name.
+#[test]
+fn b1_null_keys_message_says_is_null() {
+    let mut document = golden();
+    document["keys"] = Value::Null;
+    let message = parse_err(&document).to_string();
+    assert!(message.contains("`keys` is null"), "{message}");
+    assert!(!message.contains("missing"), "{message}");
+
+    document.as_object_mut().unwrap().remove("keys");
+    let message = parse_err(&document).to_string();
+    assert!(message.contains("`keys` is missing"), "{message}");
+}
+
+/// B-2, B-3 (digest 4.4 step 4; SPIFFE bundle 4.2.1, 4.2.2): skipped entries are not authorities, but
+/// the bundle keeps them by `kid`, with the reason, so a validator can say why a token's `kid`
+/// has no key.
+#[test]
+fn skipped_entries_are_kept_by_kid() {
+    let document = json!({"keys": [
+        {"kty": "EC", "use": "wit-svid", "kid": "wit", "crv": "P-256"},
+        {"kty": "XYZ", "use": "jwt-svid", "kid": "odd"},
+        {"kty": "EC", "use": "jwt-svid"},
+    ]});
+    let (bundle, ignored) = parse(&document).unwrap();
+    assert_eq!(ignored.len(), 3);
+    let jwt = bundle.jwt_bundle();
+    assert!(jwt.is_empty());
+    let wit = jwt.ignored_key("wit").unwrap();
+    assert_eq!(
+        wit.reason(),
+        &IgnoredReason::UseNotAccepted {
+            value: "wit-svid".into()
+        }
+    );
+    assert_eq!(wit.index(), 0);
+    assert!(matches!(
+        jwt.ignored_key("odd").unwrap().reason(),
+        IgnoredReason::UnknownKeyType { .. }
+    ));
+    assert!(jwt.ignored_key("none").is_none());
 }
 
 /// Digest 4.4 step 2: the top level must be an object.

@@ -109,7 +109,7 @@ fn keys_are_required() {
     assert!(matches!(parse(&json!({})), Err(Error::MissingKeys)));
     assert!(matches!(
         parse(&json!({"keys": null})),
-        Err(Error::MissingKeys)
+        Err(Error::NullKeys)
     ));
     assert!(matches!(parse(&json!([])), Err(Error::NotAnObject { .. })));
 }

@@ -243,7 +243,7 @@ fn verify_own(
     let unix_now = unix_time(now);
     let verified = match svid::verify(svid.chain(), bundles, backend, Usage::Any, unix_now) {
         Err(svid::Error::Verify(
-            svid::VerifyError::NotYetValid | svid::VerifyError::AuthorityNotYetValid,
+            svid::VerifyError::NotYetValid { .. } | svid::VerifyError::AuthorityNotYetValid { .. },
         )) => svid::verify(
             svid.chain(),
             bundles,

@@ -70,6 +70,14 @@ impl JwtAlgorithm {
         }
     }
 
+    /// The key type (and curve) this algorithm verifies with.
+    pub fn key_type(self) -> JwtKeyType {
+        match self.curve() {
+            Some(curve) => JwtKeyType::Ec(curve),
+            None => JwtKeyType::Rsa,
+        }
+    }
+
     /// The curve an `ES*` algorithm requires; `None` for RSA algorithms.
     fn curve(self) -> Option<EcCurve> {
         match self {
@@ -104,5 +112,37 @@ impl JwtAlgorithm {
 impl core::fmt::Display for JwtAlgorithm {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// The type of a JWT authority key, with its curve for EC: what an algorithm needs and what a
+/// `kid` names, so an error can say both ("an EC P-256 key, but alg ES384 needs EC P-384").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum JwtKeyType {
+    /// An EC key on this curve (`ES256`, `ES384`, `ES512`).
+    Ec(EcCurve),
+    /// An RSA key (`RS*`, `PS*`).
+    Rsa,
+}
+
+impl JwtKeyType {
+    /// The type of `key`; `None` for a key type this crate does not know.
+    pub fn of(key: &JwtKey) -> Option<Self> {
+        match key {
+            JwtKey::Ec(ec) => Some(Self::Ec(ec.curve())),
+            JwtKey::Rsa(_) => Some(Self::Rsa),
+            // `JwtKey` is non-exhaustive: a future key type has no JWT-SVID algorithm here.
+            _ => None,
+        }
+    }
+}
+
+impl core::fmt::Display for JwtKeyType {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Ec(curve) => write!(f, "EC {curve}"),
+            Self::Rsa => f.write_str("RSA"),
+        }
     }
 }

@@ -55,6 +55,26 @@ impl JwtSvid {
     /// # Errors
     /// Any structural [`JwtError`] (J-1, J-2, J-3, J-4, J-6, J-8 and the header rules).
     pub fn parse_insecure(token: &str) -> Result<Self, JwtError> {
+        let parsed = Self::parse_structure(token)?;
+        parsed.check_signature_len()?;
+        Ok(parsed)
+    }
+
+    /// An `ES*` signature must be `r || s` of the curve's size (RFC 7518 3.4).
+    pub(crate) fn check_signature_len(&self) -> Result<(), JwtError> {
+        match self.algorithm.ecdsa_scalar_len() {
+            Some(scalar) if self.signature.len() != 2 * scalar => {
+                Err(JwtError::BadSignatureEncoding)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// [`parse_insecure`](Self::parse_insecure) without the signature length check, which the
+    /// validator makes only once the `kid` key is known to fit `alg`: a token signed by a
+    /// P-256 key but labelled ES384 is a key mismatch to report as such, not a malformed
+    /// signature.
+    pub(crate) fn parse_structure(token: &str) -> Result<Self, JwtError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(JwtError::TokenTooLong { len: token.len() });
         }
@@ -100,11 +120,6 @@ impl JwtSvid {
         read_numeric_date(registered.iat, "iat")?;
 
         let signature = decode(signature)?;
-        if let Some(scalar) = algorithm.ecdsa_scalar_len() {
-            if signature.len() != 2 * scalar {
-                return Err(JwtError::BadSignatureEncoding);
-            }
-        }
         Ok(Self {
             algorithm,
             kid: header.kid,

@@ -12,7 +12,7 @@ use trust_bundle::{JwtBundle, JwtBundleSource, JwtKey};
 use crate::CryptoBackend;
 use crate::cache::{self, ResultCache, Validity};
 use crate::error::JwtError;
-use crate::jwt::{JwtAlgorithm, JwtSvid};
+use crate::jwt::{JwtAlgorithm, JwtKeyType, JwtSvid};
 
 /// The longest clock-skew allowance [`JwtValidator::with_leeway`] accepts. Leeway stretches a
 /// bearer token's life; five minutes is already generous for synchronised clocks.
@@ -289,7 +289,7 @@ impl JwtValidator {
         audience: &Audience,
         now: UnixTime,
     ) -> Result<(VerifiedJwtSvid, Arc<JwtBundle>), JwtError> {
-        let parsed = JwtSvid::parse_insecure(token)?;
+        let parsed = JwtSvid::parse_structure(token)?;
         if parsed.kid.is_none() && self.require_kid {
             return Err(JwtError::MissingKid);
         }
@@ -347,15 +347,33 @@ fn verify_with_bundle(
     algorithm: &dyn SignatureVerificationAlgorithm,
     signed: &[u8],
 ) -> Result<(), JwtError> {
-    let signature = signature_for_backend(token)?;
     match token.kid() {
         Some(kid) => {
-            let key = bundle
-                .key(kid)
-                .ok_or_else(|| JwtError::UnknownKid(kid.to_owned()))?;
+            let Some(key) = bundle.key(kid) else {
+                return Err(match bundle.ignored_key(kid) {
+                    Some(entry) => JwtError::IgnoredKid {
+                        kid: kid.to_owned(),
+                        entry: Box::new(entry.clone()),
+                    },
+                    None => JwtError::UnknownKid(kid.to_owned()),
+                });
+            };
+            // The key must fit before the signature is looked at, so a wrong key says so
+            // rather than "signature is not r||s of the curve size".
+            let key_type = JwtKeyType::of(key);
             if !token.algorithm.fits(key) {
-                return Err(JwtError::KeyDoesNotFitAlgorithm);
+                return Err(match key_type {
+                    Some(key_type) => JwtError::KeyDoesNotFitAlgorithm {
+                        kid: kid.to_owned(),
+                        key: key_type,
+                        algorithm: token.algorithm,
+                    },
+                    None => JwtError::NoKeyFitsAlgorithm {
+                        algorithm: token.algorithm,
+                    },
+                });
             }
+            let signature = signature_for_backend(token)?;
             verify_one(key, algorithm, signed, &signature)
         }
         None => {
@@ -370,7 +388,9 @@ fn verify_with_bundle(
             };
             let count = fitting().count();
             if count == 0 {
-                return Err(JwtError::KeyDoesNotFitAlgorithm);
+                return Err(JwtError::NoKeyFitsAlgorithm {
+                    algorithm: token.algorithm,
+                });
             }
             if count > MAX_KEYS_WITHOUT_KID {
                 return Err(JwtError::TooManyCandidateKeys {
@@ -378,6 +398,7 @@ fn verify_with_bundle(
                     max: MAX_KEYS_WITHOUT_KID,
                 });
             }
+            let signature = signature_for_backend(token)?;
             if fitting().any(|key| verify_one(key, algorithm, signed, &signature).is_ok()) {
                 Ok(())
             } else {
@@ -396,7 +417,8 @@ fn verify_one(
     let public_key: &[u8] = match key {
         JwtKey::Ec(ec) => ec.sec1_uncompressed(),
         JwtKey::Rsa(rsa) => rsa.pkcs1_der(),
-        _ => return Err(JwtError::KeyDoesNotFitAlgorithm),
+        // `JwtKey` is non-exhaustive; `fits` already refused any other type.
+        _ => return Err(JwtError::BadSignature),
     };
     algorithm
         .verify_signature(public_key, signed, signature)
@@ -409,6 +431,7 @@ fn signature_for_backend(token: &JwtSvid) -> Result<Cow<'_, [u8]>, JwtError> {
     let Some(scalar_len) = token.algorithm.ecdsa_scalar_len() else {
         return Ok(Cow::Borrowed(&token.signature));
     };
+    token.check_signature_len()?;
     let (r, s) = token
         .signature
         .split_at_checked(scalar_len)

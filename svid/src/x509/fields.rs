@@ -30,6 +30,18 @@ const OID_KP_CLIENT_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x
 /// `2.5.29.37.0` anyExtendedKeyUsage.
 const OID_ANY_EXT_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x25, 0x00];
 
+/// The extensions rustls-webpki processes (its `remember_cert_extension`: keyUsage,
+/// subjectAltName, basicConstraints, nameConstraints, cRLDistributionPoints, extKeyUsage); a
+/// critical extension outside this list makes it refuse the certificate.
+const WEBPKI_PROCESSED: [&[u8]; 6] = [
+    OID_KEY_USAGE,
+    OID_SUBJECT_ALT_NAME,
+    OID_BASIC_CONSTRAINTS,
+    OID_NAME_CONSTRAINTS,
+    &[0x55, 0x1d, 0x1f],
+    OID_EXT_KEY_USAGE,
+];
+
 /// keyUsage bits (RFC 5280 4.2.1.3), numbered from the most significant bit of the first octet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct KeyUsage(u16);
@@ -85,6 +97,9 @@ pub(crate) struct CertFields<'a> {
     pub(crate) key_usage: Option<KeyUsage>,
     pub(crate) ext_key_usage: Option<ExtKeyUsage>,
     pub(crate) has_name_constraints: bool,
+    /// The OID (DER content) of the first critical extension rustls-webpki does not process
+    /// and so refuses (`UnsupportedCriticalExtension`), to name it in the error.
+    pub(crate) unsupported_critical: Option<&'a [u8]>,
 }
 
 impl<'a> CertFields<'a> {
@@ -131,6 +146,7 @@ impl<'a> CertFields<'a> {
             key_usage: None,
             ext_key_usage: None,
             has_name_constraints: false,
+            unsupported_critical: None,
         };
         if let Some(extensions) = extensions {
             fields.read_extensions(der::read_whole(extensions, tag::SEQUENCE)?)?;
@@ -144,10 +160,15 @@ impl<'a> CertFields<'a> {
         while !extensions.is_empty() {
             let mut extension = Reader::new(extensions.read(tag::SEQUENCE)?);
             let oid = extension.read(tag::OID)?;
-            // `critical` is not needed for the profile (webpki rejects unknown critical
-            // extensions); an explicit FALSE is not strict DER but common, so it is tolerated.
-            if let Some(critical) = extension.read_optional(tag::BOOLEAN)? {
-                der::boolean(critical)?;
+            // webpki refuses critical extensions it does not process; which one is only noted
+            // here, to name it in the error. An explicit FALSE is not strict DER but common, so
+            // it is tolerated.
+            let critical = match extension.read_optional(tag::BOOLEAN)? {
+                Some(critical) => der::boolean(critical)?,
+                None => false,
+            };
+            if critical && !WEBPKI_PROCESSED.contains(&oid) && self.unsupported_critical.is_none() {
+                self.unsupported_critical = Some(oid);
             }
             let value = extension.read(tag::OCTET_STRING)?;
             extension.finish()?;

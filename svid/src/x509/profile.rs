@@ -38,13 +38,15 @@ pub(crate) fn leaf_of<'c, 'd>(chain: &'c [CertificateDer<'d>]) -> Result<LeafOf<
 }
 
 /// Checks a leaf against X509-SVID 2, 3.1, 4.1, 4.3 and 5.2, and returns its SPIFFE ID.
+/// `cA=true` is checked first: a CA certificate sent as a leaf (a misconfigured chain) usually
+/// has a root-path ID or no URI SAN too, and "leaf is a CA" is what to fix.
 pub(crate) fn check_leaf(fields: &CertFields<'_>) -> Result<SpiffeId, ProfileError> {
+    if fields.basic_constraints.is_some_and(|bc| bc.ca) {
+        return Err(ProfileError::LeafIsCa);
+    }
     let id = single_spiffe_id(fields)?.ok_or(ProfileError::NoUriSan)?;
     if id.is_root() {
         return Err(ProfileError::LeafRootPath);
-    }
-    if fields.basic_constraints.is_some_and(|bc| bc.ca) {
-        return Err(ProfileError::LeafIsCa);
     }
     let usage = fields.key_usage.ok_or(ProfileError::LeafMissingKeyUsage)?;
     if usage.contains(KeyUsage::KEY_CERT_SIGN) {

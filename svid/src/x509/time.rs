@@ -82,9 +82,58 @@ fn days_since_epoch(year: u64, month: u64, day: u64) -> u64 {
     whole_years + months + day - 1
 }
 
+/// Shows an instant as RFC 3339 UTC (`2025-01-31T23:59:59Z`), for error messages.
+pub(crate) struct Rfc3339<'a>(pub(crate) &'a rustls_pki_types::UnixTime);
+
+impl core::fmt::Display for Rfc3339<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let secs = self.0.as_secs();
+        let (days, rest) = (secs / 86_400, secs % 86_400);
+        let (year, month, day) = civil_from_days(days);
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+            rest / 3_600,
+            rest % 3_600 / 60,
+            rest % 60
+        )
+    }
+}
+
+/// (year, month, day) of the day `days` after 1970-01-01 (H. Hinnant's `civil_from_days`,
+/// for non-negative day counts).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_rfc3339_round_trip() {
+        for (der, text) in [
+            (&b"19700101000000Z"[..], "1970-01-01T00:00:00Z"),
+            (b"20000229120000Z", "2000-02-29T12:00:00Z"),
+            (b"20491231235959Z", "2049-12-31T23:59:59Z"),
+            (b"21000301000001Z", "2100-03-01T00:00:01Z"),
+            (b"99991231235959Z", "9999-12-31T23:59:59Z"),
+        ] {
+            let secs = generalized_time(der).unwrap();
+            let time =
+                rustls_pki_types::UnixTime::since_unix_epoch(core::time::Duration::from_secs(secs));
+            assert_eq!(Rfc3339(&time).to_string(), text);
+        }
+    }
 
     #[test]
     fn decodes_known_instants() {

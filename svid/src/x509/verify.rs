@@ -14,7 +14,7 @@ use webpki::{EndEntityCert, KeyPurposeIdIter, VerifiedPath};
 
 use crate::CryptoBackend;
 use crate::cache::{self, ResultCache, Validity};
-use crate::error::{Error, ProfileError, VerifyError};
+use crate::error::{ChainPosition, Error, Oid, ProfileError, VerifyError};
 use crate::x509::fields::CertFields;
 use crate::x509::profile::{self, LeafOf};
 
@@ -63,6 +63,8 @@ impl VerifiedX509Svid {
 /// One bundle authority that may anchor a path, with the constraints webpki does not apply to
 /// anchors (it treats them as a bare name and key).
 struct Anchor {
+    /// Position of the authority in the bundle, to name it in errors.
+    bundle_index: usize,
     not_before: u64,
     not_after: u64,
     path_len: Option<u8>,
@@ -102,7 +104,7 @@ impl AnchorSet {
     fn build(bundle: &X509Bundle) -> Self {
         let mut anchors = Vec::new();
         let mut constraints = Vec::new();
-        for der in bundle.authorities() {
+        for (bundle_index, der) in bundle.authorities().iter().enumerate() {
             let Ok(fields) = CertFields::parse(der) else {
                 continue;
             };
@@ -114,6 +116,7 @@ impl AnchorSet {
             };
             anchors.push(anchor.to_owned());
             constraints.push(Anchor {
+                bundle_index,
                 not_before: fields.not_before,
                 not_after: fields.not_after,
                 path_len: fields.basic_constraints.and_then(|bc| bc.path_len),
@@ -362,8 +365,8 @@ fn verify_path(
     algorithms: &[&dyn SignatureVerificationAlgorithm],
     now: UnixTime,
 ) -> Result<VerifiedX509Svid, Error> {
-    let end_entity =
-        EndEntityCert::try_from(leaf).map_err(|e| Error::Verify(VerifyError::from_webpki(e)))?;
+    let end_entity = EndEntityCert::try_from(leaf)
+        .map_err(|e| Error::Verify(locate(e, leaf_fields, intermediates)))?;
     // The reason our own path checks refused the last candidate path, so the error names the
     // SPIFFE rule rather than webpki's generic "no path".
     let refused = Cell::new(None);
@@ -392,7 +395,7 @@ fn verify_path(
         )
         .map_err(|e| match refused.take() {
             Some(reason) if matches!(e, webpki::Error::UnknownIssuer) => Error::Verify(reason),
-            _ => Error::Verify(VerifyError::from_webpki(e)),
+            _ => Error::Verify(locate(e, leaf_fields, intermediates)),
         })?;
 
     let anchor = accepted
@@ -420,6 +423,50 @@ fn verify_path(
     })
 }
 
+/// Maps a webpki verdict, naming the certificate it is about when webpki does not: the one whose
+/// `notAfter` / `notBefore` webpki reports, or the first with a critical extension webpki does
+/// not process. Intermediates that do not parse are skipped (webpki refuses them anyway).
+fn locate(
+    error: webpki::Error,
+    leaf: &CertFields<'_>,
+    intermediates: &[CertificateDer<'_>],
+) -> VerifyError {
+    let parsed: Vec<(ChainPosition, CertFields<'_>)> =
+        core::iter::once((ChainPosition::Leaf, leaf.clone()))
+            .chain(intermediates.iter().enumerate().filter_map(|(i, der)| {
+                let fields = CertFields::parse(der).ok()?;
+                Some((ChainPosition::Intermediate { index: i + 1 }, fields))
+            }))
+            .collect();
+    let find = |pred: &dyn Fn(&CertFields<'_>) -> bool| {
+        parsed
+            .iter()
+            .find(|(_, fields)| pred(fields))
+            .map_or(ChainPosition::Leaf, |(position, _)| *position)
+    };
+    match error {
+        webpki::Error::CertExpired { not_after, .. } => VerifyError::Expired {
+            certificate: find(&|f| f.not_after == not_after.as_secs()),
+            not_after,
+        },
+        webpki::Error::CertNotValidYet { not_before, .. } => VerifyError::NotYetValid {
+            certificate: find(&|f| f.not_before == not_before.as_secs()),
+            not_before,
+        },
+        webpki::Error::UnsupportedCriticalExtension => parsed
+            .iter()
+            .find_map(|(position, fields)| Some((*position, fields.unsupported_critical?)))
+            .map_or_else(
+                || VerifyError::from_webpki(error),
+                |(certificate, oid)| VerifyError::UnsupportedCriticalExtension {
+                    certificate,
+                    oid: Oid::from_der_content(oid),
+                },
+            ),
+        other => VerifyError::from_webpki(other),
+    }
+}
+
 /// The checks webpki leaves to us on a candidate path: every intermediate is a CA with
 /// keyCertSign, and the anchor is within its validity period and path length. Returns the index
 /// of the anchor used.
@@ -443,12 +490,19 @@ fn check_path(
         .constraints
         .get(index)
         .ok_or(VerifyError::UnknownIssuer)?;
+    let at = |secs| UnixTime::since_unix_epoch(core::time::Duration::from_secs(secs));
     let now = now.as_secs();
     if now < anchor.not_before {
-        return Err(VerifyError::AuthorityNotYetValid);
+        return Err(VerifyError::AuthorityNotYetValid {
+            index: anchor.bundle_index,
+            not_before: at(anchor.not_before),
+        });
     }
     if now > anchor.not_after {
-        return Err(VerifyError::AuthorityExpired);
+        return Err(VerifyError::AuthorityExpired {
+            index: anchor.bundle_index,
+            not_after: at(anchor.not_after),
+        });
     }
     if anchor
         .path_len

@@ -260,8 +260,12 @@ pub fn jwt_error_name(error: &JwtError) -> String {
         JwtError::NotYetValid => "NotYetValid".to_owned(),
         JwtError::AudienceMismatch => "AudienceMismatch".to_owned(),
         JwtError::NoBundle { .. } => "NoBundle".to_owned(),
-        JwtError::UnknownKid(_) => "UnknownKid".to_owned(),
-        JwtError::KeyDoesNotFitAlgorithm => "KeyDoesNotFitAlgorithm".to_owned(),
+        // The manifest names the class: a kid the bundle skipped is still a kid with no key,
+        // and a kid-less token with no fitting key is a key that does not fit.
+        JwtError::UnknownKid(_) | JwtError::IgnoredKid { .. } => "UnknownKid".to_owned(),
+        JwtError::KeyDoesNotFitAlgorithm { .. } | JwtError::NoKeyFitsAlgorithm { .. } => {
+            "KeyDoesNotFitAlgorithm".to_owned()
+        }
         JwtError::AlgorithmNotInBackend(_) => "AlgorithmNotInBackend".to_owned(),
         JwtError::BadSignature => "BadSignature".to_owned(),
         JwtError::EmptyExpectedAudience => "EmptyExpectedAudience".to_owned(),
@@ -296,11 +300,15 @@ fn verify_name(error: &VerifyError) -> String {
         VerifyError::NoBundle { .. } => "NoBundle".to_owned(),
         VerifyError::NoAuthorities { .. } => "NoAuthorities".to_owned(),
         VerifyError::UnknownIssuer => "UnknownIssuer".to_owned(),
-        VerifyError::Expired => "Expired".to_owned(),
-        VerifyError::NotYetValid => "NotYetValid".to_owned(),
-        VerifyError::AuthorityExpired => "AuthorityExpired".to_owned(),
-        VerifyError::AuthorityNotYetValid => "AuthorityNotYetValid".to_owned(),
+        VerifyError::Expired { .. } => "Expired".to_owned(),
+        VerifyError::NotYetValid { .. } => "NotYetValid".to_owned(),
+        VerifyError::AuthorityExpired { .. } => "AuthorityExpired".to_owned(),
+        VerifyError::AuthorityNotYetValid { .. } => "AuthorityNotYetValid".to_owned(),
         VerifyError::BadSignature => "BadSignature".to_owned(),
+        // The manifest predates the typed variant and keeps webpki's name.
+        VerifyError::UnsupportedCriticalExtension { .. } => {
+            "Path(UnsupportedCriticalExtension)".to_owned()
+        }
         VerifyError::UnsupportedSignatureAlgorithm => "UnsupportedSignatureAlgorithm".to_owned(),
         VerifyError::IntermediateNotCa(profile) => {
             format!("IntermediateNotCa({})", profile_name(profile))

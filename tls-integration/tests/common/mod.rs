@@ -223,18 +223,23 @@ pub fn handshake(
     let mut s = ServerConnection::new(Arc::clone(server)).unwrap();
     for _ in 0..20 {
         if let Err(e) = transfer(&mut *c, &mut *s) {
+            // The refusal's typed reason is taken on this thread right as the handshake fails.
+            let refusal = tls_integration::Error::take_refusal(&e);
             // Deliver the server's alert to the client, then report.
             let client_err = transfer(&mut *s, &mut *c).err();
             return Err(Failure {
                 server: Some(e),
                 client: client_err,
+                refusal,
             });
         }
         if let Err(e) = transfer(&mut *s, &mut *c) {
+            let refusal = tls_integration::Error::take_refusal(&e);
             let server_err = transfer(&mut *c, &mut *s).err();
             return Err(Failure {
                 server: server_err,
                 client: Some(e),
+                refusal,
             });
         }
         if !c.is_handshaking() && !s.is_handshaking() && !c.wants_write() && !s.wants_write() {
@@ -266,20 +271,43 @@ fn transfer<A: rustls::SideData, B: rustls::SideData>(
 pub struct Failure {
     pub server: Option<rustls::Error>,
     pub client: Option<rustls::Error>,
+    /// The typed reason of the side whose verifier refused the peer
+    /// ([`tls_integration::Error::take_refusal`]).
+    pub refusal: Option<Arc<tls_integration::Error>>,
 }
 
 impl Failure {
     /// The crate error a verifier reported on either side.
     pub fn cause(&self) -> &tls_integration::Error {
-        self.server
-            .as_ref()
-            .and_then(tls_integration::Error::from_rustls)
+        self.refusal
+            .as_deref()
+            .or_else(|| {
+                self.server
+                    .as_ref()
+                    .and_then(tls_integration::Error::from_rustls)
+            })
             .or_else(|| {
                 self.client
                     .as_ref()
                     .and_then(tls_integration::Error::from_rustls)
             })
             .unwrap_or_else(|| panic!("no tls-integration error in {self:?}"))
+    }
+
+    /// The alert the client received from the server (the server refused the client).
+    pub fn client_received(&self) -> Option<rustls::AlertDescription> {
+        match &self.client {
+            Some(rustls::Error::AlertReceived(alert)) => Some(*alert),
+            _ => None,
+        }
+    }
+
+    /// The alert the server received from the client (the client refused the server).
+    pub fn server_received(&self) -> Option<rustls::AlertDescription> {
+        match &self.server {
+            Some(rustls::Error::AlertReceived(alert)) => Some(*alert),
+            _ => None,
+        }
     }
 }
 
