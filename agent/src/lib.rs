@@ -10,6 +10,10 @@
 //! test. It is not a SPIRE agent: there is no node attestation, no server to fetch entries
 //! from, and no persistence; entries and federated bundles are whatever the embedder sets.
 //!
+//! The protocol (generated messages and server trait, the security header check, the claims
+//! conversion) comes from `workload-api` ([`workload_api::proto`]), which clients share; the
+//! agent does not depend on `workload-client`.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -14,9 +14,10 @@ use std::time::Duration;
 #[non_exhaustive]
 pub enum Error {
     /// The endpoint address is missing (no explicit address and no `SPIFFE_ENDPOINT_SOCKET`)
-    /// or breaks the Workload Endpoint address rules: [`workload_api::Error::EndpointNotConfigured`]
-    /// or [`workload_api::Error::InvalidEndpoint`] (Workload Endpoint 4; digest 6.3, E-8). Not
-    /// retryable.
+    /// or breaks the Workload Endpoint address rules:
+    /// [`workload_api::Error::EndpointNotConfigured`] or
+    /// [`workload_api::Error::InvalidEndpoint`] (Workload Endpoint 4; digest 6.3, E-8). Not
+    /// retryable: the configuration has to change.
     #[error(transparent)]
     Endpoint(#[from] workload_api::Error),
     /// No connection could be made: nothing listens at the address, or the socket is not
@@ -418,4 +419,32 @@ pub enum ResponseError {
     /// `ValidateJWTSVID` returned no claims, or claims that disagree with the token.
     #[error("validate response: {0}")]
     BadValidation(&'static str),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An address error from `workload_api` keeps its text and is not retryable (digest E-8):
+    /// `Endpoint::from_env()?` in a function returning this error says what to configure.
+    #[test]
+    fn endpoint_errors_are_not_retryable_and_keep_their_message() {
+        let unset = Error::from(workload_api::Error::EndpointNotConfigured);
+        assert!(!unset.is_retryable());
+        assert!(
+            unset.to_string().contains("SPIFFE_ENDPOINT_SOCKET"),
+            "{unset}"
+        );
+        let invalid = match workload_api::Endpoint::parse("tcp://localhost:1") {
+            Err(error) => Error::from(error),
+            Ok(endpoint) => panic!("accepted {endpoint}"),
+        };
+        assert!(!invalid.is_retryable());
+        assert!(
+            invalid
+                .to_string()
+                .starts_with("invalid workload api address \"tcp://localhost:1\""),
+            "{invalid}"
+        );
+    }
 }

@@ -2,7 +2,7 @@
 //!
 //! - [`Endpoint`]: the agent's address, from configuration or `SPIFFE_ENDPOINT_SOCKET`, parsed
 //!   strictly by the Workload Endpoint rules (`unix:///abs/path`, `unix:/abs/path`,
-//!   `tcp://<ip>:<port>`).
+//!   `tcp://<ip>:<port>`); re-exported from `workload_api`, where it lives.
 //! - [`Client`]: one-shot calls and streams for every Workload API RPC over a Unix socket or
 //!   TCP, with the mandatory `workload.spiffe.io: true` header on every call, timeouts,
 //!   response limits ([`Limits`]) and typed errors that say whether retrying helps
@@ -18,8 +18,8 @@
 //!   duplicate updates ignored. State is an immutable snapshot swapped atomically; reads are a
 //!   pointer load.
 //! - [`proto`]: the generated wire types, client and (feature `server`) server, re-exported
-//!   from `workload-api`, the crate both sides of the API share (with [`Endpoint`] and the
-//!   security header).
+//!   from `workload_api`, the crate that both sides of the API share (the agent depends on it,
+//!   not on this crate).
 //! - [`response`]: the checks every Workload API message goes through, as public functions,
 //!   for programs that bring their own transport.
 //!
