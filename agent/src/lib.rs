@@ -10,11 +10,16 @@
 //! test. It is not a SPIRE agent: there is no node attestation, no server to fetch entries
 //! from, and no persistence; entries and federated bundles are whatever the embedder sets.
 //!
+//! The protocol (generated messages and server trait, the security header check, the claims
+//! conversion) comes from `workload-api` ([`workload_api::proto`]), which clients share; the
+//! agent does not depend on `workload-client`.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use agent::{Agent, RegistrationEntry, Selector};
-//! use workload_client::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient;
+//! use workload_api::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient;
+//! use workload_api::{SECURITY_HEADER, SECURITY_HEADER_VALUE};
 //!
 //! let ca = ca::TestCa::new("example.org").ca().clone();
 //! let dir = tempfile::tempdir()?;
@@ -39,8 +44,8 @@
 //!     }))
 //!     .await?;
 //! let mut client = SpiffeWorkloadApiClient::new(channel);
-//! let mut request = tonic::Request::new(workload_client::proto::X509svidRequest {});
-//! request.metadata_mut().insert("workload.spiffe.io", "true".parse()?);
+//! let mut request = tonic::Request::new(workload_api::proto::X509svidRequest {});
+//! request.metadata_mut().insert(SECURITY_HEADER, SECURITY_HEADER_VALUE.parse()?);
 //! let mut stream = client.fetch_x509svid(request).await?.into_inner();
 //! let first = stream.message().await?.ok_or("no message")?;
 //! assert_eq!(first.svids[0].spiffe_id, "spiffe://example.org/web");
@@ -180,4 +185,5 @@ pub use limits::{
 };
 pub use selector::{MAX_SELECTOR_LEN, Selector};
 pub use server::{Agent, AgentBuilder, AgentHandle, DEFAULT_SOCKET_MODE};
-pub use service::SECURITY_HEADER;
+// The header's home is `workload_api`; re-exported so `agent::SECURITY_HEADER` keeps working.
+pub use workload_api::SECURITY_HEADER;

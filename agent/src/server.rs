@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tonic::Status;
 use trust_bundle::SpiffeBundle;
-use workload_client::proto::spiffe_workload_api_server::SpiffeWorkloadApiServer;
+use workload_api::proto::spiffe_workload_api_server::SpiffeWorkloadApiServer;
 
 use crate::attest::{Attestor, Caller, TcpAttestor, UnixAttestor};
 use crate::config::{DEFAULT_JWT_SVID_TTL, DEFAULT_X509_SVID_TTL};

@@ -1,14 +1,13 @@
 //! The `SpiffeWorkloadAPI` gRPC service.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rustls_pki_types::UnixTime;
 use spiffe_id::SpiffeId;
 use svid::Audience;
 use tonic::{Request, Response, Status};
-use workload_client::proto::spiffe_workload_api_server::SpiffeWorkloadApi;
-use workload_client::proto::{
+use workload_api::proto::spiffe_workload_api_server::SpiffeWorkloadApi;
+use workload_api::proto::{
     JwtBundlesRequest, JwtBundlesResponse, Jwtsvid, JwtsvidRequest, JwtsvidResponse,
     ValidateJwtsvidRequest, ValidateJwtsvidResponse, X509BundlesRequest, X509BundlesResponse,
     X509svidRequest, X509svidResponse,
@@ -20,10 +19,6 @@ use crate::selector::SelectorSet;
 use crate::server::Shared;
 use crate::state::{Snapshot, View};
 use crate::stream::{Outgoing, Updates, no_identity};
-
-/// The metadata key every Workload API request must carry with the value `true` (Workload
-/// Endpoint §3, §6; digest 5.6).
-pub const SECURITY_HEADER: &str = "workload.spiffe.io";
 
 /// The gRPC service; cheap to clone.
 #[derive(Clone)]
@@ -98,15 +93,11 @@ fn entitled(view: View) -> Result<Arc<Snapshot>, Status> {
 }
 
 /// Requires exactly one `workload.spiffe.io` value, equal to `true` (case-sensitive), as SPIRE
-/// does; anything else is `InvalidArgument` (Workload Endpoint §6; digest W-API-1).
+/// does; anything else is `InvalidArgument` with SPIRE's message (Workload Endpoint §6; digest
+/// 5.6, W-API-1). The rule lives in [`workload_api::check_security_header`].
 pub(crate) fn check_security_header<T>(request: &Request<T>) -> Result<(), Status> {
-    let mut values = request.metadata().get_all(SECURITY_HEADER).iter();
-    match (values.next(), values.next()) {
-        (Some(value), None) if value.as_bytes() == b"true" => Ok(()),
-        _ => Err(Status::invalid_argument(
-            "security header missing from request",
-        )),
-    }
+    workload_api::check_security_header(request.metadata())
+        .map_err(|_| Status::invalid_argument("security header missing from request"))
 }
 
 #[tonic::async_trait]
@@ -211,73 +202,7 @@ impl SpiffeWorkloadApi for WorkloadApi {
         .map_err(|e| Status::invalid_argument(format!("invalid JWT-SVID: {e}")))?;
         Ok(Response::new(ValidateJwtsvidResponse {
             spiffe_id: verified.spiffe_id().to_string(),
-            claims: Some(claims_struct(verified.claims())),
+            claims: Some(workload_api::claims_to_struct(verified.claims())),
         }))
-    }
-}
-
-/// The token's claims as a `google.protobuf.Struct`: every number becomes a double, as the
-/// protobuf JSON mapping says (digest 5.4).
-fn claims_struct(claims: &serde_json::Map<String, serde_json::Value>) -> prost_types::Struct {
-    prost_types::Struct {
-        fields: claims
-            .iter()
-            .map(|(name, value)| (name.clone(), json_value(value)))
-            .collect::<BTreeMap<_, _>>(),
-    }
-}
-
-fn json_value(value: &serde_json::Value) -> prost_types::Value {
-    use prost_types::value::Kind;
-    use serde_json::Value as Json;
-    let kind = match value {
-        Json::Null => Kind::NullValue(0),
-        Json::Bool(b) => Kind::BoolValue(*b),
-        Json::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(f64::NAN)),
-        Json::String(s) => Kind::StringValue(s.clone()),
-        Json::Array(items) => Kind::ListValue(prost_types::ListValue {
-            values: items.iter().map(json_value).collect(),
-        }),
-        Json::Object(map) => Kind::StructValue(claims_struct(map)),
-    };
-    prost_types::Value { kind: Some(kind) }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn header_must_be_exactly_one_true() {
-        let mut request = Request::new(());
-        assert!(check_security_header(&request).is_err());
-        request
-            .metadata_mut()
-            .insert(SECURITY_HEADER, "TRUE".parse().unwrap());
-        assert!(check_security_header(&request).is_err());
-        request
-            .metadata_mut()
-            .insert(SECURITY_HEADER, "true".parse().unwrap());
-        assert!(check_security_header(&request).is_ok());
-        request
-            .metadata_mut()
-            .append(SECURITY_HEADER, "true".parse().unwrap());
-        assert!(check_security_header(&request).is_err());
-    }
-
-    #[test]
-    fn claims_become_struct_values() {
-        let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
-            r#"{"sub":"spiffe://a/b","aud":["x"],"exp":1700000000,"n":null,"o":{"t":true}}"#,
-        )
-        .unwrap();
-        let s = claims_struct(&claims);
-        use prost_types::value::Kind;
-        assert_eq!(
-            s.fields["exp"].kind,
-            Some(Kind::NumberValue(1_700_000_000.0))
-        );
-        assert!(matches!(s.fields["aud"].kind, Some(Kind::ListValue(_))));
-        assert!(matches!(s.fields["o"].kind, Some(Kind::StructValue(_))));
     }
 }

@@ -22,7 +22,7 @@ use spiffe_id::TrustDomain;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use trust_bundle::{BundleSet, SpiffeBundle};
-use workload_client::proto::{JwtBundlesResponse, X509BundlesResponse, X509svid, X509svidResponse};
+use workload_api::proto::{JwtBundlesResponse, X509BundlesResponse, X509svid, X509svidResponse};
 use zeroize::Zeroizing;
 
 use crate::entry::{EntryId, RegistrationEntry};

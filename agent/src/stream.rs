@@ -9,7 +9,7 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::WatchStream;
 use tonic::Status;
 
-use workload_client::proto::{JwtBundlesResponse, X509BundlesResponse, X509svidResponse};
+use workload_api::proto::{JwtBundlesResponse, X509BundlesResponse, X509svidResponse};
 
 use crate::state::{Snapshot, View};
 

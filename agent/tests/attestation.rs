@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use agent::{Agent, AttestFuture, Attestor, Caller, RegistrationEntry, Selector};
 use common::{Client, me, mine, req, start, test_ca, x509_stream};
 use tonic::Code;
-use workload_client::proto::X509svidRequest;
+use workload_api::proto::X509svidRequest;
 
 fn sha256_hex(bytes: &[u8]) -> String {
     ring::digest::digest(&ring::digest::SHA256, bytes)

@@ -15,8 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{current_uid, next, req, verify_x509};
-use workload_client::proto::X509svidRequest;
-use workload_client::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient;
+use workload_api::proto::X509svidRequest;
+use workload_api::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient;
 
 /// A config serving `spiffe://example.org/cli` to this process's uid on `socket`.
 fn write_config(dir: &Path, socket: &Path) -> PathBuf {

@@ -28,8 +28,8 @@ use agent::{Agent, RegistrationEntry, Selector};
 use common::{Client, mine, req, start, test_ca};
 use tonic::Code;
 use tonic::transport::Endpoint;
-use workload_client::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient;
-use workload_client::proto::{JwtsvidRequest, X509BundlesRequest, X509svidRequest};
+use workload_api::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient;
+use workload_api::proto::{JwtsvidRequest, X509BundlesRequest, X509svidRequest};
 
 /// Set in the child: the socket to connect to.
 const CHILD_SOCKET: &str = "AGENT_TEST_CHILD_SOCKET";
@@ -542,7 +542,7 @@ async fn exec_after_connect_keeps_the_connection_and_changes_the_binary_selector
     )
     .await;
     let mut child = connect_from_child_with(&running.socket(), None, true).unwrap();
-    let ids = |message: workload_client::proto::X509svidResponse| -> Vec<String> {
+    let ids = |message: workload_api::proto::X509svidResponse| -> Vec<String> {
         message
             .svids
             .into_iter()

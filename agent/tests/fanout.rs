@@ -10,7 +10,7 @@ use std::time::Duration;
 use agent::Agent;
 use common::{mine, next, req, start, start_with, test_ca, verify_x509};
 use tokio::task::JoinSet;
-use workload_client::proto::X509svidRequest;
+use workload_api::proto::X509svidRequest;
 
 /// Streams per connection: 1,000 watchers over 20 connections, within hyper's default of 200
 /// concurrent streams per connection.

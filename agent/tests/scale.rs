@@ -16,7 +16,7 @@ use std::time::Duration;
 use agent::{Agent, RegistrationEntry, Selector};
 use ca::{CertificateAuthority, CredentialKind, IssuanceContext};
 use common::{client, mine, next, req, verify_x509};
-use workload_client::proto::{JwtsvidRequest, X509svidRequest};
+use workload_api::proto::{JwtsvidRequest, X509svidRequest};
 
 /// Holds every X509-SVID mint until opened (JWT-SVIDs pass).
 #[derive(Default)]

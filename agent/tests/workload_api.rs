@@ -16,7 +16,7 @@ use rustls_pki_types::UnixTime;
 use svid::{Audience, CryptoBackend, JwtValidator};
 use tonic::Code;
 use trust_bundle::{BundleSet, JwtBundle, SpiffeBundle, X509Bundle};
-use workload_client::proto::{
+use workload_api::proto::{
     JwtBundlesRequest, JwtsvidRequest, ValidateJwtsvidRequest, X509BundlesRequest, X509svidRequest,
 };
 
@@ -754,7 +754,7 @@ async fn tcp_callers_are_attested_by_address() {
         .await
         .unwrap();
     let mut client =
-        workload_client::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient::new(channel);
+        workload_api::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient::new(channel);
     let (_stream, first) = x509_stream(&mut client).await;
     let ids: Vec<&str> = first.svids.iter().map(|s| s.spiffe_id.as_str()).collect();
     assert_eq!(ids, ["spiffe://example.org/tcp"]);
@@ -801,9 +801,7 @@ async fn short_authority_survives_a_full_hpack_table() {
             .await
             .unwrap();
         let mut client =
-            workload_client::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient::new(
-                channel,
-            );
+            workload_api::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient::new(channel);
         // 1: `:authority` is the table's oldest entry, then ~3 KB of other entries.
         // 2: one more entry that fits the client's table but, were the agent's copy of
         //    `:authority` larger, not the agent's, which would evict `:authority`.

@@ -47,7 +47,7 @@
 //! | memory per stream (fresh process), one identity / distinct | 7490 / 13890 B | 7422 / 11103 B |
 //!
 //! Then the Workload API codec's initial encode buffer went from tonic's 8 KiB to 1 KiB
-//! (`workload_client::proto::WorkloadCodec`), one run each, back to back: memory per stream,
+//! (`workload_api::proto::WorkloadCodec`), one run each, back to back: memory per stream,
 //! one identity 7218 -> 4026 B (0.56x), distinct 11010 -> 6707 B (0.61x).
 //!
 //! The fan-out report again at the end of that work, on a quieter machine (one other build
@@ -81,8 +81,8 @@ use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 use tonic::transport::{Channel, Endpoint};
-use workload_client::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient;
-use workload_client::proto::{JwtsvidRequest, X509svidRequest};
+use workload_api::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient;
+use workload_api::proto::{JwtsvidRequest, X509svidRequest};
 
 type Client = SpiffeWorkloadApiClient<Channel>;
 
@@ -373,7 +373,7 @@ fn latency_report() {
 async fn open_streams(
     socket: &Path,
     count: usize,
-) -> Vec<tonic::Streaming<workload_client::proto::X509svidResponse>> {
+) -> Vec<tonic::Streaming<workload_api::proto::X509svidResponse>> {
     let mut streams = Vec::with_capacity(count);
     let mut client = None;
     for i in 0..count {
@@ -397,7 +397,7 @@ async fn open_streams(
 async fn fan_out(
     agent: &AgentHandle,
     ca_handle: &ca::CertificateAuthority,
-    streams: Vec<tonic::Streaming<workload_client::proto::X509svidResponse>>,
+    streams: Vec<tonic::Streaming<workload_api::proto::X509svidResponse>>,
 ) -> (Duration, Duration, Duration) {
     let watchers = streams.len();
     assert_eq!(agent.open_streams(), watchers);

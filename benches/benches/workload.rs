@@ -46,10 +46,8 @@ use svid::{CryptoBackend, Usage, X509Svid, X509SvidSource};
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle};
-use workload_client::proto::spiffe_workload_api_server::{
-    SpiffeWorkloadApi, SpiffeWorkloadApiServer,
-};
-use workload_client::proto::{
+use workload_api::proto::spiffe_workload_api_server::{SpiffeWorkloadApi, SpiffeWorkloadApiServer};
+use workload_api::proto::{
     JwtBundlesRequest, JwtBundlesResponse, Jwtsvid, JwtsvidRequest, JwtsvidResponse,
     ValidateJwtsvidRequest, ValidateJwtsvidResponse, X509BundlesRequest, X509BundlesResponse,
     X509svid, X509svidRequest, X509svidResponse,

@@ -2,9 +2,9 @@
 
 Serves fixed credentials from a JSON config so workload-client/tests/interop_servers.rs can
 prove our tonic client against a server not built on tonic. The stubs are generated from
-workload-client/proto/workload.proto at test time with grpcio-tools:
+workload-api/proto/workload.proto at test time with grpcio-tools:
 
-    python -m grpc_tools.protoc -I workload-client/proto \
+    python -m grpc_tools.protoc -I workload-api/proto \
         --python_out=STUBS --grpc_python_out=STUBS workload.proto
     python interop/python/workload_server.py STUBS config.json
 

@@ -13,17 +13,13 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Uri};
 use trust_bundle::BundleSet;
+use workload_api::{Endpoint, SECURITY_HEADER, SECURITY_HEADER_VALUE};
 
-use crate::endpoint::Endpoint;
 use crate::error::{Error, ResponseError, Rpc};
 use crate::proto;
 use crate::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient;
 use crate::response;
 use crate::types::{Limits, ValidatedJwtSvid, WorkloadJwtSvid, X509Context};
-
-/// The metadata key every Workload API request must carry (Workload Endpoint 3, 6;
-/// digest W-API-2).
-pub const SECURITY_HEADER: &str = "workload.spiffe.io";
 
 /// The default timeout of a unary call and of opening a stream.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -47,9 +43,10 @@ impl Interceptor for SecurityHeader {
             Some(user) => user(request)?,
             None => request,
         };
-        request
-            .metadata_mut()
-            .insert(SECURITY_HEADER, MetadataValue::from_static("true"));
+        request.metadata_mut().insert(
+            SECURITY_HEADER,
+            MetadataValue::from_static(SECURITY_HEADER_VALUE),
+        );
         Ok(request)
     }
 }
@@ -116,12 +113,13 @@ impl ClientBuilder {
         let backend = backend_or_default(self.backend)?;
         let endpoint_text = self.endpoint.to_string();
         let transport = transport_endpoint(&self.endpoint, self.connect_timeout);
-        let channel = match &self.endpoint {
-            Endpoint::Unix(path) => {
-                let path = path.clone();
+        // `Endpoint` is non-exhaustive: what is not a Unix socket is dialled as TCP.
+        let channel = match self.endpoint.unix_path() {
+            Some(path) => {
+                let path = path.to_owned();
                 transport.connect_with_connector(unix_connector(path)).await
             }
-            Endpoint::Tcp(_) => transport.connect().await,
+            None => transport.connect().await,
         }
         .map_err(|source| Error::Connect {
             endpoint: endpoint_text,
@@ -142,11 +140,9 @@ impl ClientBuilder {
     pub fn connect_lazy(self) -> Result<Client, Error> {
         let backend = backend_or_default(self.backend)?;
         let transport = transport_endpoint(&self.endpoint, self.connect_timeout);
-        let channel = match &self.endpoint {
-            Endpoint::Unix(path) => {
-                transport.connect_with_connector_lazy(unix_connector(path.clone()))
-            }
-            Endpoint::Tcp(_) => transport.connect_lazy(),
+        let channel = match self.endpoint.unix_path() {
+            Some(path) => transport.connect_with_connector_lazy(unix_connector(path.to_owned())),
+            None => transport.connect_lazy(),
         };
         Ok(self.finish(channel, backend))
     }
@@ -200,9 +196,9 @@ fn transport_endpoint(
     connect_timeout: Duration,
 ) -> tonic::transport::Endpoint {
     // For a Unix socket the URI only fills the `:authority` header; the connector ignores it.
-    let uri = match endpoint {
-        Endpoint::Tcp(addr) => format!("http://{addr}"),
-        Endpoint::Unix(_) => "http://localhost".to_owned(),
+    let uri = match endpoint.tcp_addr() {
+        Some(addr) => format!("http://{addr}"),
+        None => "http://localhost".to_owned(),
     };
     let transport = match tonic::transport::Endpoint::from_shared(uri) {
         Ok(transport) => transport,
@@ -275,7 +271,7 @@ impl Client {
     /// Connects with the defaults to the address in `SPIFFE_ENDPOINT_SOCKET`.
     ///
     /// # Errors
-    /// [`Error::EndpointNotConfigured`], [`Error::InvalidEndpoint`], [`Error::Connect`].
+    /// [`Error::Endpoint`], [`Error::Connect`].
     pub async fn from_env() -> Result<Self, Error> {
         Self::builder(Endpoint::from_env()?).connect().await
     }

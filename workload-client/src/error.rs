@@ -6,8 +6,6 @@
 
 use std::time::Duration;
 
-use crate::endpoint::ENDPOINT_SOCKET_ENV;
-
 /// Everything that can go wrong talking to the Workload API or running a source.
 ///
 /// [`is_retryable`](Self::is_retryable) says whether trying again later can help. Display text
@@ -15,21 +13,13 @@ use crate::endpoint::ENDPOINT_SOCKET_ENV;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// No address was given and `SPIFFE_ENDPOINT_SOCKET` is not set (Workload Endpoint 4;
-    /// digest E-8).
-    #[error(
-        "no workload api address configured: pass one explicitly or set {ENDPOINT_SOCKET_ENV} \
-         (e.g. unix:///run/spire/agent.sock)"
-    )]
-    EndpointNotConfigured,
-    /// The address breaks the Workload Endpoint address rules (Workload Endpoint 4).
-    #[error("invalid workload api address {address:?}: {reason}")]
-    InvalidEndpoint {
-        /// The address as given.
-        address: String,
-        /// The rule it breaks.
-        reason: EndpointError,
-    },
+    /// The endpoint address is missing (no explicit address and no `SPIFFE_ENDPOINT_SOCKET`)
+    /// or breaks the Workload Endpoint address rules:
+    /// [`workload_api::Error::EndpointNotConfigured`] or
+    /// [`workload_api::Error::InvalidEndpoint`] (Workload Endpoint 4; digest 6.3, E-8). Not
+    /// retryable: the configuration has to change.
+    #[error(transparent)]
+    Endpoint(#[from] workload_api::Error),
     /// No connection could be made: nothing listens at the address, or the socket is not
     /// accessible. Retryable: the agent may still be starting.
     #[error("cannot connect to the workload api at {endpoint} (is the agent running there?)")]
@@ -184,8 +174,7 @@ impl Error {
     /// agent can fix by starting, catching up or sending a better message.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::EndpointNotConfigured
-            | Self::InvalidEndpoint { .. }
+            Self::Endpoint(_)
             | Self::InvalidArgument { .. }
             | Self::Unimplemented { .. }
             | Self::InvalidRequest(_)
@@ -267,77 +256,6 @@ impl core::fmt::Display for Rpc {
             Self::ValidateJwtSvid => "ValidateJWTSVID",
         })
     }
-}
-
-/// Why an address is not a valid Workload API endpoint (Workload Endpoint 4; digest 6.3).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum EndpointError {
-    /// The address is empty.
-    #[error("the address is empty (Workload Endpoint 4)")]
-    Empty,
-    /// The address has characters no URI may hold (spaces, control characters, non-ASCII) or
-    /// a malformed percent-escape.
-    #[error("the address is not a valid URI (Workload Endpoint 4)")]
-    NotAUri,
-    /// There is no URI scheme (e.g. a bare path).
-    #[error(
-        "the address has no scheme; use unix:///path or tcp://ip:port (Workload Endpoint 4, E-1)"
-    )]
-    NoScheme,
-    /// The scheme is not `unix` or `tcp`.
-    #[error("scheme {scheme:?} is not unix or tcp (Workload Endpoint 4, E-1)")]
-    UnsupportedScheme {
-        /// The scheme as written.
-        scheme: String,
-    },
-    /// A `unix` address has an authority (`unix://host/path`).
-    #[error(
-        "a unix address must not have an authority; use unix:///absolute/path (Workload Endpoint 4, E-2)"
-    )]
-    UnixAuthority,
-    /// A `unix` address has userinfo.
-    #[error("a unix address must not have userinfo (Workload Endpoint 4, E-4)")]
-    UnixUserInfo,
-    /// A `unix` address has no path.
-    #[error("a unix address must have the socket's absolute path (Workload Endpoint 4, E-3)")]
-    UnixNoPath,
-    /// A `unix` path is relative (`unix:relative/path`).
-    #[error("a unix address path must be absolute (Workload Endpoint 4, E-3)")]
-    UnixRelativePath,
-    /// A `unix` path is `/`, which cannot be a socket.
-    #[error("a unix address path must name a socket, not / (Workload Endpoint 4, E-3)")]
-    UnixRootPath,
-    /// The address has a query.
-    #[error("the address must not have a query (Workload Endpoint 4, E-4/E-7)")]
-    Query,
-    /// The address has a fragment.
-    #[error("the address must not have a fragment (Workload Endpoint 4, E-4/E-7)")]
-    Fragment,
-    /// A `tcp` address has no `//` authority (`tcp:1.2.3.4:5`).
-    #[error("a tcp address must be tcp://ip:port (Workload Endpoint 4, E-7)")]
-    TcpOpaque,
-    /// A `tcp` address has userinfo.
-    #[error("a tcp address must not have userinfo (Workload Endpoint 4, E-7)")]
-    TcpUserInfo,
-    /// A `tcp` address has no host.
-    #[error("a tcp address must have an ip address (Workload Endpoint 4, E-5)")]
-    TcpNoHost,
-    /// A `tcp` host is not an IP address (DNS names are not allowed).
-    #[error("a tcp address host must be an ip address, not a name (Workload Endpoint 4, E-5)")]
-    TcpHostNotIp,
-    /// A `tcp` address has no port, or an empty one.
-    #[error("a tcp address must have a port (Workload Endpoint 4, E-6)")]
-    TcpNoPort,
-    /// A `tcp` port is not a number in 1..=65535.
-    #[error("a tcp address port must be a number from 1 to 65535 (Workload Endpoint 4, E-6)")]
-    TcpBadPort,
-    /// A `tcp` port is 0, which cannot be dialled.
-    #[error("a tcp address port must not be 0 (Workload Endpoint 4, E-6)")]
-    TcpPortZero,
-    /// A `tcp` address has a path (even `/`).
-    #[error("a tcp address must not have a path (Workload Endpoint 4, E-7)")]
-    TcpPath,
 }
 
 /// Why a Workload API response was refused (Workload API 4.4, 4.5; digest 5.3-5.11).
@@ -501,4 +419,32 @@ pub enum ResponseError {
     /// `ValidateJWTSVID` returned no claims, or claims that disagree with the token.
     #[error("validate response: {0}")]
     BadValidation(&'static str),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An address error from `workload_api` keeps its text and is not retryable (digest E-8):
+    /// `Endpoint::from_env()?` in a function returning this error says what to configure.
+    #[test]
+    fn endpoint_errors_are_not_retryable_and_keep_their_message() {
+        let unset = Error::from(workload_api::Error::EndpointNotConfigured);
+        assert!(!unset.is_retryable());
+        assert!(
+            unset.to_string().contains("SPIFFE_ENDPOINT_SOCKET"),
+            "{unset}"
+        );
+        let invalid = match workload_api::Endpoint::parse("tcp://localhost:1") {
+            Err(error) => Error::from(error),
+            Ok(endpoint) => panic!("accepted {endpoint}"),
+        };
+        assert!(!invalid.is_retryable());
+        assert!(
+            invalid
+                .to_string()
+                .starts_with("invalid workload api address \"tcp://localhost:1\""),
+            "{invalid}"
+        );
+    }
 }

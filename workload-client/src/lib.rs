@@ -2,7 +2,7 @@
 //!
 //! - [`Endpoint`]: the agent's address, from configuration or `SPIFFE_ENDPOINT_SOCKET`, parsed
 //!   strictly by the Workload Endpoint rules (`unix:///abs/path`, `unix:/abs/path`,
-//!   `tcp://<ip>:<port>`).
+//!   `tcp://<ip>:<port>`); re-exported from `workload_api`, where it lives.
 //! - [`Client`]: one-shot calls and streams for every Workload API RPC over a Unix socket or
 //!   TCP, with the mandatory `workload.spiffe.io: true` header on every call, timeouts,
 //!   response limits ([`Limits`]) and typed errors that say whether retrying helps
@@ -17,7 +17,9 @@
 //!   per [`PermissionDeniedPolicy`], last good state served until it expires, invalid and
 //!   duplicate updates ignored. State is an immutable snapshot swapped atomically; reads are a
 //!   pointer load.
-//! - [`proto`]: the generated wire types, client and (feature `server`) server.
+//! - [`proto`]: the generated wire types, client and (feature `server`) server, re-exported
+//!   from `workload_api`, the crate that both sides of the API share (the agent depends on it,
+//!   not on this crate).
 //! - [`response`]: the checks every Workload API message goes through, as public functions,
 //!   for programs that bring their own transport.
 //!
@@ -41,22 +43,20 @@
 pub mod blocking;
 mod bundle_source;
 mod client;
-mod endpoint;
 mod error;
 mod jwt_source;
-pub mod proto;
 pub mod response;
 mod types;
 mod watch;
 mod x509_source;
 
 pub use bundle_source::{BundleKinds, BundleSource};
-pub use client::{
-    Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, SECURITY_HEADER, UpdateStream,
-};
-pub use endpoint::{ENDPOINT_SOCKET_ENV, Endpoint};
-pub use error::{EndpointError, Error, ResponseError, Rpc};
+pub use client::{Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, UpdateStream};
+pub use error::{Error, ResponseError, Rpc};
 pub use jwt_source::{DEFAULT_JWT_CACHE_CAPACITY, JwtSource};
 pub use types::{Limits, ValidatedJwtSvid, WorkloadJwtSvid, X509Context};
 pub use watch::{Health, PermissionDeniedPolicy, SourceOptions};
 pub use x509_source::{SvidPicker, X509Snapshot, X509Source};
+// The shared half of the Workload API lives in `workload_api`; these keep the paths of earlier
+// releases (`workload_client::proto`, `workload_client::Endpoint`) working.
+pub use workload_api::{ENDPOINT_SOCKET_ENV, Endpoint, EndpointError, SECURITY_HEADER, proto};

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls_pki_types::UnixTime;
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 use spiffe_id::{SpiffeId, TrustDomain};
 use svid::{CryptoBackend, Usage, X509Svid};
 use trust_bundle::{BundleSet, JwtBundle, SpiffeBundle, X509Bundle};
@@ -660,44 +660,11 @@ pub fn validated_jwt_svid(
         ));
     }
     let claims = match &response.claims {
-        Some(claims) => struct_to_map(claims),
+        Some(claims) => workload_api::claims_from_struct(claims),
         None => Map::new(),
     };
     Ok(ValidatedJwtSvid {
         spiffe_id: id,
         claims,
     })
-}
-
-fn struct_to_map(value: &prost_types::Struct) -> Map<String, Value> {
-    value
-        .fields
-        .iter()
-        .map(|(key, value)| (key.clone(), to_json(value, 0)))
-        .collect()
-}
-
-/// The deepest nesting converted; deeper values become `null`. Claims are flat in practice.
-const MAX_DEPTH: usize = 32;
-
-fn to_json(value: &prost_types::Value, depth: usize) -> Value {
-    use prost_types::value::Kind;
-    if depth > MAX_DEPTH {
-        return Value::Null;
-    }
-    match &value.kind {
-        None | Some(Kind::NullValue(_)) => Value::Null,
-        Some(Kind::NumberValue(n)) => Number::from_f64(*n).map_or(Value::Null, Value::Number),
-        Some(Kind::StringValue(s)) => Value::String(s.clone()),
-        Some(Kind::BoolValue(b)) => Value::Bool(*b),
-        Some(Kind::StructValue(s)) => Value::Object(
-            s.fields
-                .iter()
-                .map(|(k, v)| (k.clone(), to_json(v, depth + 1)))
-                .collect(),
-        ),
-        Some(Kind::ListValue(list)) => {
-            Value::Array(list.values.iter().map(|v| to_json(v, depth + 1)).collect())
-        }
-    }
 }

@@ -142,7 +142,7 @@ fn python_server(fixture: &Fixture) -> Option<Server> {
     let stubs = tempfile::tempdir().unwrap();
     let status = Command::new(&python)
         .args(["-m", "grpc_tools.protoc", "-I"])
-        .arg(repo_root().join("workload-client/proto"))
+        .arg(repo_root().join("workload-api/proto"))
         .arg(format!("--python_out={}", stubs.path().display()))
         .arg(format!("--grpc_python_out={}", stubs.path().display()))
         .arg("workload.proto")

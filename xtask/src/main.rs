@@ -8,7 +8,7 @@
 //!   does not depend on key material (see [`check::COMPARED`]).
 //!
 //! - `gen-proto [--check]` generates the Workload API code checked in as
-//!   `workload-client/src/proto/workload.rs` (see [`proto`]).
+//!   `workload-api/src/proto/workload.rs` (see [`proto`]).
 //!
 //! Not a library and not published: errors are reported as text and a failed task exits with
 //! status 1.
@@ -40,7 +40,7 @@ Tasks:
       Regenerate into a temporary directory and compare with DIR; exit 1 on any difference.
   gen-proto [--check]
       Generate the Workload API messages, client and server (protox + tonic-prost-build, no
-      system protoc) into workload-client/src/proto/workload.rs; with --check, exit 1 when the
+      system protoc) into workload-api/src/proto/workload.rs; with --check, exit 1 when the
       checked-in file is stale.
   help
       Print this text.

@@ -20,8 +20,8 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use svid::{CryptoBackend, Usage, X509Svid, X509Verifier};
 use tonic::transport::{Channel, Endpoint};
 use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle};
-use workload_client::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient;
-use workload_client::proto::{X509svid, X509svidRequest, X509svidResponse};
+use workload_api::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient;
+use workload_api::proto::{X509svid, X509svidRequest, X509svidResponse};
 
 pub type Client = SpiffeWorkloadApiClient<Channel>;
 

@@ -12,7 +12,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use workload_client::{Endpoint, EndpointError, Error};
+use workload_api::{Endpoint, EndpointError, Error};
 
 fn reason(address: &str) -> EndpointError {
     match Endpoint::parse(address) {
@@ -210,11 +210,6 @@ fn e8_falls_back_to_the_environment() {
 fn env_probe() {
     match Endpoint::from_env() {
         Ok(endpoint) => println!("PROBE: ok: {endpoint}"),
-        Err(error) => {
-            if let Error::EndpointNotConfigured = error {
-                assert!(!error.is_retryable());
-            }
-            println!("PROBE: err: {error}");
-        }
+        Err(error) => println!("PROBE: err: {error}"),
     }
 }

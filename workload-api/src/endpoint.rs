@@ -25,7 +25,7 @@ pub const ENDPOINT_SOCKET_ENV: &str = "SPIFFE_ENDPOINT_SOCKET";
 /// `tcp` is refused (E-1). Percent-escapes in a Unix path are decoded.
 ///
 /// ```
-/// use workload_client::Endpoint;
+/// use workload_api::Endpoint;
 ///
 /// let unix: Endpoint = "unix:///run/spire/agent.sock".parse()?;
 /// assert_eq!(unix.unix_path().map(|p| p.to_str()), Some(Some("/run/spire/agent.sock")));
@@ -36,7 +36,7 @@ pub const ENDPOINT_SOCKET_ENV: &str = "SPIFFE_ENDPOINT_SOCKET";
 ///
 /// assert!("tcp://localhost:8081".parse::<Endpoint>().is_err()); // a DNS name (E-5)
 /// assert!("unix://tmp/agent.sock".parse::<Endpoint>().is_err()); // an authority (E-2)
-/// # Ok::<(), workload_client::Error>(())
+/// # Ok::<(), workload_api::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]

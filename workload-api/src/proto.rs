@@ -5,9 +5,9 @@
 //! feature) the server trait and service in `spiffe_workload_api_server`. The proto has no
 //! `package`, so method paths are `/SpiffeWorkloadAPI/<Method>` as the specification requires.
 //!
-//! Applications normally use [`crate`]'s typed client and sources instead, which add the
-//! mandatory `workload.spiffe.io: true` header and validate every response. The agent crate
-//! implements the server trait.
+//! Applications normally use the `workload-client` crate's typed client and sources instead,
+//! which add the mandatory `workload.spiffe.io: true` header ([`crate::SECURITY_HEADER`]) and
+//! validate every response. The `agent` crate implements the server trait.
 //!
 //! The code is checked in (no build script, no `protoc`): `cargo xtask gen-proto` regenerates
 //! it and `cargo xtask gen-proto --check` (also a test in `xtask`) fails when it is stale.
