@@ -25,6 +25,27 @@
 //!
 //! TLS code should depend on the `svid` / `trust-bundle` traits, never on this crate.
 //!
+//! # Quick start
+//!
+//! A workload's current X.509-SVID from the agent named by `SPIFFE_ENDPOINT_SOCKET`, kept
+//! current in the background (not run here: it needs an agent's socket).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use svid::X509SvidSource;
+//! use workload_client::X509Source;
+//!
+//! // Waits (30 s by default) for the first usable update.
+//! let source = X509Source::from_env().await?;
+//! let svid = source.x509_svid().expect("a current svid");
+//! println!("serving as {}", svid.spiffe_id());
+//!
+//! let mut updates = source.updated();
+//! updates.changed().await.ok(); // the next rotation
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Features
 //!
 //! | feature | default | what it adds |
