@@ -395,7 +395,7 @@ impl RawFederatedBundle {
             path: path.clone(),
             source,
         })?;
-        let (bundle, _ignored) = SpiffeBundle::parse(trust_domain, &json)
+        let bundle = SpiffeBundle::parse(trust_domain, &json)
             .map_err(|source| ConfigError::FederatedBundle { path, source })?;
         Ok(bundle)
     }

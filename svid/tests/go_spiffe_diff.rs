@@ -363,9 +363,8 @@ fn bundle_set(bundles: &Value) -> Result<BundleSet, String> {
     let mut parsed = Vec::new();
     for (name, document) in bundles.as_object().unwrap() {
         let trust_domain = TrustDomain::parse(name).map_err(|e| format!("bundle {name}: {e}"))?;
-        let (bundle, _ignored) =
-            SpiffeBundle::parse(trust_domain, serde_json::to_vec(document).unwrap())
-                .map_err(|e| format!("bundle {name}: {e}"))?;
+        let bundle = SpiffeBundle::parse(trust_domain, serde_json::to_vec(document).unwrap())
+            .map_err(|e| format!("bundle {name}: {e}"))?;
         parsed.push(bundle);
     }
     BundleSet::from_bundles(parsed).map_err(|e| e.to_string())

@@ -275,7 +275,8 @@ fn es512_fixture() -> (String, JwtBundle) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/jwt/");
     let token = std::fs::read_to_string(format!("{dir}es512.jwt")).unwrap();
     let jwks = std::fs::read(format!("{dir}es512.jwks.json")).unwrap();
-    let (bundle, ignored) = JwtBundle::parse_workload_api(td(TD), jwks).unwrap();
+    let bundle = JwtBundle::parse_workload_api(td(TD), jwks).unwrap();
+    let ignored = bundle.ignored().to_vec();
     assert!(ignored.is_empty());
     (token.trim_end().to_owned(), bundle)
 }
@@ -1162,7 +1163,7 @@ fn j11_keys_without_use_jwt_svid_are_not_used() {
         signer.jwk(Some("sig")),
     ] {
         let document = format!(r#"{{"keys":[{entry}]}}"#);
-        let (parsed, _ignored) = SpiffeBundle::parse(td(TD), &document).unwrap();
+        let parsed = SpiffeBundle::parse(td(TD), &document).unwrap();
         let source = trust_bundle::BundleSet::from_bundles([parsed]).unwrap();
         // The kid has no JWT key; when the entry was skipped, the error also says why.
         assert!(
@@ -1182,14 +1183,15 @@ fn j11_keys_without_use_jwt_svid_are_not_used() {
             &format!(r#","x5c":["{}"]}}"#, STANDARD.encode(cert.der()))
         )
     );
-    let (parsed, ignored) = SpiffeBundle::parse(td(TD), &document).unwrap();
+    let parsed = SpiffeBundle::parse(td(TD), &document).unwrap();
+    let ignored = parsed.ignored().to_vec();
     assert!(ignored.is_empty(), "{ignored:?}");
     assert!(!parsed.x509_bundle().is_empty());
     assert!(parsed.jwt_bundle().is_empty());
 
     // A Workload API JWT bundle drops x509-svid entries too.
     let jwks = format!(r#"{{"keys":[{}]}}"#, signer.jwk(Some("x509-svid")));
-    let (jwt, _) = JwtBundle::parse_workload_api(td(TD), &jwks).unwrap();
+    let jwt = JwtBundle::parse_workload_api(td(TD), &jwks).unwrap();
     assert!(matches!(
         error(&token, &jwt),
         JwtError::IgnoredKid { kid, .. } if kid == "ca"
@@ -1197,7 +1199,7 @@ fn j11_keys_without_use_jwt_svid_are_not_used() {
 
     // The positive control: the same key as `jwt-svid`.
     let document = format!(r#"{{"keys":[{}]}}"#, signer.jwk(Some("jwt-svid")));
-    let (parsed, _) = SpiffeBundle::parse(td(TD), &document).unwrap();
+    let parsed = SpiffeBundle::parse(td(TD), &document).unwrap();
     check(
         &token,
         &trust_bundle::BundleSet::from_bundles([parsed]).unwrap(),
@@ -1686,7 +1688,7 @@ fn ignored_kid_says_it_was_ignored_and_why() {
     let key = TestKey::p256("k1");
     let token = key.mint_default();
     let document = format!(r#"{{"keys":[{}]}}"#, key.jwk(Some("wit-svid")));
-    let (parsed, _) = SpiffeBundle::parse(td(TD), &document).unwrap();
+    let parsed = SpiffeBundle::parse(td(TD), &document).unwrap();
     let source = trust_bundle::BundleSet::from_bundles([parsed]).unwrap();
     let message = error(&token, &source).to_string();
     assert!(
@@ -1697,7 +1699,7 @@ fn ignored_kid_says_it_was_ignored_and_why() {
     );
 
     let document = r#"{"keys":[{"kty":"XYZ","use":"jwt-svid","kid":"k1"}]}"#;
-    let (parsed, _) = SpiffeBundle::parse(td(TD), document).unwrap();
+    let parsed = SpiffeBundle::parse(td(TD), document).unwrap();
     let source = trust_bundle::BundleSet::from_bundles([parsed]).unwrap();
     let message = error(&token, &source).to_string();
     assert!(

@@ -33,27 +33,43 @@ use crate::{
 ///     {"kty": "OKP", "use": "jwt-svid", "kid": "k2", "crv": "Ed25519", "x": "AAAA"}
 ///   ]
 /// }"#;
-/// let (bundle, ignored) = SpiffeBundle::parse("example.org".parse()?, json)?;
+/// let bundle = SpiffeBundle::parse("example.org".parse()?, json)?;
 /// assert_eq!(bundle.sequence(), Some(9_223_372_036_854_775_813));
 /// assert_eq!(bundle.refresh_hint(), Some(Duration::from_secs(300)));
 /// assert!(bundle.x509_bundle().is_empty());
 /// assert!(bundle.jwt_bundle().key("k1").is_some());
 /// // Ed25519 is not a JWT-SVID algorithm: that entry is reported, not fatal.
-/// assert_eq!(ignored.len(), 1);
-/// assert_eq!(ignored[0].kid(), Some("k2"));
+/// assert_eq!(bundle.ignored().len(), 1);
+/// assert_eq!(bundle.ignored()[0].kid(), Some("k2"));
 ///
 /// // Emitting and parsing again gives the same bundle.
-/// let (again, _) = SpiffeBundle::parse("example.org".parse()?, bundle.to_json())?;
+/// let again = SpiffeBundle::parse("example.org".parse()?, bundle.to_json())?;
 /// assert_eq!(again, bundle);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Equality compares the trust domain, the authorities, the sequence and the refresh hint; not
+/// what a parse skipped ([`SpiffeBundle::ignored`]).
+#[derive(Clone, Debug)]
 pub struct SpiffeBundle {
     x509: Arc<X509Bundle>,
     jwt: Arc<JwtBundle>,
     sequence: Option<u64>,
     refresh_hint: Option<Duration>,
+    /// The entries of the parsed document that were skipped, in document order.
+    ignored: Arc<[IgnoredKey]>,
 }
+
+impl PartialEq for SpiffeBundle {
+    fn eq(&self, other: &Self) -> bool {
+        self.x509 == other.x509
+            && self.jwt == other.jwt
+            && self.sequence == other.sequence
+            && self.refresh_hint == other.refresh_hint
+    }
+}
+
+impl Eq for SpiffeBundle {}
 
 impl SpiffeBundle {
     /// A bundle with no authorities, no sequence number and no refresh hint.
@@ -63,6 +79,7 @@ impl SpiffeBundle {
             jwt: Arc::new(JwtBundle::new(trust_domain)),
             sequence: None,
             refresh_hint: None,
+            ignored: Arc::from([]),
         }
     }
 
@@ -87,6 +104,7 @@ impl SpiffeBundle {
             jwt,
             sequence: None,
             refresh_hint: None,
+            ignored: Arc::from([]),
         })
     }
 
@@ -135,19 +153,13 @@ impl SpiffeBundle {
     /// parsing), [`Error::Json`], [`Error::DuplicateJsonKey`], [`Error::TooManyJsonValues`],
     /// [`Error::NotAnObject`], [`Error::MissingKeys`], [`Error::NullKeys`], [`Error::KeysNotArray`],
     /// [`Error::TooManyKeys`], [`Error::InvalidSequence`] or [`Error::InvalidRefreshHint`].
-    pub fn parse(
-        trust_domain: TrustDomain,
-        json: impl AsRef<[u8]>,
-    ) -> Result<(Self, Vec<IgnoredKey>), Error> {
+    pub fn parse(trust_domain: TrustDomain, json: impl AsRef<[u8]>) -> Result<Self, Error> {
         let document = parse_document(json.as_ref())?;
         Self::from_value(trust_domain, &document)
     }
 
     /// Reads one bundle document that has already been parsed as JSON.
-    pub(crate) fn from_value(
-        trust_domain: TrustDomain,
-        document: &Value,
-    ) -> Result<(Self, Vec<IgnoredKey>), Error> {
+    pub(crate) fn from_value(trust_domain: TrustDomain, document: &Value) -> Result<Self, Error> {
         let keys = KeysMember::read(document)?;
         let sequence = match keys.document.get("spiffe_sequence") {
             None => None,
@@ -160,19 +172,20 @@ impl SpiffeBundle {
             Some(_) => return Err(Error::InvalidRefreshHint),
         };
         let decoded = jwk::decode_keys(&trust_domain, keys.entries, Profile::SpiffeBundle);
-        let bundle = Self {
+        let ignored: Arc<[IgnoredKey]> = Arc::from(decoded.ignored);
+        Ok(Self {
             x509: Arc::new(X509Bundle::from_checked(
                 trust_domain.clone(),
                 decoded.authorities,
             )),
             jwt: Arc::new(
                 JwtBundle::from_checked(trust_domain, decoded.jwt_keys)
-                    .with_ignored(decoded.ignored_by_kid),
+                    .with_ignored(Arc::clone(&ignored), decoded.ignored_by_kid),
             ),
             sequence,
             refresh_hint,
-        };
-        Ok((bundle, decoded.ignored))
+            ignored,
+        })
     }
 
     /// Writes the bundle document: `spiffe_sequence` and `spiffe_refresh_hint` when set, then
@@ -234,6 +247,14 @@ impl SpiffeBundle {
         self.refresh_hint
     }
 
+    /// The entries of `keys` that [`SpiffeBundle::parse`] skipped, and why, in document order:
+    /// unknown `kty` or `use`, an empty `x5c`, keys no JWT-SVID algorithm uses, ... (SPIFFE
+    /// bundle 4.1; digest B-2..B-4, X-13). Not errors, but worth a log line: a bundle that lost
+    /// keys may refuse SVIDs its issuer meant to be valid. Empty for bundles not parsed.
+    pub fn ignored(&self) -> &[IgnoredKey] {
+        &self.ignored
+    }
+
     /// Whether the bundle has no authorities of either kind, so that no SVID of the trust
     /// domain can be valid (SPIFFE bundle 4.1.3; digest B-7).
     pub fn is_empty(&self) -> bool {
@@ -250,6 +271,7 @@ impl From<X509Bundle> for SpiffeBundle {
             jwt: Arc::new(jwt),
             sequence: None,
             refresh_hint: None,
+            ignored: Arc::from([]),
         }
     }
 }
@@ -263,7 +285,24 @@ impl From<JwtBundle> for SpiffeBundle {
             jwt: Arc::new(jwt),
             sequence: None,
             refresh_hint: None,
+            ignored: Arc::from([]),
         }
+    }
+}
+
+/// Lets [`BundleSet::from_bundles`](crate::BundleSet::from_bundles) take an [`X509Bundle`]
+/// as it is.
+impl From<X509Bundle> for Arc<SpiffeBundle> {
+    fn from(x509: X509Bundle) -> Self {
+        Self::new(SpiffeBundle::from(x509))
+    }
+}
+
+/// Lets [`BundleSet::from_bundles`](crate::BundleSet::from_bundles) take a [`JwtBundle`] as it
+/// is.
+impl From<JwtBundle> for Arc<SpiffeBundle> {
+    fn from(jwt: JwtBundle) -> Self {
+        Self::new(SpiffeBundle::from(jwt))
     }
 }
 

@@ -184,7 +184,8 @@ impl fmt::Display for IgnoredReason {
 ///
 /// let td = "example.org".parse()?;
 /// let json = br#"{"keys": [{"kty": "EC", "use": "X509-SVID", "kid": "k1"}]}"#;
-/// let (bundle, ignored) = SpiffeBundle::parse(td, json)?;
+/// let bundle = SpiffeBundle::parse(td, json)?;
+/// let ignored = bundle.ignored();
 /// assert!(bundle.is_empty());
 /// assert_eq!(ignored[0].index(), 0);
 /// assert_eq!(ignored[0].kid(), Some("k1"));

@@ -31,8 +31,8 @@ use crate::{Error, JwtKey, MAX_KEYS_PER_BUNDLE};
 ///     "x": "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE",
 ///     "y": "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI"
 /// }]}"#;
-/// let (bundle, ignored) = JwtBundle::parse_workload_api("example.org".parse()?, json)?;
-/// assert!(ignored.is_empty());
+/// let bundle = JwtBundle::parse_workload_api("example.org".parse()?, json)?;
+/// assert!(bundle.ignored().is_empty());
 /// let Some(JwtKey::Ec(key)) = bundle.key("k1") else { panic!("EC key expected") };
 /// assert_eq!(key.curve(), EcCurve::P256);
 /// assert_eq!(key.x(), &[1; 32]);
@@ -46,6 +46,8 @@ pub struct JwtBundle {
     /// Entries of the parsed document that carried a `kid` but were skipped, by their full
     /// `kid`, so a validator can say why a token's key is missing instead of "unknown kid".
     ignored: Arc<BTreeMap<String, IgnoredKey>>,
+    /// Every entry of the parsed document that was skipped, in document order.
+    report: Arc<[IgnoredKey]>,
     generation: u64,
 }
 
@@ -91,7 +93,7 @@ impl JwtBundle {
     /// whose `use` is present and not `jwt-svid` is ignored: these bundles hold JWT keys only
     /// (Workload API 6.2.2; digest W-API-7). Everything else follows
     /// [`SpiffeBundle::parse`](crate::SpiffeBundle::parse): `keys` is required, entries that
-    /// cannot be used are reported, not fatal.
+    /// cannot be used are skipped and reported by [`JwtBundle::ignored`], not fatal.
     ///
     /// # Errors
     /// As [`SpiffeBundle::parse`](crate::SpiffeBundle::parse), except that `spiffe_sequence`
@@ -99,13 +101,13 @@ impl JwtBundle {
     pub fn parse_workload_api(
         trust_domain: TrustDomain,
         json: impl AsRef<[u8]>,
-    ) -> Result<(Self, Vec<IgnoredKey>), Error> {
+    ) -> Result<Self, Error> {
         let document = parse_document(json.as_ref())?;
         let keys = KeysMember::read(&document)?;
         let decoded = jwk::decode_keys(&trust_domain, keys.entries, Profile::WorkloadApiJwt);
-        let bundle =
-            Self::from_checked(trust_domain, decoded.jwt_keys).with_ignored(decoded.ignored_by_kid);
-        Ok((bundle, decoded.ignored))
+        let report = Arc::from(decoded.ignored);
+        Ok(Self::from_checked(trust_domain, decoded.jwt_keys)
+            .with_ignored(report, decoded.ignored_by_kid))
     }
 
     /// Writes the bundle as a Workload API JWT bundle: a JWK Set whose entries all carry
@@ -125,13 +127,20 @@ impl JwtBundle {
             trust_domain,
             keys: Arc::new(keys),
             ignored: Arc::default(),
+            report: Arc::from([]),
             generation: next_generation(),
         }
     }
 
-    /// Keeps the skipped entries of the document this bundle was parsed from, by `kid`.
-    pub(crate) fn with_ignored(mut self, ignored: BTreeMap<String, IgnoredKey>) -> Self {
-        self.ignored = Arc::new(ignored);
+    /// Keeps the skipped entries of the document this bundle was parsed from: all of them,
+    /// and those with a `kid` by that `kid`.
+    pub(crate) fn with_ignored(
+        mut self,
+        report: Arc<[IgnoredKey]>,
+        by_kid: BTreeMap<String, IgnoredKey>,
+    ) -> Self {
+        self.report = report;
+        self.ignored = Arc::new(by_kid);
         self
     }
 
@@ -155,13 +164,21 @@ impl JwtBundle {
     /// use trust_bundle::{IgnoredReason, SpiffeBundle};
     ///
     /// let json = br#"{"keys": [{"kty": "EC", "use": "wit-svid", "kid": "w1"}]}"#;
-    /// let (bundle, _) = SpiffeBundle::parse("example.org".parse()?, json)?;
+    /// let bundle = SpiffeBundle::parse("example.org".parse()?, json)?;
     /// let ignored = bundle.jwt_bundle().ignored_key("w1").expect("kept by kid");
     /// assert_eq!(ignored.reason(), &IgnoredReason::UseNotAccepted { value: "wit-svid".into() });
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn ignored_key(&self, kid: &str) -> Option<&IgnoredKey> {
         self.ignored.get(kid)
+    }
+
+    /// Every entry of the document this bundle was parsed from that the parser skipped, and
+    /// why, in document order (empty for bundles built from keys). Skipped entries are not
+    /// errors (SPIFFE bundle 4.1; digest B-2..B-4), but a bundle that lost keys deserves a log
+    /// line.
+    pub fn ignored(&self) -> &[IgnoredKey] {
+        &self.report
     }
 
     /// Every key with its ID, ordered by ID.

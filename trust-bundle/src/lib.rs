@@ -37,8 +37,10 @@
 //!     {"kty": "EC", "use": "wat", "kid": "k2"}
 //!   ]
 //! }"#;
-//! let (bundle, ignored) = SpiffeBundle::parse(td, json)?;
-//! assert_eq!(ignored[0].reason(), &IgnoredReason::UnknownUse { value: "wat".into() });
+//! let bundle = SpiffeBundle::parse(td, json)?;
+//! // Entries the document had but no verifier may use are reported, not fatal.
+//! let skipped = bundle.ignored();
+//! assert_eq!(skipped[0].reason(), &IgnoredReason::UnknownUse { value: "wat".into() });
 //!
 //! let set = BundleSet::from_bundles([bundle])?;
 //! let jwt = set.jwt_bundle(&"example.org".parse()?).expect("bundle of example.org");

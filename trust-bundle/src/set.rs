@@ -37,8 +37,8 @@ const TRUST_DOMAINS: &str = "trust_domains";
 ///       "y": "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI"}]},
 ///   "partner.example": {"keys": []}
 /// }}"#;
-/// let (set, ignored) = BundleSet::parse_bundle_map(json)?;
-/// assert!(ignored.is_empty());
+/// let set = BundleSet::parse_bundle_map(json)?;
+/// assert_eq!(set.ignored().count(), 0);
 /// assert_eq!(set.len(), 2);
 ///
 /// // Look up by trust domain, or by name.
@@ -67,8 +67,8 @@ impl BundleSet {
         Self::from_map(BTreeMap::new())
     }
 
-    /// Builds a set from bundles of distinct trust domains. For the bundles of the Workload
-    /// API, convert each [`X509Bundle`] or [`JwtBundle`] with `SpiffeBundle::from`.
+    /// Builds a set from bundles of distinct trust domains: [`SpiffeBundle`]s, or the
+    /// [`X509Bundle`]s or [`JwtBundle`]s of the Workload API as they are.
     ///
     /// # Errors
     /// [`Error::DuplicateTrustDomain`] if two bundles have the same trust domain.
@@ -94,8 +94,8 @@ impl BundleSet {
         Ok(Self::from_map(map))
     }
 
-    /// Parses a SPIFFE bundle map, `{"trust_domains": {"<name>": <bundle>, ...}}`, returning
-    /// the set and the skipped entries of every bundle.
+    /// Parses a SPIFFE bundle map, `{"trust_domains": {"<name>": <bundle>, ...}}`. The entries
+    /// each bundle skipped are reported by [`BundleSet::ignored`].
     ///
     /// The rules (SPIFFE bundle 5.1.1; digest 4.5):
     /// - `trust_domains` must be present and an object; `null` counts as missing (B-9). It
@@ -117,7 +117,7 @@ impl BundleSet {
     /// [`Error::MissingTrustDomains`], [`Error::TooManyTrustDomains`],
     /// [`Error::BadTrustDomainKey`], or [`Error::BundleMapEntry`] wrapping the error of one
     /// bundle.
-    pub fn parse_bundle_map(json: impl AsRef<[u8]>) -> Result<(Self, Vec<IgnoredKey>), Error> {
+    pub fn parse_bundle_map(json: impl AsRef<[u8]>) -> Result<Self, Error> {
         let json = json.as_ref();
         if json.len() > MAX_BUNDLE_MAP_BYTES {
             return Err(Error::TooLarge {
@@ -155,23 +155,34 @@ impl BundleSet {
         }
 
         let mut bundles = BTreeMap::new();
-        let mut ignored = Vec::new();
         for (name, bundle) in trust_domains.iter() {
             let trust_domain =
                 TrustDomain::parse(name).map_err(|source| Error::BadTrustDomainKey {
                     key: name.to_owned(),
                     source,
                 })?;
-            let (bundle, skipped) = SpiffeBundle::from_value(trust_domain.clone(), bundle)
-                .map_err(|source| Error::BundleMapEntry {
-                    trust_domain: trust_domain.clone(),
-                    source: Box::new(source),
+            let bundle =
+                SpiffeBundle::from_value(trust_domain.clone(), bundle).map_err(|source| {
+                    Error::BundleMapEntry {
+                        trust_domain: trust_domain.clone(),
+                        source: Box::new(source),
+                    }
                 })?;
-            ignored.extend(skipped);
             // Names are unique: the JSON parser refused repeated member names.
             bundles.insert(trust_domain, Arc::new(bundle));
         }
-        Ok((Self::from_map(bundles), ignored))
+        Ok(Self::from_map(bundles))
+    }
+
+    /// The entries each bundle's parse skipped ([`SpiffeBundle::ignored`]), with their trust
+    /// domain, in trust domain order.
+    pub fn ignored(&self) -> impl Iterator<Item = (&TrustDomain, &IgnoredKey)> {
+        self.bundles.iter().flat_map(|(trust_domain, bundle)| {
+            bundle
+                .ignored()
+                .iter()
+                .map(move |ignored| (trust_domain, ignored))
+        })
     }
 
     /// Writes the set as a SPIFFE bundle map, trust domains in name order. Each bundle is

@@ -35,10 +35,10 @@ pub(crate) fn next_generation() -> u64 {
 /// ```
 /// use std::sync::Arc;
 /// use spiffe_id::TrustDomain;
-/// use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle, X509BundleSource};
+/// use trust_bundle::{BundleSet, X509Bundle, X509BundleSource};
 ///
 /// let td = TrustDomain::parse("example.org")?;
-/// let set = BundleSet::from_bundles([SpiffeBundle::from(X509Bundle::new(td.clone()))])?;
+/// let set = BundleSet::from_bundles([X509Bundle::new(td.clone())])?;
 /// let source: Arc<dyn X509BundleSource> = Arc::new(set);
 /// assert!(source.x509_bundle(&td).is_some());
 /// assert!(source.x509_bundle(&"other.example".parse()?).is_none());

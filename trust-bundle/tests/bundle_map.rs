@@ -23,12 +23,13 @@ fn golden_map() -> Value {
 }
 
 fn parse_map(document: &Value) -> Result<BundleSet, Error> {
-    BundleSet::parse_bundle_map(document.to_string()).map(|(set, _)| set)
+    BundleSet::parse_bundle_map(document.to_string())
 }
 
 #[test]
 fn parses_golden_map() {
-    let (set, ignored) = BundleSet::parse_bundle_map(data("bundle-map/golden.json")).unwrap();
+    let set = BundleSet::parse_bundle_map(data("bundle-map/golden.json")).unwrap();
+    let ignored: Vec<_> = set.ignored().map(|(_, ignored)| ignored.clone()).collect();
     assert!(ignored.is_empty(), "{ignored:?}");
     assert_eq!(
         set.trust_domains()
@@ -69,7 +70,11 @@ fn parses_golden_map() {
 fn round_trips_golden_map() {
     let set = parse_map(&golden_map()).unwrap();
     let emitted = set.to_bundle_map_json();
-    let (again, ignored) = BundleSet::parse_bundle_map(&emitted).unwrap();
+    let again = BundleSet::parse_bundle_map(&emitted).unwrap();
+    let ignored: Vec<_> = again
+        .ignored()
+        .map(|(_, ignored)| ignored.clone())
+        .collect();
     assert!(ignored.is_empty());
     assert_eq!(again, set);
     let emitted: Value = serde_json::from_str(&emitted).unwrap();
@@ -217,9 +222,13 @@ fn ignored_entries_name_their_trust_domain() {
         .as_array_mut()
         .unwrap()
         .push(entry);
-    let (_, ignored) = BundleSet::parse_bundle_map(document.to_string()).unwrap();
+    let set = BundleSet::parse_bundle_map(document.to_string()).unwrap();
+    let ignored: Vec<_> = set.ignored().collect();
     assert_eq!(ignored.len(), 1);
-    assert_eq!(ignored[0].trust_domain(), &td("partner.example"));
+    let (reported_under, ignored) = ignored[0];
+    assert_eq!(reported_under, &td("partner.example"));
+    assert_eq!(ignored.trust_domain(), &td("partner.example"));
+    let ignored = [ignored];
     assert_eq!(ignored[0].index(), 2);
     assert_eq!(
         ignored[0].reason(),

@@ -140,8 +140,7 @@ fn trust_domains_per_map() {
             .collect();
         json!({ "trust_domains": map })
     };
-    let (set, _) =
-        BundleSet::parse_bundle_map(bundles(MAX_TRUST_DOMAINS_PER_MAP).to_string()).unwrap();
+    let set = BundleSet::parse_bundle_map(bundles(MAX_TRUST_DOMAINS_PER_MAP).to_string()).unwrap();
     assert_eq!(set.len(), MAX_TRUST_DOMAINS_PER_MAP);
     assert!(matches!(
         BundleSet::parse_bundle_map(bundles(MAX_TRUST_DOMAINS_PER_MAP + 1).to_string()),

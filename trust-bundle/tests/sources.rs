@@ -160,3 +160,39 @@ fn w_api_11_x509_and_jwt_authorities_never_mix() {
     let jwt_only = BundleSet::from_bundles([SpiffeBundle::from((*jwt).clone())]).unwrap();
     assert!(jwt_only.x509_bundle(&td("example.org")).unwrap().is_empty());
 }
+
+/// What a parse skipped travels with the bundle, so callers who do not care are not forced to
+/// take it (issue 13, "the first ten minutes"); it does not take part in equality (B-2..B-4:
+/// skipped entries carry no authority).
+#[test]
+fn skipped_entries_travel_with_the_bundle_and_the_set() {
+    let document = r#"{"keys": [{"kty": "EC", "use": "wat", "kid": "k2"}]}"#;
+    let bundle = SpiffeBundle::parse(td("example.org"), document).unwrap();
+    assert_eq!(bundle.ignored().len(), 1);
+    assert_eq!(bundle.ignored()[0].kid(), Some("k2"));
+    assert_eq!(bundle, SpiffeBundle::new(td("example.org")));
+    assert!(SpiffeBundle::new(td("example.org")).ignored().is_empty());
+
+    let jwks = r#"{"keys": [{"kty": "EC", "use": "x509-svid", "kid": "x"}]}"#;
+    let jwt = JwtBundle::parse_workload_api(td("example.org"), jwks).unwrap();
+    assert_eq!(jwt.ignored().len(), 1);
+
+    let map = format!(r#"{{"trust_domains": {{"example.org": {document}}}}}"#);
+    let set = BundleSet::parse_bundle_map(map).unwrap();
+    let reported: Vec<_> = set
+        .ignored()
+        .map(|(td, key)| (td.as_str(), key.kid()))
+        .collect();
+    assert_eq!(reported, [("example.org", Some("k2"))]);
+}
+
+/// The Workload API hands out `X509Bundle`s and `JwtBundle`s; a set takes them as they are.
+#[test]
+fn a_set_takes_workload_api_bundles_as_they_are() {
+    let x509 = X509Bundle::new(td("example.org"));
+    let jwt = JwtBundle::new(td("partner.example"));
+    let set = BundleSet::from_bundles([x509]).unwrap();
+    assert!(set.contains("example.org"));
+    let set = BundleSet::from_bundles([jwt]).unwrap();
+    assert!(set.contains("partner.example"));
+}

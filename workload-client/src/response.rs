@@ -437,15 +437,16 @@ pub fn jwt_bundles(
     }
     let mut bundles = Vec::with_capacity(response.bundles.len());
     for (trust_domain, json) in bundle_map(&response.bundles, limits)? {
-        let (bundle, ignored) =
+        let bundle =
             JwtBundle::parse_workload_api(trust_domain.clone(), json).map_err(|source| {
                 ResponseError::Bundle {
                     trust_domain: trust_domain.clone(),
                     source,
                 }
             })?;
-        if !ignored.is_empty() {
-            tracing::debug!(%trust_domain, ignored = ignored.len(), "ignored jwt bundle entries");
+        if !bundle.ignored().is_empty() {
+            let ignored = bundle.ignored().len();
+            tracing::debug!(%trust_domain, ignored, "ignored jwt bundle entries");
         }
         bundles.push(SpiffeBundle::from(bundle));
     }

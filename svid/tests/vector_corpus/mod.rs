@@ -184,10 +184,8 @@ impl Vector {
     /// The JWT bundles: one SPIFFE bundle document per trust domain.
     pub fn jwt_bundles(&self) -> BundleSet {
         let bundles = self.bundles.iter().map(|(td, path)| {
-            let (bundle, _ignored) =
-                SpiffeBundle::parse(TrustDomain::parse(td).unwrap(), read(path))
-                    .unwrap_or_else(|e| panic!("{path}: {e}"));
-            bundle
+            SpiffeBundle::parse(TrustDomain::parse(td).unwrap(), read(path))
+                .unwrap_or_else(|e| panic!("{path}: {e}"))
         });
         BundleSet::from_bundles(bundles).unwrap()
     }

@@ -36,9 +36,12 @@ pub(crate) fn golden() -> Value {
     data_json("bundle/golden.json")
 }
 
-/// Parses a bundle document given as a JSON value, for `example.org`.
+/// Parses a bundle document given as a JSON value, for `example.org`, with what it skipped.
 pub(crate) fn parse(document: &Value) -> Result<(SpiffeBundle, Vec<IgnoredKey>), Error> {
-    SpiffeBundle::parse(td("example.org"), document.to_string())
+    SpiffeBundle::parse(td("example.org"), document.to_string()).map(|bundle| {
+        let ignored = bundle.ignored().to_vec();
+        (bundle, ignored)
+    })
 }
 
 /// Parses a document that must be accepted.
