@@ -160,12 +160,15 @@
 //! SPIFFE Workload API and Workload Endpoint, at
 //! <https://github.com/spiffe/spiffe/tree/main/standards>.
 
+mod admit;
+mod agent_core;
 mod attest;
-mod authority;
 mod config;
 mod connection;
 mod entry;
+mod entry_id;
 mod error;
+mod h2_authority;
 mod issue;
 mod limits;
 mod listen;
@@ -178,7 +181,8 @@ mod stream;
 
 pub use attest::{AttestFuture, Attestor, Caller, TcpAttestor, UnixAttestor};
 pub use config::{AgentConfig, ConfigKeyType};
-pub use entry::{EntryId, MAX_HINT_LEN, MAX_SELECTORS_PER_ENTRY, RegistrationEntry};
+pub use entry::{MAX_HINT_LEN, MAX_SELECTORS_PER_ENTRY, RegistrationEntry};
+pub use entry_id::EntryId;
 pub use error::{ConfigError, EntryError, Error, SelectorError};
 pub use limits::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_UID, DEFAULT_MAX_STREAMS_PER_CONNECTION,

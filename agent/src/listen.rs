@@ -20,9 +20,9 @@ use tokio_stream::Stream;
 use tonic::transport::server::Connected;
 
 use crate::attest::Caller;
-use crate::authority::AuthorityRewrite;
 use crate::connection::{ConnectionInfo, ProcessBinding};
 use crate::error::Error;
+use crate::h2_authority::H2AuthorityRewrite;
 use crate::limits::{Admission, ConnectionCounter, OverLimit, REJECTED_GRACE, Slot};
 
 /// An accepted connection and who is on the other end.
@@ -37,7 +37,7 @@ pub(crate) struct Connection {
 
 enum Io {
     /// Unix sockets get the `:authority` fix for grpc C-core / grpc-java clients.
-    Unix(AuthorityRewrite<UnixStream>),
+    Unix(H2AuthorityRewrite<UnixStream>),
     Tcp(TcpStream),
 }
 
@@ -57,7 +57,7 @@ impl Connection {
         };
         let uid = caller.uid();
         Self::admit(
-            Io::Unix(AuthorityRewrite::new(stream)),
+            Io::Unix(H2AuthorityRewrite::new(stream)),
             caller,
             process,
             counter.admit(uid),
