@@ -13,7 +13,7 @@ use tonic::body::Body;
 use tonic::codegen::{Service, http};
 use tonic::server::NamedService;
 
-use crate::attest::Caller;
+use crate::caller::Caller;
 /// Answers every call on a connection accepted over a cap with `ResourceExhausted`, in front
 /// of the gRPC service (so before header checks and request decoding).
 #[derive(Clone, Debug)]

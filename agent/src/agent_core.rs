@@ -16,7 +16,8 @@ use tokio::time::Instant;
 use tonic::Status;
 use trust_bundle::SpiffeBundle;
 
-use crate::attest::{Attestor, Caller};
+use crate::attest::Attestor;
+use crate::caller::Caller;
 use crate::entry::RegistrationEntry;
 use crate::entry_id::EntryId;
 use crate::error::Error;
@@ -40,9 +41,10 @@ pub(crate) struct AgentCore {
     pub(crate) jwt_cache: JwtCache,
     /// Wakes the rotation task when an SVID with an earlier refresh time was added.
     pub(crate) reschedule: Notify,
-    /// Bumped when the CA's X.509 authority changes; an SVID minted under an older epoch is
-    /// re-issued.
-    pub(crate) epoch: AtomicU64,
+    /// How many X.509 authority changes the rotation task has seen (it compares the CA's
+    /// `x509_authority_epoch` to notice them); an SVID minted while this moved is re-issued
+    /// at once.
+    pub(crate) x509_authority_changes: AtomicU64,
     /// How often the rotation task runs the CA's key lifecycle, if at all.
     pub(crate) ca_rotation_interval: Option<Duration>,
 }
@@ -96,11 +98,11 @@ impl AgentCore {
     pub(crate) async fn add_entry(&self, entry: RegistrationEntry) -> Result<EntryId, Error> {
         entry.check(&self.trust_domain)?;
         let entry = Arc::new(entry);
-        let epoch = self.epoch.load(Ordering::SeqCst);
+        let epoch = self.x509_authority_changes.load(Ordering::SeqCst);
         let minted = issue::mint_x509(&self.ca, vec![Arc::clone(&entry)], self.x509_ttl).await;
         let mut svid = minted.into_iter().next().ok_or(Error::ShutDown)??;
         let mut state = self.state.lock();
-        if self.epoch.load(Ordering::SeqCst) != epoch {
+        if self.x509_authority_changes.load(Ordering::SeqCst) != epoch {
             // The CA rotated while this was minted: serve it, and replace it right away.
             svid.refresh_at = Instant::now();
         }

@@ -163,6 +163,7 @@
 mod admit;
 mod agent_core;
 mod attest;
+mod caller;
 mod config;
 mod connection;
 mod entry;
@@ -179,7 +180,8 @@ mod service;
 mod state;
 mod stream;
 
-pub use attest::{AttestFuture, Attestor, Caller, TcpAttestor, UnixAttestor};
+pub use attest::{AttestFuture, Attestor, TcpAttestor, UnixAttestor};
+pub use caller::Caller;
 pub use config::{AgentConfig, ConfigKeyType};
 pub use entry::{MAX_HINT_LEN, MAX_SELECTORS_PER_ENTRY, RegistrationEntry};
 pub use entry_id::EntryId;

@@ -77,10 +77,10 @@ async fn mint_first_svids(agent: Arc<AgentCore>, mut stop: watch::Receiver<bool>
             }
             continue;
         }
-        let epoch = agent.epoch.load(Ordering::SeqCst);
+        let epoch = agent.x509_authority_changes.load(Ordering::SeqCst);
         let entries = batch.iter().map(|(_, entry)| Arc::clone(entry)).collect();
         let minted = issue::mint_x509(&agent.ca, entries, agent.x509_ttl).await;
-        let rotated = agent.epoch.load(Ordering::SeqCst) != epoch;
+        let rotated = agent.x509_authority_changes.load(Ordering::SeqCst) != epoch;
         let mut failed = false;
         {
             let mut state = agent.state.lock();
@@ -167,7 +167,7 @@ async fn rotate_due(agent: &AgentCore) {
 async fn on_ca_change(agent: &AgentCore, authority_changed: bool) {
     agent.jwt_cache.clear();
     if authority_changed {
-        agent.epoch.fetch_add(1, Ordering::SeqCst);
+        agent.x509_authority_changes.fetch_add(1, Ordering::SeqCst);
         tracing::info!("CA authority changed; re-issuing every X509-SVID");
         let _ = agent.reissue_all().await;
     } else {

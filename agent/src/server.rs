@@ -227,7 +227,7 @@ impl AgentBuilder {
             validator: JwtValidator::new(self.crypto),
             jwt_cache: JwtCache::default(),
             reschedule: Notify::new(),
-            epoch: AtomicU64::new(0),
+            x509_authority_changes: AtomicU64::new(0),
             ca_rotation_interval: self.ca_rotation_interval,
             ca: self.ca,
         });

@@ -15,7 +15,7 @@ use workload_api::proto::{
 
 use crate::admit::Counted;
 use crate::agent_core::AgentCore;
-use crate::attest::Caller;
+use crate::caller::Caller;
 use crate::selector::SelectorSet;
 use crate::state::{Snapshot, View};
 use crate::stream::{Outgoing, Updates, no_identity};
