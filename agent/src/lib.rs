@@ -160,6 +160,19 @@
 //! SPIFFE Workload API and Workload Endpoint, at
 //! <https://github.com/spiffe/spiffe/tree/main/standards>.
 
+// Source layout, for maintainers: each module imports only modules listed before it here
+// (`tests/module_dag.rs` fails on an import cycle).
+//
+// - entries: `entry_id` (below `error` and `entry`, which both name it), `error`, `selector`,
+//   `entry`;
+// - connections: `limits` (caps, counted at accept), `connection` (process binding, stream
+//   budget), `caller` (`Caller`, what attestors read), `attest` (the attestors), `admit` (the
+//   tower layer that answers calls over a cap), `h2_authority` (the HTTP/2 `:authority`
+//   rewrite), `listen` (bind and accept);
+// - what is served: `state` (registry, views, groups of streams), `issue` (minting, JWT-SVID
+//   cache), `stream` (one stream), `agent_core` (`AgentCore`, what the RPCs, the rotation task
+//   and `AgentHandle` share), `service` (the gRPC service), `rotation` (the rotation task);
+// - the public face: `config` (the binary's TOML), `server` (`AgentBuilder`, `AgentHandle`).
 mod admit;
 mod agent_core;
 mod attest;
