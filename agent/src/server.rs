@@ -26,7 +26,7 @@ use crate::issue::JwtCache;
 use crate::limits::{ConnectionCounter, Limits};
 use crate::listen::{self, Listener};
 use crate::rotation;
-use crate::service::WorkloadApi;
+use crate::service::WorkloadApiService;
 use crate::state::ServedStateLock;
 
 /// The default mode of the socket file: every local user may connect, and attestation
@@ -253,9 +253,9 @@ impl AgentBuilder {
         let connections = ConnectionCounter::new(self.limits);
         let listeners = core::iter::once(Listener::Unix(unix)).chain(tcp.map(Listener::Tcp));
         for listener in listeners {
-            let service = Admit::new(SpiffeWorkloadApiServer::new(WorkloadApi::new(Arc::clone(
-                &agent,
-            ))));
+            let service = Admit::new(SpiffeWorkloadApiServer::new(WorkloadApiService::new(
+                Arc::clone(&agent),
+            )));
             let mut stopped = stopped.clone();
             let incoming = listener.into_incoming(Arc::clone(&connections));
             let server = tonic::transport::Server::builder()

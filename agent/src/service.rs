@@ -22,11 +22,11 @@ use crate::stream::{Outgoing, Updates, no_identity};
 
 /// The gRPC service; cheap to clone.
 #[derive(Clone)]
-pub(crate) struct WorkloadApi {
+pub(crate) struct WorkloadApiService {
     agent: Arc<AgentCore>,
 }
 
-impl WorkloadApi {
+impl WorkloadApiService {
     pub(crate) fn new(agent: Arc<AgentCore>) -> Self {
         Self { agent }
     }
@@ -101,7 +101,7 @@ pub(crate) fn check_security_header<T>(request: &Request<T>) -> Result<(), Statu
 }
 
 #[tonic::async_trait]
-impl SpiffeWorkloadApi for WorkloadApi {
+impl SpiffeWorkloadApi for WorkloadApiService {
     type FetchX509SVIDStream = Counted<Updates<X509svidResponse>>;
     type FetchX509BundlesStream = Counted<Updates<X509BundlesResponse>>;
     type FetchJWTBundlesStream = Counted<Updates<JwtBundlesResponse>>;
