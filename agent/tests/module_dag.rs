@@ -156,14 +156,16 @@ fn group_heads(text: &str) -> Vec<&str> {
 }
 
 /// The names a file refers to at the crate root, with their line numbers: what follows
-/// `crate::`, and what follows a file-level `use super::` in a top-level module.
+/// `crate::`, and what follows a file-level `use super::...` that climbs to the root (one
+/// `super` in `a.rs` or `a/mod.rs`, two in `a/b.rs`, ...).
 fn root_references(source: &Source) -> Vec<(String, usize)> {
     let code = strip_comments(without_test_module(&source.text));
-    let top_level = !source.path.contains('/');
+    let depth = source.path.trim_end_matches("/mod.rs").matches('/').count() + 1;
+    let to_root = format!("use {}", "super::".repeat(depth));
     let mut found = Vec::new();
-    let mut scan = |prefix: &str, at: usize| {
+    let mut scan = |at: usize, prefix_len: usize| {
         let line = code[..at].matches('\n').count() + 1;
-        let rest = &code[at + prefix.len()..];
+        let rest = &code[at + prefix_len..];
         if rest.trim_start().starts_with('{') {
             for head in group_heads(rest) {
                 found.push((head.to_owned(), line));
@@ -177,18 +179,23 @@ fn root_references(source: &Source) -> Vec<(String, usize)> {
         if before.is_some_and(|c| is_ident(c) || c == '$' || c == ':') {
             continue;
         }
-        scan("crate::", at);
+        scan(at, "crate::".len());
     }
-    if top_level {
-        let mut offset = 0;
-        for line in code.split('\n') {
-            for prefix in ["use super::", "pub(crate) use super::", "pub use super::"] {
-                if line.starts_with(prefix) {
-                    scan(prefix, offset);
-                }
+    let mut offset = 0;
+    for line in code.split('\n') {
+        // File level only: inside an inline `mod`, `super` means something else.
+        let visibility = ["", "pub ", "pub(crate) ", "pub(super) "];
+        if let Some(prefix) = visibility
+            .iter()
+            .map(|v| format!("{v}{to_root}"))
+            .find(|prefix| line.starts_with(prefix.as_str()))
+        {
+            // `super::super::` where one `super` was expected is not the root's child.
+            if !line[prefix.len()..].starts_with("super::") {
+                scan(offset, prefix.len());
             }
-            offset += line.len() + 1;
         }
+        offset += line.len() + 1;
     }
     found
 }
@@ -391,6 +398,10 @@ fn finds_a_cycle_through_groups_reexports_and_super() {
         source("a.rs", "use crate::{b::X, std_like};\n"),
         source("b/mod.rs", "mod inner;\n"),
         source("b/inner.rs", "fn f() -> crate::Renamed { todo!() }\n"),
+        source(
+            "b/deeper.rs",
+            "use super::inner;\nuse super::super::super::x;\n",
+        ),
         source("c.rs", "use super::a::Y;\n// use crate::b;\n"),
     ];
     let found = cycles(&module_edges(&sources));
@@ -404,10 +415,20 @@ fn finds_a_cycle_through_groups_reexports_and_super() {
         source("lib.rs", lib),
         source("a.rs", "use crate::b::X;\n"),
         source("b/mod.rs", "use crate::c::Thing;\n"),
+        source("b/leaf.rs", "use super::super::c::Other;\n"),
         source(
             "c.rs",
             "/// [`X`](crate::a::X)\nfn f() {}\n#[cfg(test)]\nmod tests {\n    use crate::a;\n}\n",
         ),
     ];
     assert!(cycles(&module_edges(&acyclic)).is_empty());
+
+    let two_up = [
+        source("lib.rs", "mod a;\nmod b;\n"),
+        source("a.rs", "use crate::b::X;\n"),
+        source("b/mod.rs", "mod x;\n"),
+        source("b/x.rs", "use super::super::a::Y;\n"),
+    ];
+    let found = cycles(&module_edges(&two_up));
+    assert_eq!(found, ["{a, b}: a -> b (src/a.rs:1) -> a (src/b/x.rs:1)"]);
 }
