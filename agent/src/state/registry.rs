@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use spiffe_id::TrustDomain;
 use tokio::time::Instant;
-use trust_bundle::SpiffeBundle;
+use trust_bundle::{BundleSet, SpiffeBundle};
+use workload_api::proto::{JwtBundlesResponse, X509BundlesResponse};
 use zeroize::Zeroizing;
 
-use super::view::BundleMessages;
 use crate::entry::RegistrationEntry;
 use crate::entry_id::EntryId;
 use crate::selector::{Selector, SelectorSet};
@@ -39,6 +39,16 @@ pub(crate) struct Registered {
     /// which `RegistrationEntry::check` refuses; it would match every caller).
     pub(super) key: Option<Selector>,
     pub(super) groups: HashSet<GroupId>,
+}
+
+/// The bundle messages for one set of federated trust domains, shared by every group with
+/// that set (built by `view`, cached here).
+pub(super) struct BundleMessages {
+    /// The `federated_bundles` field of `X509SVIDResponse`.
+    pub(super) x509_federated: HashMap<String, Vec<u8>>,
+    pub(super) x509_bundles: Arc<X509BundlesResponse>,
+    pub(super) jwt_bundles: Arc<JwtBundlesResponse>,
+    pub(super) jwt_authorities: Arc<BundleSet>,
 }
 
 /// What changed since the last publish, so that only the groups concerned are recomputed.

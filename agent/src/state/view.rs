@@ -8,7 +8,7 @@ use spiffe_id::TrustDomain;
 use trust_bundle::{BundleSet, SpiffeBundle};
 use workload_api::proto::{JwtBundlesResponse, X509BundlesResponse, X509svid, X509svidResponse};
 
-use super::registry::{Registered, Registry};
+use super::registry::{BundleMessages, Registered, Registry};
 use crate::entry::RegistrationEntry;
 use crate::entry_id::EntryId;
 
@@ -37,16 +37,6 @@ pub(crate) struct Snapshot {
     /// The JWT authorities of the own and federated trust domains the callers get, for
     /// `ValidateJWTSVID` (JWT keys only: digest W-API-11).
     pub(crate) jwt_authorities: Arc<BundleSet>,
-}
-
-/// The bundle messages for one set of federated trust domains, shared by every group with
-/// that set.
-pub(super) struct BundleMessages {
-    /// The `federated_bundles` field of `X509SVIDResponse`.
-    x509_federated: HashMap<String, Vec<u8>>,
-    x509_bundles: Arc<X509BundlesResponse>,
-    jwt_bundles: Arc<JwtBundlesResponse>,
-    jwt_authorities: Arc<BundleSet>,
 }
 
 impl Registry {
