@@ -1,13 +1,15 @@
-//! The top-level modules of each library crate import each other as a DAG: no module reaches
-//! itself through `use crate::...` (issue 13, "no import cycles inside a crate").
+//! The modules of each library crate import each other as a DAG: no module reaches itself
+//! through `use crate::...` (issue 13, "no import cycles inside a crate"). The top-level
+//! modules are checked, and likewise the children of each folder module (`state/`).
 //!
 //! A cycle means two modules cannot be understood (or moved) one without the other; the fix
 //! is to move what both need into a smaller module below them, or to pass it as a parameter.
 //! The check reads the sources as text: `crate::<module>` paths (in `use` lines and inline),
 //! `crate::<Item>` through the crate root's `pub use` re-exports, and a file-level
-//! `use super::...` of a top-level module (the crate root). Comments and the `#[cfg(test)]`
-//! module at the bottom of a file (and `tests.rs` files) are left out: test code may reach
-//! across modules.
+//! `use super::...` that climbs to the crate root. Comments and the `#[cfg(test)]` module at
+//! the bottom of a file (and `tests.rs` files) are left out: test code may reach across
+//! modules. A module's own root file (`lib.rs`, `mod.rs`) is not a node: it declares and
+//! re-exports its children.
 
 #![allow(
     clippy::unwrap_used,
@@ -31,9 +33,12 @@ const KNOWN_CYCLES: &[&str] = &[
     "workload-api",
 ];
 
-/// One source file: its path relative to `src/` and its text.
+/// One source file: its path relative to `src/` (or to its parent module's folder, when a
+/// folder module is checked), where it is for messages, and its text.
+#[derive(Clone)]
 struct Source {
     path: String,
+    shown: String,
     text: String,
 }
 
@@ -219,7 +224,7 @@ fn module_edges(sources: &[Source]) -> Edges {
         else {
             continue;
         };
-        if source.path.ends_with("/tests.rs") {
+        if source.path == "tests.rs" || source.path.ends_with("/tests.rs") {
             continue;
         }
         for (name, line) in root_references(source) {
@@ -233,7 +238,7 @@ fn module_edges(sources: &[Source]) -> Edges {
                     .entry(from.to_owned())
                     .or_default()
                     .entry(to.to_owned())
-                    .or_insert_with(|| format!("src/{}:{line}", source.path));
+                    .or_insert_with(|| format!("src/{}:{line}", source.shown));
             }
         }
     }
@@ -305,6 +310,53 @@ fn cycles(edges: &Edges) -> Vec<String> {
     found
 }
 
+/// The cycles among the modules of `sources` (a crate, `scope` empty), and, recursively,
+/// among the children of each folder module (`scope` then names it, as `state::`): its
+/// `mod.rs` (or `<name>.rs`) plays the crate root and `crate::<name>::` means `crate::`.
+fn nested_cycles(scope: &str, sources: &[Source]) -> Vec<String> {
+    let mut found: Vec<String> = cycles(&module_edges(sources))
+        .into_iter()
+        .map(|cycle| format!("{scope}{cycle}"))
+        .collect();
+    let lib = sources
+        .iter()
+        .find(|s| s.path == "lib.rs")
+        .map_or("", |s| s.text.as_str());
+    for module in declared_modules(lib) {
+        let folder = format!("{module}/");
+        let Some(parent) = sources
+            .iter()
+            .find(|s| s.path == format!("{module}.rs") || s.path == format!("{folder}mod.rs"))
+        else {
+            continue;
+        };
+        // Paths into the rest of the crate must not be read as paths to siblings.
+        let reroot = |text: &str| {
+            text.replace("crate::", "outer_crate::")
+                .replace(&format!("outer_crate::{module}::"), "crate::")
+        };
+        let mut inner: Vec<Source> = sources
+            .iter()
+            .filter(|s| s.path.starts_with(&folder) && s.path != format!("{folder}mod.rs"))
+            .map(|s| Source {
+                path: s.path[folder.len()..].to_owned(),
+                shown: s.shown.clone(),
+                text: reroot(&s.text),
+            })
+            .collect();
+        if inner.is_empty() {
+            continue;
+        }
+        inner.push(Source {
+            path: "lib.rs".to_owned(),
+            shown: parent.shown.clone(),
+            text: reroot(&parent.text),
+        });
+        found.extend(nested_cycles(&format!("{scope}{module}::"), &inner));
+    }
+    found
+}
+
 /// Every `.rs` file under `dir`, with paths relative to `root`.
 fn read_sources(root: &Path, dir: &Path, out: &mut Vec<Source>) {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -316,12 +368,14 @@ fn read_sources(root: &Path, dir: &Path, out: &mut Vec<Source>) {
         if path.is_dir() {
             read_sources(root, &path, out);
         } else if path.extension().is_some_and(|ext| ext == "rs") {
+            let relative = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
             out.push(Source {
-                path: path
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .replace('\\', "/"),
+                shown: relative.clone(),
+                path: relative,
                 text: std::fs::read_to_string(&path).unwrap(),
             });
         }
@@ -344,7 +398,7 @@ fn workspace_cycles() -> BTreeMap<String, Vec<String>> {
         read_sources(&src, &src, &mut sources);
         sources.retain(|s| !s.path.starts_with("bin/") && s.path != "main.rs");
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        all.insert(name, cycles(&module_edges(&sources)));
+        all.insert(name, nested_cycles("", &sources));
     }
     all
 }
@@ -355,7 +409,7 @@ fn agent_modules_import_each_other_without_cycles() {
     let agent = all.get("agent").expect("the agent crate is read");
     assert!(
         agent.is_empty(),
-        "import cycles between agent's top-level modules:\n{}",
+        "import cycles between agent's modules:\n{}",
         agent.join("\n")
     );
 }
@@ -376,13 +430,14 @@ fn library_crates_import_their_modules_without_cycles() {
     }
     assert!(
         failures.is_empty(),
-        "import cycles between top-level modules:\n{}",
+        "import cycles between modules:\n{}",
         failures.join("\n")
     );
 }
 
 fn source(path: &str, text: &str) -> Source {
     Source {
+        shown: path.to_owned(),
         path: path.to_owned(),
         text: text.to_owned(),
     }
@@ -431,4 +486,26 @@ fn finds_a_cycle_through_groups_reexports_and_super() {
     ];
     let found = cycles(&module_edges(&two_up));
     assert_eq!(found, ["{a, b}: a -> b (src/a.rs:1) -> a (src/b/x.rs:1)"]);
+}
+
+/// Inside a folder module, siblings are checked the same way: `super::sibling` and
+/// `crate::folder::sibling` are edges, a `crate::` path out of the folder is not.
+#[test]
+fn finds_a_cycle_between_the_children_of_a_folder_module() {
+    let sources = [
+        source("lib.rs", "mod a;\nmod b;\n"),
+        source("a.rs", "fn f() {}\n"),
+        source(
+            "b/mod.rs",
+            "mod x;\nmod y;\nmod a;\npub(crate) use y::Thing;\n",
+        ),
+        source("b/x.rs", "use super::Thing;\nuse crate::a::f;\n"),
+        source("b/y.rs", "use crate::b::x::Other;\n"),
+        source("b/a.rs", "fn g() {}\n"),
+    ];
+    assert!(cycles(&module_edges(&sources)).is_empty());
+    assert_eq!(
+        nested_cycles("", &sources),
+        ["b::{x, y}: x -> y (src/b/x.rs:1) -> x (src/b/y.rs:1)"]
+    );
 }
