@@ -6,104 +6,13 @@ use core::future::Future;
 use core::pin::Pin;
 use std::collections::HashMap;
 use std::io::Read;
-use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::connection::ConnectionInfo;
+use crate::caller::Caller;
 use crate::error::Error;
-use crate::limits::OverLimit;
 use crate::selector::Selector;
-
-/// What the server knows about the other end of a connection. Attestors turn it into
-/// selectors.
-///
-/// Two callers are equal when their credentials are, and, for callers of accepted
-/// connections, when they come from the same connection.
-#[derive(Clone, Debug, Default)]
-pub struct Caller {
-    uid: Option<u32>,
-    gid: Option<u32>,
-    pid: Option<i32>,
-    remote_addr: Option<SocketAddr>,
-    /// Set by the server for accepted connections: the process binding and the limits.
-    connection: Option<Arc<ConnectionInfo>>,
-}
-
-impl PartialEq for Caller {
-    fn eq(&self, other: &Self) -> bool {
-        let same_connection = match (&self.connection, &other.connection) {
-            (None, None) => true,
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            _ => false,
-        };
-        (self.uid, self.gid, self.pid, self.remote_addr)
-            == (other.uid, other.gid, other.pid, other.remote_addr)
-            && same_connection
-    }
-}
-
-impl Eq for Caller {}
-
-impl Caller {
-    /// A caller on a Unix socket, from its peer credentials.
-    pub fn unix(uid: u32, gid: u32, pid: Option<i32>) -> Self {
-        Self {
-            uid: Some(uid),
-            gid: Some(gid),
-            pid,
-            remote_addr: None,
-            connection: None,
-        }
-    }
-
-    /// A caller on a TCP connection from `remote_addr`.
-    pub fn tcp(remote_addr: SocketAddr) -> Self {
-        Self {
-            remote_addr: Some(remote_addr),
-            ..Self::default()
-        }
-    }
-
-    /// The caller's user id (Unix sockets only).
-    pub fn uid(&self) -> Option<u32> {
-        self.uid
-    }
-
-    /// The caller's group id (Unix sockets only).
-    pub fn gid(&self) -> Option<u32> {
-        self.gid
-    }
-
-    /// The pid recorded when the caller connected (Unix sockets only; see the
-    /// [`UnixAttestor`] docs for why it is weaker than uid and gid). For connections the
-    /// agent accepted, every call checks that this pid still names the process that
-    /// connected before and after the attestors run.
-    pub fn pid(&self) -> Option<i32> {
-        self.pid
-    }
-
-    /// The caller's address (TCP only).
-    pub fn remote_addr(&self) -> Option<SocketAddr> {
-        self.remote_addr
-    }
-
-    /// This caller with the server's per-connection facts.
-    pub(crate) fn with_connection(mut self, connection: ConnectionInfo) -> Self {
-        self.connection = Some(Arc::new(connection));
-        self
-    }
-
-    pub(crate) fn connection(&self) -> Option<&ConnectionInfo> {
-        self.connection.as_deref()
-    }
-
-    /// The cap this caller's connection was accepted over, if any.
-    pub(crate) fn over_limit(&self) -> Option<OverLimit> {
-        self.connection.as_ref().and_then(|c| c.over_limit())
-    }
-}
 
 /// The keys of the `unix:<key>:<value>` selectors [`UnixAttestor`] gives.
 pub(crate) const UNIX_SELECTOR_KEYS: &[&str] = &[
@@ -357,14 +266,14 @@ impl Default for UnixAttestor {
 impl Attestor for UnixAttestor {
     fn attest<'a>(&'a self, caller: &'a Caller) -> AttestFuture<'a> {
         Box::pin(async move {
-            let (Some(uid), Some(gid)) = (caller.uid, caller.gid) else {
+            let (Some(uid), Some(gid)) = (caller.uid(), caller.gid()) else {
                 return Ok(Vec::new());
             };
-            if self.accounts.is_none() && (!self.hash_binaries || caller.pid.is_none()) {
+            if self.accounts.is_none() && (!self.hash_binaries || caller.pid().is_none()) {
                 return Ok(vec![Selector::unix_uid(uid), Selector::unix_gid(gid)]);
             }
             let this = self.clone();
-            let pid = caller.pid;
+            let pid = caller.pid();
             tokio::task::spawn_blocking(move || this.attest_blocking(uid, gid, pid))
                 .await
                 .map_err(|_| Error::AttestationFailed)
@@ -486,7 +395,7 @@ impl Attestor for TcpAttestor {
     fn attest<'a>(&'a self, caller: &'a Caller) -> AttestFuture<'a> {
         Box::pin(async move {
             Ok(caller
-                .remote_addr
+                .remote_addr()
                 .map(|addr| vec![Selector::trusted("tcp", &format!("ip:{}", addr.ip()))])
                 .unwrap_or_default())
         })

@@ -17,24 +17,6 @@ pub const MAX_HINT_LEN: usize = 1024;
 /// real attestor's output and bounds the subset check done per caller and entry.
 pub const MAX_SELECTORS_PER_ENTRY: usize = 64;
 
-/// Identifies an entry in one running agent; returned by
-/// [`AgentHandle::add_entry`](crate::AgentHandle::add_entry).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct EntryId(pub(crate) u64);
-
-impl EntryId {
-    /// The number behind the id (registration order, starting at 1).
-    pub fn get(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for EntryId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "entry-{}", self.0)
-    }
-}
-
 /// A registration entry: a SPIFFE ID and the selectors a caller must *all* have to get it,
 /// plus how its SVIDs are made.
 ///

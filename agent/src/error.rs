@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use spiffe_id::{SpiffeId, TrustDomain};
 
-use crate::entry::EntryId;
+use crate::entry_id::EntryId;
 
 /// What went wrong while configuring, starting or changing an agent.
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,8 @@ use ring::rand::SecureRandom as _;
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use crate::entry::{EntryId, RegistrationEntry};
+use crate::entry::RegistrationEntry;
+use crate::entry_id::EntryId;
 use crate::error::Error;
 use crate::state::IssuedSvid;
 

@@ -160,12 +160,29 @@
 //! SPIFFE Workload API and Workload Endpoint, at
 //! <https://github.com/spiffe/spiffe/tree/main/standards>.
 
+// Source layout, for maintainers: each module imports only modules listed before it here
+// (`tests/module_dag.rs` fails on an import cycle).
+//
+// - entries: `entry_id` (below `error` and `entry`, which both name it), `error`, `selector`,
+//   `entry`;
+// - connections: `limits` (caps, counted at accept), `connection` (process binding, stream
+//   budget), `caller` (`Caller`, what attestors read), `attest` (the attestors), `admit` (the
+//   tower layer that answers calls over a cap), `h2_authority` (the HTTP/2 `:authority`
+//   rewrite), `listen` (bind and accept);
+// - what is served: `state` (registry, views, groups of streams), `issue` (minting, JWT-SVID
+//   cache), `stream` (one stream), `agent_core` (`AgentCore`, what the RPCs, the rotation task
+//   and `AgentHandle` share), `service` (the gRPC service), `rotation` (the rotation task);
+// - the public face: `config` (the binary's TOML), `server` (`AgentBuilder`, `AgentHandle`).
+mod admit;
+mod agent_core;
 mod attest;
-mod authority;
+mod caller;
 mod config;
 mod connection;
 mod entry;
+mod entry_id;
 mod error;
+mod h2_authority;
 mod issue;
 mod limits;
 mod listen;
@@ -176,9 +193,11 @@ mod service;
 mod state;
 mod stream;
 
-pub use attest::{AttestFuture, Attestor, Caller, TcpAttestor, UnixAttestor};
+pub use attest::{AttestFuture, Attestor, TcpAttestor, UnixAttestor};
+pub use caller::Caller;
 pub use config::{AgentConfig, ConfigKeyType};
-pub use entry::{EntryId, MAX_HINT_LEN, MAX_SELECTORS_PER_ENTRY, RegistrationEntry};
+pub use entry::{MAX_HINT_LEN, MAX_SELECTORS_PER_ENTRY, RegistrationEntry};
+pub use entry_id::EntryId;
 pub use error::{ConfigError, EntryError, Error, SelectorError};
 pub use limits::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_UID, DEFAULT_MAX_STREAMS_PER_CONNECTION,

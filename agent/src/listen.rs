@@ -19,14 +19,14 @@ use tokio::time::Sleep;
 use tokio_stream::Stream;
 use tonic::transport::server::Connected;
 
-use crate::attest::Caller;
-use crate::authority::AuthorityRewrite;
+use crate::caller::Caller;
 use crate::connection::{ConnectionInfo, ProcessBinding};
 use crate::error::Error;
+use crate::h2_authority::H2AuthorityRewrite;
 use crate::limits::{Admission, ConnectionCounter, OverLimit, REJECTED_GRACE, Slot};
 
 /// An accepted connection and who is on the other end.
-pub(crate) struct Connection {
+pub(crate) struct AcceptedConnection {
     io: Io,
     caller: Caller,
     /// Its place in the connection counts, released when the connection is dropped.
@@ -37,11 +37,11 @@ pub(crate) struct Connection {
 
 enum Io {
     /// Unix sockets get the `:authority` fix for grpc C-core / grpc-java clients.
-    Unix(AuthorityRewrite<UnixStream>),
+    Unix(H2AuthorityRewrite<UnixStream>),
     Tcp(TcpStream),
 }
 
-impl Connection {
+impl AcceptedConnection {
     /// A Unix connection, or `None` when it is over a cap and must be closed at once.
     fn unix(stream: UnixStream, counter: &Arc<ConnectionCounter>) -> Option<Self> {
         let (caller, process) = match stream.peer_cred() {
@@ -57,7 +57,7 @@ impl Connection {
         };
         let uid = caller.uid();
         Self::admit(
-            Io::Unix(AuthorityRewrite::new(stream)),
+            Io::Unix(H2AuthorityRewrite::new(stream)),
             caller,
             process,
             counter.admit(uid),
@@ -65,7 +65,7 @@ impl Connection {
         )
     }
 
-    /// A TCP connection (counted in the total only), or `None` as for [`Connection::unix`].
+    /// A TCP connection (counted in the total only), or `None` as for [`AcceptedConnection::unix`].
     fn tcp(
         stream: TcpStream,
         remote: SocketAddr,
@@ -125,7 +125,7 @@ fn log_over_limit(caller: &Caller, over: OverLimit, action: &str) {
     );
 }
 
-impl Connected for Connection {
+impl Connected for AcceptedConnection {
     type ConnectInfo = Caller;
 
     fn connect_info(&self) -> Caller {
@@ -133,7 +133,7 @@ impl Connected for Connection {
     }
 }
 
-impl AsyncRead for Connection {
+impl AsyncRead for AcceptedConnection {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -153,7 +153,7 @@ impl AsyncRead for Connection {
     }
 }
 
-impl AsyncWrite for Connection {
+impl AsyncWrite for AcceptedConnection {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -214,7 +214,7 @@ impl Listener {
     pub(crate) fn into_incoming(
         self,
         counter: Arc<ConnectionCounter>,
-    ) -> impl Stream<Item = io::Result<Connection>> + Send {
+    ) -> impl Stream<Item = io::Result<AcceptedConnection>> + Send {
         tokio_stream::wrappers::ReceiverStream::new(accept_loop(self, counter))
     }
 }
@@ -224,16 +224,19 @@ impl Listener {
 fn accept_loop(
     listener: Listener,
     counter: Arc<ConnectionCounter>,
-) -> tokio::sync::mpsc::Receiver<io::Result<Connection>> {
+) -> tokio::sync::mpsc::Receiver<io::Result<AcceptedConnection>> {
     let (sender, receiver) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
         loop {
             let accepted = match &listener {
-                Listener::Unix(l) => l.accept().await.map(|(s, _)| Connection::unix(s, &counter)),
+                Listener::Unix(l) => l
+                    .accept()
+                    .await
+                    .map(|(s, _)| AcceptedConnection::unix(s, &counter)),
                 Listener::Tcp(l) => l
                     .accept()
                     .await
-                    .map(|(s, a)| Connection::tcp(s, a, &counter)),
+                    .map(|(s, a)| AcceptedConnection::tcp(s, a, &counter)),
             };
             // A connection refused outright was dropped (closed) already.
             let accepted = match accepted {

@@ -3,29 +3,25 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use ca::CaSnapshot;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::agent_core::{AgentCore, RETRY_AFTER_FAILURE};
 use crate::issue;
-use crate::server::Shared;
-
-/// How long to wait before trying again when the CA refused a rotation.
-pub(crate) const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
 
 /// Runs until `stop` turns true (or its sender is dropped).
 pub(crate) async fn run(
-    shared: Arc<Shared>,
+    agent: Arc<AgentCore>,
     (mut ca_changes, mut x509_epoch): (watch::Receiver<Arc<CaSnapshot>>, u64),
     mut stop: watch::Receiver<bool>,
 ) {
     // The receiver and epoch were taken before the first SVIDs were minted, so a rotation
     // since then shows up as a change with a new epoch.
-    let minter = tokio::spawn(mint_first_svids(Arc::clone(&shared), stop.clone()));
+    let minter = tokio::spawn(mint_first_svids(Arc::clone(&agent), stop.clone()));
     let mut ca_open = true;
-    let mut ca_ticks = shared.ca_rotation_interval.map(|period| {
+    let mut ca_ticks = agent.ca_rotation_interval.map(|period| {
         let mut ticks = tokio::time::interval(period);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticks
@@ -34,7 +30,7 @@ pub(crate) async fn run(
         if *stop.borrow() {
             break;
         }
-        let next = next_refresh(&shared);
+        let next = next_refresh(&agent);
         let sleep = async {
             match next {
                 Some(at) => tokio::time::sleep_until(at).await,
@@ -48,13 +44,13 @@ pub(crate) async fn run(
                     let epoch = ca_changes.borrow_and_update().x509_authority_epoch();
                     let authority_changed = epoch != x509_epoch;
                     x509_epoch = epoch;
-                    on_ca_change(&shared, authority_changed).await;
+                    on_ca_change(&agent, authority_changed).await;
                 }
                 Err(_) => ca_open = false,
             },
-            () = shared.reschedule.notified() => {}
-            _ = tick(&mut ca_ticks) => drive_ca(&shared).await,
-            () = sleep => rotate_due(&shared).await,
+            () = agent.reschedule.notified() => {}
+            _ = tick(&mut ca_ticks) => drive_ca(&agent).await,
+            () = sleep => rotate_due(&agent).await,
         }
     }
     let _ = minter.await;
@@ -67,13 +63,13 @@ const FIRST_MINT_BATCH: usize = 64;
 /// Mints the first SVIDs of entries registered without one (start-up entries), those a stream
 /// waits for first, until `stop` turns true. An SVID minted while the CA's authority changed is
 /// installed and re-issued at once.
-async fn mint_first_svids(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let wanted = shared.state.lock().mint_wanted();
+async fn mint_first_svids(agent: Arc<AgentCore>, mut stop: watch::Receiver<bool>) {
+    let wanted = agent.state.lock().mint_wanted();
     loop {
         if *stop.borrow() {
             break;
         }
-        let batch = shared.state.lock().next_unminted(FIRST_MINT_BATCH);
+        let batch = agent.state.lock().next_unminted(FIRST_MINT_BATCH);
         if batch.is_empty() {
             tokio::select! {
                 changed = stop.changed() => if changed.is_err() { break },
@@ -81,13 +77,13 @@ async fn mint_first_svids(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) 
             }
             continue;
         }
-        let epoch = shared.epoch.load(Ordering::SeqCst);
+        let epoch = agent.x509_authority_changes.load(Ordering::SeqCst);
         let entries = batch.iter().map(|(_, entry)| Arc::clone(entry)).collect();
-        let minted = issue::mint_x509(&shared.ca, entries, shared.x509_ttl).await;
-        let rotated = shared.epoch.load(Ordering::SeqCst) != epoch;
+        let minted = issue::mint_x509(&agent.ca, entries, agent.x509_ttl).await;
+        let rotated = agent.x509_authority_changes.load(Ordering::SeqCst) != epoch;
         let mut failed = false;
         {
-            let mut state = shared.state.lock();
+            let mut state = agent.state.lock();
             for ((id, entry), svid) in batch.iter().zip(minted) {
                 match svid {
                     Ok(mut svid) => {
@@ -104,7 +100,7 @@ async fn mint_first_svids(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) 
             }
             state.publish();
         }
-        shared.reschedule.notify_one();
+        agent.reschedule.notify_one();
         if failed {
             tokio::select! {
                 changed = stop.changed() => if changed.is_err() { break },
@@ -126,8 +122,8 @@ async fn tick(ticks: &mut Option<tokio::time::Interval>) {
 
 /// Runs the CA's scheduled key lifecycle (key generation: on a blocking thread). Changes it
 /// makes arrive through the CA's watch channel like any other.
-async fn drive_ca(shared: &Shared) {
-    let ca = shared.ca.clone();
+async fn drive_ca(agent: &AgentCore) {
+    let ca = agent.ca.clone();
     let result = tokio::task::spawn_blocking(move || ca.rotate(std::time::SystemTime::now())).await;
     match result {
         Ok(Ok(())) => {}
@@ -137,8 +133,8 @@ async fn drive_ca(shared: &Shared) {
 }
 
 /// The earliest refresh time of any SVID.
-fn next_refresh(shared: &Shared) -> Option<Instant> {
-    let state = shared.state.lock();
+fn next_refresh(agent: &AgentCore) -> Option<Instant> {
+    let state = agent.state.lock();
     state
         .registry
         .iter()
@@ -147,10 +143,10 @@ fn next_refresh(shared: &Shared) -> Option<Instant> {
 }
 
 /// Re-issues the SVIDs whose refresh time has come.
-async fn rotate_due(shared: &Shared) {
+async fn rotate_due(agent: &AgentCore) {
     let now = Instant::now();
     let due: Vec<_> = {
-        let state = shared.state.lock();
+        let state = agent.state.lock();
         state
             .registry
             .iter()
@@ -163,20 +159,20 @@ async fn rotate_due(shared: &Shared) {
     }
     tracing::debug!(count = due.len(), "rotating X509-SVIDs");
     // Errors are logged and retried by `reissue`.
-    let _ = shared.reissue(due, false).await;
+    let _ = agent.reissue(due, false).await;
 }
 
 /// The CA's bundle changed: JWT keys may have changed (forget cached tokens), and when the
 /// X.509 authority changed every SVID is re-issued and published with the new bundle.
-async fn on_ca_change(shared: &Shared, authority_changed: bool) {
-    shared.jwt_cache.clear();
+async fn on_ca_change(agent: &AgentCore, authority_changed: bool) {
+    agent.jwt_cache.clear();
     if authority_changed {
-        shared.epoch.fetch_add(1, Ordering::SeqCst);
+        agent.x509_authority_changes.fetch_add(1, Ordering::SeqCst);
         tracing::info!("CA authority changed; re-issuing every X509-SVID");
-        let _ = shared.reissue_all().await;
+        let _ = agent.reissue_all().await;
     } else {
-        let mut state = shared.state.lock();
-        if state.registry.set_own_bundle(shared.ca.bundle()) {
+        let mut state = agent.state.lock();
+        if state.registry.set_own_bundle(agent.ca.bundle()) {
             state.publish();
         }
     }

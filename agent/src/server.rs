@@ -1,33 +1,33 @@
-//! The agent: builder, running handle, and the state every RPC and the rotation task share.
+//! The public face of a running agent: [`AgentBuilder`] configures and starts it,
+//! [`AgentHandle`] changes and stops it. What they share with the RPCs is in `agent_core`.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use ca::CertificateAuthority;
 use spiffe_id::TrustDomain;
-use svid::{Audience, CryptoBackend, JwtValidator};
+use svid::{CryptoBackend, JwtValidator};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
-use tonic::Status;
 use trust_bundle::SpiffeBundle;
 use workload_api::proto::spiffe_workload_api_server::SpiffeWorkloadApiServer;
 
-use crate::attest::{Attestor, Caller, TcpAttestor, UnixAttestor};
+use crate::admit::Admit;
+use crate::agent_core::AgentCore;
+use crate::attest::{Attestor, TcpAttestor, UnixAttestor};
 use crate::config::{DEFAULT_JWT_SVID_TTL, DEFAULT_X509_SVID_TTL};
-use crate::entry::{EntryId, RegistrationEntry};
+use crate::entry::RegistrationEntry;
+use crate::entry_id::EntryId;
 use crate::error::Error;
-use crate::issue::{self, JwtCache};
-use crate::limits::{Admit, ConnectionCounter, Limits};
+use crate::issue::JwtCache;
+use crate::limits::{ConnectionCounter, Limits};
 use crate::listen::{self, Listener};
 use crate::rotation;
-use crate::selector::SelectorSet;
-use crate::service::WorkloadApi;
-use crate::state::SharedState;
+use crate::service::WorkloadApiService;
+use crate::state::ServedStateLock;
 
 /// The default mode of the socket file: every local user may connect, and attestation
 /// decides what each gets (a uid that matches no entry gets `PermissionDenied`), as SPIRE's
@@ -218,8 +218,8 @@ impl AgentBuilder {
         for entry in &self.entries {
             entry.check(&trust_domain)?;
         }
-        let shared = Arc::new(Shared {
-            state: SharedState::new(trust_domain.clone(), self.ca.bundle()),
+        let agent = Arc::new(AgentCore {
+            state: ServedStateLock::new(trust_domain.clone(), self.ca.bundle()),
             trust_domain,
             attestors: self.attestors,
             x509_ttl: self.x509_ttl,
@@ -227,16 +227,16 @@ impl AgentBuilder {
             validator: JwtValidator::new(self.crypto),
             jwt_cache: JwtCache::default(),
             reschedule: Notify::new(),
-            epoch: AtomicU64::new(0),
+            x509_authority_changes: AtomicU64::new(0),
             ca_rotation_interval: self.ca_rotation_interval,
             ca: self.ca,
         });
         for bundle in self.federated {
-            shared.set_federated_bundle(bundle)?;
+            agent.set_federated_bundle(bundle)?;
         }
-        let ca_changes = shared.ca.subscribe();
+        let ca_changes = agent.ca.subscribe();
         let x509_epoch = ca_changes.borrow().x509_authority_epoch();
-        shared.register_unminted(self.entries);
+        agent.register_unminted(self.entries);
 
         let (unix, inode) = listen::bind_unix(&path, self.socket_mode).await?;
         let tcp = match self.tcp {
@@ -253,9 +253,9 @@ impl AgentBuilder {
         let connections = ConnectionCounter::new(self.limits);
         let listeners = core::iter::once(Listener::Unix(unix)).chain(tcp.map(Listener::Tcp));
         for listener in listeners {
-            let service = Admit::new(SpiffeWorkloadApiServer::new(WorkloadApi::new(Arc::clone(
-                &shared,
-            ))));
+            let service = Admit::new(SpiffeWorkloadApiServer::new(WorkloadApiService::new(
+                Arc::clone(&agent),
+            )));
             let mut stopped = stopped.clone();
             let incoming = listener.into_incoming(Arc::clone(&connections));
             let server = tonic::transport::Server::builder()
@@ -267,18 +267,18 @@ impl AgentBuilder {
             servers.push(tokio::spawn(server));
         }
         let rotation = tokio::spawn(rotation::run(
-            Arc::clone(&shared),
+            Arc::clone(&agent),
             (ca_changes, x509_epoch),
             stopped,
         ));
         tracing::info!(
             socket = %path.display(),
             tcp = ?tcp_addr,
-            trust_domain = %shared.trust_domain,
+            trust_domain = %agent.trust_domain,
             "serving the SPIFFE Workload API"
         );
         Ok(AgentHandle {
-            shared,
+            agent,
             socket_path: path,
             socket_inode: inode,
             tcp_addr,
@@ -294,7 +294,7 @@ impl AgentBuilder {
 /// waiting.
 #[derive(Debug)]
 pub struct AgentHandle {
-    shared: Arc<Shared>,
+    agent: Arc<AgentCore>,
     socket_path: PathBuf,
     socket_inode: u64,
     tcp_addr: Option<SocketAddr>,
@@ -323,7 +323,7 @@ impl AgentHandle {
 
     /// The CA the agent mints through.
     pub fn ca(&self) -> &CertificateAuthority {
-        &self.shared.ca
+        &self.agent.ca
     }
 
     /// Registers an entry: its X509-SVID is minted before this returns, and every open stream
@@ -332,7 +332,7 @@ impl AgentHandle {
     /// # Errors
     /// [`Error::Entry`] when the entry cannot be served, [`Error::Mint`] when minting fails.
     pub async fn add_entry(&self, entry: RegistrationEntry) -> Result<EntryId, Error> {
-        self.shared.add_entry(entry).await
+        self.agent.add_entry(entry).await
     }
 
     /// Removes an entry; callers that had it get a new state without it, and callers left with
@@ -341,7 +341,7 @@ impl AgentHandle {
     /// # Errors
     /// [`Error::UnknownEntry`].
     pub fn remove_entry(&self, id: EntryId) -> Result<RegistrationEntry, Error> {
-        let mut state = self.shared.state.lock();
+        let mut state = self.agent.state.lock();
         let entry = state.registry.remove(id).ok_or(Error::UnknownEntry(id))?;
         state.publish();
         Ok(Arc::unwrap_or_clone(entry))
@@ -349,7 +349,7 @@ impl AgentHandle {
 
     /// The registered entries, in registration order.
     pub fn entries(&self) -> Vec<(EntryId, RegistrationEntry)> {
-        let state = self.shared.state.lock();
+        let state = self.agent.state.lock();
         state
             .registry
             .iter()
@@ -363,13 +363,13 @@ impl AgentHandle {
     /// # Errors
     /// [`Error::FederatedBundleForOwnTrustDomain`].
     pub fn set_federated_bundle(&self, bundle: SpiffeBundle) -> Result<(), Error> {
-        self.shared.set_federated_bundle(bundle)
+        self.agent.set_federated_bundle(bundle)
     }
 
     /// Removes a foreign trust domain's bundle; returns whether there was one. Streams that
     /// had it receive a state without it ("empty means cleared", Workload API §4.4).
     pub fn remove_federated_bundle(&self, trust_domain: &TrustDomain) -> bool {
-        let mut state = self.shared.state.lock();
+        let mut state = self.agent.state.lock();
         let removed = state.registry.remove_federated(trust_domain);
         if removed {
             state.publish();
@@ -383,19 +383,19 @@ impl AgentHandle {
     /// # Errors
     /// [`Error::Mint`] when minting fails (the old SVIDs stay in place).
     pub async fn rotate_svids(&self) -> Result<(), Error> {
-        self.shared.reissue_all().await
+        self.agent.reissue_all().await
     }
 
     /// Waits until every registered entry has its first X509-SVID ([`AgentBuilder::serve_unix`]
     /// returns before they are minted).
     pub async fn minted(&self) {
-        let mut unminted = self.shared.state.lock().unminted();
+        let mut unminted = self.agent.state.lock().unminted();
         let _ = unminted.wait_for(|count| *count == 0).await;
     }
 
     /// How many streams are open (all RPCs together).
     pub fn open_streams(&self) -> usize {
-        self.shared.state.lock().stream_counts().1
+        self.agent.state.lock().stream_counts().1
     }
 
     /// How many connections within the caps are open (Unix and TCP; connections accepted
@@ -432,7 +432,7 @@ impl AgentHandle {
     }
 
     fn begin_shutdown(&self) {
-        self.shared.state.lock().close();
+        self.agent.state.lock().close();
         self.stop.send_replace(true);
     }
 }
@@ -445,149 +445,5 @@ impl Drop for AgentHandle {
         if !self.servers.is_empty() || self.rotation.is_some() {
             listen::remove_socket(&self.socket_path, self.socket_inode);
         }
-    }
-}
-
-/// What every RPC and the rotation task share.
-pub(crate) struct Shared {
-    pub(crate) ca: CertificateAuthority,
-    pub(crate) trust_domain: TrustDomain,
-    pub(crate) state: SharedState,
-    attestors: Vec<Arc<dyn Attestor>>,
-    pub(crate) x509_ttl: Duration,
-    jwt_ttl: Duration,
-    pub(crate) validator: JwtValidator,
-    pub(crate) jwt_cache: JwtCache,
-    /// Wakes the rotation task when an SVID with an earlier refresh time was added.
-    pub(crate) reschedule: Notify,
-    /// Bumped when the CA's X.509 authority changes; an SVID minted under an older epoch is
-    /// re-issued.
-    pub(crate) epoch: AtomicU64,
-    /// How often the rotation task runs the CA's key lifecycle, if at all.
-    pub(crate) ca_rotation_interval: Option<Duration>,
-}
-
-impl core::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Shared")
-            .field("trust_domain", &self.trust_domain)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Shared {
-    /// Runs every attestor for `caller` and unions their selectors.
-    pub(crate) async fn attest(&self, caller: &Caller) -> Result<SelectorSet, Status> {
-        let mut selectors = BTreeSet::new();
-        for attestor in &self.attestors {
-            let found = attestor.attest(caller).await.map_err(|error| {
-                tracing::warn!(?caller, %error, "attestation failed");
-                Status::unavailable(format!("caller attestation failed: {error}"))
-            })?;
-            selectors.extend(found);
-        }
-        Ok(selectors)
-    }
-
-    /// One JWT-SVID per entry for `audience`.
-    pub(crate) async fn jwt_svids(
-        &self,
-        entries: &[(EntryId, Arc<RegistrationEntry>)],
-        audience: &Audience,
-    ) -> Result<Vec<String>, Error> {
-        self.jwt_cache
-            .tokens(&self.ca, entries, audience.values(), self.jwt_ttl)
-            .await
-    }
-
-    fn set_federated_bundle(&self, bundle: SpiffeBundle) -> Result<(), Error> {
-        if *bundle.trust_domain() == self.trust_domain {
-            return Err(Error::FederatedBundleForOwnTrustDomain(
-                self.trust_domain.clone(),
-            ));
-        }
-        let mut state = self.state.lock();
-        if state.registry.set_federated(bundle) {
-            state.publish();
-        }
-        Ok(())
-    }
-
-    async fn add_entry(&self, entry: RegistrationEntry) -> Result<EntryId, Error> {
-        entry.check(&self.trust_domain)?;
-        let entry = Arc::new(entry);
-        let epoch = self.epoch.load(Ordering::SeqCst);
-        let minted = issue::mint_x509(&self.ca, vec![Arc::clone(&entry)], self.x509_ttl).await;
-        let mut svid = minted.into_iter().next().ok_or(Error::ShutDown)??;
-        let mut state = self.state.lock();
-        if self.epoch.load(Ordering::SeqCst) != epoch {
-            // The CA rotated while this was minted: serve it, and replace it right away.
-            svid.refresh_at = Instant::now();
-        }
-        let id = state.registry.add(entry, Some(Arc::new(svid)));
-        state.publish();
-        drop(state);
-        self.reschedule.notify_one();
-        tracing::info!(entry = %id, "registered");
-        Ok(id)
-    }
-
-    /// Registers start-up entries without SVIDs: the minting task (started with the rotation
-    /// task) mints them, entries a stream waits for first.
-    fn register_unminted(&self, entries: Vec<RegistrationEntry>) {
-        let mut state = self.state.lock();
-        for entry in entries {
-            let id = state.registry.add(Arc::new(entry), None);
-            tracing::debug!(entry = %id, "registered");
-        }
-        state.publish();
-        tracing::info!(entries = state.registry.iter().count(), "registered");
-    }
-
-    /// Re-issues every X509-SVID and publishes them together with the CA's current bundle.
-    pub(crate) async fn reissue_all(&self) -> Result<(), Error> {
-        let entries: Vec<(EntryId, Arc<RegistrationEntry>)> = {
-            let state = self.state.lock();
-            state
-                .registry
-                .iter()
-                .map(|(id, r)| (id, Arc::clone(&r.entry)))
-                .collect()
-        };
-        self.reissue(entries, true).await
-    }
-
-    /// Mints new SVIDs for `entries` and installs those whose entry is still registered,
-    /// publishing once (only the groups of those entries are recomputed, unless the bundle
-    /// changed too). With `refresh_bundle` the CA's bundle is read (after minting, so it holds
-    /// the authority that signed them) and published in the same step.
-    pub(crate) async fn reissue(
-        &self,
-        entries: Vec<(EntryId, Arc<RegistrationEntry>)>,
-        refresh_bundle: bool,
-    ) -> Result<(), Error> {
-        let to_mint = entries.iter().map(|(_, entry)| Arc::clone(entry)).collect();
-        let minted = issue::mint_x509(&self.ca, to_mint, self.x509_ttl).await;
-        let mut first_error = None;
-        let mut state = self.state.lock();
-        if refresh_bundle {
-            state.registry.set_own_bundle(self.ca.bundle());
-        }
-        for ((id, entry), svid) in entries.iter().zip(minted) {
-            match svid {
-                Ok(svid) => {
-                    state.registry.replace_svid(*id, entry, Arc::new(svid));
-                }
-                Err(error) => {
-                    tracing::error!(spiffe_id = %entry.spiffe_id(), %error, "SVID rotation failed; retrying later");
-                    let retry = Instant::now() + rotation::RETRY_AFTER_FAILURE;
-                    state.registry.retry_at(*id, retry);
-                    first_error.get_or_insert(error);
-                }
-            }
-        }
-        state.publish();
-        drop(state);
-        first_error.map_or(Ok(()), Err)
     }
 }

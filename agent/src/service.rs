@@ -13,22 +13,22 @@ use workload_api::proto::{
     X509svidRequest, X509svidResponse,
 };
 
-use crate::attest::Caller;
-use crate::limits::Counted;
+use crate::admit::Counted;
+use crate::agent_core::AgentCore;
+use crate::caller::Caller;
 use crate::selector::SelectorSet;
-use crate::server::Shared;
 use crate::state::{Snapshot, View};
 use crate::stream::{Outgoing, Updates, no_identity};
 
 /// The gRPC service; cheap to clone.
 #[derive(Clone)]
-pub(crate) struct WorkloadApi {
-    shared: Arc<Shared>,
+pub(crate) struct WorkloadApiService {
+    agent: Arc<AgentCore>,
 }
 
-impl WorkloadApi {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+impl WorkloadApiService {
+    pub(crate) fn new(agent: Arc<AgentCore>) -> Self {
+        Self { agent }
     }
 
     /// Checks the header, attests the caller and returns its selectors. A caller whose
@@ -40,7 +40,7 @@ impl WorkloadApi {
         let caller = caller_of(request);
         let check = |caller: &Caller| caller.connection().map_or(Ok(()), |c| c.check_process());
         check(&caller)?;
-        let selectors = self.shared.attest(&caller).await?;
+        let selectors = self.agent.attest(&caller).await?;
         check(&caller)?;
         Ok(selectors)
     }
@@ -48,7 +48,7 @@ impl WorkloadApi {
     /// The caller's current snapshot, or the status for a caller without one.
     async fn snapshot<T>(&self, request: &Request<T>) -> Result<Arc<Snapshot>, Status> {
         let selectors = self.caller(request).await?;
-        let view = self.shared.state.lock().view(&selectors);
+        let view = self.agent.state.lock().view(&selectors);
         entitled(view)
     }
 
@@ -64,7 +64,7 @@ impl WorkloadApi {
             .map(|c| c.stream_permit())
             .transpose()?;
         let selectors = self.caller(request).await?;
-        let receiver = self.shared.state.lock().subscribe(selectors);
+        let receiver = self.agent.state.lock().subscribe(selectors);
         // A caller without identity gets the status on the call itself rather than on a
         // stream that then fails.
         entitled(receiver.borrow().clone())?;
@@ -101,7 +101,7 @@ pub(crate) fn check_security_header<T>(request: &Request<T>) -> Result<(), Statu
 }
 
 #[tonic::async_trait]
-impl SpiffeWorkloadApi for WorkloadApi {
+impl SpiffeWorkloadApi for WorkloadApiService {
     type FetchX509SVIDStream = Counted<Updates<X509svidResponse>>;
     type FetchX509BundlesStream = Counted<Updates<X509BundlesResponse>>;
     type FetchJWTBundlesStream = Counted<Updates<JwtBundlesResponse>>;
@@ -159,7 +159,7 @@ impl SpiffeWorkloadApi for WorkloadApi {
             }));
         }
         let tokens = self
-            .shared
+            .agent
             .jwt_svids(&chosen, &audience)
             .await
             .map_err(|e| Status::unavailable(format!("minting JWT-SVIDs failed: {e}")))?;
@@ -191,7 +191,7 @@ impl SpiffeWorkloadApi for WorkloadApi {
             .map_err(|e| Status::invalid_argument(format!("invalid audience: {e}")))?;
         let snapshot = self.snapshot(&request).await?;
         let authorities = Arc::clone(&snapshot.jwt_authorities);
-        let validator = self.shared.validator.clone();
+        let validator = self.agent.validator.clone();
         let token = message.svid.clone();
         // A signature check is tens of microseconds of CPU: off the async threads.
         let verified = tokio::task::spawn_blocking(move || {

@@ -2,7 +2,7 @@
 //! on grpc C-core: `interop/python/workload_client.py` fetches an X509-SVID (verified with
 //! `cryptography`'s X.509 path validation) and a JWT-SVID (validated locally with py-spiffe
 //! and through our ValidateJWTSVID) over the Unix socket. grpc C-core sends the socket path as
-//! `:authority`, which the agent's Unix transport accepts (see `authority.rs`).
+//! `:authority`, which the agent's Unix transport accepts (see `h2_authority.rs`).
 //!
 //! It needs the virtual environment made by `interop/python/setup.sh`. Without it the test is
 //! skipped with a printed reason, except under CI (`CI=true`), where it fails.

@@ -145,13 +145,15 @@ struct HealthState {
     connects: u64,
 }
 
-pub(crate) struct Shared<T> {
+/// What one source serves and reports, shared by its handle and its supervisor task: the
+/// latest published value, the channel that announces a new one, and the watch's health.
+pub(crate) struct SourceState<T> {
     current: ArcSwapOption<Published<T>>,
     notify: watch::Sender<u64>,
     health: Mutex<HealthState>,
 }
 
-impl<T: Watched> Shared<T> {
+impl<T: Watched> SourceState<T> {
     fn publish(&self, value: Option<T>) {
         let published = value.map(|value| {
             Arc::new(Published {
@@ -231,10 +233,10 @@ impl<T: Watched> Shared<T> {
     }
 }
 
-/// The running watch of one source: the shared state plus the supervisor task. Dropping it
+/// The running watch of one source: its [`SourceState`] plus the supervisor task. Dropping it
 /// stops the task.
 pub(crate) struct Watcher<T: Watched> {
-    shared: Arc<Shared<T>>,
+    state: Arc<SourceState<T>>,
     shutdown: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
     endpoint: String,
@@ -244,7 +246,7 @@ impl<T: Watched> Watcher<T> {
     /// Starts watching. Must be called inside a tokio runtime.
     pub(crate) fn spawn(client: Client, config: Arc<T::Config>, options: SourceOptions) -> Self {
         let (notify, _) = watch::channel(0);
-        let shared = Arc::new(Shared {
+        let state = Arc::new(SourceState {
             current: ArcSwapOption::empty(),
             notify,
             health: Mutex::new(HealthState::default()),
@@ -253,13 +255,13 @@ impl<T: Watched> Watcher<T> {
         let endpoint = client.endpoint().to_string();
         let task = tokio::spawn(supervise(
             client,
-            Arc::clone(&shared),
+            Arc::clone(&state),
             config,
             options,
             shutdown_rx,
         ));
         Self {
-            shared,
+            state,
             shutdown,
             task: Mutex::new(Some(task)),
             endpoint,
@@ -268,11 +270,11 @@ impl<T: Watched> Watcher<T> {
 
     /// Waits until the state is ready, the watch stops, or `timeout` passes.
     pub(crate) async fn wait_ready(&self, timeout: Duration) -> Result<(), Error> {
-        let mut changes = self.shared.notify.subscribe();
+        let mut changes = self.state.notify.subscribe();
         let wait = async {
             loop {
                 if self
-                    .shared
+                    .state
                     .current
                     .load()
                     .as_ref()
@@ -280,7 +282,7 @@ impl<T: Watched> Watcher<T> {
                 {
                     return Ok(());
                 }
-                if let Some(cause) = self.shared.lock().stopped.clone() {
+                if let Some(cause) = self.state.lock().stopped.clone() {
                     return Err(Error::SourceStopped { cause });
                 }
                 if changes.changed().await.is_err() {
@@ -293,21 +295,21 @@ impl<T: Watched> Watcher<T> {
             Err(_) => Err(Error::StartupTimeout {
                 endpoint: self.endpoint.clone(),
                 waited: timeout,
-                last_error: self.shared.lock().last_error.clone(),
+                last_error: self.state.lock().last_error.clone(),
             }),
         }
     }
 
     pub(crate) fn current(&self) -> arc_swap::Guard<Option<Arc<Published<T>>>> {
-        self.shared.current.load()
+        self.state.current.load()
     }
 
     pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
-        self.shared.notify.subscribe()
+        self.state.notify.subscribe()
     }
 
     pub(crate) fn health(&self) -> Health {
-        self.shared.health()
+        self.state.health()
     }
 
     /// Stops the supervisor and waits for it to finish. Idempotent.
@@ -320,7 +322,7 @@ impl<T: Watched> Watcher<T> {
         if let Some(task) = task {
             let _ = task.await;
         }
-        let mut health = self.shared.lock();
+        let mut health = self.state.lock();
         if health.stopped.is_none() {
             health.stopped = Some(None);
         }
@@ -404,14 +406,14 @@ enum Outcome {
 
 async fn supervise<T: Watched>(
     client: Client,
-    shared: Arc<Shared<T>>,
+    state: Arc<SourceState<T>>,
     config: Arc<T::Config>,
     options: SourceOptions,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = Backoff::new(&options);
     loop {
-        let outcome = run_stream(&client, &shared, &config, &mut shutdown).await;
+        let outcome = run_stream(&client, &state, &config, &mut shutdown).await;
         let (error, delivered) = match outcome {
             Outcome::Shutdown => return,
             Outcome::Ended { delivered, rpc } => (Error::StreamEnded { rpc }, delivered),
@@ -424,25 +426,25 @@ async fn supervise<T: Watched>(
         if !error.is_retryable() {
             tracing::error!(%error, "workload api watch stopped: retrying cannot help");
             let error = Arc::new(error);
-            shared.lock().stopped = Some(Some(Arc::clone(&error)));
-            shared.lock().last_error = Some(error);
+            state.lock().stopped = Some(Some(Arc::clone(&error)));
+            state.lock().last_error = Some(error);
             // Wake waiters so they see the stop.
-            shared.notify.send_modify(|_| {});
+            state.notify.send_modify(|_| {});
             return;
         }
         if error.is_permission_denied()
             && options.on_permission_denied == PermissionDeniedPolicy::Withdraw
         {
             tracing::warn!(%error, "workload api withdrew this workload's identities");
-            shared.publish(None);
+            state.publish(None);
         }
-        shared.record(error);
+        state.record(error);
         if ended_cleanly && delivered {
             // Workload API 4.2: reconnect immediately after a stream that worked.
             continue;
         }
         let delay = backoff.next_delay();
-        if wait(&shared, &config, &mut shutdown, delay).await {
+        if wait(&state, &config, &mut shutdown, delay).await {
             return;
         }
     }
@@ -450,17 +452,17 @@ async fn supervise<T: Watched>(
 
 /// Sleeps `delay`, pruning expired state meanwhile. `true` on shutdown.
 async fn wait<T: Watched>(
-    shared: &Shared<T>,
+    state: &SourceState<T>,
     config: &T::Config,
     shutdown: &mut watch::Receiver<bool>,
     delay: Duration,
 ) -> bool {
     let until = Instant::now() + delay;
     loop {
-        let deadline = shared.next_deadline();
+        let deadline = state.next_deadline();
         tokio::select! {
             () = tokio::time::sleep_until(until) => return false,
-            () = sleep_until_opt(deadline) => shared.prune(config),
+            () = sleep_until_opt(deadline) => state.prune(config),
             _ = shutdown.changed() => return true,
         }
     }
@@ -475,14 +477,14 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
 
 async fn run_stream<T: Watched>(
     client: &Client,
-    shared: &Shared<T>,
+    state: &SourceState<T>,
     config: &Arc<T::Config>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Outcome {
     if *shutdown.borrow() {
         return Outcome::Shutdown;
     }
-    shared.lock().connects += 1;
+    state.lock().connects += 1;
     let opened = tokio::select! {
         opened = T::open(client, config) => opened,
         _ = shutdown.changed() => return Outcome::Shutdown,
@@ -498,22 +500,22 @@ async fn run_stream<T: Watched>(
     };
     let mut delivered = false;
     loop {
-        let deadline = shared.next_deadline();
+        let deadline = state.next_deadline();
         tokio::select! {
             item = stream.next() => match item {
                 Some(Ok(update)) => {
                     delivered = true;
-                    shared.apply(update);
+                    state.apply(update);
                 }
                 // A bad message is discarded; the stream and the last good state stay.
                 Some(Err(error @ Error::InvalidResponse { .. })) => {
                     tracing::warn!(%error, "discarding invalid workload api message");
-                    shared.record(error);
+                    state.record(error);
                 }
                 Some(Err(error)) => return Outcome::Failed { error, delivered },
                 None => return Outcome::Ended { delivered, rpc: stream.rpc() },
             },
-            () = sleep_until_opt(deadline) => shared.prune(config),
+            () = sleep_until_opt(deadline) => state.prune(config),
             _ = shutdown.changed() => return Outcome::Shutdown,
         }
     }

@@ -6,7 +6,7 @@
 //! HTTP/2 implementation under tonic, refuses such a request with `RST_STREAM(PROTOCOL_ERROR)`
 //! and offers no switch to relax it (hyperium/h2#487). SPIRE (grpc-go) accepts these clients.
 //!
-//! [`AuthorityRewrite`] wraps the read side of a Unix connection and, in every complete
+//! [`H2AuthorityRewrite`] wraps the read side of a Unix connection and, in every complete
 //! `HEADERS` frame, replaces the value of a literal `:authority` field (named by static-table
 //! index 1, RFC 7541 Appendix A, or by a plain-text literal name as grpc C-core sends it; a
 //! Huffman-coded literal name is not recognised) with `localhost`, keeping its
@@ -46,7 +46,7 @@ const LOCALHOST: &[u8] = b"localhost";
 /// The longest Huffman code, in bits (RFC 7541 Appendix B).
 const MAX_HUFFMAN_CODE_BITS: usize = 30;
 
-enum State {
+enum FrameState {
     /// Passing the connection preface through.
     Preface { remaining: usize },
     /// Waiting for a complete frame header.
@@ -61,9 +61,9 @@ enum State {
 }
 
 /// A reader that rewrites `:authority` in HTTP/2 HEADERS frames (see the module docs).
-pub(crate) struct AuthorityRewrite<R> {
+pub(crate) struct H2AuthorityRewrite<R> {
     inner: R,
-    state: State,
+    state: FrameState,
     /// Bytes read from `inner`, not yet processed.
     input: Vec<u8>,
     /// Processed bytes not yet handed to the reader, from `output_pos`.
@@ -72,11 +72,11 @@ pub(crate) struct AuthorityRewrite<R> {
     eof: bool,
 }
 
-impl<R> AuthorityRewrite<R> {
+impl<R> H2AuthorityRewrite<R> {
     pub(crate) fn new(inner: R) -> Self {
         Self {
             inner,
-            state: State::Preface {
+            state: FrameState::Preface {
                 remaining: PREFACE_LEN,
             },
             input: Vec::new(),
@@ -98,7 +98,7 @@ impl<R> AuthorityRewrite<R> {
     fn process(&mut self) {
         loop {
             match self.state {
-                State::Preface { remaining } | State::Payload { remaining } => {
+                FrameState::Preface { remaining } | FrameState::Payload { remaining } => {
                     let take = remaining.min(self.input.len());
                     if take == 0 && remaining > 0 {
                         return;
@@ -106,12 +106,12 @@ impl<R> AuthorityRewrite<R> {
                     self.output.extend(self.input.drain(..take));
                     let left = remaining - take;
                     self.state = match (&self.state, left) {
-                        (_, 0) => State::FrameHeader,
-                        (State::Preface { .. }, _) => State::Preface { remaining: left },
-                        _ => State::Payload { remaining: left },
+                        (_, 0) => FrameState::FrameHeader,
+                        (FrameState::Preface { .. }, _) => FrameState::Preface { remaining: left },
+                        _ => FrameState::Payload { remaining: left },
                     };
                 }
-                State::FrameHeader => {
+                FrameState::FrameHeader => {
                     let Some(bytes) = self.input.get(..FRAME_HEADER_LEN) else {
                         return;
                     };
@@ -123,13 +123,13 @@ impl<R> AuthorityRewrite<R> {
                     let (kind, flags) = (header[3], header[4]);
                     self.input.drain(..FRAME_HEADER_LEN);
                     if kind == HEADERS && flags & END_HEADERS != 0 && len <= MAX_REWRITTEN_FRAME {
-                        self.state = State::Headers { header, len };
+                        self.state = FrameState::Headers { header, len };
                     } else {
                         self.output.extend_from_slice(&header);
-                        self.state = State::Payload { remaining: len };
+                        self.state = FrameState::Payload { remaining: len };
                     }
                 }
-                State::Headers { header, len } => {
+                FrameState::Headers { header, len } => {
                     let Some(payload) = self.input.get(..len) else {
                         return;
                     };
@@ -147,14 +147,14 @@ impl<R> AuthorityRewrite<R> {
                     self.output.extend_from_slice(&header);
                     self.output.extend_from_slice(payload);
                     self.input.drain(..len);
-                    self.state = State::FrameHeader;
+                    self.state = FrameState::FrameHeader;
                 }
             }
         }
     }
 }
 
-impl<R: AsyncRead + Unpin> AsyncRead for AuthorityRewrite<R> {
+impl<R: AsyncRead + Unpin> AsyncRead for H2AuthorityRewrite<R> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -347,7 +347,7 @@ mod tests {
     }
 
     async fn run(input: Vec<u8>) -> Vec<u8> {
-        let mut reader = AuthorityRewrite::new(&input[..]);
+        let mut reader = H2AuthorityRewrite::new(&input[..]);
         let mut out = Vec::new();
         reader.read_to_end(&mut out).await.unwrap();
         out
@@ -401,7 +401,7 @@ mod tests {
                 Poll::Ready(Ok(()))
             }
         }
-        let mut reader = AuthorityRewrite::new(Trickle(input, 0));
+        let mut reader = H2AuthorityRewrite::new(Trickle(input, 0));
         let mut out = Vec::new();
         reader.read_to_end(&mut out).await.unwrap();
         assert_eq!(out, expected);
