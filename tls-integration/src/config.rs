@@ -10,6 +10,7 @@ use svid::X509SvidSource;
 use trust_bundle::X509BundleSource;
 
 use crate::authorize::Authorizer;
+use crate::connection::{SpiffeClientConfig, SpiffeServerConfig};
 use crate::error::Error;
 use crate::resolve::SvidResolver;
 use crate::verify::{SpiffeClientVerifier, SpiffeServerVerifier};
@@ -175,15 +176,15 @@ impl SpiffeTls {
         svids: Arc<dyn X509SvidSource>,
         bundles: Arc<dyn X509BundleSource>,
         authorizer: impl Authorizer + 'static,
-    ) -> Result<ClientConfig, Error> {
-        let verifier = self.server_verifier(bundles, authorizer);
+    ) -> Result<SpiffeClientConfig, Error> {
+        let verifier = Arc::new(self.server_verifier(bundles, authorizer));
         let mut config = self
             .client_builder()?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_custom_certificate_verifier(verifier.clone())
             .with_client_cert_resolver(Arc::new(SvidResolver::new(svids, &self.provider)));
         self.finish_client(&mut config);
-        Ok(config)
+        Ok(SpiffeClientConfig::new(config, Some(verifier)))
     }
 
     /// A client that presents no certificate and accepts servers whose SVID verifies and whom
@@ -195,15 +196,15 @@ impl SpiffeTls {
         &self,
         bundles: Arc<dyn X509BundleSource>,
         authorizer: impl Authorizer + 'static,
-    ) -> Result<ClientConfig, Error> {
-        let verifier = self.server_verifier(bundles, authorizer);
+    ) -> Result<SpiffeClientConfig, Error> {
+        let verifier = Arc::new(self.server_verifier(bundles, authorizer));
         let mut config = self
             .client_builder()?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_custom_certificate_verifier(verifier.clone())
             .with_no_client_auth();
         self.finish_client(&mut config);
-        Ok(config)
+        Ok(SpiffeClientConfig::new(config, Some(verifier)))
     }
 
     /// A client that presents its SVID to a server with an ordinary WebPKI certificate,
@@ -215,13 +216,13 @@ impl SpiffeTls {
         &self,
         svids: Arc<dyn X509SvidSource>,
         roots: Arc<RootCertStore>,
-    ) -> Result<ClientConfig, Error> {
+    ) -> Result<SpiffeClientConfig, Error> {
         let mut config = self
             .client_builder()?
             .with_root_certificates(roots)
             .with_client_cert_resolver(Arc::new(SvidResolver::new(svids, &self.provider)));
         self.finish_client(&mut config);
-        Ok(config)
+        Ok(SpiffeClientConfig::new(config, None))
     }
 
     /// A server that presents its SVID, requires a client SVID, and accepts the clients
@@ -234,29 +235,30 @@ impl SpiffeTls {
         svids: Arc<dyn X509SvidSource>,
         bundles: Arc<dyn X509BundleSource>,
         authorizer: impl Authorizer + 'static,
-    ) -> Result<ServerConfig, Error> {
-        let verifier = self.client_verifier(bundles, authorizer);
+    ) -> Result<SpiffeServerConfig, Error> {
+        let verifier = Arc::new(self.client_verifier(bundles, authorizer));
         let resolver = SvidResolver::new(svids, &self.provider);
-        let mut config = self
-            .server_builder()?
-            .with_client_cert_verifier(Arc::new(verifier))
+        let builder = self.server_builder()?;
+        let mut config = builder
+            .clone()
+            .with_client_cert_verifier(verifier.clone())
             .with_cert_resolver(Arc::new(resolver));
         self.finish_server(&mut config);
-        Ok(config)
+        Ok(SpiffeServerConfig::new(config, builder, Some(verifier)))
     }
 
     /// A server that presents its SVID and does not ask clients for a certificate.
     ///
     /// # Errors
     /// As [`mtls_client`](Self::mtls_client).
-    pub fn tls_server(&self, svids: Arc<dyn X509SvidSource>) -> Result<ServerConfig, Error> {
+    pub fn tls_server(&self, svids: Arc<dyn X509SvidSource>) -> Result<SpiffeServerConfig, Error> {
         let resolver = SvidResolver::new(svids, &self.provider);
         let mut config = self
             .server_builder()?
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(resolver));
         self.finish_server(&mut config);
-        Ok(config)
+        Ok(config.into())
     }
 
     /// A server that presents an ordinary WebPKI certificate (from `certificate`), requires a
@@ -269,14 +271,15 @@ impl SpiffeTls {
         certificate: Arc<dyn ResolvesServerCert>,
         bundles: Arc<dyn X509BundleSource>,
         authorizer: impl Authorizer + 'static,
-    ) -> Result<ServerConfig, Error> {
-        let verifier = self.client_verifier(bundles, authorizer);
-        let mut config = self
-            .server_builder()?
-            .with_client_cert_verifier(Arc::new(verifier))
+    ) -> Result<SpiffeServerConfig, Error> {
+        let verifier = Arc::new(self.client_verifier(bundles, authorizer));
+        let builder = self.server_builder()?;
+        let mut config = builder
+            .clone()
+            .with_client_cert_verifier(verifier.clone())
             .with_cert_resolver(certificate);
         self.finish_server(&mut config);
-        Ok(config)
+        Ok(SpiffeServerConfig::new(config, builder, Some(verifier)))
     }
 
     /// What every client configuration gets: no resumption, our ALPN list.

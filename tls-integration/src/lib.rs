@@ -30,23 +30,31 @@
 //! use spiffe_id::IdMatcher;
 //! use svid::X509SvidSource;
 //! use trust_bundle::X509BundleSource;
-//! use tls_integration::{PeerIdentity, SpiffeTls};
+//! use tls_integration::{PeerIdentity, PeerSlot, SpiffeServerConfig, SpiffeTls};
 //!
 //! fn server_config(
 //!     svids: Arc<dyn X509SvidSource>,      // rotates by itself (Workload API, CA, files)
 //!     bundles: Arc<dyn X509BundleSource>,  // idem
-//! ) -> Result<Arc<rustls::ServerConfig>, Box<dyn std::error::Error>> {
+//! ) -> Result<SpiffeServerConfig, Box<dyn std::error::Error>> {
 //!     let tls = SpiffeTls::new(tls_integration::default_provider());
 //!     let only_payments = IdMatcher::pattern("spiffe://prod.example/ns/payments/*")?;
-//!     Ok(Arc::new(tls.mtls_server(svids, bundles, only_payments)?))
+//!     Ok(tls.mtls_server(svids, bundles, only_payments)?)
 //! }
 //!
-//! // After a handshake on a `rustls::ServerConnection` built from that config:
-//! fn caller(connection: &rustls::ServerConnection) -> Option<String> {
-//!     let peer = PeerIdentity::from_connection(connection).ok()?;
-//!     Some(peer.spiffe_id().to_string())
+//! // Each connection gets a rustls config of its own, whose verifier reports to `peer`.
+//! fn connection(
+//!     config: &SpiffeServerConfig,
+//! ) -> Result<(rustls::ServerConnection, PeerSlot), rustls::Error> {
+//!     let (config, peer) = config.for_connection();
+//!     Ok((rustls::ServerConnection::new(config)?, peer))
 //! }
-//! # let _ = (server_config, caller);
+//!
+//! // After its handshake: the client this connection's verifier accepted.
+//! fn caller(connection: &rustls::ServerConnection, peer: &PeerSlot) -> Option<String> {
+//!     let identity = PeerIdentity::from_connection(connection, peer).ok()?;
+//!     Some(identity.spiffe_id().to_string())
+//! }
+//! # let _ = (server_config, connection, caller);
 //! ```
 //!
 //! The same checks without a handshake, on SVIDs of the `ca` crate's test CA:
@@ -109,9 +117,9 @@
 //! X509-SVID (validation, section 5) and the SPIFFE trust domain and bundle specification
 //! (bundle per trust domain), at <https://github.com/spiffe/spiffe/tree/main/standards>.
 
-mod accepted;
 pub mod authorize;
 mod config;
+mod connection;
 pub mod danger;
 mod error;
 #[cfg(feature = "hyper")]
@@ -129,8 +137,9 @@ mod verify;
 
 pub use authorize::Authorizer;
 pub use config::SpiffeTls;
+pub use connection::{SpiffeClientConfig, SpiffeServerConfig};
 pub use error::{Denied, Error};
-pub use peer::{PeerIdentity, PeerInfo, peer_spiffe_id};
+pub use peer::{PeerIdentity, PeerInfo, PeerSlot};
 pub use resolve::SvidResolver;
 pub use verify::{SpiffeClientVerifier, SpiffeServerVerifier};
 

@@ -48,7 +48,7 @@ fn peer(id: Option<&str>) -> PeerInfo {
     let (_, s) = common::handshake(&client, &server).unwrap();
     PeerInfo::new(
         None,
-        Some(tls_integration::PeerIdentity::from_connection(&s).unwrap()),
+        Some(s.peer().unwrap()),
     )
 }
 
