@@ -34,14 +34,21 @@ use crate::verify::{SpiffeClientVerifier, SpiffeServerVerifier};
 /// [`X509BundleSource`] at each handshake, so rotations of either take effect on the next
 /// handshake without building a new configuration.
 ///
+/// Each method returns a [`SpiffeServerConfig`] or [`SpiffeClientConfig`]: the shared rustls
+/// configuration, from which every connection derives its own
+/// ([`for_connection`](SpiffeServerConfig::for_connection)) so that its
+/// [`PeerIdentity`](crate::PeerIdentity) is what its own verifier accepted.
+///
 /// # Session resumption is off
 ///
 /// A resumed TLS session skips certificate verification, so it could outlive the peer's SVID,
 /// a bundle change or a change of authorizer. These configurations never resume: servers keep
 /// no session cache and issue no tickets, clients store no sessions. Every connection runs a
-/// full handshake with verification and authorization. Turning resumption back on (through the
-/// public fields of the returned configuration) is the caller's decision and loses that
-/// guarantee.
+/// full handshake with verification and authorization. Turning resumption back on (through
+/// `config_mut`) is the caller's decision: a resumed connection then reports **no** peer
+/// identity ([`Error::NoPeerIdentity`]), since no verifier ran for it, so identity-based
+/// authorization refuses it (fail closed). (A client with per-connection configurations does
+/// not resume anyway: rustls resumes only with the verifier that verified the session.)
 ///
 /// ```
 /// use std::sync::Arc;

@@ -278,8 +278,8 @@ impl From<Arc<ServerConfig>> for SpiffeServerConfig {
 }
 
 /// The same configuration (a cheap clone), so `Arc::new(config)` works where one is taken.
-impl From<Arc<SpiffeServerConfig>> for SpiffeServerConfig {
-    fn from(config: Arc<SpiffeServerConfig>) -> Self {
+impl From<Arc<Self>> for SpiffeServerConfig {
+    fn from(config: Arc<Self>) -> Self {
         (*config).clone()
     }
 }
@@ -346,8 +346,8 @@ impl From<Arc<ClientConfig>> for SpiffeClientConfig {
 }
 
 /// The same configuration (a cheap clone), so `Arc::new(config)` works where one is taken.
-impl From<Arc<SpiffeClientConfig>> for SpiffeClientConfig {
-    fn from(config: Arc<SpiffeClientConfig>) -> Self {
+impl From<Arc<Self>> for SpiffeClientConfig {
+    fn from(config: Arc<Self>) -> Self {
         (*config).clone()
     }
 }

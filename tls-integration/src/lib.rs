@@ -12,10 +12,14 @@
 //!   without rebuilding any configuration. Bundle changes apply to the next handshake too.
 //! - [`SpiffeTls`]: client and server configurations for every mode (mTLS, TLS with SPIFFE
 //!   server authentication, TLS server, and the two WebPKI hybrids), built with
-//!   `builder_with_provider` on the `Arc<CryptoProvider>` you give. Session resumption is off.
+//!   `builder_with_provider` on the `Arc<CryptoProvider>` you give, as a
+//!   [`SpiffeServerConfig`] / [`SpiffeClientConfig`] that derives one rustls config per
+//!   connection. Session resumption is off.
 //! - [`Authorizer`]: implemented by [`spiffe_id::IdMatcher`] and by closures
 //!   ([`authorize::from_fn`]). There is no default; "any peer" is [`danger::AnyPeer`].
-//! - [`PeerIdentity`]: the verified peer's SPIFFE ID from a finished connection.
+//! - [`PeerIdentity`]: the verified peer's SPIFFE ID on a finished connection, as **that
+//!   connection's** verifier returned it (through the connection's [`PeerSlot`]): never read
+//!   back from the certificate, never shared between connections.
 //! - Features `hyper`, `tonic`, `tower`: an accept loop and a connector that carry the peer
 //!   identity into request extensions, and authorization / JWT-SVID bearer layers.
 //!
@@ -87,8 +91,22 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! With tokio, hand the config to `tokio_rustls::TlsAcceptor`, or let
-//! [`hyper::serve`] / [`tonic::incoming`] (features `hyper`, `tonic`) run the accept loop.
+//! With tokio, give each connection's config to `tokio_rustls::TlsAcceptor`, or let
+//! [`net::SpiffeAcceptor`], [`hyper::serve`] or [`tonic::incoming`] (features `hyper`, `tonic`)
+//! do it and run the accept loop.
+//!
+//! # Where the peer identity comes from
+//!
+//! rustls gives a verifier's result to nobody, and a verifier does not know which connection it
+//! serves. So each connection gets its own rustls configuration
+//! ([`SpiffeServerConfig::for_connection`], [`SpiffeClientConfig::for_connection`]): the shared
+//! one with a thin wrapper over the shared verifier, which puts the `VerifiedX509Svid` it
+//! returned into that connection's [`PeerSlot`]; [`PeerIdentity::from_connection`] reads it
+//! after the handshake. Deriving a configuration is a few `Arc` clones (see
+//! `benches/benches/tls.rs`). With raw rustls configurations of your own, use the verifiers'
+//! `for_connection` ([`SpiffeClientVerifier::for_connection`]). A connection whose
+//! configuration was not derived this way, or which resumed a session (no verifier runs), has
+//! no identity: it fails closed.
 //!
 //! # Errors in handshakes
 //!

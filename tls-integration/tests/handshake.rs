@@ -703,10 +703,7 @@ fn tls_client_and_tls_server_modes() {
             .unwrap(),
         );
         let (c, s) = handshake(&cli, &srv).expect(name);
-        assert!(matches!(
-            s.peer(),
-            Err(Error::NoPeerIdentity)
-        ));
+        assert!(matches!(s.peer(), Err(Error::NoPeerIdentity)));
         assert_eq!(
             c.peer().unwrap().spiffe_id().clone(),
             id("spiffe://a.example/web")
@@ -767,10 +764,7 @@ fn web_hybrid_modes() {
                 .unwrap(),
         );
         let (_, s) = handshake(&web_client, &web_server).expect(name);
-        assert_eq!(
-            s.peer().unwrap().spiffe_id(),
-            &id("spiffe://a.example/api")
-        );
+        assert_eq!(s.peer().unwrap().spiffe_id(), &id("spiffe://a.example/api"));
         // The web client checks the DNS name: an SVID server is not acceptable to it.
         let svid_server = server(&tls, both_bundles(), IdMatcher::any());
         assert!(handshake(&web_client, &svid_server).is_err(), "{name}");

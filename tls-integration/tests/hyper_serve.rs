@@ -307,10 +307,11 @@ async fn other_alpn_protocols_are_disconnected() {
         )
         .await;
         let tcp = TcpStream::connect(running.addr).await.unwrap();
-        let mut tls = tokio_rustls::TlsConnector::from(client(&provider, &["x-test/1"]).for_connection().0)
-            .connect(ServerName::try_from("workload.invalid").unwrap(), tcp)
-            .await
-            .unwrap();
+        let mut tls =
+            tokio_rustls::TlsConnector::from(client(&provider, &["x-test/1"]).for_connection().0)
+                .connect(ServerName::try_from("workload.invalid").unwrap(), tcp)
+                .await
+                .unwrap();
         assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"x-test/1"[..]));
         let _ = tls.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await;
         let mut answer = Vec::new();
@@ -451,10 +452,11 @@ async fn http1_client_that_trickles_headers_is_dropped_after_the_header_timeout(
         .await;
         let tcp = TcpStream::connect(running.addr).await.unwrap();
         let name_ = ServerName::try_from("workload.invalid").unwrap();
-        let mut tls = tokio_rustls::TlsConnector::from(client(&provider, &["http/1.1"]).for_connection().0)
-            .connect(name_, tcp)
-            .await
-            .unwrap();
+        let mut tls =
+            tokio_rustls::TlsConnector::from(client(&provider, &["http/1.1"]).for_connection().0)
+                .connect(name_, tcp)
+                .await
+                .unwrap();
         // Half a request, then nothing (slowloris).
         tls.write_all(b"GET / HTTP/1.1\r\nhost: workload\r\n")
             .await

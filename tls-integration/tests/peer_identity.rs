@@ -153,7 +153,12 @@ fn a_per_connection_config_used_twice_reports_no_identity() {
     assert!(first_s.peer().is_ok());
     let (c, s) = connections();
     let (second_c, second_s) = handshake_with(c, s).unwrap();
-    for result in [first_s.peer(), second_s.peer(), first_c.peer(), second_c.peer()] {
+    for result in [
+        first_s.peer(),
+        second_s.peer(),
+        first_c.peer(),
+        second_c.peer(),
+    ] {
         assert!(matches!(result, Err(Error::NoPeerIdentity)), "{result:?}");
     }
 }

@@ -29,7 +29,9 @@ use spiffe_id::{IdMatcher, SpiffeId};
 use svid::{Audience, CryptoBackend, JwtValidator, VerifiedJwtSvid};
 use tls_integration::net::{SpiffeAcceptor, SpiffeConnector};
 use tls_integration::tower::{JwtBearerLayer, RequireSpiffeIdLayer};
-use tls_integration::{PeerInfo, SpiffeClientConfig, SpiffeServerConfig, SpiffeTls, danger::AnyPeer};
+use tls_integration::{
+    PeerInfo, SpiffeClientConfig, SpiffeServerConfig, SpiffeTls, danger::AnyPeer,
+};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use trust_bundle::BundleSet;

@@ -216,8 +216,8 @@ pub trait Side<C> {
 }
 
 impl<C> Side<C> for Arc<C> {
-    fn per_connection(&self) -> (Arc<C>, PeerSlot) {
-        (Arc::clone(self), PeerSlot::empty())
+    fn per_connection(&self) -> (Self, PeerSlot) {
+        (Self::clone(self), PeerSlot::empty())
     }
 }
 
