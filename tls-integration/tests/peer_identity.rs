@@ -261,3 +261,46 @@ fn per_connection_configs_equal_the_shared_one() {
         format!("{:?}", client.config())
     );
 }
+
+/// A rustls configuration built by hand gets the same per-connection identity through the
+/// verifier's `for_connection`: the shared verifier keeps its result cache, each connection's
+/// wrapper reports to its own slot.
+#[test]
+fn a_hand_built_config_gets_identity_through_the_verifiers_for_connection() {
+    let provider = common::provider();
+    let tls = SpiffeTls::new(Arc::clone(&provider)).with_result_cache(16);
+    let verifier = Arc::new(tls.client_verifier(
+        Arc::new(bundle_set(&[&WORLD.a])),
+        IdMatcher::exact(WORLD.a_api.spiffe_id().clone()),
+    ));
+    for _ in 0..2 {
+        let (connection_verifier, slot) = verifier.for_connection();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(connection_verifier)
+            .with_single_cert(
+                WORLD.a_web.chain().to_vec(),
+                WORLD.a_web.private_key().to_private_key_der().clone_key(),
+            )
+            .unwrap();
+        let client_side = client(&tls, &WORLD.a_api);
+        let (c, s) = handshake_with(
+            Connected {
+                connection: ClientConnection::new(
+                    client_side.for_connection().0,
+                    ServerName::try_from("workload.invalid").unwrap(),
+                )
+                .unwrap(),
+                slot: tls_integration::PeerSlot::empty(),
+            },
+            Connected {
+                connection: ServerConnection::new(Arc::new(config)).unwrap(),
+                slot,
+            },
+        )
+        .unwrap();
+        assert_eq!(s.peer().unwrap().spiffe_id(), WORLD.a_api.spiffe_id());
+        assert_eq!(c.handshake_kind(), Some(HandshakeKind::Full));
+    }
+}
