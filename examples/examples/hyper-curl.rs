@@ -86,7 +86,7 @@ pub async fn run(serve_forever: bool) -> Result<(), Box<dyn Error>> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(tls_integration::hyper::serve(
         listener,
-        SpiffeAcceptor::new(Arc::new(config)),
+        SpiffeAcceptor::new(config),
         hyper::service::service_fn(hello),
         async move {
             let _ = stopped.await;
@@ -118,8 +118,8 @@ pub async fn run(serve_forever: bool) -> Result<(), Box<dyn Error>> {
             Arc::new(ca.bundle_set()),
             IdMatcher::exact(ca.id("/ns/payments/sa/web")),
         )?;
-        let client: Client<SpiffeConnector, Empty<Bytes>> = Client::builder(TokioExecutor::new())
-            .build(SpiffeConnector::new(Arc::new(client_config)));
+        let client: Client<SpiffeConnector, Empty<Bytes>> =
+            Client::builder(TokioExecutor::new()).build(SpiffeConnector::new(client_config));
         let response = client
             .get(format!("https://localhost:{port}/").parse()?)
             .await?;

@@ -64,7 +64,7 @@ pub async fn run() -> Result<(), Box<dyn Error>> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(tls_integration::hyper::serve(
         listener,
-        SpiffeAcceptor::new(Arc::new(server_config)),
+        SpiffeAcceptor::new(server_config),
         TowerToHyperService::new(service),
         async {
             let _ = stopped.await;
@@ -77,7 +77,7 @@ pub async fn run() -> Result<(), Box<dyn Error>> {
         IdMatcher::exact(prod.id("/ns/payments/sa/api")),
     )?;
     let client: Client<SpiffeConnector, Empty<Bytes>> =
-        Client::builder(TokioExecutor::new()).build(SpiffeConnector::new(Arc::new(client_config)));
+        Client::builder(TokioExecutor::new()).build(SpiffeConnector::new(client_config));
     let send = |token: Option<String>| {
         let client = client.clone();
         async move {

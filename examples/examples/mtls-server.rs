@@ -39,7 +39,7 @@ async fn serve() -> Result<(), Box<dyn Error>> {
         let caller = request.extensions().get::<PeerInfo>().and_then(PeerInfo::spiffe_id).cloned();
         Ok::<_, std::convert::Infallible>(hyper::Response::new(format!("hello {caller:?}")))
     });
-    tls_integration::hyper::serve(listener, SpiffeAcceptor::new(Arc::new(config)), hello, tokio::signal::ctrl_c()).await?;
+    tls_integration::hyper::serve(listener, SpiffeAcceptor::new(config), hello, tokio::signal::ctrl_c()).await?;
     // README: end
     Ok(())
 }

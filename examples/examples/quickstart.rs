@@ -152,7 +152,7 @@ pub async fn run() -> Result<(), Box<dyn Error>> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(tls_integration::hyper::serve(
         listener,
-        SpiffeAcceptor::new(Arc::new(server_config)),
+        SpiffeAcceptor::new(server_config),
         hyper::service::service_fn(hello),
         async move {
             let _ = stopped.await;
@@ -168,7 +168,7 @@ pub async fn run() -> Result<(), Box<dyn Error>> {
     let http: HttpClient<SpiffeConnector, Empty<Bytes>> = HttpClient::builder(TokioExecutor::new())
         // One connection per request, so every request shows a fresh handshake.
         .pool_max_idle_per_host(0)
-        .build(SpiffeConnector::new(Arc::new(client_config)));
+        .build(SpiffeConnector::new(client_config));
     call(&http, &url, &client_source).await?;
 
     // 5. Rotate the CA's X.509 authority now. The agent re-issues every SVID under the new

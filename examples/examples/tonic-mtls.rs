@@ -42,8 +42,7 @@ pub async fn run() -> Result<(), Box<dyn Error>> {
     )?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let incoming =
-        tls_integration::tonic::incoming(listener, SpiffeAcceptor::new(Arc::new(server_config)));
+    let incoming = tls_integration::tonic::incoming(listener, SpiffeAcceptor::new(server_config));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
         tonic::transport::Server::builder()
@@ -62,7 +61,7 @@ pub async fn run() -> Result<(), Box<dyn Error>> {
             IdMatcher::exact(ca.id("/ns/payments/sa/ledger")),
         );
         async move {
-            let connector = SpiffeConnector::new(Arc::new(config?));
+            let connector = SpiffeConnector::new(config?);
             let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
                 .connect_with_connector(connector)
                 .await?;
@@ -94,7 +93,7 @@ pub async fn run() -> Result<(), Box<dyn Error>> {
         bundles,
         IdMatcher::exact(ca.id("/ns/payments/sa/ledger")),
     )?;
-    let connector = SpiffeConnector::new(Arc::new(config));
+    let connector = SpiffeConnector::new(config);
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
         .connect_with_connector(connector)
         .await?;

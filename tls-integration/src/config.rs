@@ -10,6 +10,7 @@ use svid::X509SvidSource;
 use trust_bundle::X509BundleSource;
 
 use crate::authorize::Authorizer;
+use crate::connection::{SpiffeClientConfig, SpiffeServerConfig};
 use crate::error::Error;
 use crate::resolve::SvidResolver;
 use crate::verify::{SpiffeClientVerifier, SpiffeServerVerifier};
@@ -33,14 +34,21 @@ use crate::verify::{SpiffeClientVerifier, SpiffeServerVerifier};
 /// [`X509BundleSource`] at each handshake, so rotations of either take effect on the next
 /// handshake without building a new configuration.
 ///
+/// Each method returns a [`SpiffeServerConfig`] or [`SpiffeClientConfig`]: the shared rustls
+/// configuration, from which every connection derives its own
+/// ([`for_connection`](SpiffeServerConfig::for_connection)) so that its
+/// [`PeerIdentity`](crate::PeerIdentity) is what its own verifier accepted.
+///
 /// # Session resumption is off
 ///
 /// A resumed TLS session skips certificate verification, so it could outlive the peer's SVID,
 /// a bundle change or a change of authorizer. These configurations never resume: servers keep
 /// no session cache and issue no tickets, clients store no sessions. Every connection runs a
-/// full handshake with verification and authorization. Turning resumption back on (through the
-/// public fields of the returned configuration) is the caller's decision and loses that
-/// guarantee.
+/// full handshake with verification and authorization. Turning resumption back on (through
+/// `config_mut`) is the caller's decision: a resumed connection then reports **no** peer
+/// identity ([`Error::NoPeerIdentity`]), since no verifier ran for it, so identity-based
+/// authorization refuses it (fail closed). (A client with per-connection configurations does
+/// not resume anyway: rustls resumes only with the verifier that verified the session.)
 ///
 /// ```
 /// use std::sync::Arc;
@@ -175,15 +183,15 @@ impl SpiffeTls {
         svids: Arc<dyn X509SvidSource>,
         bundles: Arc<dyn X509BundleSource>,
         authorizer: impl Authorizer + 'static,
-    ) -> Result<ClientConfig, Error> {
-        let verifier = self.server_verifier(bundles, authorizer);
+    ) -> Result<SpiffeClientConfig, Error> {
+        let verifier = Arc::new(self.server_verifier(bundles, authorizer));
         let mut config = self
             .client_builder()?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_custom_certificate_verifier(verifier.clone())
             .with_client_cert_resolver(Arc::new(SvidResolver::new(svids, &self.provider)));
         self.finish_client(&mut config);
-        Ok(config)
+        Ok(SpiffeClientConfig::new(config, Some(verifier)))
     }
 
     /// A client that presents no certificate and accepts servers whose SVID verifies and whom
@@ -195,15 +203,15 @@ impl SpiffeTls {
         &self,
         bundles: Arc<dyn X509BundleSource>,
         authorizer: impl Authorizer + 'static,
-    ) -> Result<ClientConfig, Error> {
-        let verifier = self.server_verifier(bundles, authorizer);
+    ) -> Result<SpiffeClientConfig, Error> {
+        let verifier = Arc::new(self.server_verifier(bundles, authorizer));
         let mut config = self
             .client_builder()?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_custom_certificate_verifier(verifier.clone())
             .with_no_client_auth();
         self.finish_client(&mut config);
-        Ok(config)
+        Ok(SpiffeClientConfig::new(config, Some(verifier)))
     }
 
     /// A client that presents its SVID to a server with an ordinary WebPKI certificate,
@@ -215,13 +223,13 @@ impl SpiffeTls {
         &self,
         svids: Arc<dyn X509SvidSource>,
         roots: Arc<RootCertStore>,
-    ) -> Result<ClientConfig, Error> {
+    ) -> Result<SpiffeClientConfig, Error> {
         let mut config = self
             .client_builder()?
             .with_root_certificates(roots)
             .with_client_cert_resolver(Arc::new(SvidResolver::new(svids, &self.provider)));
         self.finish_client(&mut config);
-        Ok(config)
+        Ok(SpiffeClientConfig::new(config, None))
     }
 
     /// A server that presents its SVID, requires a client SVID, and accepts the clients
@@ -234,29 +242,30 @@ impl SpiffeTls {
         svids: Arc<dyn X509SvidSource>,
         bundles: Arc<dyn X509BundleSource>,
         authorizer: impl Authorizer + 'static,
-    ) -> Result<ServerConfig, Error> {
-        let verifier = self.client_verifier(bundles, authorizer);
+    ) -> Result<SpiffeServerConfig, Error> {
+        let verifier = Arc::new(self.client_verifier(bundles, authorizer));
         let resolver = SvidResolver::new(svids, &self.provider);
-        let mut config = self
-            .server_builder()?
-            .with_client_cert_verifier(Arc::new(verifier))
+        let builder = self.server_builder()?;
+        let mut config = builder
+            .clone()
+            .with_client_cert_verifier(verifier.clone())
             .with_cert_resolver(Arc::new(resolver));
         self.finish_server(&mut config);
-        Ok(config)
+        Ok(SpiffeServerConfig::new(config, builder, Some(verifier)))
     }
 
     /// A server that presents its SVID and does not ask clients for a certificate.
     ///
     /// # Errors
     /// As [`mtls_client`](Self::mtls_client).
-    pub fn tls_server(&self, svids: Arc<dyn X509SvidSource>) -> Result<ServerConfig, Error> {
+    pub fn tls_server(&self, svids: Arc<dyn X509SvidSource>) -> Result<SpiffeServerConfig, Error> {
         let resolver = SvidResolver::new(svids, &self.provider);
         let mut config = self
             .server_builder()?
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(resolver));
         self.finish_server(&mut config);
-        Ok(config)
+        Ok(config.into())
     }
 
     /// A server that presents an ordinary WebPKI certificate (from `certificate`), requires a
@@ -269,14 +278,15 @@ impl SpiffeTls {
         certificate: Arc<dyn ResolvesServerCert>,
         bundles: Arc<dyn X509BundleSource>,
         authorizer: impl Authorizer + 'static,
-    ) -> Result<ServerConfig, Error> {
-        let verifier = self.client_verifier(bundles, authorizer);
-        let mut config = self
-            .server_builder()?
-            .with_client_cert_verifier(Arc::new(verifier))
+    ) -> Result<SpiffeServerConfig, Error> {
+        let verifier = Arc::new(self.client_verifier(bundles, authorizer));
+        let builder = self.server_builder()?;
+        let mut config = builder
+            .clone()
+            .with_client_cert_verifier(verifier.clone())
             .with_cert_resolver(certificate);
         self.finish_server(&mut config);
-        Ok(config)
+        Ok(SpiffeServerConfig::new(config, builder, Some(verifier)))
     }
 
     /// What every client configuration gets: no resumption, our ALPN list.

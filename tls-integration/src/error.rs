@@ -37,8 +37,11 @@ pub enum Error {
     /// rustls refused to build the configuration (e.g. the provider offers no TLS version).
     #[error("cannot build the rustls configuration: {0}")]
     Config(#[source] rustls::Error),
-    /// The connection has no peer certificate, or none of this crate's verifiers accepted its
-    /// leaf (so no verified SPIFFE ID is known for it).
+    /// No verifier of this crate accepted a peer on this connection, so no verified SPIFFE ID
+    /// is known for it: the peer sent no certificate, the handshake has not finished or was a
+    /// resumption (no verifier ran), or the configuration was not a per-connection one
+    /// ([`PeerIdentity::from_connection`](crate::PeerIdentity::from_connection) lists the
+    /// cases).
     #[error("the connection has no SPIFFE-authenticated peer")]
     NoPeerIdentity,
     /// The TLS handshake failed or timed out.

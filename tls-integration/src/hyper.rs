@@ -40,7 +40,7 @@
 //!     let body = format!("hello {}\n", caller.map_or("anonymous".into(), |id| id.to_string()));
 //!     Ok::<_, Infallible>(Response::new(Full::new(hyper::body::Bytes::from(body))))
 //! });
-//! let acceptor = SpiffeAcceptor::new(Arc::new(config));
+//! let acceptor = SpiffeAcceptor::new(config);
 //! tls_integration::hyper::serve(listener, acceptor, service, tokio::signal::ctrl_c()).await?;
 //! # Ok(())
 //! # }
@@ -117,7 +117,7 @@ where
 /// use std::time::Duration;
 /// use tls_integration::{hyper::Server, net::SpiffeAcceptor};
 ///
-/// # async fn demo<S, B>(config: std::sync::Arc<rustls::ServerConfig>, service: S) -> std::io::Result<()>
+/// # async fn demo<S, B>(config: tls_integration::SpiffeServerConfig, service: S) -> std::io::Result<()>
 /// # where
 /// #     S: hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = hyper::Response<B>> + Clone + Send + 'static,
 /// #     S::Future: Send + 'static,

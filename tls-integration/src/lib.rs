@@ -12,10 +12,14 @@
 //!   without rebuilding any configuration. Bundle changes apply to the next handshake too.
 //! - [`SpiffeTls`]: client and server configurations for every mode (mTLS, TLS with SPIFFE
 //!   server authentication, TLS server, and the two WebPKI hybrids), built with
-//!   `builder_with_provider` on the `Arc<CryptoProvider>` you give. Session resumption is off.
+//!   `builder_with_provider` on the `Arc<CryptoProvider>` you give, as a
+//!   [`SpiffeServerConfig`] / [`SpiffeClientConfig`] that derives one rustls config per
+//!   connection. Session resumption is off.
 //! - [`Authorizer`]: implemented by [`spiffe_id::IdMatcher`] and by closures
 //!   ([`authorize::from_fn`]). There is no default; "any peer" is [`danger::AnyPeer`].
-//! - [`PeerIdentity`]: the verified peer's SPIFFE ID from a finished connection.
+//! - [`PeerIdentity`]: the verified peer's SPIFFE ID on a finished connection, as **that
+//!   connection's** verifier returned it (through the connection's [`PeerSlot`]): never read
+//!   back from the certificate, never shared between connections.
 //! - Features `hyper`, `tonic`, `tower`: an accept loop and a connector that carry the peer
 //!   identity into request extensions, and authorization / JWT-SVID bearer layers.
 //!
@@ -30,23 +34,31 @@
 //! use spiffe_id::IdMatcher;
 //! use svid::X509SvidSource;
 //! use trust_bundle::X509BundleSource;
-//! use tls_integration::{PeerIdentity, SpiffeTls};
+//! use tls_integration::{PeerIdentity, PeerSlot, SpiffeServerConfig, SpiffeTls};
 //!
 //! fn server_config(
 //!     svids: Arc<dyn X509SvidSource>,      // rotates by itself (Workload API, CA, files)
 //!     bundles: Arc<dyn X509BundleSource>,  // idem
-//! ) -> Result<Arc<rustls::ServerConfig>, Box<dyn std::error::Error>> {
+//! ) -> Result<SpiffeServerConfig, Box<dyn std::error::Error>> {
 //!     let tls = SpiffeTls::new(tls_integration::default_provider());
 //!     let only_payments = IdMatcher::pattern("spiffe://prod.example/ns/payments/*")?;
-//!     Ok(Arc::new(tls.mtls_server(svids, bundles, only_payments)?))
+//!     Ok(tls.mtls_server(svids, bundles, only_payments)?)
 //! }
 //!
-//! // After a handshake on a `rustls::ServerConnection` built from that config:
-//! fn caller(connection: &rustls::ServerConnection) -> Option<String> {
-//!     let peer = PeerIdentity::from_connection(connection).ok()?;
-//!     Some(peer.spiffe_id().to_string())
+//! // Each connection gets a rustls config of its own, whose verifier reports to `peer`.
+//! fn connection(
+//!     config: &SpiffeServerConfig,
+//! ) -> Result<(rustls::ServerConnection, PeerSlot), rustls::Error> {
+//!     let (config, peer) = config.for_connection();
+//!     Ok((rustls::ServerConnection::new(config)?, peer))
 //! }
-//! # let _ = (server_config, caller);
+//!
+//! // After its handshake: the client this connection's verifier accepted.
+//! fn caller(connection: &rustls::ServerConnection, peer: &PeerSlot) -> Option<String> {
+//!     let identity = PeerIdentity::from_connection(connection, peer).ok()?;
+//!     Some(identity.spiffe_id().to_string())
+//! }
+//! # let _ = (server_config, connection, caller);
 //! ```
 //!
 //! The same checks without a handshake, on SVIDs of the `ca` crate's test CA:
@@ -79,8 +91,22 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! With tokio, hand the config to `tokio_rustls::TlsAcceptor`, or let
-//! [`hyper::serve`] / [`tonic::incoming`] (features `hyper`, `tonic`) run the accept loop.
+//! With tokio, give each connection's config to `tokio_rustls::TlsAcceptor`, or let
+//! [`net::SpiffeAcceptor`], [`hyper::serve`] or [`tonic::incoming`] (features `hyper`, `tonic`)
+//! do it and run the accept loop.
+//!
+//! # Where the peer identity comes from
+//!
+//! rustls gives a verifier's result to nobody, and a verifier does not know which connection it
+//! serves. So each connection gets its own rustls configuration
+//! ([`SpiffeServerConfig::for_connection`], [`SpiffeClientConfig::for_connection`]): the shared
+//! one with a thin wrapper over the shared verifier, which puts the `VerifiedX509Svid` it
+//! returned into that connection's [`PeerSlot`]; [`PeerIdentity::from_connection`] reads it
+//! after the handshake. Deriving a configuration is a few `Arc` clones (see
+//! `benches/benches/tls.rs`). With raw rustls configurations of your own, use the verifiers'
+//! `for_connection` ([`SpiffeClientVerifier::for_connection`]). A connection whose
+//! configuration was not derived this way, or which resumed a session (no verifier runs), has
+//! no identity: it fails closed.
 //!
 //! # Errors in handshakes
 //!
@@ -109,9 +135,9 @@
 //! X509-SVID (validation, section 5) and the SPIFFE trust domain and bundle specification
 //! (bundle per trust domain), at <https://github.com/spiffe/spiffe/tree/main/standards>.
 
-mod accepted;
 pub mod authorize;
 mod config;
+mod connection;
 pub mod danger;
 mod error;
 #[cfg(feature = "hyper")]
@@ -129,8 +155,9 @@ mod verify;
 
 pub use authorize::Authorizer;
 pub use config::SpiffeTls;
+pub use connection::{SpiffeClientConfig, SpiffeServerConfig};
 pub use error::{Denied, Error};
-pub use peer::{PeerIdentity, PeerInfo, peer_spiffe_id};
+pub use peer::{PeerIdentity, PeerInfo, PeerSlot};
 pub use resolve::SvidResolver;
 pub use verify::{SpiffeClientVerifier, SpiffeServerVerifier};
 

@@ -11,47 +11,50 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::Uri;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
-use rustls::{ClientConfig, ServerConfig};
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::connection::{SpiffeClientConfig, SpiffeServerConfig};
 use crate::error::Error;
 use crate::peer::{PeerIdentity, PeerInfo};
 
 /// How long a TLS handshake may take before the connection is dropped, unless set otherwise.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Runs server handshakes with a [`ServerConfig`] of this crate (or any rustls one).
+/// Runs server handshakes with a [`SpiffeServerConfig`] of this crate (or any rustls
+/// `ServerConfig`, converted: its connections then report no peer identity).
+///
+/// Each connection gets its own configuration ([`SpiffeServerConfig::for_connection`]), so its
+/// [`PeerIdentity`] is what the verifier of that very handshake accepted.
 ///
 /// ```
-/// use std::sync::Arc;
-/// use tls_integration::net::SpiffeAcceptor;
+/// use tls_integration::{SpiffeServerConfig, net::SpiffeAcceptor};
 ///
-/// # fn demo(config: rustls::ServerConfig) {
-/// let acceptor = SpiffeAcceptor::new(Arc::new(config))
+/// # fn demo(config: SpiffeServerConfig) {
+/// let acceptor = SpiffeAcceptor::new(config)
 ///     .with_handshake_timeout(std::time::Duration::from_secs(5));
 /// # let _ = acceptor;
 /// # }
 /// ```
 #[derive(Clone)]
 pub struct SpiffeAcceptor {
-    inner: tokio_rustls::TlsAcceptor,
+    config: SpiffeServerConfig,
     handshake_timeout: Duration,
 }
 
 impl SpiffeAcceptor {
-    /// An acceptor for `config`, with [`DEFAULT_HANDSHAKE_TIMEOUT`].
-    pub fn new(config: Arc<ServerConfig>) -> Self {
+    /// An acceptor for `config` (a [`SpiffeServerConfig`], an `Arc` of one, or a rustls
+    /// `ServerConfig` without peer identities), with [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    pub fn new(config: impl Into<SpiffeServerConfig>) -> Self {
         Self {
-            inner: tokio_rustls::TlsAcceptor::from(config),
+            config: config.into(),
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
         }
     }
@@ -63,7 +66,8 @@ impl SpiffeAcceptor {
         self
     }
 
-    /// Runs the server handshake on `io`. The peer identity is read once, here.
+    /// Runs the server handshake on `io` with a configuration of its own. The peer identity
+    /// is read once, here, from what this handshake's verifier accepted.
     ///
     /// # Errors
     /// [`Error::Handshake`] when the handshake fails (the rustls error is its source; when
@@ -77,11 +81,13 @@ impl SpiffeAcceptor {
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
-        let stream = tokio::time::timeout(self.handshake_timeout, self.inner.accept(io))
+        let (config, slot) = self.config.for_connection();
+        let accept = tokio_rustls::TlsAcceptor::from(config).accept(io);
+        let stream = tokio::time::timeout(self.handshake_timeout, accept)
             .await
             .map_err(|_| Error::Handshake(io::ErrorKind::TimedOut.into()))?
             .map_err(crate::refusal::handshake_error)?;
-        let identity = PeerIdentity::from_connection(stream.get_ref().1).ok();
+        let identity = PeerIdentity::from_connection(stream.get_ref().1, &slot).ok();
         Ok(ServerStream {
             inner: stream,
             info: PeerInfo::new(remote_addr, identity),
@@ -165,7 +171,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for ServerStream<IO> {
     }
 }
 
-/// Dials TCP and runs a client handshake with a [`ClientConfig`] of this crate: a
+/// Dials TCP and runs a client handshake with a [`SpiffeClientConfig`] of this crate (one
+/// configuration per connection, as [`SpiffeAcceptor`] does), or with any rustls
+/// `ClientConfig`, converted (its connections then report no peer identity): a
 /// `tower::Service<Uri>` for hyper-util's legacy client and tonic's
 /// `Endpoint::connect_with_connector`.
 ///
@@ -180,26 +188,26 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for ServerStream<IO> {
 /// HTTP/2 on it; otherwise HTTP/1.1. tonic's channel speaks HTTP/2 whatever ALPN says.
 ///
 /// ```
-/// use std::sync::Arc;
-/// use tls_integration::net::SpiffeConnector;
+/// use tls_integration::{SpiffeClientConfig, net::SpiffeConnector};
 ///
-/// # fn demo(config: rustls::ClientConfig) {
-/// let connector = SpiffeConnector::new(Arc::new(config));
+/// # fn demo(config: SpiffeClientConfig) {
+/// let connector = SpiffeConnector::new(config);
 /// # let _ = connector;
 /// # }
 /// ```
 #[derive(Clone)]
 pub struct SpiffeConnector {
-    inner: tokio_rustls::TlsConnector,
+    config: SpiffeClientConfig,
     server_name: Option<ServerName<'static>>,
     handshake_timeout: Duration,
 }
 
 impl SpiffeConnector {
-    /// A connector with `config` and [`DEFAULT_HANDSHAKE_TIMEOUT`].
-    pub fn new(config: Arc<ClientConfig>) -> Self {
+    /// A connector with `config` (a [`SpiffeClientConfig`], an `Arc` of one, or a rustls
+    /// `ClientConfig` without peer identities) and [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    pub fn new(config: impl Into<SpiffeClientConfig>) -> Self {
         Self {
-            inner: tokio_rustls::TlsConnector::from(config),
+            config: config.into(),
             server_name: None,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
         }
@@ -245,18 +253,21 @@ impl SpiffeConnector {
             None => ServerName::try_from(host.to_owned())
                 .map_err(|e| Error::Handshake(io::Error::new(io::ErrorKind::InvalidInput, e)))?,
         };
+        let (config, slot) = self.config.for_connection();
         let connect = async {
             let tcp = TcpStream::connect((host, port)).await?;
             let remote = tcp.peer_addr().ok();
             let _ = tcp.set_nodelay(true);
-            let stream = self.inner.connect(name, tcp).await?;
+            let stream = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await?;
             Ok::<_, io::Error>((stream, remote))
         };
         let (stream, remote) = tokio::time::timeout(self.handshake_timeout, connect)
             .await
             .map_err(|_| Error::Handshake(io::ErrorKind::TimedOut.into()))?
             .map_err(crate::refusal::handshake_error)?;
-        let identity = PeerIdentity::from_connection(stream.get_ref().1).ok();
+        let identity = PeerIdentity::from_connection(stream.get_ref().1, &slot).ok();
         Ok(ClientStream {
             inner: TokioIo::new(stream),
             info: PeerInfo::new(remote, identity),

@@ -19,7 +19,9 @@
 //! task running there in between). rustls offers nothing better: the error holds no data of
 //! the connection, tokio-rustls drops the failed connection, and the verifier does not know
 //! which connection it serves, so a process-wide record would have no key to find the refusal
-//! by; a verifier per connection would cost a rustls config per connection.
+//! by. (Accepted peers do travel per connection, in the [`PeerSlot`](crate::PeerSlot) of a
+//! per-connection configuration; refusals stay here so that [`Error::take_refusal`] works
+//! for every configuration holding one of our verifiers, shared ones included.)
 //!
 //! Soundness: the slot is cleared whenever a verifier of this crate starts a check, and a
 //! record is handed out only for a rustls error carrying the very `CertificateError` recorded,

@@ -4,13 +4,13 @@
 //! ([`net::SpiffeConnector`](crate::net::SpiffeConnector)).
 //!
 //! ```no_run
-//! use std::sync::Arc;
 //! use tls_integration::net::{SpiffeAcceptor, SpiffeConnector};
+//! use tls_integration::{SpiffeClientConfig, SpiffeServerConfig};
 //!
-//! # async fn demo(server: rustls::ServerConfig, client: rustls::ClientConfig) -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn demo(server: SpiffeServerConfig, client: SpiffeClientConfig) -> Result<(), Box<dyn std::error::Error>> {
 //! // Server: plain HTTP/2 on connections this crate has authenticated.
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:50051").await?;
-//! let incoming = tls_integration::tonic::incoming(listener, SpiffeAcceptor::new(Arc::new(server)));
+//! let incoming = tls_integration::tonic::incoming(listener, SpiffeAcceptor::new(server));
 //! # let router: tonic::service::Routes = Default::default();
 //! tokio::spawn(tonic::transport::Server::builder()
 //!     .add_routes(router)
@@ -18,7 +18,7 @@
 //!
 //! // Client: the URI scheme is http because TLS is done by the connector.
 //! let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:50051")
-//!     .connect_with_connector(SpiffeConnector::new(Arc::new(client)))
+//!     .connect_with_connector(SpiffeConnector::new(client))
 //!     .await?;
 //! # let _ = channel;
 //! # Ok(())

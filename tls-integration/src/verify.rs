@@ -14,6 +14,7 @@ use trust_bundle::X509BundleSource;
 
 use crate::authorize::Authorizer;
 use crate::error::Error;
+use crate::peer::PeerSlot;
 
 /// The part both verifiers share: X.509-SVID verification against the bundle of the peer's
 /// own trust domain, then the authorizer, then (per handshake) the signature check with the
@@ -61,7 +62,6 @@ impl PeerVerifier {
                 spiffe_id: verified.spiffe_id().clone(),
                 reason,
             })?;
-        crate::accepted::record(&verified);
         Ok(verified)
     }
 
@@ -72,12 +72,10 @@ impl PeerVerifier {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
-    ) -> Result<(), rustls::Error> {
+    ) -> Result<VerifiedX509Svid, rustls::Error> {
         crate::refusal::clear();
-        match self.verify(end_entity, intermediates, now) {
-            Ok(_) => Ok(()),
-            Err(reason) => Err(crate::refusal::refuse(reason, now, &self.algorithms)),
-        }
+        self.verify(end_entity, intermediates, now)
+            .map_err(|reason| crate::refusal::refuse(reason, now, &self.algorithms))
     }
 
     fn verify_tls12_signature(
@@ -174,6 +172,31 @@ impl SpiffeServerVerifier {
     ) -> Result<VerifiedX509Svid, Error> {
         self.inner.verify(end_entity, intermediates, now)
     }
+
+    /// A verifier for **one** connection, and the [`PeerSlot`] where it puts the server it
+    /// accepted: build that connection's `ClientConfig` with it
+    /// (`.dangerous().with_custom_certificate_verifier(..)`, or `set_certificate_verifier` on
+    /// a clone of a shared config), then read the server's identity with
+    /// [`PeerIdentity::from_connection`](crate::PeerIdentity::from_connection). It verifies
+    /// exactly as `self` does. [`SpiffeClientConfig::for_connection`] does this for the
+    /// configurations of [`SpiffeTls`](crate::SpiffeTls).
+    ///
+    /// [`SpiffeClientConfig::for_connection`]: crate::SpiffeClientConfig::for_connection
+    pub fn for_connection(self: &Arc<Self>) -> (Arc<dyn ServerCertVerifier>, PeerSlot) {
+        let slot = PeerSlot::empty();
+        let verifier = crate::connection::Reporting::new(Arc::clone(self), slot.clone());
+        (Arc::new(verifier), slot)
+    }
+
+    /// What the handshake's verification returned, for the per-connection wrapper.
+    pub(crate) fn verify_for_rustls(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<VerifiedX509Svid, rustls::Error> {
+        self.inner.verify_for_rustls(end_entity, intermediates, now)
+    }
 }
 
 impl fmt::Debug for SpiffeServerVerifier {
@@ -193,6 +216,7 @@ impl ServerCertVerifier for SpiffeServerVerifier {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        // A shared verifier has no connection to report to: see `for_connection`.
         self.inner
             .verify_for_rustls(end_entity, intermediates, now)?;
         Ok(ServerCertVerified::assertion())
@@ -280,6 +304,30 @@ impl SpiffeClientVerifier {
     ) -> Result<VerifiedX509Svid, Error> {
         self.inner.verify(end_entity, intermediates, now)
     }
+
+    /// A verifier for **one** connection, and the [`PeerSlot`] where it puts the client it
+    /// accepted: build that connection's `ServerConfig` with it
+    /// (`.with_client_cert_verifier(..)`), then read the client's identity with
+    /// [`PeerIdentity::from_connection`](crate::PeerIdentity::from_connection). It verifies
+    /// exactly as `self` does. [`SpiffeServerConfig::for_connection`] does this for the
+    /// configurations of [`SpiffeTls`](crate::SpiffeTls).
+    ///
+    /// [`SpiffeServerConfig::for_connection`]: crate::SpiffeServerConfig::for_connection
+    pub fn for_connection(self: &Arc<Self>) -> (Arc<dyn ClientCertVerifier>, PeerSlot) {
+        let slot = PeerSlot::empty();
+        let verifier = crate::connection::Reporting::new(Arc::clone(self), slot.clone());
+        (Arc::new(verifier), slot)
+    }
+
+    /// What the handshake's verification returned, for the per-connection wrapper.
+    pub(crate) fn verify_for_rustls(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<VerifiedX509Svid, rustls::Error> {
+        self.inner.verify_for_rustls(end_entity, intermediates, now)
+    }
 }
 
 impl fmt::Debug for SpiffeClientVerifier {
@@ -309,6 +357,7 @@ impl ClientCertVerifier for SpiffeClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
+        // A shared verifier has no connection to report to: see `for_connection`.
         self.inner
             .verify_for_rustls(end_entity, intermediates, now)?;
         Ok(ClientCertVerified::assertion())

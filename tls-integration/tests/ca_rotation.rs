@@ -17,7 +17,7 @@ use std::sync::Arc;
 use ca::TestCa;
 use common::{SwapBundles, SwapSvid, handshake};
 use spiffe_id::IdMatcher;
-use tls_integration::{PeerIdentity, SpiffeTls};
+use tls_integration::SpiffeTls;
 use trust_bundle::{BundleSet, SpiffeBundle};
 
 #[test]
@@ -55,10 +55,7 @@ fn ca_rotation_with_overlap_then_retirement() {
     server_svid.set(Arc::new(ca.x509_svid("/ns/payments/db")));
     let new_client = client_for(ca.x509_svid("/ns/payments/api"), ca.bundle_set());
     let (_, s) = handshake(&new_client, &server).unwrap();
-    assert_eq!(
-        PeerIdentity::from_connection(&s).unwrap().spiffe_id(),
-        &ca.id("/ns/payments/api")
-    );
+    assert_eq!(s.peer().unwrap().spiffe_id(), &ca.id("/ns/payments/api"));
     // The old client's SVID (old key) is still accepted during the overlap; it verifies the
     // server's new SVID once it has the new bundle.
     let old_svid_new_bundle = client_for(old_api, ca.bundle_set());

@@ -19,13 +19,13 @@ use common::{Authority, SwapBundles, SwapSvid, bundle_set, handshake, providers}
 use rcgen::{KeyUsagePurpose, SanType};
 use rustls::client::ResolvesClientCert;
 use rustls::sign::CertifiedKey;
-use rustls::{AlertDescription, ClientConfig, HandshakeKind, RootCertStore, ServerConfig};
+use rustls::{AlertDescription, ClientConfig, HandshakeKind, RootCertStore};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use spiffe_id::{IdMatcher, SpiffeId};
 use svid::{ProfileError, VerifyError, X509SvidSource};
 use tls_integration::{
-    Denied, Error, PeerIdentity, SpiffeServerVerifier, SpiffeTls, SvidResolver, authorize,
-    danger::AnyPeer,
+    Denied, Error, SpiffeClientConfig, SpiffeServerConfig, SpiffeServerVerifier, SpiffeTls,
+    SvidResolver, authorize, danger::AnyPeer,
 };
 use trust_bundle::{BundleSet, X509BundleSource};
 
@@ -65,7 +65,7 @@ fn server(
     tls: &SpiffeTls,
     bundles: Arc<dyn X509BundleSource>,
     authorizer: IdMatcher,
-) -> Arc<ServerConfig> {
+) -> Arc<SpiffeServerConfig> {
     Arc::new(
         tls.mtls_server(Arc::new(WORLD.a_web.clone()), bundles, authorizer)
             .unwrap(),
@@ -77,7 +77,7 @@ fn client(
     tls: &SpiffeTls,
     svid: Arc<svid::X509Svid>,
     bundles: Arc<dyn X509BundleSource>,
-) -> Arc<ClientConfig> {
+) -> Arc<SpiffeClientConfig> {
     Arc::new(
         tls.mtls_client(
             Arc::new(svid),
@@ -178,12 +178,12 @@ fn mtls_accepts_authorized_peers_and_exposes_their_ids() {
         let (c, s) =
             handshake(&client(&tls, WORLD.a_api.clone(), both_bundles()), &srv).expect(name);
         assert_eq!(
-            PeerIdentity::from_connection(&s).unwrap().spiffe_id(),
+            s.peer().unwrap().spiffe_id(),
             &id("spiffe://a.example/api"),
             "{name}"
         );
         assert_eq!(
-            tls_integration::peer_spiffe_id(&c).unwrap(),
+            c.peer().unwrap().spiffe_id().clone(),
             id("spiffe://a.example/web"),
             "{name}"
         );
@@ -587,7 +587,7 @@ fn svid_rotation_applies_to_next_handshake() {
     );
     let (c, _) = handshake(&cli, &srv).unwrap();
     assert_eq!(
-        tls_integration::peer_spiffe_id(&c).unwrap(),
+        c.peer().unwrap().spiffe_id().clone(),
         id("spiffe://a.example/web")
     );
     let rotated = WORLD.a.svid("/web");
@@ -703,12 +703,9 @@ fn tls_client_and_tls_server_modes() {
             .unwrap(),
         );
         let (c, s) = handshake(&cli, &srv).expect(name);
-        assert!(matches!(
-            PeerIdentity::from_connection(&s),
-            Err(Error::NoPeerIdentity)
-        ));
+        assert!(matches!(s.peer(), Err(Error::NoPeerIdentity)));
         assert_eq!(
-            tls_integration::peer_spiffe_id(&c).unwrap(),
+            c.peer().unwrap().spiffe_id().clone(),
             id("spiffe://a.example/web")
         );
         // A TLS client against an mTLS server is refused (client certificate required).
@@ -767,10 +764,7 @@ fn web_hybrid_modes() {
                 .unwrap(),
         );
         let (_, s) = handshake(&web_client, &web_server).expect(name);
-        assert_eq!(
-            PeerIdentity::from_connection(&s).unwrap().spiffe_id(),
-            &id("spiffe://a.example/api")
-        );
+        assert_eq!(s.peer().unwrap().spiffe_id(), &id("spiffe://a.example/api"));
         // The web client checks the DNS name: an SVID server is not acceptable to it.
         let svid_server = server(&tls, both_bundles(), IdMatcher::any());
         assert!(handshake(&web_client, &svid_server).is_err(), "{name}");

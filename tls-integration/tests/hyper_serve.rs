@@ -34,7 +34,7 @@ use rustls::pki_types::ServerName;
 use spiffe_id::IdMatcher;
 use tls_integration::hyper::Server;
 use tls_integration::net::{SpiffeAcceptor, SpiffeConnector};
-use tls_integration::{PeerInfo, SpiffeTls};
+use tls_integration::{PeerInfo, SpiffeClientConfig, SpiffeServerConfig, SpiffeTls};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -60,7 +60,7 @@ fn bundles() -> Arc<trust_bundle::BundleSet> {
 
 /// An mTLS server configuration for spiffe://prod.example/server accepting only
 /// prod.example clients, advertising `alpn`.
-fn server_config(provider: &Arc<CryptoProvider>, alpn: &[&str]) -> rustls::ServerConfig {
+fn server_config(provider: &Arc<CryptoProvider>, alpn: &[&str]) -> SpiffeServerConfig {
     SpiffeTls::new(provider.clone())
         .with_alpn_protocols(alpn.iter().copied())
         .mtls_server(
@@ -77,7 +77,7 @@ fn client_config(
     provider: &Arc<CryptoProvider>,
     svid: svid::X509Svid,
     alpn: &[&str],
-) -> Arc<rustls::ClientConfig> {
+) -> Arc<SpiffeClientConfig> {
     Arc::new(
         SpiffeTls::new(provider.clone())
             .with_alpn_protocols(alpn.iter().copied())
@@ -90,7 +90,7 @@ fn client_config(
     )
 }
 
-fn client(provider: &Arc<CryptoProvider>, alpn: &[&str]) -> Arc<rustls::ClientConfig> {
+fn client(provider: &Arc<CryptoProvider>, alpn: &[&str]) -> Arc<SpiffeClientConfig> {
     client_config(provider, WORLD.prod.x509_svid("/client"), alpn)
 }
 
@@ -160,13 +160,13 @@ async fn start(server: Server, acceptor: SpiffeAcceptor) -> Running {
 /// One GET on a fresh connection, with hyper's HTTP/2 client when the handshake negotiated
 /// `h2` and its HTTP/1.1 client otherwise. Returns the response's version, status and body.
 async fn get(
-    config: &Arc<rustls::ClientConfig>,
+    config: &Arc<SpiffeClientConfig>,
     addr: SocketAddr,
     path: &str,
 ) -> Result<(Version, StatusCode, String), BoxError> {
     let tcp = TcpStream::connect(addr).await?;
     let name = ServerName::try_from("workload.invalid")?;
-    let tls = tokio_rustls::TlsConnector::from(config.clone())
+    let tls = tokio_rustls::TlsConnector::from(config.for_connection().0)
         .connect(name, tcp)
         .await?;
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
@@ -307,10 +307,11 @@ async fn other_alpn_protocols_are_disconnected() {
         )
         .await;
         let tcp = TcpStream::connect(running.addr).await.unwrap();
-        let mut tls = tokio_rustls::TlsConnector::from(client(&provider, &["x-test/1"]))
-            .connect(ServerName::try_from("workload.invalid").unwrap(), tcp)
-            .await
-            .unwrap();
+        let mut tls =
+            tokio_rustls::TlsConnector::from(client(&provider, &["x-test/1"]).for_connection().0)
+                .connect(ServerName::try_from("workload.invalid").unwrap(), tcp)
+                .await
+                .unwrap();
         assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"x-test/1"[..]));
         let _ = tls.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await;
         let mut answer = Vec::new();
@@ -451,10 +452,11 @@ async fn http1_client_that_trickles_headers_is_dropped_after_the_header_timeout(
         .await;
         let tcp = TcpStream::connect(running.addr).await.unwrap();
         let name_ = ServerName::try_from("workload.invalid").unwrap();
-        let mut tls = tokio_rustls::TlsConnector::from(client(&provider, &["http/1.1"]))
-            .connect(name_, tcp)
-            .await
-            .unwrap();
+        let mut tls =
+            tokio_rustls::TlsConnector::from(client(&provider, &["http/1.1"]).for_connection().0)
+                .connect(name_, tcp)
+                .await
+                .unwrap();
         // Half a request, then nothing (slowloris).
         tls.write_all(b"GET / HTTP/1.1\r\nhost: workload\r\n")
             .await

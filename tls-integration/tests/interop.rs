@@ -29,7 +29,7 @@ use std::time::Duration;
 use common::{Authority, bundle_set, pem_certs, pem_key};
 use rustls::pki_types::ServerName;
 use spiffe_id::IdMatcher;
-use tls_integration::{PeerIdentity, SpiffeTls};
+use tls_integration::{PeerIdentity, SpiffeClientConfig, SpiffeServerConfig, SpiffeTls};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::process::Command;
@@ -80,22 +80,22 @@ fn tls() -> SpiffeTls {
 }
 
 /// Our echo server: answers the first line of each authenticated connection with
-/// "hello <peer SPIFFE ID>".
-async fn our_server(config: rustls::ServerConfig) -> SocketAddr {
+/// "hello <peer SPIFFE ID>". Plain tokio-rustls, one configuration per connection.
+async fn our_server(config: SpiffeServerConfig) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 return;
             };
-            let acceptor = acceptor.clone();
+            let (config, slot) = config.for_connection();
             tokio::spawn(async move {
+                let acceptor = tokio_rustls::TlsAcceptor::from(config);
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let Ok(peer) = PeerIdentity::from_connection(tls.get_ref().1) else {
+                let Ok(peer) = PeerIdentity::from_connection(tls.get_ref().1, &slot) else {
                     return;
                 };
                 let mut lines = BufReader::new(tls);
@@ -112,8 +112,8 @@ async fn our_server(config: rustls::ServerConfig) -> SocketAddr {
 }
 
 /// Our client: sends "hi", returns the first reply line or `None` when refused.
-async fn our_client(config: rustls::ClientConfig, addr: SocketAddr) -> Option<String> {
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+async fn our_client(config: SpiffeClientConfig, addr: SocketAddr) -> Option<String> {
+    let connector = tokio_rustls::TlsConnector::from(config.for_connection().0);
     let tcp = connect_retrying(addr).await;
     let name = ServerName::try_from("localhost").unwrap();
     let mut tls = tokio::time::timeout(Duration::from_secs(10), connector.connect(name, tcp))

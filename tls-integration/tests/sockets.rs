@@ -29,7 +29,9 @@ use spiffe_id::{IdMatcher, SpiffeId};
 use svid::{Audience, CryptoBackend, JwtValidator, VerifiedJwtSvid};
 use tls_integration::net::{SpiffeAcceptor, SpiffeConnector};
 use tls_integration::tower::{JwtBearerLayer, RequireSpiffeIdLayer};
-use tls_integration::{PeerInfo, SpiffeTls, danger::AnyPeer};
+use tls_integration::{
+    PeerInfo, SpiffeClientConfig, SpiffeServerConfig, SpiffeTls, danger::AnyPeer,
+};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use trust_bundle::BundleSet;
@@ -64,10 +66,10 @@ fn both() -> Arc<BundleSet> {
 
 /// An echo server: each authenticated connection reads one line and answers
 /// "hello <peer SPIFFE ID>". Returns its address.
-async fn echo_server(config: rustls::ServerConfig) -> SocketAddr {
+async fn echo_server(config: impl Into<SpiffeServerConfig>) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let acceptor = SpiffeAcceptor::new(Arc::new(config));
+    let acceptor = SpiffeAcceptor::new(config);
     tokio::spawn(async move {
         loop {
             let (tcp, _) = listener.accept().await.unwrap();
@@ -98,8 +100,8 @@ async fn echo_server(config: rustls::ServerConfig) -> SocketAddr {
 
 /// Connects with `config`, says one line, and returns the server's answer, or `None` if the
 /// server refused (handshake error, reset or EOF without an answer).
-async fn talk(config: rustls::ClientConfig, addr: SocketAddr) -> Option<String> {
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+async fn talk(config: impl Into<SpiffeClientConfig>, addr: SocketAddr) -> Option<String> {
+    let connector = tokio_rustls::TlsConnector::from(config.into().for_connection().0);
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("workload.invalid").unwrap();
     let mut tls = connector.connect(name, tcp).await.ok()?;
@@ -185,7 +187,7 @@ async fn mtls_over_sockets_accepts_and_refuses() {
     // SVID rotated mid-run: the next connection sees the new certificate.
     let rotated = WORLD.a.svid("/web");
     server_svid.set(rotated.clone());
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(client(&WORLD.a_api)));
+    let connector = tokio_rustls::TlsConnector::from(client(&WORLD.a_api).for_connection().0);
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let conn = connector
         .connect(
@@ -239,7 +241,7 @@ async fn hello(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infa
 }
 
 async fn hyper_server<S>(
-    config: rustls::ServerConfig,
+    config: impl Into<SpiffeServerConfig>,
     service: S,
 ) -> (
     SocketAddr,
@@ -262,7 +264,7 @@ where
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(tls_integration::hyper::serve(
         listener,
-        SpiffeAcceptor::new(Arc::new(config)),
+        SpiffeAcceptor::new(config),
         service,
         async move {
             let _ = stopped.await;
@@ -271,8 +273,8 @@ where
     (addr, stop, server)
 }
 
-fn http_client(config: rustls::ClientConfig) -> Client<SpiffeConnector, Empty<Bytes>> {
-    Client::builder(TokioExecutor::new()).build(SpiffeConnector::new(Arc::new(config)))
+fn http_client(config: impl Into<SpiffeClientConfig>) -> Client<SpiffeConnector, Empty<Bytes>> {
+    Client::builder(TokioExecutor::new()).build(SpiffeConnector::new(config))
 }
 
 async fn body(response: Response<Incoming>) -> String {

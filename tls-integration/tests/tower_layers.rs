@@ -46,10 +46,7 @@ fn peer(id: Option<&str>) -> PeerInfo {
             .unwrap(),
     );
     let (_, s) = common::handshake(&client, &server).unwrap();
-    PeerInfo::new(
-        None,
-        Some(tls_integration::PeerIdentity::from_connection(&s).unwrap()),
-    )
+    PeerInfo::new(None, Some(s.peer().unwrap()))
 }
 
 fn request(info: Option<PeerInfo>, grpc: bool) -> Request<()> {

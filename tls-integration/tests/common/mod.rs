@@ -30,6 +30,7 @@ use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
 use rustls_pki_types::{CertificateDer, ServerName};
 use spiffe_id::TrustDomain;
 use svid::{CryptoBackend, PrivateKey, X509Svid, X509SvidSource};
+use tls_integration::{PeerIdentity, PeerSlot, SpiffeClientConfig, SpiffeServerConfig};
 use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle, X509BundleSource};
 
 /// The providers every backend-dependent test runs with.
@@ -208,34 +209,121 @@ impl X509BundleSource for SwapBundles {
     }
 }
 
-/// Runs a handshake between the two configurations in memory. On success both connections
-/// are returned after exchanging one application message each way; on failure, the first
-/// error either side reported (client errors first).
+/// What a test handshake takes: a configuration of this crate (one per connection, with the
+/// slot its verifier fills) or a plain rustls one (no peer identity).
+pub trait Side<C> {
+    fn per_connection(&self) -> (Arc<C>, PeerSlot);
+}
+
+impl<C> Side<C> for Arc<C> {
+    fn per_connection(&self) -> (Self, PeerSlot) {
+        (Self::clone(self), PeerSlot::empty())
+    }
+}
+
+impl Side<ServerConfig> for SpiffeServerConfig {
+    fn per_connection(&self) -> (Arc<ServerConfig>, PeerSlot) {
+        self.for_connection()
+    }
+}
+
+impl Side<ServerConfig> for Arc<SpiffeServerConfig> {
+    fn per_connection(&self) -> (Arc<ServerConfig>, PeerSlot) {
+        self.for_connection()
+    }
+}
+
+impl Side<ClientConfig> for SpiffeClientConfig {
+    fn per_connection(&self) -> (Arc<ClientConfig>, PeerSlot) {
+        self.for_connection()
+    }
+}
+
+impl Side<ClientConfig> for Arc<SpiffeClientConfig> {
+    fn per_connection(&self) -> (Arc<ClientConfig>, PeerSlot) {
+        self.for_connection()
+    }
+}
+
+/// A connection of a finished handshake and the slot its verifier filled.
+#[derive(Debug)]
+pub struct Connected<C> {
+    pub connection: C,
+    pub slot: PeerSlot,
+}
+
+impl<C> std::ops::Deref for Connected<C> {
+    type Target = C;
+    fn deref(&self) -> &C {
+        &self.connection
+    }
+}
+
+impl<C> std::ops::DerefMut for Connected<C> {
+    fn deref_mut(&mut self) -> &mut C {
+        &mut self.connection
+    }
+}
+
+impl Connected<ClientConnection> {
+    /// The server's identity, as this connection's verifier accepted it.
+    pub fn peer(&self) -> Result<PeerIdentity, tls_integration::Error> {
+        PeerIdentity::from_connection(&self.connection, &self.slot)
+    }
+}
+
+impl Connected<ServerConnection> {
+    /// The client's identity, as this connection's verifier accepted it.
+    pub fn peer(&self) -> Result<PeerIdentity, tls_integration::Error> {
+        PeerIdentity::from_connection(&self.connection, &self.slot)
+    }
+}
+
+/// Runs a handshake between the two configurations in memory, each side with a configuration
+/// of its own. On success both connections are returned after exchanging one application
+/// message each way; on failure, the first error either side reported (client errors first).
 pub fn handshake(
-    client: &Arc<ClientConfig>,
-    server: &Arc<ServerConfig>,
-) -> Result<(ClientConnection, ServerConnection), Failure> {
-    let mut c = ClientConnection::new(
-        Arc::clone(client),
-        ServerName::try_from("workload.invalid").unwrap(),
+    client: &impl Side<ClientConfig>,
+    server: &impl Side<ServerConfig>,
+) -> Result<(Connected<ClientConnection>, Connected<ServerConnection>), Failure> {
+    let (client, client_slot) = client.per_connection();
+    let (server, server_slot) = server.per_connection();
+    handshake_with(
+        Connected {
+            connection: ClientConnection::new(
+                client,
+                ServerName::try_from("workload.invalid").unwrap(),
+            )
+            .unwrap(),
+            slot: client_slot,
+        },
+        Connected {
+            connection: ServerConnection::new(server).unwrap(),
+            slot: server_slot,
+        },
     )
-    .unwrap();
-    let mut s = ServerConnection::new(Arc::clone(server)).unwrap();
+}
+
+/// [`handshake`] on connections already made.
+pub fn handshake_with(
+    mut c: Connected<ClientConnection>,
+    mut s: Connected<ServerConnection>,
+) -> Result<(Connected<ClientConnection>, Connected<ServerConnection>), Failure> {
     for _ in 0..20 {
-        if let Err(e) = transfer(&mut *c, &mut *s) {
+        if let Err(e) = transfer(&mut c.connection, &mut s.connection) {
             // The refusal's typed reason is taken on this thread right as the handshake fails.
             let refusal = tls_integration::Error::take_refusal(&e);
             // Deliver the server's alert to the client, then report.
-            let client_err = transfer(&mut *s, &mut *c).err();
+            let client_err = transfer(&mut s.connection, &mut c.connection).err();
             return Err(Failure {
                 server: Some(e),
                 client: client_err,
                 refusal,
             });
         }
-        if let Err(e) = transfer(&mut *s, &mut *c) {
+        if let Err(e) = transfer(&mut s.connection, &mut c.connection) {
             let refusal = tls_integration::Error::take_refusal(&e);
-            let server_err = transfer(&mut *c, &mut *s).err();
+            let server_err = transfer(&mut c.connection, &mut s.connection).err();
             return Err(Failure {
                 server: server_err,
                 client: Some(e),
