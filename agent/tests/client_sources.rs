@@ -242,8 +242,10 @@ async fn permission_denied() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("agent.sock");
     let agent = serve(&ca, &socket, vec![]).await;
+    // Long enough for the first attempt to be answered even on a loaded machine (300 ms was
+    // not: `last_error` was still `None`); the source keeps retrying until then.
     let mut short = options();
-    short.startup_timeout = Duration::from_millis(300);
+    short.startup_timeout = Duration::from_secs(3);
     let error = X509Source::new(client(&socket), SvidPicker::Default, short)
         .await
         .unwrap_err();

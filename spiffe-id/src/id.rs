@@ -9,6 +9,16 @@ use core::str::FromStr;
 use crate::scan::{self, SCHEME};
 use crate::{Error, TrustDomain};
 
+/// Here rather than in `trust_domain.rs`, so that module never imports this one.
+impl TrustDomain {
+    /// The trust domain's own SPIFFE ID, `spiffe://<name>`: the ID of its signing authority, and
+    /// the key format of Workload API bundle maps (digest 5.5). It has no path, so it is never a
+    /// valid workload identity.
+    pub fn id(&self) -> SpiffeId {
+        SpiffeId::root_of(self)
+    }
+}
+
 /// A SPIFFE ID: `spiffe://<trust domain>[/<segment>...]`, checked byte by byte against
 /// SPIFFE-ID section 2 (never through a URL library, never normalised).
 ///

@@ -6,8 +6,8 @@ use core::borrow::Borrow;
 use core::fmt;
 use core::str::FromStr;
 
+use crate::Error;
 use crate::scan::{self, SCHEME};
-use crate::{Error, SpiffeId};
 
 /// A trust domain name such as `example.org`: lowercase letters, digits, `.`, `-` and `_`, at most
 /// 255 bytes (SPIFFE-ID 2.1, 2.3).
@@ -51,7 +51,7 @@ impl TrustDomain {
     /// go-spiffe's `TrustDomainFromString` does (digest 1.6).
     ///
     /// # Errors
-    /// Any error [`SpiffeId::parse`] or [`TrustDomain::parse`] gives.
+    /// Any error [`SpiffeId::parse`](crate::SpiffeId::parse) or [`TrustDomain::parse`] gives.
     pub fn from_id_or_name(input: &str) -> Result<Self, Error> {
         if input.contains(":/") {
             // Validate the whole ID, but allocate only the name.
@@ -67,13 +67,6 @@ impl TrustDomain {
     /// The trust domain name, without scheme.
     pub fn as_str(&self) -> &str {
         &self.name
-    }
-
-    /// The trust domain's own SPIFFE ID, `spiffe://<name>`: the ID of its signing authority, and
-    /// the key format of Workload API bundle maps (digest 5.5). It has no path, so it is never a
-    /// valid workload identity.
-    pub fn id(&self) -> SpiffeId {
-        SpiffeId::root_of(self)
     }
 
     /// The length of `spiffe://<name>`.

@@ -351,3 +351,38 @@ impl From<Arc<Self>> for SpiffeClientConfig {
         (*config).clone()
     }
 }
+
+/// Here rather than in `verify.rs`, so that module never imports this one.
+impl SpiffeServerVerifier {
+    /// A verifier for **one** connection, and the [`PeerSlot`] where it puts the server it
+    /// accepted: build that connection's `ClientConfig` with it
+    /// (`.dangerous().with_custom_certificate_verifier(..)`, or `set_certificate_verifier` on
+    /// a clone of a shared config), then read the server's identity with
+    /// [`PeerIdentity::from_connection`](crate::PeerIdentity::from_connection). It verifies
+    /// exactly as `self` does. [`SpiffeClientConfig::for_connection`] does this for the
+    /// configurations of [`SpiffeTls`](crate::SpiffeTls).
+    ///
+    /// [`SpiffeClientConfig::for_connection`]: crate::SpiffeClientConfig::for_connection
+    pub fn for_connection(self: &Arc<Self>) -> (Arc<dyn ServerCertVerifier>, PeerSlot) {
+        let slot = PeerSlot::empty();
+        let verifier = Reporting::new(Arc::clone(self), slot.clone());
+        (Arc::new(verifier), slot)
+    }
+}
+
+/// Here rather than in `verify.rs`, so that module never imports this one.
+impl SpiffeClientVerifier {
+    /// A verifier for **one** connection, and the [`PeerSlot`] where it puts the client it
+    /// accepted: build that connection's `ServerConfig` with it
+    /// (`.with_client_cert_verifier(..)`), then read the client's identity with
+    /// [`PeerIdentity::from_connection`](crate::PeerIdentity::from_connection). It verifies
+    /// exactly as `self` does. [`SpiffeServerConfig::for_connection`] does this for the
+    /// configurations of [`SpiffeTls`](crate::SpiffeTls).
+    ///
+    /// [`SpiffeServerConfig::for_connection`]: crate::SpiffeServerConfig::for_connection
+    pub fn for_connection(self: &Arc<Self>) -> (Arc<dyn ClientCertVerifier>, PeerSlot) {
+        let slot = PeerSlot::empty();
+        let verifier = Reporting::new(Arc::clone(self), slot.clone());
+        (Arc::new(verifier), slot)
+    }
+}

@@ -74,45 +74,6 @@ impl Error {
             _ => None,
         }
     }
-
-    /// For a failed [`Handshake`](Self::Handshake) run by this crate's acceptor or connector
-    /// ([`net`](crate::net), `hyper::serve`, `tonic::incoming`), the error of this crate's
-    /// verifier that refused the peer, when that is why it failed. Lets an accept loop log
-    /// which SPIFFE rule or authorizer refused a client, while the client got the precise
-    /// alert. The acceptor attaches the reason with [`take_refusal`](Self::take_refusal) as
-    /// the handshake fails; an [`Error::Handshake`] built elsewhere gives only what
-    /// [`from_rustls`](Self::from_rustls) finds.
-    pub fn verifier_error(&self) -> Option<&Self> {
-        match self {
-            Self::Handshake(io) => {
-                let inner = io.get_ref()?;
-                #[cfg(feature = "_net")]
-                if let Some(refused) = inner.downcast_ref::<crate::refusal::Refused>() {
-                    return Some(&refused.reason);
-                }
-                inner
-                    .downcast_ref::<rustls::Error>()
-                    .and_then(Self::from_rustls)
-            }
-            _ => None,
-        }
-    }
-
-    /// The typed reason behind `error`, a handshake failure on this thread caused by a
-    /// refusal of one of this crate's verifiers, taken (so asked once). Call it on the thread
-    /// that drove the handshake, right after it failed: when you drive a rustls connection
-    /// yourself (`process_new_packets` returned `error`), or when a tokio-rustls
-    /// accept/connect future returned it (the verifier runs in that same poll). This crate's
-    /// acceptor and connector do it for you; see [`verifier_error`](Self::verifier_error).
-    ///
-    /// Why this shape: rustls sends the alert chosen from the `CertificateError` the verifier
-    /// returns, and only `CertificateError::Other` (sent as `certificate_unknown`) could carry
-    /// the typed reason. So the verifier returns the precise variant and keeps the reason in a
-    /// one-slot record of the current thread, which is cleared whenever one of our verifiers
-    /// starts a check and handed out only for the very `CertificateError` recorded.
-    pub fn take_refusal(error: &rustls::Error) -> Option<Arc<Self>> {
-        crate::refusal::take(error)
-    }
 }
 
 /// Becomes `InvalidCertificate(Other(..))`, so rustls keeps the typed cause (and sends a

@@ -14,7 +14,6 @@ use trust_bundle::X509BundleSource;
 
 use crate::authorize::Authorizer;
 use crate::error::Error;
-use crate::peer::PeerSlot;
 
 /// The part both verifiers share: X.509-SVID verification against the bundle of the peer's
 /// own trust domain, then the authorizer, then (per handshake) the signature check with the
@@ -173,21 +172,6 @@ impl SpiffeServerVerifier {
         self.inner.verify(end_entity, intermediates, now)
     }
 
-    /// A verifier for **one** connection, and the [`PeerSlot`] where it puts the server it
-    /// accepted: build that connection's `ClientConfig` with it
-    /// (`.dangerous().with_custom_certificate_verifier(..)`, or `set_certificate_verifier` on
-    /// a clone of a shared config), then read the server's identity with
-    /// [`PeerIdentity::from_connection`](crate::PeerIdentity::from_connection). It verifies
-    /// exactly as `self` does. [`SpiffeClientConfig::for_connection`] does this for the
-    /// configurations of [`SpiffeTls`](crate::SpiffeTls).
-    ///
-    /// [`SpiffeClientConfig::for_connection`]: crate::SpiffeClientConfig::for_connection
-    pub fn for_connection(self: &Arc<Self>) -> (Arc<dyn ServerCertVerifier>, PeerSlot) {
-        let slot = PeerSlot::empty();
-        let verifier = crate::connection::Reporting::new(Arc::clone(self), slot.clone());
-        (Arc::new(verifier), slot)
-    }
-
     /// What the handshake's verification returned, for the per-connection wrapper.
     pub(crate) fn verify_for_rustls(
         &self,
@@ -303,20 +287,6 @@ impl SpiffeClientVerifier {
         now: UnixTime,
     ) -> Result<VerifiedX509Svid, Error> {
         self.inner.verify(end_entity, intermediates, now)
-    }
-
-    /// A verifier for **one** connection, and the [`PeerSlot`] where it puts the client it
-    /// accepted: build that connection's `ServerConfig` with it
-    /// (`.with_client_cert_verifier(..)`), then read the client's identity with
-    /// [`PeerIdentity::from_connection`](crate::PeerIdentity::from_connection). It verifies
-    /// exactly as `self` does. [`SpiffeServerConfig::for_connection`] does this for the
-    /// configurations of [`SpiffeTls`](crate::SpiffeTls).
-    ///
-    /// [`SpiffeServerConfig::for_connection`]: crate::SpiffeServerConfig::for_connection
-    pub fn for_connection(self: &Arc<Self>) -> (Arc<dyn ClientCertVerifier>, PeerSlot) {
-        let slot = PeerSlot::empty();
-        let verifier = crate::connection::Reporting::new(Arc::clone(self), slot.clone());
-        (Arc::new(verifier), slot)
     }
 
     /// What the handshake's verification returned, for the per-connection wrapper.

@@ -3,8 +3,6 @@
 //! Section numbers refer to `SPIFFE_Workload_Endpoint.md` ("Workload Endpoint"); rule IDs (E-1,
 //! W-API-1...) to the project's SPIFFE digest.
 
-use crate::endpoint::ENDPOINT_SOCKET_ENV;
-
 /// What the shared Workload API rules refuse: an endpoint address, or a request without the
 /// security header.
 ///
@@ -15,7 +13,7 @@ pub enum Error {
     /// No address was given and `SPIFFE_ENDPOINT_SOCKET` is not set (Workload Endpoint 4;
     /// digest E-8).
     #[error(
-        "no workload api address configured: pass one explicitly or set {ENDPOINT_SOCKET_ENV} \
+        "no workload api address configured: pass one explicitly or set SPIFFE_ENDPOINT_SOCKET \
          (e.g. unix:///run/spire/agent.sock)"
     )]
     EndpointNotConfigured,
