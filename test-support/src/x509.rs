@@ -210,9 +210,8 @@ pub fn leaf_params(spiffe_id: &str) -> CertificateParams {
     params
 }
 
-/// Sets a 16-byte serial number and a 20-byte subject key identifier derived from `label`, and
-/// turns the authority key identifier on, so that nothing in the certificate but the public key
-/// and the signature depends on the key (what `cargo xtask gen-vectors --check` relies on).
+/// Sets a 16-byte serial number and a 20-byte subject key identifier derived from `label`, so
+/// that neither depends on the key (what `cargo xtask gen-vectors --check` relies on).
 pub fn set_fixed_ids(params: &mut CertificateParams, label: &str) {
     let mut serial = derived_bytes(&format!("serial/{label}"), 16);
     // A positive INTEGER with no leading zero octet: clear the top bit, set the next one.
@@ -222,7 +221,6 @@ pub fn set_fixed_ids(params: &mut CertificateParams, label: &str) {
     params.serial_number = Some(SerialNumber::from_slice(&serial));
     params.key_identifier_method =
         KeyIdMethod::PreSpecified(derived_bytes(&format!("ski/{label}"), 20));
-    params.use_authority_key_identifier_extension = true;
 }
 
 /// `n` bytes of SHA-256 over `label`: stable identifiers that depend on names, never on keys.
@@ -255,6 +253,8 @@ impl Options {
         self.validity.apply(&mut params);
         if let Some(label) = &self.fixed_ids {
             set_fixed_ids(&mut params, label);
+            // The issuer named by its derived key identifier too.
+            params.use_authority_key_identifier_extension = true;
         }
         edit(&mut params);
         let key = self.key_type.key_pair();
@@ -296,8 +296,8 @@ impl CaBuilder<'_> {
         self
     }
 
-    /// Serial number and subject key identifier derived from `label`, with an authority key
-    /// identifier ([`set_fixed_ids`]).
+    /// Serial number and subject key identifier derived from `label` ([`set_fixed_ids`]), and an
+    /// authority key identifier.
     pub fn fixed_ids(mut self, label: &str) -> Self {
         self.options.fixed_ids = Some(label.to_owned());
         self
@@ -346,7 +346,8 @@ impl LeafBuilder<'_> {
         self
     }
 
-    /// Serial number and subject key identifier derived from `label` ([`set_fixed_ids`]).
+    /// Serial number and subject key identifier derived from `label` ([`set_fixed_ids`]), and an
+    /// authority key identifier.
     pub fn fixed_ids(mut self, label: &str) -> Self {
         self.options.fixed_ids = Some(label.to_owned());
         self
