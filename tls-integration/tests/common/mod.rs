@@ -1,5 +1,5 @@
 //! Shared helpers for the tls-integration tests: a small PKI per trust domain minted once per
-//! test binary with rcgen, swappable SVID and bundle sources, an in-memory handshake driver and
+//! test binary with test-support's rcgen builder, swappable SVID and bundle sources, an in-memory handshake driver and
 //! a real-socket echo server.
 
 #![allow(
@@ -22,14 +22,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arc_swap::ArcSwap;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
-};
+use rcgen::CertificateParams;
 use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
 use rustls_pki_types::{CertificateDer, ServerName};
 use spiffe_id::TrustDomain;
 use svid::{CryptoBackend, PrivateKey, X509Svid, X509SvidSource};
+use test_support::x509::{self, Ca, Validity};
 use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle, X509BundleSource};
 
 /// The providers every backend-dependent test runs with.
@@ -50,51 +49,39 @@ pub fn provider() -> Arc<CryptoProvider> {
     providers().remove(0).1
 }
 
-/// A trust domain's certificate authority (root, optionally with an intermediate).
+/// A trust domain's certificate authority (root, optionally with an intermediate), minted with
+/// test-support's builder (SPIRE's profile).
 pub struct Authority {
     pub trust_domain: TrustDomain,
     pub root: CertificateDer<'static>,
-    issuer: Issuer<'static, KeyPair>,
+    /// The CA that signs leaves.
+    issuer: Ca,
     /// The issuing CA's own chain above the leaf (empty when the root signs leaves).
     pub intermediates: Vec<CertificateDer<'static>>,
 }
 
 /// Validity used for "good" certificates: wide, so tests that use the real clock (sockets,
 /// openssl, Go) never see them expire.
-pub fn good_validity(params: &mut CertificateParams) {
-    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-    params.not_after = rcgen::date_time_ymd(2099, 1, 1);
+pub fn good() -> Validity {
+    Validity::dates((2020, 1, 1), (2099, 1, 1))
 }
 
-fn ca_params(name: &str, spiffe: Option<&str>) -> CertificateParams {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    params.distinguished_name.push(DnType::CommonName, name);
-    if let Some(uri) = spiffe {
-        params.subject_alt_names = vec![SanType::URI(uri.try_into().unwrap())];
-    }
-    good_validity(&mut params);
-    params
+/// Sets [`good`] on certificate parameters.
+pub fn good_validity(params: &mut CertificateParams) {
+    good().apply(params);
 }
 
 impl Authority {
     /// A root CA for `trust_domain` that signs leaves directly.
     pub fn new(trust_domain: &str) -> Self {
-        let key = KeyPair::generate().unwrap();
-        let params = ca_params(
-            &format!("{trust_domain} root"),
-            Some(&format!("spiffe://{trust_domain}")),
-        );
-        let root = params.self_signed(&key).unwrap().der().clone();
+        let issuer = Ca::builder(trust_domain)
+            .common_name(&format!("{trust_domain} root"))
+            .validity(good())
+            .build();
         Self {
             trust_domain: trust_domain.parse().unwrap(),
-            root,
-            issuer: Issuer::new(params, key),
+            root: issuer.cert.clone(),
+            issuer,
             intermediates: Vec::new(),
         }
     }
@@ -102,15 +89,16 @@ impl Authority {
     /// An intermediate CA under this authority named `spiffe_uri` (which may belong to another
     /// trust domain: that is the cross-domain attack).
     pub fn intermediate(&self, spiffe_uri: &str) -> Self {
-        let key = KeyPair::generate().unwrap();
-        let params = ca_params("intermediate", Some(spiffe_uri));
-        let cert = params.signed_by(&key, &self.issuer).unwrap().der().clone();
-        let mut intermediates = vec![cert];
+        let issuer = self
+            .issuer
+            .issue_ca("intermediate")
+            .build_with(|p| p.subject_alt_names = vec![x509::uri(spiffe_uri)]);
+        let mut intermediates = vec![issuer.cert.clone()];
         intermediates.extend(self.intermediates.iter().cloned());
         Self {
             trust_domain: self.trust_domain.clone(),
             root: self.root.clone(),
-            issuer: Issuer::new(params, key),
+            issuer,
             intermediates,
         }
     }
@@ -133,16 +121,11 @@ impl Authority {
         id: &str,
         edit: impl FnOnce(&mut CertificateParams),
     ) -> (Vec<CertificateDer<'static>>, Vec<u8>) {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.subject_alt_names = vec![SanType::URI(id.try_into().unwrap())];
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        good_validity(&mut params);
-        edit(&mut params);
-        let leaf = params.signed_by(&key, &self.issuer).unwrap().der().clone();
-        let mut chain = vec![leaf];
+        let leaf = self.issuer.issue_leaf(id).build_with(edit);
+        let key = leaf.pkcs8();
+        let mut chain = vec![leaf.cert];
         chain.extend(self.intermediates.iter().cloned());
-        (chain, key.serialize_der())
+        (chain, key)
     }
 
     /// A valid SVID for `spiffe://<td><path>`.
