@@ -49,6 +49,7 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use serde_json::{Value, json};
 use spiffe_id::TrustDomain;
 use svid::{Audience, CryptoBackend, JwtValidator, Usage, X509Verifier};
+use test_support::differential::{self, Expected, Judgement, Ours, judge};
 use test_support::pem::{flip_signature as flip_last, tlv};
 use test_support::time::unix_now;
 use test_support::x509::{self, KeyType, raw_extension as extension, uri, validity as dates};
@@ -57,22 +58,6 @@ use trust_bundle::{
 };
 
 // ---- expected disagreements -------------------------------------------------------------
-
-/// Which side accepts in an expected disagreement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Ours {
-    /// We refuse what go-spiffe accepts.
-    Rejects,
-    /// We accept what go-spiffe refuses.
-    Accepts,
-}
-
-/// A case on which we knowingly differ from go-spiffe 2.5.0, with the rule that decides it.
-struct Expected {
-    case: &'static str,
-    ours: Ours,
-    rule: &'static str,
-}
 
 /// Every case on which we differ from go-spiffe 2.5.0, and why we are right.
 const EXPECTED_DISAGREEMENTS: &[Expected] = &[
@@ -418,33 +403,35 @@ fn compare(program: &Path, corpus: &Corpus, prefix: &str, x509_now: u64) -> (usi
                 show(&rust)
             ));
         }
-        let expected = EXPECTED_DISAGREEMENTS.iter().find(|e| e.case == name);
-        let status = match (&rust, go, expected) {
-            (Ok(a), Ok(b), _) if a != b => {
+        let expected = differential::listed(EXPECTED_DISAGREEMENTS, name);
+        let status = match judge(rust.as_deref().ok(), go.as_deref().ok(), expected) {
+            Judgement::IdMismatch => {
                 failures.push(format!(
-                    "{name}: both accept but with IDs {a} (ours) / {b} (go)"
+                    "{name}: both accept but with IDs {} (ours) / {} (go)",
+                    rust.as_deref().unwrap_or_default(),
+                    go.as_deref().unwrap_or_default()
                 ));
                 "ID MISMATCH"
             }
-            (r, g, None) if r.is_ok() == g.is_ok() => {
+            Judgement::Agree => {
                 agreements += 1;
                 "agree"
             }
-            (r, g, Some(e)) if r.is_ok() == g.is_ok() => {
+            Judgement::Stale => {
                 failures.push(format!(
                     "{name}: listed as an expected disagreement ({}) but both {}; remove it from \
                      EXPECTED_DISAGREEMENTS",
-                    e.rule,
-                    if r.is_ok() { "accept" } else { "reject" }
+                    expected.map_or("", |e| e.rule),
+                    if rust.is_ok() { "accept" } else { "reject" }
                 ));
                 "STALE"
             }
-            (r, _, Some(e)) if r.is_ok() == (e.ours == Ours::Accepts) => "expected disagreement",
-            (r, g, _) => {
+            Judgement::ExpectedDisagreement => "expected disagreement",
+            Judgement::Unexpected => {
                 failures.push(format!(
                     "{name}: UNEXPECTED disagreement: ours {} / go-spiffe {}",
-                    show(r),
-                    show(g)
+                    show(&rust),
+                    show(go)
                 ));
                 "UNEXPECTED"
             }
@@ -1474,19 +1461,8 @@ fn jwt_verdicts_match_go_spiffe() {
 
 #[test]
 fn expected_disagreements_are_unique_and_cite_a_rule() {
-    for (i, e) in EXPECTED_DISAGREEMENTS.iter().enumerate() {
-        assert!(
-            EXPECTED_DISAGREEMENTS[..i].iter().all(|f| f.case != e.case),
-            "{} listed twice",
-            e.case
-        );
-        assert!(
-            ["SVID", "SPIFFE-ID", "RFC"]
-                .iter()
-                .any(|doc| e.rule.contains(doc)),
-            "{}: cite the spec rule",
-            e.case
-        );
+    differential::check_list(EXPECTED_DISAGREEMENTS, &["SVID", "SPIFFE-ID", "RFC"]);
+    for e in EXPECTED_DISAGREEMENTS {
         assert!(e.case.starts_with("x509/") || e.case.starts_with("jwt/"));
     }
 }

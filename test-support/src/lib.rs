@@ -8,6 +8,8 @@
 //!   free-form parameter edits (for defect vectors) as builder options;
 //! - [`time`]: the fixed instants the tests verify at;
 //! - [`pem`]: PEM, concatenated-DER and DER TLV encoders, and a signature flipper;
+//! - [`differential`]: the expected-disagreement list and case judgement of the differential
+//!   tests against peer implementations;
 //! - [`jwt`]: an ES256 JWT-SVID signing key with its Workload API JWKS;
 //! - `workload_api` (feature `workload-api-server`): a scriptable fake Workload API server on a
 //!   Unix socket, for fault injection in client tests.
@@ -45,6 +47,7 @@
     reason = "test material, not an API: tests build, match and destructure these freely"
 )]
 
+pub mod differential;
 pub mod jwt;
 pub mod pem;
 pub mod time;

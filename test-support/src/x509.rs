@@ -528,7 +528,10 @@ mod tests {
 
     #[test]
     fn validity_dates_match_the_fixed_instants() {
-        assert_eq!(Validity::dates((2026, 1, 1), (2027, 1, 1)), Validity::default());
+        assert_eq!(
+            Validity::dates((2026, 1, 1), (2027, 1, 1)),
+            Validity::default()
+        );
         assert_eq!(epoch(2026, 6, 1), NOW);
     }
 
