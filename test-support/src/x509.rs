@@ -266,6 +266,30 @@ impl Options {
     }
 }
 
+/// The setters of [`Options`] that both builders have.
+macro_rules! options_setters {
+    () => {
+        /// The key type (default P-256).
+        pub fn key_type(mut self, key_type: KeyType) -> Self {
+            self.options.key_type = key_type;
+            self
+        }
+
+        /// The validity window (default: the issuer's, or [`Validity::default`] for a root).
+        pub fn validity(mut self, validity: Validity) -> Self {
+            self.options.validity = validity;
+            self
+        }
+
+        /// Serial number and subject key identifier derived from `label` ([`set_fixed_ids`]),
+        /// and an authority key identifier.
+        pub fn fixed_ids(mut self, label: &str) -> Self {
+            self.options.fixed_ids = Some(label.to_owned());
+            self
+        }
+    };
+}
+
 /// A signing certificate (root or intermediate) in the making; see the module docs.
 #[derive(Debug)]
 #[must_use]
@@ -277,29 +301,12 @@ pub struct CaBuilder<'a> {
 }
 
 impl CaBuilder<'_> {
-    /// The key type (default P-256).
-    pub fn key_type(mut self, key_type: KeyType) -> Self {
-        self.options.key_type = key_type;
-        self
-    }
+    options_setters!();
 
     /// The subject common name (default `<td> root CA` for a root, the name given for an
     /// intermediate).
     pub fn common_name(mut self, common_name: &str) -> Self {
         common_name.clone_into(&mut self.common_name);
-        self
-    }
-
-    /// The validity window (default: the issuer's, or [`Validity::default`] for a root).
-    pub fn validity(mut self, validity: Validity) -> Self {
-        self.options.validity = validity;
-        self
-    }
-
-    /// Serial number and subject key identifier derived from `label` ([`set_fixed_ids`]), and an
-    /// authority key identifier.
-    pub fn fixed_ids(mut self, label: &str) -> Self {
-        self.options.fixed_ids = Some(label.to_owned());
         self
     }
 
@@ -334,24 +341,7 @@ pub struct LeafBuilder<'a> {
 }
 
 impl LeafBuilder<'_> {
-    /// The key type (default P-256).
-    pub fn key_type(mut self, key_type: KeyType) -> Self {
-        self.options.key_type = key_type;
-        self
-    }
-
-    /// The validity window (default: the issuer's).
-    pub fn validity(mut self, validity: Validity) -> Self {
-        self.options.validity = validity;
-        self
-    }
-
-    /// Serial number and subject key identifier derived from `label` ([`set_fixed_ids`]), and an
-    /// authority key identifier.
-    pub fn fixed_ids(mut self, label: &str) -> Self {
-        self.options.fixed_ids = Some(label.to_owned());
-        self
-    }
+    options_setters!();
 
     /// Signs the leaf.
     #[track_caller]
