@@ -38,11 +38,18 @@ impl Es256Key {
     /// A compact JWS of `claims` with the header `{"alg":"ES256","kid":<kid>,"typ":"JWT"}`.
     #[track_caller]
     pub fn sign(&self, claims: &Value) -> String {
+        self.sign_raw(&claims.to_string())
+    }
+
+    /// [`Self::sign`] over claims given as JSON text, byte for byte (so a test can craft claims
+    /// no JSON library would write).
+    #[track_caller]
+    pub fn sign_raw(&self, claims: &str) -> String {
         let header = json!({"alg": "ES256", "kid": self.kid, "typ": "JWT"});
         let signed = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
+            URL_SAFE_NO_PAD.encode(claims)
         );
         let signature = self
             .pair
@@ -77,5 +84,22 @@ impl Es256Key {
     /// A Workload API JWKS (`{"keys": [jwk]}`) holding this key, as bytes.
     pub fn jwks(&self) -> Vec<u8> {
         json!({"keys": [self.jwk()]}).to_string().into_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_is_es256_with_the_kid() {
+        let key = Es256Key::generate("k1");
+        let token = key.sign_raw(r#"{"sub":"spiffe://example.org/w"}"#);
+        let header = token.split('.').next().unwrap();
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(header).unwrap(),
+            br#"{"alg":"ES256","kid":"k1","typ":"JWT"}"#
+        );
+        assert_eq!(key.public_point().len(), 65);
     }
 }

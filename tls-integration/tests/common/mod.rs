@@ -28,6 +28,7 @@ use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
 use rustls_pki_types::{CertificateDer, ServerName};
 use spiffe_id::TrustDomain;
 use svid::{CryptoBackend, PrivateKey, X509Svid, X509SvidSource};
+use test_support::jwt::Es256Key;
 use test_support::x509::{self, Ca, Validity};
 use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle, X509BundleSource};
 
@@ -297,56 +298,37 @@ impl Failure {
 /// A JWT-SVID issuer for one trust domain: an ECDSA P-256 key (ES256) and its bundle.
 pub struct JwtIssuer {
     pub trust_domain: TrustDomain,
-    kid: String,
-    pair: ring::signature::EcdsaKeyPair,
+    key: Es256Key,
 }
 
 impl JwtIssuer {
     pub fn new(trust_domain: &str, kid: &str) -> Self {
-        use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
-        let rng = ring::rand::SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .unwrap();
         Self {
             trust_domain: trust_domain.parse().unwrap(),
-            kid: kid.to_owned(),
-            pair,
+            key: Es256Key::generate(kid),
         }
     }
 
     pub fn bundle(&self) -> trust_bundle::JwtBundle {
-        use ring::signature::KeyPair;
         let key = trust_bundle::JwtKey::Ec(
             trust_bundle::EcPublicKey::from_sec1(
                 trust_bundle::EcCurve::P256,
-                self.pair.public_key().as_ref(),
+                self.key.public_point(),
             )
             .unwrap(),
         );
-        trust_bundle::JwtBundle::from_keys(self.trust_domain.clone(), [(self.kid.clone(), key)])
+        trust_bundle::JwtBundle::from_keys(self.trust_domain.clone(), [(self.key.kid.clone(), key)])
             .unwrap()
     }
 
     /// A token for `sub` and `aud`, valid for an hour from now.
     pub fn token(&self, sub: &str, aud: &str) -> String {
-        let exp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            + 3600;
-        self.token_with(sub, aud, exp)
+        self.token_with(sub, aud, test_support::time::unix_now() + 3600)
     }
 
     pub fn token_with(&self, sub: &str, aud: &str, exp: u64) -> String {
-        use base64::Engine;
-        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-        let header = format!(r#"{{"alg":"ES256","kid":"{}","typ":"JWT"}}"#, self.kid);
-        let claims = format!(r#"{{"sub":"{sub}","aud":["{aud}"],"exp":{exp}}}"#);
-        let signed = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
-        let rng = ring::rand::SystemRandom::new();
-        let signature = self.pair.sign(&rng, signed.as_bytes()).unwrap();
-        format!("{signed}.{}", b64(signature.as_ref()))
+        self.key
+            .sign_raw(&format!(r#"{{"sub":"{sub}","aud":["{aud}"],"exp":{exp}}}"#))
     }
 }
 
