@@ -54,10 +54,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{BatchSize, BenchmarkGroup, Criterion, criterion_group, criterion_main};
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType,
-};
+use rcgen::KeyPair;
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair as _, RsaKeyPair, RsaPublicKeyComponents};
 use rustls_pki_types::{
@@ -66,6 +63,7 @@ use rustls_pki_types::{
 };
 use spiffe_id::TrustDomain;
 use svid::{Audience, CryptoBackend, JwtValidator, KeyAlgorithm, KeyError, Usage, X509Verifier};
+use test_support::x509::{Ca, KeyType, leaf_params};
 use trust_bundle::{
     BundleSet, EcCurve, EcPublicKey, JwtBundle, JwtKey, RsaPublicKey, SpiffeBundle, X509Bundle,
 };
@@ -88,85 +86,16 @@ fn now() -> UnixTime {
 // ---------------------------------------------------------------------------------------------
 // X.509 material
 
-/// A signing certificate with what it takes to sign more.
-struct Ca {
-    params: CertificateParams,
-    key: KeyPair,
-    cert: CertificateDer<'static>,
-}
-
-fn validity(params: &mut CertificateParams) {
-    params.not_before = rcgen::date_time_ymd(2026, 1, 1);
-    params.not_after = rcgen::date_time_ymd(2027, 1, 1);
-}
-
-fn uri(s: &str) -> SanType {
-    SanType::URI(s.try_into().unwrap())
-}
-
-/// cA=true, keyCertSign + cRLSign, URI SAN `spiffe://example.org`, as SPIRE issues CAs.
-fn ca_params(common_name: &str) -> CertificateParams {
-    let mut params = CertificateParams::default();
-    params.distinguished_name = DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, common_name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    params.subject_alt_names = vec![uri(&format!("spiffe://{TD}"))];
-    validity(&mut params);
-    params
-}
-
-/// A leaf as SPIRE issues it: empty subject, one URI SAN, cA=false, digitalSignature +
-/// keyEncipherment + keyAgreement, EKU serverAuth + clientAuth.
-fn leaf_params() -> CertificateParams {
-    let mut params = CertificateParams::default();
-    params.distinguished_name = DistinguishedName::new();
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-        KeyUsagePurpose::KeyAgreement,
-    ];
-    params.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
-    params.subject_alt_names = vec![uri(LEAF_ID)];
-    validity(&mut params);
-    params
+/// A leaf for [`LEAF_ID`] as SPIRE issues it (test-support's default profile) and its PKCS#8
+/// key.
+fn leaf(ca: &Ca) -> (CertificateDer<'static>, Vec<u8>) {
+    let leaf = ca.leaf(LEAF_ID);
+    let key = leaf.pkcs8();
+    (leaf.cert, key)
 }
 
 fn p256() -> KeyPair {
-    KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap()
-}
-
-impl Ca {
-    fn root() -> Self {
-        let params = ca_params("example.org root CA");
-        let key = p256();
-        let cert = params.self_signed(&key).unwrap().der().clone();
-        Self { params, key, cert }
-    }
-
-    fn sign(&self, params: &CertificateParams, key: &KeyPair) -> CertificateDer<'static> {
-        let issuer = Issuer::from_params(&self.params, &self.key);
-        params.signed_by(key, &issuer).unwrap().der().clone()
-    }
-
-    fn intermediate(&self) -> Self {
-        let params = ca_params("example.org intermediate CA");
-        let key = p256();
-        let cert = self.sign(&params, &key);
-        Self { params, key, cert }
-    }
-
-    /// A leaf and its PKCS#8 key.
-    fn leaf(&self) -> (CertificateDer<'static>, Vec<u8>) {
-        let key = p256();
-        (self.sign(&leaf_params(), &key), key.serialize_der())
-    }
+    KeyType::P256.key_pair()
 }
 
 /// One DER TLV at the start of `input`: (the whole TLV, its contents, what follows).
@@ -254,10 +183,10 @@ struct Pki {
 
 impl Pki {
     fn mint() -> Self {
-        let root = Ca::root();
-        let intermediate = root.intermediate();
-        let (direct_leaf, direct_key) = root.leaf();
-        let (chained_leaf, chained_key) = intermediate.leaf();
+        let root = Ca::root(TD);
+        let intermediate = root.intermediate("example.org intermediate CA");
+        let (direct_leaf, direct_key) = leaf(&root);
+        let (chained_leaf, chained_key) = leaf(&intermediate);
         let td = TrustDomain::parse(TD).unwrap();
         let bundle = X509Bundle::from_certificates(td, [root.cert.clone()]).unwrap();
         Self {
@@ -397,9 +326,9 @@ fn x509(c: &mut Criterion) {
 /// `x509_verify_decoys`: 150 same-subject authorities before the real one, against the real one
 /// alone.
 fn decoys(c: &mut Criterion) {
-    let root = Ca::root();
-    let decoys: Vec<Ca> = (0..150).map(|_| Ca::root()).collect();
-    let mut params = leaf_params();
+    let root = Ca::root(TD);
+    let decoys: Vec<Ca> = (0..150).map(|_| Ca::root(TD)).collect();
+    let mut params = leaf_params(LEAF_ID);
     params.use_authority_key_identifier_extension = true;
     let leaf = vec![root.sign(&params, &p256())];
     let td = TrustDomain::parse(TD).unwrap();

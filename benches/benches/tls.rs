@@ -72,9 +72,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
-};
+use rcgen::KeyUsagePurpose;
 use ring::signature::{
     ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _,
 };
@@ -89,6 +87,7 @@ use rustls::{
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use spiffe_id::IdMatcher;
 use svid::{Audience, CryptoBackend, JwtValidator, X509Svid};
+use test_support::x509::{self, Ca, Validity};
 use tls_integration::tower::JwtBearerLayer;
 use tls_integration::{PeerIdentity, SpiffeClientConfig, SpiffeServerConfig, SpiffeTls};
 use trust_bundle::{BundleSet, EcCurve, EcPublicKey, JwtBundle, JwtKey, SpiffeBundle, X509Bundle};
@@ -117,40 +116,28 @@ struct Leaf {
 }
 
 fn pki() -> Pki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    ca.distinguished_name
-        .push(DnType::CommonName, "example.org root");
-    ca.subject_alt_names = vec![SanType::URI("spiffe://example.org".try_into().unwrap())];
-    ca.not_before = rcgen::date_time_ymd(2020, 1, 1);
-    ca.not_after = rcgen::date_time_ymd(2099, 1, 1);
-    let root = ca.self_signed(&ca_key).unwrap().der().clone();
-    let issuer = Issuer::new(ca, ca_key);
+    let ca = Ca::builder("example.org")
+        .common_name("example.org root")
+        .validity(Validity::dates((2020, 1, 1), (2099, 1, 1)))
+        .build();
     let leaf = |id: &str, dns: bool| {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.subject_alt_names = vec![SanType::URI(id.try_into().unwrap())];
-        if dns {
-            // Lets the plain WebPkiServerVerifier accept the same certificate.
-            params
-                .subject_alt_names
-                .push(SanType::DnsName("localhost".try_into().unwrap()));
-        }
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        // The `spiffe` crate requires an explicit basicConstraints cA=false on leaves.
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2099, 1, 1);
-        let cert = params.signed_by(&key, &issuer).unwrap().der().clone();
+        let leaf = ca.issue_leaf(id).build_with(|params| {
+            if dns {
+                // Lets the plain WebPkiServerVerifier accept the same certificate.
+                params.subject_alt_names.push(x509::dns("localhost"));
+            }
+            // A lean leaf: digitalSignature only, no extended key usage. The `spiffe` crate
+            // requires the explicit basicConstraints cA=false the default profile has.
+            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            params.extended_key_usages.clear();
+        });
         Leaf {
-            chain: vec![cert],
-            key: key.serialize_der(),
+            chain: vec![leaf.cert.clone()],
+            key: leaf.pkcs8(),
         }
     };
     Pki {
-        root,
+        root: ca.cert.clone(),
         server: leaf(SERVER_ID, true),
         client: leaf(CLIENT_ID, false),
     }

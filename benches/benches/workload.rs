@@ -32,17 +32,13 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
-};
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
 use rustls_pki_types::UnixTime;
 use svid::{CryptoBackend, Usage, X509Svid, X509SvidSource};
+use test_support::jwt::Es256Key;
+use test_support::x509::{self, Validity};
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle};
@@ -56,6 +52,8 @@ use workload_client::{Client, Endpoint, JwtSource, SourceOptions, SvidPicker, X5
 
 type BoxStream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
 
+/// A lean fake agent (no script, no header bookkeeping, unlike test-support's `FakeServer`), so
+/// `ours/uncached_agent_call` times the client, not the fake.
 struct Server {
     x509: watch::Sender<X509svidResponse>,
     jwt: JwtsvidResponse,
@@ -119,90 +117,55 @@ impl SpiffeWorkloadApi for Fake {
     }
 }
 
-macro_rules! offset {
-    ($time:expr) => {
-        rcgen::date_time_ymd(1970, 1, 1) + $time.duration_since(UNIX_EPOCH).unwrap()
-    };
-}
-
+/// The trust domain's authorities (test-support's CA builder and ES256 key), valid around the
+/// wall clock since the client verifies at `now`.
 struct Ca {
-    issuer: Issuer<'static, KeyPair>,
+    ca: x509::Ca,
     der: Vec<u8>,
-    jwt_key: EcdsaKeyPair,
+    jwt_key: Es256Key,
 }
 
 impl Ca {
     fn new() -> Self {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "bench CA");
-        let now = SystemTime::now();
-        params.not_before = offset!(now - Duration::from_secs(3600));
-        params.not_after = offset!(now + Duration::from_secs(30 * 24 * 3600));
-        let der = params.self_signed(&key).unwrap().der().to_vec();
-        let rng = ring::rand::SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let jwt_key =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-                .unwrap();
+        let ca = x509::Ca::builder("example.org")
+            .common_name("bench CA")
+            .validity(Validity::around_now(HOUR, 30 * DAY))
+            .build();
         Self {
-            issuer: Issuer::new(params, key),
-            der,
-            jwt_key,
+            der: ca.cert.to_vec(),
+            ca,
+            jwt_key: Es256Key::generate("k1"),
         }
     }
 
     fn svid(&self, path: &str) -> X509svid {
-        let key = KeyPair::generate().unwrap();
         let id = format!("spiffe://example.org{path}");
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.subject_alt_names = vec![SanType::URI(id.clone().try_into().unwrap())];
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        let now = SystemTime::now();
-        params.not_before = offset!(now - Duration::from_secs(3600));
-        params.not_after = offset!(now + Duration::from_secs(24 * 3600));
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let leaf = self
+            .ca
+            .issue_leaf(&id)
+            .validity(Validity::around_now(HOUR, DAY))
+            .build();
         X509svid {
             spiffe_id: id,
-            x509_svid: cert.der().to_vec(),
-            x509_svid_key: key.serialize_der(),
+            x509_svid: leaf.cert.to_vec(),
+            x509_svid_key: leaf.pkcs8(),
             bundle: self.der.clone(),
             hint: String::new(),
         }
     }
 
     fn jwt(&self) -> String {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let header = serde_json::json!({"alg": "ES256", "kid": "k1", "typ": "JWT"});
-        let claims = serde_json::json!({
-            "sub": "spiffe://example.org/web", "aud": ["api"], "iat": now, "exp": now + 3600,
-        });
-        let signed = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let rng = ring::rand::SystemRandom::new();
-        let signature = self.jwt_key.sign(&rng, signed.as_bytes()).unwrap();
-        format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+        self.jwt_key
+            .jwt_svid("spiffe://example.org/web", &["api"], 3600)
     }
 
     fn jwks(&self) -> Vec<u8> {
-        let point = self.jwt_key.public_key().as_ref();
-        let (x, y) = point[1..].split_at(32);
-        serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1",
-            "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y)}]})
-        .to_string()
-        .into_bytes()
+        self.jwt_key.jwks()
     }
 }
+
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
 
 fn response(svid: X509svid) -> X509svidResponse {
     X509svidResponse {

@@ -35,13 +35,13 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose,
+    SanType,
 };
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
@@ -49,27 +49,15 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use serde_json::{Value, json};
 use spiffe_id::TrustDomain;
 use svid::{Audience, CryptoBackend, JwtValidator, Usage, X509Verifier};
+use test_support::differential::{self, Expected, Judgement, Ours, judge};
+use test_support::pem::{flip_signature as flip_last, tlv};
+use test_support::time::unix_now;
+use test_support::x509::{self, KeyType, raw_extension as extension, uri, validity as dates};
 use trust_bundle::{
     BundleSet, EcCurve, EcPublicKey, JwtBundle, JwtKey, RsaPublicKey, SpiffeBundle, X509Bundle,
 };
 
 // ---- expected disagreements -------------------------------------------------------------
-
-/// Which side accepts in an expected disagreement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Ours {
-    /// We refuse what go-spiffe accepts.
-    Rejects,
-    /// We accept what go-spiffe refuses.
-    Accepts,
-}
-
-/// A case on which we knowingly differ from go-spiffe 2.5.0, with the rule that decides it.
-struct Expected {
-    case: &'static str,
-    ours: Ours,
-    rule: &'static str,
-}
 
 /// Every case on which we differ from go-spiffe 2.5.0, and why we are right.
 const EXPECTED_DISAGREEMENTS: &[Expected] = &[
@@ -414,33 +402,35 @@ fn compare(program: &Path, corpus: &Corpus, prefix: &str, x509_now: u64) -> (usi
                 show(&rust)
             ));
         }
-        let expected = EXPECTED_DISAGREEMENTS.iter().find(|e| e.case == name);
-        let status = match (&rust, go, expected) {
-            (Ok(a), Ok(b), _) if a != b => {
+        let expected = differential::listed(EXPECTED_DISAGREEMENTS, name);
+        let status = match judge(rust.as_deref().ok(), go.as_deref().ok(), expected) {
+            Judgement::IdMismatch => {
                 failures.push(format!(
-                    "{name}: both accept but with IDs {a} (ours) / {b} (go)"
+                    "{name}: both accept but with IDs {} (ours) / {} (go)",
+                    rust.as_deref().unwrap_or_default(),
+                    go.as_deref().unwrap_or_default()
                 ));
                 "ID MISMATCH"
             }
-            (r, g, None) if r.is_ok() == g.is_ok() => {
+            Judgement::Agree => {
                 agreements += 1;
                 "agree"
             }
-            (r, g, Some(e)) if r.is_ok() == g.is_ok() => {
+            Judgement::Stale => {
                 failures.push(format!(
                     "{name}: listed as an expected disagreement ({}) but both {}; remove it from \
                      EXPECTED_DISAGREEMENTS",
-                    e.rule,
-                    if r.is_ok() { "accept" } else { "reject" }
+                    expected.map_or("", |e| e.rule),
+                    if rust.is_ok() { "accept" } else { "reject" }
                 ));
                 "STALE"
             }
-            (r, _, Some(e)) if r.is_ok() == (e.ours == Ours::Accepts) => "expected disagreement",
-            (r, g, _) => {
+            Judgement::ExpectedDisagreement => "expected disagreement",
+            Judgement::Unexpected => {
                 failures.push(format!(
                     "{name}: UNEXPECTED disagreement: ours {} / go-spiffe {}",
-                    show(r),
-                    show(g)
+                    show(&rust),
+                    show(go)
                 ));
                 "UNEXPECTED"
             }
@@ -479,95 +469,18 @@ fn compare(program: &Path, corpus: &Corpus, prefix: &str, x509_now: u64) -> (usi
 // ---- X.509 material ---------------------------------------------------------------------
 
 /// 2026-06-01T00:00:00Z: the X.509 verification time on both sides.
-const X509_NOW: u64 = 1_780_272_000;
+const X509_NOW: u64 = test_support::time::NOW;
 
-/// The key types X.509-SVIDs use here.
-#[derive(Clone, Copy)]
-enum KeyType {
-    P256,
-    P384,
-    Rsa,
-    Ed25519,
-}
+/// `test_support`'s CA with this corpus's shorthands: roots named by the caller, P-256
+/// intermediates, leaves as bare certificates (the corpus never needs their keys).
+struct Ca(x509::Ca);
 
-impl KeyType {
-    fn key_pair(self) -> KeyPair {
-        match self {
-            Self::P256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap(),
-            Self::P384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap(),
-            Self::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap(),
-            // rcgen cannot generate RSA keys with ring: the checked-in test key.
-            Self::Rsa => {
-                let path = repo_root().join("svid/tests/data/rsa2048.pk8.pem");
-                KeyPair::from_pem(&std::fs::read_to_string(path).unwrap()).unwrap()
-            }
-        }
+impl std::ops::Deref for Ca {
+    type Target = x509::Ca;
+
+    fn deref(&self) -> &x509::Ca {
+        &self.0
     }
-}
-
-fn uri(s: &str) -> SanType {
-    SanType::URI(s.try_into().unwrap())
-}
-
-fn dates(params: &mut CertificateParams, from: (i32, u8, u8), until: (i32, u8, u8)) {
-    params.not_before = rcgen::date_time_ymd(from.0, from.1, from.2);
-    params.not_after = rcgen::date_time_ymd(until.0, until.1, until.2);
-}
-
-/// A critical extension with a raw DER value.
-fn extension(oid: &[u64], value: Vec<u8>, critical: bool) -> CustomExtension {
-    let mut ext = CustomExtension::from_oid_content(oid, value);
-    ext.set_criticality(critical);
-    ext
-}
-
-/// A DER TLV with a short-form length (values here are under 128 bytes).
-fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag, u8::try_from(value.len()).unwrap()];
-    out.extend_from_slice(value);
-    out
-}
-
-/// A signing certificate: cA=true, keyUsage keyCertSign + cRLSign, URI SAN `spiffe://<td>`.
-fn ca_params(trust_domain: &str, common_name: &str) -> CertificateParams {
-    let mut params = CertificateParams::default();
-    params.distinguished_name = DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, common_name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    params.subject_alt_names = vec![uri(&format!("spiffe://{trust_domain}"))];
-    dates(&mut params, (2026, 1, 1), (2027, 1, 1));
-    params
-}
-
-/// A leaf as SPIRE issues it: one URI SAN, empty subject, cA=false, keyUsage digitalSignature
-/// + keyEncipherment + keyAgreement, EKU serverAuth + clientAuth.
-fn leaf_params(spiffe_id: &str) -> CertificateParams {
-    let mut params = CertificateParams::default();
-    params.distinguished_name = DistinguishedName::new();
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-        KeyUsagePurpose::KeyAgreement,
-    ];
-    params.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
-    params.subject_alt_names = vec![uri(spiffe_id)];
-    dates(&mut params, (2026, 1, 1), (2027, 1, 1));
-    params
-}
-
-/// A signing certificate with its key.
-struct Ca {
-    trust_domain: String,
-    params: CertificateParams,
-    key: KeyPair,
-    cert: CertificateDer<'static>,
 }
 
 impl Ca {
@@ -581,16 +494,8 @@ impl Ca {
         key_type: KeyType,
         edit: impl FnOnce(&mut CertificateParams),
     ) -> Self {
-        let mut params = ca_params(trust_domain, name);
-        edit(&mut params);
-        let key = key_type.key_pair();
-        let cert = params.self_signed(&key).unwrap().der().clone();
-        Self {
-            trust_domain: trust_domain.to_owned(),
-            params,
-            key,
-            cert,
-        }
+        let builder = x509::Ca::builder(trust_domain).common_name(name);
+        Self(builder.key_type(key_type).build_with(edit))
     }
 
     fn intermediate(&self, name: &str) -> Self {
@@ -598,16 +503,7 @@ impl Ca {
     }
 
     fn intermediate_with(&self, name: &str, edit: impl FnOnce(&mut CertificateParams)) -> Self {
-        let mut params = ca_params(&self.trust_domain, name);
-        edit(&mut params);
-        let key = KeyType::P256.key_pair();
-        let cert = self.sign(&params, &key);
-        Self {
-            trust_domain: self.trust_domain.clone(),
-            params,
-            key,
-            cert,
-        }
+        Self(self.0.issue_ca(name).build_with(edit))
     }
 
     fn leaf(&self, spiffe_id: &str) -> CertificateDer<'static> {
@@ -620,14 +516,7 @@ impl Ca {
         key_type: KeyType,
         edit: impl FnOnce(&mut CertificateParams),
     ) -> CertificateDer<'static> {
-        let mut params = leaf_params(spiffe_id);
-        edit(&mut params);
-        self.sign(&params, &key_type.key_pair())
-    }
-
-    fn sign(&self, params: &CertificateParams, key: &KeyPair) -> CertificateDer<'static> {
-        let issuer = Issuer::from_params(&self.params, &self.key);
-        params.signed_by(key, &issuer).unwrap().der().clone()
+        self.0.leaf_with(spiffe_id, key_type, edit).cert
     }
 }
 
@@ -647,17 +536,10 @@ fn document(
     serde_json::from_str(&bundle.to_json()).unwrap()
 }
 
-/// Flips the last bit of the signature (still well-formed DER).
-fn flip_last(cert: &CertificateDer<'static>) -> CertificateDer<'static> {
-    let mut der = cert.to_vec();
-    *der.last_mut().unwrap() ^= 1;
-    CertificateDer::from(der)
-}
-
 fn x509_corpus() -> Corpus {
     let ex = Ca::root("example.org", "example.org root", KeyType::P256);
     let ex384 = Ca::root("example.org", "example.org P-384 root", KeyType::P384);
-    let ex_rsa = Ca::root("example.org", "example.org RSA root", KeyType::Rsa);
+    let ex_rsa = Ca::root("example.org", "example.org RSA root", KeyType::Rsa2048);
     let ex_ed = Ca::root("example.org", "example.org Ed25519 root", KeyType::Ed25519);
     // A CA whose keyUsage also has digitalSignature: allowed by X509-SVID 4.3 (digest 2.3).
     let ex_ds = Ca::root_with("example.org", "example.org root +ds", KeyType::P256, |p| {
@@ -691,7 +573,7 @@ fn x509_corpus() -> Corpus {
     c.x509("x509/valid/p384-root-and-leaf", &[&leaf], true);
     let leaf = ex_rsa.leaf(id);
     c.x509("x509/valid/rsa-root-p256-leaf", &[&leaf], true);
-    let leaf = ex.leaf_with(id, KeyType::Rsa, |_| {});
+    let leaf = ex.leaf_with(id, KeyType::Rsa2048, |_| {});
     c.x509("x509/valid/p256-root-rsa-leaf", &[&leaf], true);
     let leaf = ex_ed.leaf_with(id, KeyType::Ed25519, |_| {});
     c.x509("x509/valid/ed25519-root-and-leaf", &[&leaf], true);
@@ -1516,7 +1398,9 @@ fn jwt_corpus(now: u64) -> Corpus {
         false,
     );
     // A well-formed certificate: go-jose parses x5c and refuses the token if it cannot.
-    let x5c = Ca::root("attacker.example", "attacker", KeyType::P256).cert;
+    let x5c = Ca::root("attacker.example", "attacker", KeyType::P256)
+        .0
+        .cert;
     let header = format!(
         r#"{{"alg":"ES256","kid":"ex-p256","typ":"JWT","x5c":["{}"]}}"#,
         STANDARD.encode(&x5c)
@@ -1553,13 +1437,6 @@ fn jwt_corpus(now: u64) -> Corpus {
     c
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 #[test]
 fn x509_verdicts_match_go_spiffe() {
     let Some(program) = go_program() else { return };
@@ -1583,19 +1460,8 @@ fn jwt_verdicts_match_go_spiffe() {
 
 #[test]
 fn expected_disagreements_are_unique_and_cite_a_rule() {
-    for (i, e) in EXPECTED_DISAGREEMENTS.iter().enumerate() {
-        assert!(
-            EXPECTED_DISAGREEMENTS[..i].iter().all(|f| f.case != e.case),
-            "{} listed twice",
-            e.case
-        );
-        assert!(
-            ["SVID", "SPIFFE-ID", "RFC"]
-                .iter()
-                .any(|doc| e.rule.contains(doc)),
-            "{}: cite the spec rule",
-            e.case
-        );
+    differential::check_list(EXPECTED_DISAGREEMENTS, &["SVID", "SPIFFE-ID", "RFC"]);
+    for e in EXPECTED_DISAGREEMENTS {
         assert!(e.case.starts_with("x509/") || e.case.starts_with("jwt/"));
     }
 }

@@ -20,6 +20,8 @@ use spiffe_id::TrustDomain;
 use svid::{Audience, Error, JwtError, Usage, VerifyError, X509Verifier};
 use trust_bundle::{BundleSet, JwtBundle, JwtBundleSource, X509Bundle, X509BundleSource};
 
+use common::CaExt as _;
+
 /// A bundle source whose contents can be replaced, like a Workload API source on update.
 struct Swappable(RwLock<BundleSet>);
 

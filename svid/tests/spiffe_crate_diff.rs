@@ -45,24 +45,8 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
 use svid::{CryptoBackend, JwtValidator, X509Svid};
+use test_support::differential::{self, Expected, Judgement, Ours, judge};
 use vector_corpus::{Kind, Vector, error_name, jwt_error_name, load, read};
-
-/// Which side accepts in an expected disagreement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Ours {
-    /// We refuse what the `spiffe` crate accepts.
-    Rejects,
-    /// We accept what the `spiffe` crate refuses.
-    Accepts,
-}
-
-/// A case on which we knowingly differ from the `spiffe` crate 0.19, with the rule that decides
-/// it (`shared/spec/SPIFFE-DIGEST.md` sections).
-struct Expected {
-    case: &'static str,
-    ours: Ours,
-    rule: &'static str,
-}
 
 /// Every case on which we differ from the `spiffe` crate 0.19, and why we are right.
 const EXPECTED_DISAGREEMENTS: &[Expected] = &[
@@ -105,8 +89,12 @@ enum Verdict {
 }
 
 impl Verdict {
-    fn accepts(&self) -> bool {
-        matches!(self, Self::Accept(_))
+    /// The accepted ID, `None` for a refusal.
+    fn id(&self) -> Option<&str> {
+        match self {
+            Self::Accept(id) => Some(id),
+            Self::Reject(_) => None,
+        }
     }
 }
 
@@ -124,16 +112,6 @@ struct Case {
     id: String,
     ours: Verdict,
     theirs: Verdict,
-}
-
-impl Case {
-    fn agrees(&self) -> bool {
-        match (&self.ours, &self.theirs) {
-            (Verdict::Accept(a), Verdict::Accept(b)) => a == b,
-            (Verdict::Reject(_), Verdict::Reject(_)) => true,
-            _ => false,
-        }
-    }
 }
 
 // ---- X.509 -------------------------------------------------------------------------------
@@ -290,26 +268,24 @@ fn agrees_with_the_spiffe_crate_except_listed_disagreements() {
             "{:<60} ours {} | spiffe {}",
             case.id, case.ours, case.theirs
         );
-        let listed = EXPECTED_DISAGREEMENTS.iter().find(|e| e.case == case.id);
-        let ours = if case.ours.accepts() {
-            Ours::Accepts
-        } else {
-            Ours::Rejects
-        };
-        match (case.agrees(), listed) {
-            (true, None) => agreed += 1,
-            (true, Some(_)) => failures.push(format!(
+        let listed = differential::listed(EXPECTED_DISAGREEMENTS, &case.id);
+        match judge(case.ours.id(), case.theirs.id(), listed) {
+            Judgement::Agree => agreed += 1,
+            Judgement::Stale => failures.push(format!(
                 "{}: listed as a disagreement but both now say {} / {}; remove it from \
                  EXPECTED_DISAGREEMENTS",
                 case.id, case.ours, case.theirs
             )),
-            (false, Some(expected)) if expected.ours == ours && !both_accept(case) => {
+            Judgement::ExpectedDisagreement => {
                 println!(
                     "expected disagreement {}: ours {}, spiffe {} [{}]",
-                    case.id, case.ours, case.theirs, expected.rule
+                    case.id,
+                    case.ours,
+                    case.theirs,
+                    listed.map_or("", |e| e.rule)
                 );
             }
-            (false, _) => failures.push(format!(
+            Judgement::IdMismatch | Judgement::Unexpected => failures.push(format!(
                 "{}: ours {}, spiffe {} (not an expected disagreement)",
                 case.id, case.ours, case.theirs
             )),
@@ -328,9 +304,4 @@ fn agrees_with_the_spiffe_crate_except_listed_disagreements() {
         EXPECTED_DISAGREEMENTS.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-/// A disagreement about the accepted ID is never an expected one.
-fn both_accept(case: &Case) -> bool {
-    case.ours.accepts() && case.theirs.accepts()
 }

@@ -13,7 +13,8 @@ mod common;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::{
-    Ca, KeyType, backend, certificate_err, chain, concat, data, pem, pem_block, profile_err,
+    Ca, KeyType, KeyTypeExt as _, LeafExt as _, backend, certificate_err, chain, concat, data, pem,
+    pem_block, profile_err,
 };
 use rcgen::{BasicConstraints, IsCa, KeyUsagePurpose};
 use rustls_pki_types::CertificateDer;

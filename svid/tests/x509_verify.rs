@@ -17,9 +17,9 @@ use std::slice::from_ref;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use common::{
-    Ca, KeyType, NOT_AFTER, NOT_BEFORE, NOW, OID_BASIC_CONSTRAINTS, OID_KEY_USAGE, at, backend,
-    bundle, chain, dns, epoch, flip_signature, now, profile_err, raw_extension, raw_uri_sans, set,
-    td, tlv, uri, validity, verify_err,
+    Ca, CaExt as _, KeyType, NOT_AFTER, NOT_BEFORE, NOW, OID_BASIC_CONSTRAINTS, OID_KEY_USAGE, at,
+    backend, bundle, chain, dns, epoch, flip_signature, now, profile_err, raw_extension,
+    raw_uri_sans, set, td, tlv, uri, validity, verify_err,
 };
 use rcgen::{BasicConstraints, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose};
 use rustls_pki_types::CertificateDer;

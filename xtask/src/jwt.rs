@@ -8,9 +8,7 @@ use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
+use rcgen::KeyPair;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
 use serde_json::{Value, json};
@@ -628,15 +626,8 @@ pub(crate) fn vectors(keys: &mint::Keys) -> Result<Vec<JwtVector>> {
 /// bundle entry.
 fn x509_authority(pkcs8: &[u8]) -> Result<Vec<u8>> {
     let key = KeyPair::try_from(pkcs8)?;
-    let mut params = CertificateParams::default();
+    let mut params = test_support::x509::ca_params("example.org", "example.org root");
     mint::set_fixed_ids(&mut params, "x509-svid-key-used-for-jwt/root");
     mint::set_validity(&mut params, (NOT_BEFORE, NOT_AFTER));
-    params.distinguished_name = DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "example.org root");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    params.subject_alt_names = vec![mint::uri("spiffe://example.org")?];
     Ok(params.self_signed(&key)?.der().to_vec())
 }

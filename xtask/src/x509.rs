@@ -8,8 +8,8 @@ use rustls_pki_types::CertificateDer;
 use crate::Result;
 use crate::manifest::{Entry, Expected, Kind};
 use crate::mint::{
-    self, Ca, FUTURE, KeyType, Leaf, Minter, PAST, certificates_pem, dns, flip_signature,
-    pem_block, set_validity, uri,
+    Ca, FUTURE, KeyType, Leaf, Minter, PAST, certificates_pem, dns, flip_signature, pem_block,
+    set_validity, uri,
 };
 
 /// The trust domain of most vectors.
@@ -61,11 +61,9 @@ impl X509Vector {
 }
 
 /// Builds vectors of one shape with little repetition.
-struct Build<'k> {
-    keys: &'k mint::Keys,
-}
+struct Build;
 
-impl Build<'_> {
+impl Build {
     /// `root -> leaf` in [`TD`], the leaf edited; bundle: the root.
     fn leaf_under_root(
         &self,
@@ -76,7 +74,7 @@ impl Build<'_> {
         edit: impl FnOnce(&mut CertificateParams),
         expected: Expected,
     ) -> Result<X509Vector> {
-        let m = Minter::new(self.keys, name);
+        let m = Minter::new(name);
         let root = m.root(TD, KeyType::P256, |_| {})?;
         let leaf = m.leaf(&root, spiffe_id, key_type, edit)?;
         Ok(vector(name, rule, &leaf, &[], &[&root], expected))
@@ -91,7 +89,7 @@ impl Build<'_> {
         edit: impl FnOnce(&mut CertificateParams),
         expected: &'static str,
     ) -> Result<X509Vector> {
-        let m = Minter::new(self.keys, name);
+        let m = Minter::new(name);
         let root = m.root(TD, KeyType::P256, |_| {})?;
         let intermediate = m.intermediate(&root, "intermediate", edit)?;
         let leaf = m.leaf(&intermediate, ID, KeyType::P256, |_| {})?;
@@ -113,7 +111,7 @@ impl Build<'_> {
         edit: impl FnOnce(&mut CertificateParams),
         expected: &'static str,
     ) -> Result<X509Vector> {
-        let m = Minter::new(self.keys, name);
+        let m = Minter::new(name);
         let root = m.root(TD, KeyType::P256, edit)?;
         let leaf = m.leaf(&root, ID, KeyType::P256, |_| {})?;
         Ok(vector(
@@ -164,8 +162,8 @@ fn ok() -> Expected {
     clippy::too_many_lines,
     reason = "one flat list of vectors reads better than a dozen helpers"
 )]
-pub(crate) fn vectors(keys: &mint::Keys) -> Result<Vec<X509Vector>> {
-    let b = Build { keys };
+pub(crate) fn vectors() -> Result<Vec<X509Vector>> {
+    let b = Build;
     let mut out = Vec::new();
 
     // ---- valid --------------------------------------------------------------------------
@@ -179,7 +177,7 @@ pub(crate) fn vectors(keys: &mint::Keys) -> Result<Vec<X509Vector>> {
     )?);
     {
         let name = "valid-one-intermediate";
-        let m = Minter::new(keys, name);
+        let m = Minter::new(name);
         let root = m.root(TD, KeyType::P256, |_| {})?;
         let intermediate = m.intermediate(&root, "intermediate", |_| {})?;
         let leaf = m.leaf(&intermediate, ID, KeyType::P256, |_| {})?;
@@ -194,7 +192,7 @@ pub(crate) fn vectors(keys: &mint::Keys) -> Result<Vec<X509Vector>> {
     }
     {
         let name = "valid-two-intermediates";
-        let m = Minter::new(keys, name);
+        let m = Minter::new(name);
         let root = m.root(TD, KeyType::P256, |_| {})?;
         let first = m.intermediate(&root, "intermediate-1", |_| {})?;
         let second = m.intermediate(&first, "intermediate-2", |_| {})?;
@@ -210,7 +208,7 @@ pub(crate) fn vectors(keys: &mint::Keys) -> Result<Vec<X509Vector>> {
     }
     {
         let name = "valid-chain-with-root";
-        let m = Minter::new(keys, name);
+        let m = Minter::new(name);
         let root = m.root(TD, KeyType::P256, |_| {})?;
         let intermediate = m.intermediate(&root, "intermediate", |_| {})?;
         let leaf = m.leaf(&intermediate, ID, KeyType::P256, |_| {})?;
@@ -239,7 +237,7 @@ pub(crate) fn vectors(keys: &mint::Keys) -> Result<Vec<X509Vector>> {
     }
     {
         let name = "valid-rsa-root";
-        let m = Minter::new(keys, name);
+        let m = Minter::new(name);
         let root = m.root(TD, KeyType::Rsa2048, |_| {})?;
         let leaf = m.leaf(&root, ID, KeyType::P256, |_| {})?;
         out.push(vector(
@@ -253,7 +251,7 @@ pub(crate) fn vectors(keys: &mint::Keys) -> Result<Vec<X509Vector>> {
     }
     {
         let name = "valid-root-path-len-zero";
-        let m = Minter::new(keys, name);
+        let m = Minter::new(name);
         let root = m.root(TD, KeyType::P256, |p| {
             p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         })?;
@@ -416,9 +414,9 @@ pub(crate) fn vectors(keys: &mint::Keys) -> Result<Vec<X509Vector>> {
     // ---- bundle selection ------------------------------------------------------
     {
         let name = "leaf-other-trust-domain-signed-by-a";
-        let m = Minter::new(keys, name);
+        let m = Minter::new(name);
         let root_a = m.root(TD, KeyType::P256, |_| {})?;
-        let root_b = Minter::new(keys, "leaf-other-trust-domain-signed-by-a/b").root(
+        let root_b = Minter::new("leaf-other-trust-domain-signed-by-a/b").root(
             OTHER_TD,
             KeyType::P256,
             |_| {},
@@ -440,9 +438,9 @@ pub(crate) fn vectors(keys: &mint::Keys) -> Result<Vec<X509Vector>> {
     }
     {
         let name = "no-bundle-for-trust-domain";
-        let m = Minter::new(keys, name);
+        let m = Minter::new(name);
         let root = m.root(TD, KeyType::P256, |_| {})?;
-        let other = Minter::new(keys, "no-bundle-for-trust-domain/other").root(
+        let other = Minter::new("no-bundle-for-trust-domain/other").root(
             OTHER_TD,
             KeyType::P256,
             |_| {},
@@ -520,7 +518,7 @@ pub(crate) fn vectors(keys: &mint::Keys) -> Result<Vec<X509Vector>> {
     )?);
     {
         let name = "path-len-exceeded";
-        let m = Minter::new(keys, name);
+        let m = Minter::new(name);
         let root = m.root(TD, KeyType::P256, |p| {
             p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         })?;
@@ -537,7 +535,7 @@ pub(crate) fn vectors(keys: &mint::Keys) -> Result<Vec<X509Vector>> {
     }
     {
         let name = "intermediate-path-len-exceeded";
-        let m = Minter::new(keys, name);
+        let m = Minter::new(name);
         let root = m.root(TD, KeyType::P256, |_| {})?;
         let first = m.intermediate(&root, "intermediate-1", |p| {
             p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -555,7 +553,7 @@ pub(crate) fn vectors(keys: &mint::Keys) -> Result<Vec<X509Vector>> {
     }
     {
         let name = "bad-signature";
-        let m = Minter::new(keys, name);
+        let m = Minter::new(name);
         let root = m.root(TD, KeyType::P256, |_| {})?;
         let mut leaf = m.leaf(&root, ID, KeyType::P256, |_| {})?;
         leaf.cert = flip_signature(&leaf.cert);
@@ -570,7 +568,7 @@ pub(crate) fn vectors(keys: &mint::Keys) -> Result<Vec<X509Vector>> {
     }
     {
         let name = "intermediate-bad-signature";
-        let m = Minter::new(keys, name);
+        let m = Minter::new(name);
         let root = m.root(TD, KeyType::P256, |_| {})?;
         let intermediate = m.intermediate(&root, "intermediate", |_| {})?;
         let leaf = m.leaf(&intermediate, ID, KeyType::P256, |_| {})?;
@@ -585,19 +583,16 @@ pub(crate) fn vectors(keys: &mint::Keys) -> Result<Vec<X509Vector>> {
     }
     {
         let name = "leaf-signed-by-unknown-ca";
-        let m = Minter::new(keys, name);
+        let m = Minter::new(name);
         let root = m.root(TD, KeyType::P256, |_| {})?;
         // A different subject too: with the bundle root's name, path building would pick the
         // bundle root as issuer and report its signature as bad instead.
-        let stranger = Minter::new(keys, "leaf-signed-by-unknown-ca/stranger").root(
-            TD,
-            KeyType::P256,
-            |p| {
+        let stranger =
+            Minter::new("leaf-signed-by-unknown-ca/stranger").root(TD, KeyType::P256, |p| {
                 p.distinguished_name = rcgen::DistinguishedName::new();
                 p.distinguished_name
                     .push(DnType::CommonName, "example.org stranger CA");
-            },
-        )?;
+            })?;
         let leaf = m.leaf(&stranger, ID, KeyType::P256, |_| {})?;
         out.push(vector(
             name,

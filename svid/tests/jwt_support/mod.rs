@@ -11,6 +11,7 @@
 #![allow(
     dead_code,
     unreachable_pub,
+    unused_imports,
     reason = "each test binary uses a different subset of these helpers"
 )]
 #![allow(
@@ -21,21 +22,18 @@
     reason = "test helpers: a panic here is a failed test"
 )]
 
-use std::time::Duration;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair as _, RsaKeyPair, RsaPublicKeyComponents};
-use rustls_pki_types::UnixTime;
 use spiffe_id::TrustDomain;
 use svid::{Audience, CryptoBackend, JwtAlgorithm, JwtValidator};
+/// 2026-06-01T00:00:00Z ([`NOW`]), the validation time of every test, and helpers around it.
+pub use test_support::time::{NOW, at, now};
 use trust_bundle::{
     BundleSet, EcCurve, EcPublicKey, JwtBundle, JwtKey, RsaPublicKey, SpiffeBundle,
 };
 
-/// 2026-06-01T00:00:00Z, the validation time of every test.
-pub const NOW: u64 = 1_780_272_000;
 /// The default `exp`: five minutes after [`NOW`], as SPIRE's default JWT-SVID TTL.
 pub const EXP: u64 = NOW + 300;
 /// The default `sub`.
@@ -47,16 +45,6 @@ pub const TD: &str = "example.org";
 
 /// The RSA-2048 key, PKCS#8 DER.
 const RSA2048_PKCS8: &[u8] = include_bytes!("../data/jwt/rsa2048.pk8.der");
-
-/// The fixed validation time.
-pub fn now() -> UnixTime {
-    at(NOW)
-}
-
-/// A validation time in seconds since the Unix epoch.
-pub fn at(secs: u64) -> UnixTime {
-    UnixTime::since_unix_epoch(Duration::from_secs(secs))
-}
 
 /// A trust domain by name.
 pub fn td(name: &str) -> TrustDomain {

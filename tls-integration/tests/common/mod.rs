@@ -1,5 +1,5 @@
 //! Shared helpers for the tls-integration tests: a small PKI per trust domain minted once per
-//! test binary with rcgen, swappable SVID and bundle sources, an in-memory handshake driver and
+//! test binary with test-support's rcgen builder, swappable SVID and bundle sources, an in-memory handshake driver and
 //! a real-socket echo server.
 
 #![allow(
@@ -22,14 +22,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arc_swap::ArcSwap;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
-};
+use rcgen::CertificateParams;
 use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
 use rustls_pki_types::{CertificateDer, ServerName};
 use spiffe_id::TrustDomain;
 use svid::{CryptoBackend, PrivateKey, X509Svid, X509SvidSource};
+use test_support::jwt::Es256Key;
+use test_support::x509::{self, Ca, Validity};
 use tls_integration::{PeerIdentity, PeerSlot, SpiffeClientConfig, SpiffeServerConfig};
 use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle, X509BundleSource};
 
@@ -51,51 +51,39 @@ pub fn provider() -> Arc<CryptoProvider> {
     providers().remove(0).1
 }
 
-/// A trust domain's certificate authority (root, optionally with an intermediate).
+/// A trust domain's certificate authority (root, optionally with an intermediate), minted with
+/// test-support's builder (SPIRE's profile).
 pub struct Authority {
     pub trust_domain: TrustDomain,
     pub root: CertificateDer<'static>,
-    issuer: Issuer<'static, KeyPair>,
+    /// The CA that signs leaves.
+    issuer: Ca,
     /// The issuing CA's own chain above the leaf (empty when the root signs leaves).
     pub intermediates: Vec<CertificateDer<'static>>,
 }
 
 /// Validity used for "good" certificates: wide, so tests that use the real clock (sockets,
 /// openssl, Go) never see them expire.
-pub fn good_validity(params: &mut CertificateParams) {
-    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-    params.not_after = rcgen::date_time_ymd(2099, 1, 1);
+pub fn good() -> Validity {
+    Validity::dates((2020, 1, 1), (2099, 1, 1))
 }
 
-fn ca_params(name: &str, spiffe: Option<&str>) -> CertificateParams {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    params.distinguished_name.push(DnType::CommonName, name);
-    if let Some(uri) = spiffe {
-        params.subject_alt_names = vec![SanType::URI(uri.try_into().unwrap())];
-    }
-    good_validity(&mut params);
-    params
+/// Sets [`good`] on certificate parameters.
+pub fn good_validity(params: &mut CertificateParams) {
+    good().apply(params);
 }
 
 impl Authority {
     /// A root CA for `trust_domain` that signs leaves directly.
     pub fn new(trust_domain: &str) -> Self {
-        let key = KeyPair::generate().unwrap();
-        let params = ca_params(
-            &format!("{trust_domain} root"),
-            Some(&format!("spiffe://{trust_domain}")),
-        );
-        let root = params.self_signed(&key).unwrap().der().clone();
+        let issuer = Ca::builder(trust_domain)
+            .common_name(&format!("{trust_domain} root"))
+            .validity(good())
+            .build();
         Self {
             trust_domain: trust_domain.parse().unwrap(),
-            root,
-            issuer: Issuer::new(params, key),
+            root: issuer.cert.clone(),
+            issuer,
             intermediates: Vec::new(),
         }
     }
@@ -103,15 +91,16 @@ impl Authority {
     /// An intermediate CA under this authority named `spiffe_uri` (which may belong to another
     /// trust domain: that is the cross-domain attack).
     pub fn intermediate(&self, spiffe_uri: &str) -> Self {
-        let key = KeyPair::generate().unwrap();
-        let params = ca_params("intermediate", Some(spiffe_uri));
-        let cert = params.signed_by(&key, &self.issuer).unwrap().der().clone();
-        let mut intermediates = vec![cert];
+        let issuer = self
+            .issuer
+            .issue_ca("intermediate")
+            .build_with(|p| p.subject_alt_names = vec![x509::uri(spiffe_uri)]);
+        let mut intermediates = vec![issuer.cert.clone()];
         intermediates.extend(self.intermediates.iter().cloned());
         Self {
             trust_domain: self.trust_domain.clone(),
             root: self.root.clone(),
-            issuer: Issuer::new(params, key),
+            issuer,
             intermediates,
         }
     }
@@ -134,16 +123,11 @@ impl Authority {
         id: &str,
         edit: impl FnOnce(&mut CertificateParams),
     ) -> (Vec<CertificateDer<'static>>, Vec<u8>) {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.subject_alt_names = vec![SanType::URI(id.try_into().unwrap())];
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        good_validity(&mut params);
-        edit(&mut params);
-        let leaf = params.signed_by(&key, &self.issuer).unwrap().der().clone();
-        let mut chain = vec![leaf];
+        let leaf = self.issuer.issue_leaf(id).build_with(edit);
+        let key = leaf.pkcs8();
+        let mut chain = vec![leaf.cert];
         chain.extend(self.intermediates.iter().cloned());
-        (chain, key.serialize_der())
+        (chain, key)
     }
 
     /// A valid SVID for `spiffe://<td><path>`.
@@ -402,56 +386,37 @@ impl Failure {
 /// A JWT-SVID issuer for one trust domain: an ECDSA P-256 key (ES256) and its bundle.
 pub struct JwtIssuer {
     pub trust_domain: TrustDomain,
-    kid: String,
-    pair: ring::signature::EcdsaKeyPair,
+    key: Es256Key,
 }
 
 impl JwtIssuer {
     pub fn new(trust_domain: &str, kid: &str) -> Self {
-        use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
-        let rng = ring::rand::SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .unwrap();
         Self {
             trust_domain: trust_domain.parse().unwrap(),
-            kid: kid.to_owned(),
-            pair,
+            key: Es256Key::generate(kid),
         }
     }
 
     pub fn bundle(&self) -> trust_bundle::JwtBundle {
-        use ring::signature::KeyPair;
         let key = trust_bundle::JwtKey::Ec(
             trust_bundle::EcPublicKey::from_sec1(
                 trust_bundle::EcCurve::P256,
-                self.pair.public_key().as_ref(),
+                self.key.public_point(),
             )
             .unwrap(),
         );
-        trust_bundle::JwtBundle::from_keys(self.trust_domain.clone(), [(self.kid.clone(), key)])
+        trust_bundle::JwtBundle::from_keys(self.trust_domain.clone(), [(self.key.kid.clone(), key)])
             .unwrap()
     }
 
     /// A token for `sub` and `aud`, valid for an hour from now.
     pub fn token(&self, sub: &str, aud: &str) -> String {
-        let exp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            + 3600;
-        self.token_with(sub, aud, exp)
+        self.token_with(sub, aud, test_support::time::unix_now() + 3600)
     }
 
     pub fn token_with(&self, sub: &str, aud: &str, exp: u64) -> String {
-        use base64::Engine;
-        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-        let header = format!(r#"{{"alg":"ES256","kid":"{}","typ":"JWT"}}"#, self.kid);
-        let claims = format!(r#"{{"sub":"{sub}","aud":["{aud}"],"exp":{exp}}}"#);
-        let signed = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
-        let rng = ring::rand::SystemRandom::new();
-        let signature = self.pair.sign(&rng, signed.as_bytes()).unwrap();
-        format!("{signed}.{}", b64(signature.as_ref()))
+        self.key
+            .sign_raw(&format!(r#"{{"sub":"{sub}","aud":["{aud}"],"exp":{exp}}}"#))
     }
 }
 
