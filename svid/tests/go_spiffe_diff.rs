@@ -522,11 +522,18 @@ fn extension(oid: &[u64], value: Vec<u8>, critical: bool) -> CustomExtension {
     ext
 }
 
-/// A DER TLV with a short-form length (values here are under 128 bytes).
+/// The arcs of one of `trust_bundle::der::oid`'s constants, as rcgen takes them.
+fn oid_arcs(oid: &[u8]) -> Vec<u64> {
+    <trust_bundle::der::oid::ObjectIdentifier>::from_bytes(oid)
+        .unwrap()
+        .arcs()
+        .map(u64::from)
+        .collect()
+}
+
+/// A DER TLV.
 fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag, u8::try_from(value.len()).unwrap()];
-    out.extend_from_slice(value);
-    out
+    trust_bundle::der::tlv(tag, value)
 }
 
 /// A signing certificate: cA=true, keyUsage keyCertSign + cRLSign, URI SAN `spiffe://<td>`.
@@ -929,7 +936,11 @@ fn x509_corpus() -> Corpus {
     // nameConstraints permitting only URIs in other.org, on an example.org intermediate.
     let permitted = tlv(0x30, &tlv(0xa0, &tlv(0x30, &tlv(0x86, b"other.org"))));
     let nc_int = ex.intermediate_with("example.org constrained to other.org", |p| {
-        p.custom_extensions = vec![extension(&[2, 5, 29, 30], permitted, true)];
+        p.custom_extensions = vec![extension(
+            &oid_arcs(trust_bundle::der::oid::NAME_CONSTRAINTS),
+            permitted,
+            true,
+        )];
     });
     let leaf = nc_int.leaf(id);
     c.x509(

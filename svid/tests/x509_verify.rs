@@ -17,9 +17,9 @@ use std::slice::from_ref;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use common::{
-    Ca, KeyType, NOT_AFTER, NOT_BEFORE, NOW, OID_BASIC_CONSTRAINTS, OID_KEY_USAGE, at, backend,
-    bundle, chain, dns, epoch, flip_signature, now, profile_err, raw_extension, raw_uri_sans, set,
-    td, tlv, uri, validity, verify_err,
+    Ca, KeyType, NOT_AFTER, NOT_BEFORE, NOW, arcs, at, backend, bundle, chain, dns, epoch,
+    flip_signature, now, profile_err, raw_extension, raw_uri_sans, set, td, tlv, uri, validity,
+    verify_err,
 };
 use rcgen::{BasicConstraints, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose};
 use rustls_pki_types::CertificateDer;
@@ -28,6 +28,7 @@ use svid::{
     CertificateError, ChainPosition, Error, MAX_CHAIN_LEN, MAX_URI_LEN, ProfileError, Usage,
     VerifiedX509Svid, VerifyError, X509Verifier,
 };
+use trust_bundle::der::oid;
 use trust_bundle::{BundleSet, X509Bundle, X509BundleSource};
 
 /// Verifies `chain` at the fixed time for any usage.
@@ -1246,7 +1247,7 @@ fn malformed_basic_constraints_or_key_usage_rejected() {
     let bad_bc = root.leaf_with("spiffe://example.org/w", KeyType::P256, |p| {
         p.is_ca = IsCa::NoCa;
         p.custom_extensions = vec![raw_extension(
-            OID_BASIC_CONSTRAINTS,
+            &arcs(oid::BASIC_CONSTRAINTS),
             tlv(0x30, &[0x01, 0x01, 0x01]),
             true,
         )];
@@ -1258,7 +1259,11 @@ fn malformed_basic_constraints_or_key_usage_rejected() {
     // keyUsage as an OCTET STRING instead of a BIT STRING.
     let bad_ku = root.leaf_with("spiffe://example.org/w", KeyType::P256, |p| {
         p.key_usages = vec![];
-        p.custom_extensions = vec![raw_extension(OID_KEY_USAGE, tlv(0x04, &[0x80]), true)];
+        p.custom_extensions = vec![raw_extension(
+            &arcs(oid::KEY_USAGE),
+            tlv(0x04, &[0x80]),
+            true,
+        )];
     });
     assert_eq!(
         common::certificate_err(verify(&[bad_ku.cert], &root.bundle())),
@@ -1381,7 +1386,7 @@ fn uri_name_constraints_rejected() {
         let subtree = tlv(0x30, &tlv(0x86, permitted.as_bytes()));
         let value = tlv(0x30, &tlv(0xa0, &subtree));
         let intermediate = root.intermediate_with("constrained", KeyType::P256, |p| {
-            p.custom_extensions = vec![raw_extension(&[2, 5, 29, 30], value, true)];
+            p.custom_extensions = vec![raw_extension(&arcs(oid::NAME_CONSTRAINTS), value, true)];
         });
         let leaf = intermediate.leaf("spiffe://example.org/w");
         let result = verify(&chain(&[&leaf.cert, &intermediate.cert]), &root.bundle());

@@ -27,6 +27,7 @@ use rcgen::{
 use rustls_pki_types::{CertificateDer, UnixTime};
 use spiffe_id::TrustDomain;
 use svid::CryptoBackend;
+use trust_bundle::der::oid;
 use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle};
 
 /// 2026-01-01T00:00:00Z, the default `notBefore`.
@@ -139,33 +140,25 @@ pub fn dns(s: &str) -> SanType {
 
 /// A DER TLV with a short or long definite length.
 pub fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = value.len();
-    if len < 0x80 {
-        out.push(u8::try_from(len).unwrap());
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|&&b| b == 0).count();
-        out.push(0x80 | u8::try_from(bytes.len() - skip).unwrap());
-        out.extend_from_slice(&bytes[skip..]);
-    }
-    out.extend_from_slice(value);
-    out
+    trust_bundle::der::tlv(tag, value)
 }
 
-/// `2.5.29.17` subjectAltName.
-pub const OID_SAN: &[u64] = &[2, 5, 29, 17];
-/// `2.5.29.19` basicConstraints.
-pub const OID_BASIC_CONSTRAINTS: &[u64] = &[2, 5, 29, 19];
-/// `2.5.29.15` keyUsage.
-pub const OID_KEY_USAGE: &[u64] = &[2, 5, 29, 15];
+/// The arcs of one of `trust_bundle::der::oid`'s constants, as rcgen takes them.
+pub fn arcs(oid: &[u8]) -> Vec<u64> {
+    <oid::ObjectIdentifier>::from_bytes(oid)
+        .unwrap()
+        .arcs()
+        .map(u64::from)
+        .collect()
+}
 
 /// A subjectAltName extension holding raw `uniformResourceIdentifier` GeneralNames, bytes as
 /// given (so they may be non-ASCII, non-UTF-8 or oversized, which rcgen's `SanType` refuses).
 /// Marked critical, as RFC 5280 4.1.2.6 requires with the empty subject leaves have here.
 pub fn raw_uri_sans(uris: &[&[u8]]) -> CustomExtension {
     let names: Vec<u8> = uris.iter().flat_map(|u| tlv(0x86, u)).collect();
-    let mut ext = CustomExtension::from_oid_content(OID_SAN, tlv(0x30, &names));
+    let mut ext =
+        CustomExtension::from_oid_content(&arcs(oid::SUBJECT_ALT_NAME), tlv(0x30, &names));
     ext.set_criticality(true);
     ext
 }
