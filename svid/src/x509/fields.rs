@@ -200,7 +200,7 @@ impl<'a> CertFields<'a> {
             let name = names.read_any()?;
             if name.tag() == tag::URI_NAME {
                 self.uri_san_count += 1;
-                self.first_uri_san.get_or_insert(name.value());
+                self.first_uri_san.get_or_insert_with(|| name.value());
             }
         }
         Ok(())
