@@ -3,8 +3,8 @@
 //! documents this crate emits.
 //!
 //! `serde_json` into a map silently keeps the last of two equal keys, and parsers that disagree
-//! on which duplicate wins are a security risk (SPIFFE bundle 6.3; digest 4.5). [`parse`]
-//! refuses a repeated member name in *any* object, at any depth, and reports where it was. It
+//! on which duplicate wins are a security risk (SPIFFE bundle 6.3; digest 4.5). The crate's
+//! parser refuses a repeated member name in *any* object, at any depth, and reports where it was. It
 //! also counts values against a budget, so a small document of `[[],[],...]` cannot turn into
 //! an outsized tree; `serde_json` itself caps nesting at 128 levels.
 
