@@ -177,7 +177,8 @@ fn tbs_and_signature(cert: &[u8]) -> (&[u8], &[u8]) {
     let (_, tbs) = fields.read_whole(tag::SEQUENCE).unwrap();
     fields.read(tag::SEQUENCE).unwrap();
     let bits = fields.read(tag::BIT_STRING).unwrap();
-    let signature = der::bit_string_bytes(bits).expect("signature BIT STRING with unused bits");
+    // A signature BIT STRING has no unused bits.
+    let signature = der::bit_string_bytes(bits).unwrap();
     (tbs, signature)
 }
 
