@@ -98,34 +98,17 @@ fn p256() -> KeyPair {
     KeyType::P256.key_pair()
 }
 
-/// One DER TLV at the start of `input`: (the whole TLV, its contents, what follows).
-fn tlv(input: &[u8]) -> (&[u8], &[u8], &[u8]) {
-    let first = input[1];
-    let (header, len) = if first < 0x80 {
-        (2, usize::from(first))
-    } else {
-        let n = usize::from(first & 0x7f);
-        let len = input[2..2 + n]
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (2 + n, len)
-    };
-    (
-        &input[..header + len],
-        &input[header..header + len],
-        &input[header + len..],
-    )
-}
-
 /// `Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }`:
 /// the signed TBS bytes and the signature (the BIT STRING minus its unused-bits octet).
 fn tbs_and_signature(cert: &[u8]) -> (&[u8], &[u8]) {
-    let (_, body, _) = tlv(cert);
-    let (tbs, _, rest) = tlv(body);
-    let (_, _, rest) = tlv(rest);
-    let (_, bits, _) = tlv(rest);
-    assert_eq!(bits[0], 0, "signature BIT STRING with unused bits");
-    (tbs, &bits[1..])
+    use trust_bundle::der::{self, Reader, tag};
+    let mut fields = Reader::new(der::read_single(cert, tag::SEQUENCE).unwrap());
+    let (_, tbs) = fields.read_whole(tag::SEQUENCE).unwrap();
+    fields.read(tag::SEQUENCE).unwrap();
+    let bits = fields.read(tag::BIT_STRING).unwrap();
+    // A signature BIT STRING has no unused bits.
+    let signature = der::bit_string_bytes(bits).unwrap();
+    (tbs, signature)
 }
 
 /// One certificate signature, ready for a raw verification.

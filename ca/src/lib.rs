@@ -92,7 +92,6 @@
 mod audit;
 mod authority;
 mod csr;
-mod der;
 mod error;
 mod jwt;
 mod keystore;
@@ -109,6 +108,9 @@ pub mod test_util;
 mod time;
 mod upstream;
 mod x509;
+
+/// The DER plumbing shared with `trust-bundle` and `svid`.
+use trust_bundle::der;
 
 pub use audit::{AuditAction, AuditEvent, AuditSink, AuthorityKind, JsonLinesAuditSink};
 pub use authority::CertificateAuthority;

@@ -129,15 +129,12 @@ fn spki_from_parts(alg: &[u8], public: &[u8]) -> Vec<u8> {
     der::tlv_parts(tag::SEQUENCE, &[alg, &der::tlv(tag::BIT_STRING, &bits)])
 }
 
-/// `1.2.840.113549.1.1.1` rsaEncryption.
-const OID_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-
 /// Whether a SubjectPublicKeyInfo holds an RSA key.
 pub(crate) fn spki_is_rsa(spki: &[u8]) -> bool {
     let inner = || -> Option<bool> {
         let mut info = der::Reader::new(der::read_single(spki, tag::SEQUENCE).ok()?);
         let mut alg = der::Reader::new(info.read(tag::SEQUENCE).ok()?);
-        Some(alg.read(tag::OID).ok()? == OID_RSA)
+        Some(alg.read(tag::OID).ok()? == der::oid::RSA_ENCRYPTION)
     };
     inner().unwrap_or(false)
 }

@@ -7,37 +7,11 @@
 
 use rustls_pki_types::DnsName;
 
-use crate::der::{self, Reader, tag};
+use crate::der::{self, Reader, oid, tag};
 use crate::error::Error;
 use crate::signer::algorithm::SignatureAlgorithm;
 use crate::signer::software::Backend;
-use crate::time;
 
-/// `2.5.29.19` basicConstraints.
-const OID_BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x13];
-/// `2.5.29.15` keyUsage.
-const OID_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x0f];
-/// `2.5.29.37` extKeyUsage.
-const OID_EXT_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x25];
-/// `2.5.29.17` subjectAltName.
-const OID_SAN: &[u8] = &[0x55, 0x1d, 0x11];
-/// `2.5.29.14` subjectKeyIdentifier.
-const OID_SKID: &[u8] = &[0x55, 0x1d, 0x0e];
-/// `2.5.29.35` authorityKeyIdentifier.
-const OID_AKI: &[u8] = &[0x55, 0x1d, 0x23];
-/// `1.3.6.1.5.5.7.3.1` serverAuth and `1.3.6.1.5.5.7.3.2` clientAuth.
-const EKU_SERVER_CLIENT: &[u8] = &[
-    0x30, 0x14, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01, 0x06, 0x08, 0x2b, 0x06,
-    0x01, 0x05, 0x05, 0x07, 0x03, 0x02,
-];
-/// `2.5.4.3` commonName.
-const OID_CN: &[u8] = &[0x55, 0x04, 0x03];
-/// `2.5.4.10` organizationName.
-const OID_O: &[u8] = &[0x55, 0x04, 0x0a];
-/// `2.5.4.11` organizationalUnitName.
-const OID_OU: &[u8] = &[0x55, 0x04, 0x0b];
-/// `2.5.4.5` serialNumber.
-const OID_SERIAL_NUMBER: &[u8] = &[0x55, 0x04, 0x05];
 /// `[0] EXPLICIT INTEGER 2`: X.509 v3.
 const VERSION_3: &[u8] = &[0xa0, 0x03, 0x02, 0x01, 0x02];
 
@@ -46,6 +20,17 @@ const VERSION_3: &[u8] = &[0xa0, 0x03, 0x02, 0x01, 0x02];
 const KU_DIGITAL_SIGNATURE: &[u8] = &[0x03, 0x02, 0x07, 0x80];
 const KU_DIGITAL_SIGNATURE_KEY_ENCIPHERMENT: &[u8] = &[0x03, 0x02, 0x05, 0xa0];
 const KU_KEY_CERT_SIGN_CRL_SIGN: &[u8] = &[0x03, 0x02, 0x01, 0x06];
+
+/// The extKeyUsage value of every leaf: serverAuth and clientAuth (X509-SVID 4.4).
+fn eku_server_client() -> Vec<u8> {
+    der::tlv_parts(
+        tag::SEQUENCE,
+        &[
+            &der::tlv(tag::OID, oid::KP_SERVER_AUTH),
+            &der::tlv(tag::OID, oid::KP_CLIENT_AUTH),
+        ],
+    )
+}
 
 /// How long before `now` a certificate's `notBefore` is set, so that peers whose clocks lag a
 /// little accept it at once (SPIRE backdates too; digest 2.7).
@@ -72,21 +57,22 @@ impl DistinguishedName {
     /// Adds a commonName (CN).
     #[must_use]
     pub fn common_name(mut self, value: impl Into<String>) -> Self {
-        self.attributes.push((OID_CN, value.into()));
+        self.attributes.push((oid::COMMON_NAME, value.into()));
         self
     }
 
     /// Adds an organizationName (O).
     #[must_use]
     pub fn organization(mut self, value: impl Into<String>) -> Self {
-        self.attributes.push((OID_O, value.into()));
+        self.attributes.push((oid::ORGANIZATION, value.into()));
         self
     }
 
     /// Adds an organizationalUnitName (OU).
     #[must_use]
     pub fn organizational_unit(mut self, value: impl Into<String>) -> Self {
-        self.attributes.push((OID_OU, value.into()));
+        self.attributes
+            .push((oid::ORGANIZATIONAL_UNIT, value.into()));
         self
     }
 
@@ -122,10 +108,10 @@ fn rdn(oid: &[u8], string_tag: u8, value: &[u8]) -> Vec<u8> {
 /// The subject of a CA certificate: `O=SPIFFE, serialNumber=<hex of its key id>`. Non-empty as
 /// RFC 5280 4.1.2.6 requires of a CA, and distinct per CA key.
 pub(crate) fn ca_subject(key_id: &[u8]) -> Vec<u8> {
-    let mut rdns = rdn(OID_O, tag::UTF8_STRING, b"SPIFFE");
+    let mut rdns = rdn(oid::ORGANIZATION, tag::UTF8_STRING, b"SPIFFE");
     let hex = hex(key_id.get(..8).unwrap_or(key_id));
     rdns.extend(rdn(
-        OID_SERIAL_NUMBER,
+        oid::SERIAL_NUMBER,
         tag::PRINTABLE_STRING,
         hex.as_bytes(),
     ));
@@ -186,14 +172,18 @@ fn extension(oid: &[u8], critical: bool, value: &[u8]) -> Vec<u8> {
 }
 
 fn skid_extension(key_id: &[u8]) -> Vec<u8> {
-    extension(OID_SKID, false, &der::tlv(tag::OCTET_STRING, key_id))
+    extension(
+        oid::SUBJECT_KEY_ID,
+        false,
+        &der::tlv(tag::OCTET_STRING, key_id),
+    )
 }
 
 fn aki_extension(key_id: &[u8]) -> Vec<u8> {
     extension(
-        OID_AKI,
+        oid::AUTHORITY_KEY_ID,
         false,
-        &der::tlv(tag::SEQUENCE, &der::tlv(tag::IMPLICIT_0, key_id)),
+        &der::tlv(tag::SEQUENCE, &der::tlv(tag::CONTEXT_0_PRIMITIVE, key_id)),
     )
 }
 
@@ -217,11 +207,11 @@ impl IssuerTemplate {
         issuer_name: Vec<u8>,
         issuer_key_id: &[u8],
     ) -> Self {
-        let basic = extension(OID_BASIC_CONSTRAINTS, true, &[tag::SEQUENCE, 0]);
-        let eku = extension(OID_EXT_KEY_USAGE, false, EKU_SERVER_CLIENT);
+        let basic = extension(oid::BASIC_CONSTRAINTS, true, &[tag::SEQUENCE, 0]);
+        let eku = extension(oid::EXT_KEY_USAGE, false, &eku_server_client());
         let fixed = |ku: &[u8]| {
             let mut out = basic.clone();
-            out.extend(extension(OID_KEY_USAGE, true, ku));
+            out.extend(extension(oid::KEY_USAGE, true, ku));
             out.extend_from_slice(&eku);
             out
         };
@@ -252,12 +242,12 @@ pub(crate) struct LeafFields<'a> {
 /// The TBSCertificate of an X.509-SVID leaf (digest 2.7; X-11).
 pub(crate) fn leaf_tbs(template: &IssuerTemplate, leaf: &LeafFields<'_>) -> Vec<u8> {
     let mut names = Vec::with_capacity(leaf.uri.len() + 8);
-    der::push_tlv(&mut names, tag::URI, leaf.uri.as_bytes());
+    der::push_tlv(&mut names, tag::URI_NAME, leaf.uri.as_bytes());
     for dns in leaf.dns_names {
         der::push_tlv(&mut names, tag::DNS_NAME, dns.as_bytes());
     }
     let san = extension(
-        OID_SAN,
+        oid::SUBJECT_ALT_NAME,
         leaf.subject.is_none(),
         &der::tlv(tag::SEQUENCE, &names),
     );
@@ -303,15 +293,15 @@ pub(crate) fn ca_tbs(issuer: &IssuerTemplate, self_signed: bool, ca: &CaFields<'
         basic.extend(der::unsigned_integer(&[len]));
     }
     let mut extensions = extension(
-        OID_BASIC_CONSTRAINTS,
+        oid::BASIC_CONSTRAINTS,
         true,
         &der::tlv(tag::SEQUENCE, &basic),
     );
-    extensions.extend(extension(OID_KEY_USAGE, true, KU_KEY_CERT_SIGN_CRL_SIGN));
+    extensions.extend(extension(oid::KEY_USAGE, true, KU_KEY_CERT_SIGN_CRL_SIGN));
     extensions.extend(extension(
-        OID_SAN,
+        oid::SUBJECT_ALT_NAME,
         false,
-        &der::tlv(tag::SEQUENCE, &der::tlv(tag::URI, ca.uri.as_bytes())),
+        &der::tlv(tag::SEQUENCE, &der::tlv(tag::URI_NAME, ca.uri.as_bytes())),
     ));
     extensions.extend(skid_extension(ca.key_id));
     if !self_signed {
@@ -339,7 +329,10 @@ fn tbs(
 ) -> Vec<u8> {
     let validity = der::tlv_parts(
         tag::SEQUENCE,
-        &[&time::x509_time(not_before), &time::x509_time(not_after)],
+        &[
+            &der::time::encode(not_before),
+            &der::time::encode(not_after),
+        ],
     );
     der::tlv_parts(
         tag::SEQUENCE,
@@ -411,24 +404,24 @@ impl<'a> ParsedCert<'a> {
         tbs.read(tag::SEQUENCE).ok()?;
         tbs.read(tag::SEQUENCE).ok()?;
         let mut validity = Reader::new(tbs.read(tag::SEQUENCE).ok()?);
-        let not_before = parse_time(&mut validity)?;
-        let not_after = parse_time(&mut validity)?;
+        let not_before = der::time::read(&mut validity).ok()?;
+        let not_after = der::time::read(&mut validity).ok()?;
         let (_, subject) = tbs.read_whole(tag::SEQUENCE).ok()?;
         let (_, spki) = tbs.read_whole(tag::SEQUENCE).ok()?;
         let mut is_ca = false;
         let mut path_len = None;
         while !tbs.is_empty() {
-            let (t, value, _) = tbs.read_any().ok()?;
-            if t != tag::CONTEXT_3 {
+            let element = tbs.read_any().ok()?;
+            if element.tag() != tag::CONTEXT_3 {
                 continue;
             }
-            let mut exts = Reader::new(der::read_single(value, tag::SEQUENCE).ok()?);
+            let mut exts = Reader::new(der::read_single(element.value(), tag::SEQUENCE).ok()?);
             while !exts.is_empty() {
                 let mut ext = Reader::new(exts.read(tag::SEQUENCE).ok()?);
-                let oid = ext.read(tag::OID).ok()?;
+                let extension_oid = ext.read(tag::OID).ok()?;
                 ext.read_optional(tag::BOOLEAN).ok()?;
                 let value = ext.read(tag::OCTET_STRING).ok()?;
-                if oid == OID_BASIC_CONSTRAINTS {
+                if extension_oid == oid::BASIC_CONSTRAINTS {
                     let mut bc = Reader::new(der::read_single(value, tag::SEQUENCE).ok()?);
                     is_ca = bc.read_optional(tag::BOOLEAN).ok()? == Some(&[0xff]);
                     if let Some(len) = bc.read_optional(tag::INTEGER).ok()? {
@@ -452,58 +445,19 @@ impl<'a> ParsedCert<'a> {
     }
 }
 
-fn parse_time(reader: &mut Reader<'_>) -> Option<u64> {
-    let (t, value, _) = reader.read_any().ok()?;
-    let text = core::str::from_utf8(value).ok()?;
-    let digits = text.strip_suffix('Z')?;
-    let (year, rest) = match t {
-        tag::UTC_TIME => {
-            let yy: u64 = digits.get(..2)?.parse().ok()?;
-            (
-                if yy < 50 { 2000 + yy } else { 1900 + yy },
-                digits.get(2..)?,
-            )
-        }
-        tag::GENERALIZED_TIME => (digits.get(..4)?.parse().ok()?, digits.get(4..)?),
-        _ => return None,
-    };
-    if rest.len() != 10 || !rest.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let field = |range: core::ops::Range<usize>| rest.get(range)?.parse::<u64>().ok();
-    let (month, day) = (field(0..2)?, field(2..4)?);
-    let (hour, minute, second) = (field(4..6)?, field(6..8)?, field(8..10)?);
-    let days = days_from_civil(year, month, day)?;
-    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
-}
-
-/// Days since 1970-01-01 of a date (H. Hinnant's `days_from_civil`), `None` before 1970.
-fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
-    let y = if month <= 2 {
-        year.checked_sub(1)?
-    } else {
-        year
-    };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = if month > 2 { month - 3 } else { month + 9 };
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    (era * 146_097 + doe).checked_sub(719_468)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The fixed extKeyUsage value is the one this crate spelled by hand before.
     #[test]
-    fn time_round_trip() {
-        for seconds in [0u64, 1_709_210_096, 2_524_608_000, 4_102_444_799] {
-            let encoded = time::x509_time(seconds);
-            assert_eq!(parse_time(&mut Reader::new(&encoded)), Some(seconds));
-        }
+    fn eku_is_server_and_client_auth() {
+        assert_eq!(
+            eku_server_client(),
+            [
+                0x30, 0x14, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01, 0x06, 0x08,
+                0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02,
+            ]
+        );
     }
 }

@@ -4,7 +4,7 @@ use core::fmt;
 
 use rustls_pki_types::UnixTime;
 
-use crate::x509::time::Rfc3339;
+use trust_bundle::der::{self, time::rfc3339};
 
 /// Why an SVID was refused.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +89,15 @@ pub enum CertificateError {
     DuplicateExtension,
 }
 
+impl From<der::Error> for CertificateError {
+    fn from(error: der::Error) -> Self {
+        match error {
+            der::Error::BadTime => Self::BadTime,
+            _ => Self::BadDer,
+        }
+    }
+}
+
 /// A certificate that breaks the X.509-SVID profile. Rule IDs refer to the testable
 /// requirements of the SPIFFE digest (8.5).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -170,7 +179,7 @@ pub enum VerifyError {
     /// A presented certificate on the path is expired (RFC 5280 6.1.3; X-10).
     #[error(
         "{certificate} expired at {} (RFC 5280 6.1.3)",
-        Rfc3339(.not_after)
+        rfc3339(.not_after.as_secs())
     )]
     Expired {
         /// Which certificate.
@@ -181,7 +190,7 @@ pub enum VerifyError {
     /// A presented certificate on the path is not valid yet (RFC 5280 6.1.3; X-10).
     #[error(
         "{certificate} is not valid before {} (RFC 5280 6.1.3)",
-        Rfc3339(.not_before)
+        rfc3339(.not_before.as_secs())
     )]
     NotYetValid {
         /// Which certificate.
@@ -192,7 +201,7 @@ pub enum VerifyError {
     /// The bundle authority that anchors the path is expired.
     #[error(
         "bundle authority #{index} anchoring the path expired at {} (RFC 5280 6.1.3)",
-        Rfc3339(.not_after)
+        rfc3339(.not_after.as_secs())
     )]
     AuthorityExpired {
         /// Zero-based position of the authority in the bundle.
@@ -203,7 +212,7 @@ pub enum VerifyError {
     /// The bundle authority that anchors the path is not valid yet.
     #[error(
         "bundle authority #{index} anchoring the path is not valid before {} (RFC 5280 6.1.3)",
-        Rfc3339(.not_before)
+        rfc3339(.not_before.as_secs())
     )]
     AuthorityNotYetValid {
         /// Zero-based position of the authority in the bundle.
@@ -290,38 +299,9 @@ impl Oid {
 }
 
 impl fmt::Display for Oid {
-    /// Base-128 arcs (X.690 8.19); the first octet group holds the first two arcs. An arc too
-    /// large for `u64`, or a truncated last arc, prints as `?`.
+    /// Dotted form; an arc too large for `u64`, or a truncated last arc, prints as `?`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut arc: u64 = 0;
-        let mut first = true;
-        let mut overflow = false;
-        for &byte in &self.0 {
-            overflow |= arc > (u64::MAX >> 7);
-            arc = (arc << 7) | u64::from(byte & 0x7f);
-            if byte & 0x80 != 0 {
-                continue;
-            }
-            if overflow {
-                f.write_str(if first { "?" } else { ".?" })?;
-            } else if first {
-                let (a, b) = match arc {
-                    0..40 => (0, arc),
-                    40..80 => (1, arc - 40),
-                    _ => (2, arc - 80),
-                };
-                write!(f, "{a}.{b}")?;
-            } else {
-                write!(f, ".{arc}")?;
-            }
-            first = false;
-            arc = 0;
-            overflow = false;
-        }
-        if first || self.0.last().is_some_and(|b| b & 0x80 != 0) {
-            f.write_str(if first { "?" } else { ".?" })?;
-        }
-        Ok(())
+        der::oid::dotted(&self.0).fmt(f)
     }
 }
 

@@ -6,19 +6,8 @@ use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use zeroize::Zeroizing;
 
 use crate::CryptoBackend;
-use crate::der::{self, Reader, tag};
+use crate::der::{self, Reader, oid, tag};
 use crate::error::KeyError;
-
-/// `1.2.840.10045.2.1` id-ecPublicKey.
-const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
-/// `1.2.840.10045.3.1.7` prime256v1 (P-256).
-const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-/// `1.3.132.0.34` secp384r1 (P-384).
-const OID_P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
-/// `1.2.840.113549.1.1.1` rsaEncryption.
-const OID_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-/// `1.3.101.112` Ed25519.
-const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
 
 /// The key types an X.509-SVID may use here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -38,18 +27,17 @@ impl KeyAlgorithm {
     /// Reads the algorithm from a PKCS#8 `PrivateKeyInfo` / `OneAsymmetricKey`.
     fn of_pkcs8(pkcs8: &[u8]) -> Result<Self, KeyError> {
         let malformed = |_| KeyError::Malformed;
-        let mut info = Reader::new(der::read_whole(pkcs8, tag::SEQUENCE).map_err(malformed)?);
+        let mut info = Reader::new(der::read_single(pkcs8, tag::SEQUENCE).map_err(malformed)?);
         info.read(tag::INTEGER).map_err(malformed)?; // version
         let mut algorithm = Reader::new(info.read(tag::SEQUENCE).map_err(malformed)?);
-        let oid = algorithm.read(tag::OID).map_err(malformed)?;
-        match oid {
-            OID_EC_PUBLIC_KEY => match algorithm.read(tag::OID).map_err(malformed)? {
-                OID_P256 => Ok(Self::EcdsaP256),
-                OID_P384 => Ok(Self::EcdsaP384),
+        match algorithm.read(tag::OID).map_err(malformed)? {
+            oid::EC_PUBLIC_KEY => match algorithm.read(tag::OID).map_err(malformed)? {
+                oid::SECP256R1 => Ok(Self::EcdsaP256),
+                oid::SECP384R1 => Ok(Self::EcdsaP384),
                 _ => Err(KeyError::Unsupported),
             },
-            OID_RSA => Ok(Self::Rsa),
-            OID_ED25519 => Ok(Self::Ed25519),
+            oid::RSA_ENCRYPTION => Ok(Self::Rsa),
+            oid::ED25519 => Ok(Self::Ed25519),
             _ => Err(KeyError::Unsupported),
         }
     }

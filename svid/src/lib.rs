@@ -76,7 +76,6 @@
 
 mod cache;
 mod crypto;
-mod der;
 mod error;
 mod files;
 mod jwt;
@@ -84,6 +83,9 @@ mod key;
 mod pem;
 mod source;
 mod x509;
+
+/// The DER plumbing shared with `trust-bundle` and `ca`.
+use trust_bundle::der;
 
 pub use crypto::{CryptoBackend, LoadPublicKey};
 pub use error::{

@@ -810,7 +810,7 @@ fn x509_corpus() -> Corpus {
     // nameConstraints permitting only URIs in other.org, on an example.org intermediate.
     let permitted = tlv(0x30, &tlv(0xa0, &tlv(0x30, &tlv(0x86, b"other.org"))));
     let nc_int = ex.intermediate_with("example.org constrained to other.org", |p| {
-        p.custom_extensions = vec![extension(&[2, 5, 29, 30], permitted, true)];
+        p.custom_extensions = vec![extension(x509::OID_NAME_CONSTRAINTS, permitted, true)];
     });
     let leaf = nc_int.leaf(id);
     c.x509(

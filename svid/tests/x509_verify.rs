@@ -17,9 +17,9 @@ use std::slice::from_ref;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use common::{
-    Ca, CaExt as _, KeyType, NOT_AFTER, NOT_BEFORE, NOW, OID_BASIC_CONSTRAINTS, OID_KEY_USAGE, at,
-    backend, bundle, chain, dns, epoch, flip_signature, now, profile_err, raw_extension,
-    raw_uri_sans, set, td, tlv, uri, validity, verify_err,
+    Ca, CaExt as _, KeyType, NOT_AFTER, NOT_BEFORE, NOW, OID_BASIC_CONSTRAINTS, OID_KEY_USAGE,
+    OID_NAME_CONSTRAINTS, at, backend, bundle, chain, dns, epoch, flip_signature, now, profile_err,
+    raw_extension, raw_uri_sans, set, td, tlv, uri, validity, verify_err,
 };
 use rcgen::{BasicConstraints, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose};
 use rustls_pki_types::CertificateDer;
@@ -1381,7 +1381,7 @@ fn uri_name_constraints_rejected() {
         let subtree = tlv(0x30, &tlv(0x86, permitted.as_bytes()));
         let value = tlv(0x30, &tlv(0xa0, &subtree));
         let intermediate = root.intermediate_with("constrained", KeyType::P256, |p| {
-            p.custom_extensions = vec![raw_extension(&[2, 5, 29, 30], value, true)];
+            p.custom_extensions = vec![raw_extension(OID_NAME_CONSTRAINTS, value, true)];
         });
         let leaf = intermediate.leaf("spiffe://example.org/w");
         let result = verify(&chain(&[&leaf.cert, &intermediate.cert]), &root.bundle());

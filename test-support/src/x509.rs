@@ -45,6 +45,8 @@ pub const OID_SAN: &[u64] = &[2, 5, 29, 17];
 pub const OID_BASIC_CONSTRAINTS: &[u64] = &[2, 5, 29, 19];
 /// `2.5.29.15` keyUsage.
 pub const OID_KEY_USAGE: &[u64] = &[2, 5, 29, 15];
+/// `2.5.29.30` nameConstraints.
+pub const OID_NAME_CONSTRAINTS: &[u64] = &[2, 5, 29, 30];
 
 /// The workspace's one RSA-2048 test key (`svid/tests/data/rsa2048.pk8.pem`, PKCS#8 PEM): rcgen's
 /// ring backend cannot generate RSA keys.

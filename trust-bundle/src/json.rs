@@ -1,9 +1,10 @@
-//! A strict JSON value for untrusted documents, and a small writer for the documents this
-//! crate emits.
+//! Strict JSON for untrusted documents: the duplicate-member check shared with `svid`
+//! ([`duplicate_member`]); inside this crate, a strict JSON value and a small writer for the
+//! documents this crate emits.
 //!
 //! `serde_json` into a map silently keeps the last of two equal keys, and parsers that disagree
-//! on which duplicate wins are a security risk (SPIFFE bundle 6.3; digest 4.5). [`parse`]
-//! refuses a repeated member name in *any* object, at any depth, and reports where it was. It
+//! on which duplicate wins are a security risk (SPIFFE bundle 6.3; digest 4.5). The crate's
+//! parser refuses a repeated member name in *any* object, at any depth, and reports where it was. It
 //! also counts values against a budget, so a small document of `[[],[],...]` cannot turn into
 //! an outsized tree; `serde_json` itself caps nesting at 128 levels.
 
@@ -261,17 +262,32 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 }
 
-/// A member name that occurs twice, if any. Sorting keeps this `O(n log n)` for large objects.
+/// A member name that occurs twice, if any.
 fn find_duplicate(members: &[(String, Value)]) -> Option<String> {
     let mut names: Vec<&str> = members.iter().map(|(name, _)| name.as_str()).collect();
-    names.sort_unstable();
-    names
-        .windows(2)
-        .find_map(|pair| match pair {
-            [a, b] if a == b => Some(*a),
-            _ => None,
-        })
-        .map(str::to_owned)
+    duplicate_member(&mut names).map(|name| (*name).to_owned())
+}
+
+/// The first member name, in sorted order, that occurs more than once in `names`, if any.
+///
+/// JSON parsers disagree on which of two equal member names wins, so the strict readers of
+/// untrusted JSON in the spiffekit crates refuse them all through this one check: this crate's
+/// bundle parser in every object at any depth (SPIFFE bundle 6.3), `svid` in JWT claims
+/// (RFC 7519 4). `names` is sorted in place, which keeps the check `O(n log n)` for hostile
+/// objects with thousands of members.
+///
+/// ```
+/// let mut names = ["kid", "alg", "kid"];
+/// assert_eq!(trust_bundle::json::duplicate_member(&mut names), Some(&"kid"));
+/// assert_eq!(trust_bundle::json::duplicate_member(&mut ["a", "b"]), None);
+/// ```
+pub fn duplicate_member<S: AsRef<str>>(names: &mut [S]) -> Option<&S> {
+    names.sort_unstable_by(|a, b| a.as_ref().cmp(b.as_ref()));
+    let names: &[S] = names;
+    names.windows(2).find_map(|pair| match pair {
+        [a, b] if a.as_ref() == b.as_ref() => Some(a),
+        _ => None,
+    })
 }
 
 /// Writes one JSON object member by member, handling the separators.

@@ -13,7 +13,7 @@ use base64::engine::general_purpose::{
 use rustls_pki_types::CertificateDer;
 use spiffe_id::TrustDomain;
 
-use crate::der::check_certificate;
+use crate::certificate::check_certificate;
 use crate::json::{Object, ObjectWriter, Value};
 use crate::key::{AuthorityKey, JwkParams, strip_leading_zeros};
 use crate::x509::first_occurrences;

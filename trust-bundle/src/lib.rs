@@ -11,6 +11,9 @@
 //!   emits the bundle map (`{"trust_domains": {...}}`).
 //! - [`X509BundleSource`] and [`JwtBundleSource`]: what the `svid` verifiers ask for. They
 //!   are separate so that X.509 authorities never validate JWTs and the reverse.
+//! - [`der`] and [`json`]: the plumbing the spiffekit crates share, so that it lives once:
+//!   the bounded DER reader and writer, the named OIDs and certificate times, and the
+//!   duplicate-member check of strict JSON. Not a general-purpose ASN.1 or JSON API.
 //!
 //! Entries a consumer cannot use (unknown `kty` or `use`, empty `x5c`, Ed25519 JWT keys,
 //! duplicate `kid`s...) are skipped as the specification says, and reported as
@@ -65,10 +68,11 @@
 //! - <https://github.com/spiffe/spiffe/blob/main/standards/JWT-SVID.md> (section 6)
 //! - <https://github.com/spiffe/spiffe/blob/main/standards/SPIFFE_Workload_API.md>
 
-mod der;
+mod certificate;
+pub mod der;
 mod document;
 mod error;
-mod json;
+pub mod json;
 mod jwk;
 mod jwt;
 mod key;

@@ -8,7 +8,7 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::{PemObject, SectionKind};
 use spiffe_id::TrustDomain;
 
-use crate::der::{check_certificate, split_certificates};
+use crate::certificate::{check_certificate, split_certificates};
 use crate::json::ArrayWriter;
 use crate::jwk;
 use crate::key::AuthorityKey;

@@ -11,7 +11,7 @@ use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 use serde_json::Value;
 
 use crate::Result;
-use crate::der::{self, Tlv};
+use trust_bundle::der::{Reader, Tlv, oid};
 
 /// What `--check` compares; printed by `--help` and written into the corpus README.
 pub(crate) const COMPARED: &str = "\
@@ -139,28 +139,28 @@ fn describe(path: &str, bytes: &[u8]) -> Result<String> {
 
 /// A certificate, one line per element; key-dependent elements are reduced (see [`COMPARED`]).
 fn describe_certificate(der: &[u8]) -> Result<Vec<String>> {
-    let certificate = der::read_whole(der)?;
-    let [tbs, algorithm, _signature] = der::children(certificate.value)?[..] else {
+    let certificate = single(der)?;
+    let [tbs, algorithm, _signature] = children(certificate.value())?[..] else {
         return Err("a certificate is a SEQUENCE of three elements".into());
     };
     let mut lines = Vec::new();
-    for (index, element) in der::children(tbs.value)?.into_iter().enumerate() {
+    for (index, element) in children(tbs.value())?.into_iter().enumerate() {
         if let Some(spki) = as_spki(element)? {
             lines.push(spki);
-        } else if element.tag == 0xa3 {
-            let sequence = der::read_whole(element.value)?;
-            for extension in der::children(sequence.value)? {
+        } else if element.tag() == 0xa3 {
+            let sequence = single(element.value())?;
+            for extension in children(sequence.value())? {
                 lines.push(describe_extension(extension)?);
             }
         } else {
             lines.push(format!(
                 "tbs[{index}] tag {:02x} {}",
-                element.tag,
-                der::hex(element.value)
+                element.tag(),
+                hex(element.value())
             ));
         }
     }
-    lines.push(format!("signatureAlgorithm {}", der::hex(algorithm.value)));
+    lines.push(format!("signatureAlgorithm {}", hex(algorithm.value())));
     lines.push("signatureValue (key-dependent, not compared)".to_owned());
     Ok(lines)
 }
@@ -168,51 +168,74 @@ fn describe_certificate(der: &[u8]) -> Result<Vec<String>> {
 /// The SubjectPublicKeyInfo (a SEQUENCE of an AlgorithmIdentifier and a BIT STRING), with the
 /// key bits reduced to their length; `None` for any other element.
 fn as_spki(element: Tlv<'_>) -> Result<Option<String>> {
-    if element.tag != 0x30 {
+    if element.tag() != 0x30 {
         return Ok(None);
     }
-    let [algorithm, key] = der::children(element.value)?[..] else {
+    let [algorithm, key] = children(element.value())?[..] else {
         return Ok(None);
     };
-    if algorithm.tag != 0x30 || key.tag != 0x03 {
+    if algorithm.tag() != 0x30 || key.tag() != 0x03 {
         return Ok(None);
     }
     Ok(Some(format!(
         "subjectPublicKeyInfo algorithm {} key ({} bytes, key-dependent)",
-        der::hex(algorithm.value),
-        key.value.len()
+        hex(algorithm.value()),
+        key.value().len()
     )))
 }
 
 fn describe_extension(extension: Tlv<'_>) -> Result<String> {
-    let parts = der::children(extension.value)?;
+    let parts = children(extension.value())?;
     let (oid, critical, value) = match parts[..] {
         [oid, value] => (oid, false, value),
-        [oid, critical, value] => (oid, critical.value != [0], value),
+        [oid, critical, value] => (oid, critical.value() != [0], value),
         _ => return Err("an extension is a SEQUENCE of two or three elements".into()),
     };
     Ok(format!(
         "extension {} critical={critical} {}",
-        der::oid(oid.value),
-        der::hex(value.value)
+        oid::dotted(oid.value()),
+        hex(value.value())
     ))
+}
+
+/// `input` as exactly one DER element, whatever its tag.
+fn single(input: &[u8]) -> Result<Tlv<'_>> {
+    let mut reader = Reader::new(input);
+    let element = reader.read_any()?;
+    reader.finish()?;
+    Ok(element)
+}
+
+/// The elements inside a constructed value.
+fn children(value: &[u8]) -> Result<Vec<Tlv<'_>>> {
+    let mut reader = Reader::new(value);
+    let mut out = Vec::new();
+    while !reader.is_empty() {
+        out.push(reader.read_any()?);
+    }
+    Ok(out)
+}
+
+/// Lower-case hex.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A PKCS#8 `PrivateKeyInfo`: version and algorithm as they are, key octets by length.
 fn describe_pkcs8(der: &[u8]) -> Result<Vec<String>> {
-    let info = der::read_whole(der)?;
+    let info = single(der)?;
     let mut lines = Vec::new();
-    for (index, element) in der::children(info.value)?.into_iter().enumerate() {
+    for (index, element) in children(info.value())?.into_iter().enumerate() {
         lines.push(match index {
             0 | 1 => format!(
                 "element {index} tag {:02x} {}",
-                element.tag,
-                der::hex(element.value)
+                element.tag(),
+                hex(element.value())
             ),
             _ => format!(
                 "element {index} tag {:02x} ({} bytes, key-dependent)",
-                element.tag,
-                element.value.len()
+                element.tag(),
+                element.value().len()
             ),
         });
     }

@@ -14,7 +14,6 @@
 //! status 1.
 
 mod check;
-mod der;
 mod jwt;
 mod manifest;
 mod mint;

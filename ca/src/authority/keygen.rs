@@ -65,7 +65,7 @@ impl CertificateAuthority {
         let not_before = now_s.saturating_sub(x509::BACKDATE_SECONDS);
         let not_after = now_s
             .saturating_add(config.ca_ttl.as_secs())
-            .min(crate::time::MAX_X509_SECONDS);
+            .min(crate::der::time::MAX_SECONDS);
         let serial = x509::random_serial(self.inner.backend)?;
         let uri = self.spiffe_id();
         let tbs = x509::ca_tbs(

@@ -374,10 +374,7 @@ impl<'de> Visitor<'de> for StrictClaimsVisitor {
             }
             names.push(name);
         }
-        // Sorting keeps hostile tokens with thousands of members at n log n.
-        names.sort_unstable();
-        if let Some(pair) = names.windows(2).find(|pair| pair.first() == pair.last()) {
-            let name = pair.first().map_or("", |n| &**n);
+        if let Some(name) = trust_bundle::json::duplicate_member(&mut names) {
             return Err(de::Error::custom(format_args!("duplicate member `{name}`")));
         }
         Ok(StrictClaims(registered))

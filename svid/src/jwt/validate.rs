@@ -440,7 +440,7 @@ fn signature_for_backend(token: &JwtSvid) -> Result<Cow<'_, [u8]>, JwtError> {
     let body_len = r.der_len() + s.der_len();
     let mut out = Vec::with_capacity(body_len + 4);
     out.push(0x30);
-    push_der_len(&mut out, body_len);
+    crate::der::push_len(&mut out, body_len);
     r.push_der(&mut out);
     s.push_der(&mut out);
     Ok(Cow::Owned(out))
@@ -476,7 +476,7 @@ impl<'a> Magnitude<'a> {
 
     fn push_der(&self, out: &mut Vec<u8>) {
         out.push(0x02);
-        push_der_len(out, self.content_len());
+        crate::der::push_len(out, self.content_len());
         if self.pad {
             out.push(0);
         }
@@ -491,18 +491,6 @@ fn der_integer(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     Magnitude::of(bytes).push_der(&mut out);
     out
-}
-
-fn push_der_len(out: &mut Vec<u8>, len: usize) {
-    // ECDSA values here are at most 2 * 67 bytes plus headers, below 256.
-    match u8::try_from(len) {
-        Ok(short) if short < 0x80 => out.push(short),
-        Ok(long) => out.extend_from_slice(&[0x81, long]),
-        Err(_) => {
-            let [hi, lo] = u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes();
-            out.extend_from_slice(&[0x82, hi, lo]);
-        }
-    }
 }
 
 #[allow(

@@ -5,41 +5,19 @@
 //! decode, so "exactly one URI SAN" cannot be built on it). This module reads those fields in one
 //! bounded pass; it makes no trust decision.
 
-use crate::der::{self, Reader, tag};
+use crate::der::{self, Reader, oid, tag};
 use crate::error::CertificateError;
-use crate::x509::time;
-
-/// `2.5.29.17` subjectAltName.
-const OID_SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1d, 0x11];
-/// `2.5.29.19` basicConstraints.
-const OID_BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x13];
-/// `2.5.29.15` keyUsage.
-const OID_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x0f];
-/// `2.5.29.37` extKeyUsage.
-const OID_EXT_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x25];
-/// `2.5.29.35` authorityKeyIdentifier.
-const OID_AUTHORITY_KEY_ID: &[u8] = &[0x55, 0x1d, 0x23];
-/// `2.5.29.14` subjectKeyIdentifier.
-const OID_SUBJECT_KEY_ID: &[u8] = &[0x55, 0x1d, 0x0e];
-/// `2.5.29.30` nameConstraints.
-const OID_NAME_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x1e];
-/// `1.3.6.1.5.5.7.3.1` id-kp-serverAuth.
-const OID_KP_SERVER_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
-/// `1.3.6.1.5.5.7.3.2` id-kp-clientAuth.
-const OID_KP_CLIENT_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02];
-/// `2.5.29.37.0` anyExtendedKeyUsage.
-const OID_ANY_EXT_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x25, 0x00];
 
 /// The extensions rustls-webpki processes (its `remember_cert_extension`: keyUsage,
 /// subjectAltName, basicConstraints, nameConstraints, cRLDistributionPoints, extKeyUsage); a
 /// critical extension outside this list makes it refuse the certificate.
 const WEBPKI_PROCESSED: [&[u8]; 6] = [
-    OID_KEY_USAGE,
-    OID_SUBJECT_ALT_NAME,
-    OID_BASIC_CONSTRAINTS,
-    OID_NAME_CONSTRAINTS,
-    &[0x55, 0x1d, 0x1f],
-    OID_EXT_KEY_USAGE,
+    oid::KEY_USAGE,
+    oid::SUBJECT_ALT_NAME,
+    oid::BASIC_CONSTRAINTS,
+    oid::NAME_CONSTRAINTS,
+    oid::CRL_DISTRIBUTION_POINTS,
+    oid::EXT_KEY_USAGE,
 ];
 
 /// keyUsage bits (RFC 5280 4.2.1.3), numbered from the most significant bit of the first octet.
@@ -105,7 +83,7 @@ pub(crate) struct CertFields<'a> {
 impl<'a> CertFields<'a> {
     /// Reads the fields of a DER `Certificate`. Trailing bytes after it are an error.
     pub(crate) fn parse(cert_der: &'a [u8]) -> Result<Self, CertificateError> {
-        let certificate = der::read_whole(cert_der, tag::SEQUENCE)?;
+        let certificate = der::read_single(cert_der, tag::SEQUENCE)?;
         let mut outer = Reader::new(certificate);
         let tbs = outer.read(tag::SEQUENCE)?;
         outer.read(tag::SEQUENCE)?; // signatureAlgorithm
@@ -119,16 +97,14 @@ impl<'a> CertFields<'a> {
         let issuer = tbs.read(tag::SEQUENCE)?;
         let (not_before, not_after) = read_validity(tbs.read(tag::SEQUENCE)?)?;
         let subject = tbs.read(tag::SEQUENCE)?;
-        let spki_start = tbs;
-        tbs.read(tag::SEQUENCE)?;
-        let spki = tlv_between(spki_start, tbs);
+        let spki = tbs.read_tlv(tag::SEQUENCE)?.encoded();
         tbs.read_optional(tag::CONTEXT_1_PRIMITIVE)?;
         tbs.read_optional(tag::CONTEXT_2_PRIMITIVE)?;
         let extensions = tbs.read_optional(tag::CONTEXT_3)?;
         tbs.finish()?;
 
         // Extensions only exist in v3 (RFC 5280 4.1.2.9); SVIDs are always v3.
-        if version.map(|v| der::read_whole(v, tag::INTEGER)) != Some(Ok(&[0x02][..])) {
+        if version.map(|v| der::read_single(v, tag::INTEGER)) != Some(Ok(&[0x02][..])) {
             return Err(CertificateError::NotVersion3);
         }
 
@@ -149,7 +125,7 @@ impl<'a> CertFields<'a> {
             unsupported_critical: None,
         };
         if let Some(extensions) = extensions {
-            fields.read_extensions(der::read_whole(extensions, tag::SEQUENCE)?)?;
+            fields.read_extensions(der::read_single(extensions, tag::SEQUENCE)?)?;
         }
         Ok(fields)
     }
@@ -159,7 +135,7 @@ impl<'a> CertFields<'a> {
         let mut extensions = Reader::new(extensions);
         while !extensions.is_empty() {
             let mut extension = Reader::new(extensions.read(tag::SEQUENCE)?);
-            let oid = extension.read(tag::OID)?;
+            let extension_oid = extension.read(tag::OID)?;
             // webpki refuses critical extensions it does not process; which one is only noted
             // here, to name it in the error. An explicit FALSE is not strict DER but common, so
             // it is tolerated.
@@ -167,41 +143,44 @@ impl<'a> CertFields<'a> {
                 Some(critical) => der::boolean(critical)?,
                 None => false,
             };
-            if critical && !WEBPKI_PROCESSED.contains(&oid) && self.unsupported_critical.is_none() {
-                self.unsupported_critical = Some(oid);
+            if critical
+                && !WEBPKI_PROCESSED.contains(&extension_oid)
+                && self.unsupported_critical.is_none()
+            {
+                self.unsupported_critical = Some(extension_oid);
             }
             let value = extension.read(tag::OCTET_STRING)?;
             extension.finish()?;
 
             // RFC 5280 4.2: a certificate must not include more than one instance of an
             // extension; a second one could disagree with the first.
-            let duplicate = match oid {
-                OID_SUBJECT_ALT_NAME => {
+            let duplicate = match extension_oid {
+                oid::SUBJECT_ALT_NAME => {
                     let dup = seen_san;
                     seen_san = true;
                     self.read_subject_alt_name(value)?;
                     dup
                 }
-                OID_BASIC_CONSTRAINTS => self
+                oid::BASIC_CONSTRAINTS => self
                     .basic_constraints
                     .replace(read_basic_constraints(value)?)
                     .is_some(),
-                OID_KEY_USAGE => self.key_usage.replace(read_key_usage(value)?).is_some(),
-                OID_EXT_KEY_USAGE => self
+                oid::KEY_USAGE => self.key_usage.replace(read_key_usage(value)?).is_some(),
+                oid::EXT_KEY_USAGE => self
                     .ext_key_usage
                     .replace(read_ext_key_usage(value)?)
                     .is_some(),
-                OID_NAME_CONSTRAINTS => std::mem::replace(&mut self.has_name_constraints, true),
+                oid::NAME_CONSTRAINTS => std::mem::replace(&mut self.has_name_constraints, true),
                 // Hints only: the first well-formed one is kept, nothing is refused for them.
-                OID_AUTHORITY_KEY_ID => {
+                oid::AUTHORITY_KEY_ID => {
                     if self.authority_key_id.is_none() {
                         self.authority_key_id = read_authority_key_id(value);
                     }
                     false
                 }
-                OID_SUBJECT_KEY_ID => {
+                oid::SUBJECT_KEY_ID => {
                     if self.subject_key_id.is_none() {
-                        self.subject_key_id = der::read_whole(value, tag::OCTET_STRING).ok();
+                        self.subject_key_id = der::read_single(value, tag::OCTET_STRING).ok();
                     }
                     false
                 }
@@ -216,49 +195,35 @@ impl<'a> CertFields<'a> {
 
     /// Counts every URI GeneralName, decodable or not (X509-SVID 2: exactly one).
     fn read_subject_alt_name(&mut self, value: &'a [u8]) -> Result<(), CertificateError> {
-        let mut names = Reader::new(der::read_whole(value, tag::SEQUENCE)?);
+        let mut names = Reader::new(der::read_single(value, tag::SEQUENCE)?);
         while !names.is_empty() {
-            let (name_tag, name) = names.read_any()?;
-            if name_tag == tag::URI_NAME {
+            let name = names.read_any()?;
+            if name.tag() == tag::URI_NAME {
                 self.uri_san_count += 1;
-                self.first_uri_san.get_or_insert(name);
+                self.first_uri_san.get_or_insert_with(|| name.value());
             }
         }
         Ok(())
     }
 }
 
-/// The TLV bytes consumed between two reader positions over the same input.
-fn tlv_between<'a>(before: Reader<'a>, after: Reader<'a>) -> &'a [u8] {
-    let consumed = before.remaining().len() - after.remaining().len();
-    before.remaining().get(..consumed).unwrap_or_default()
-}
-
 /// `AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING OPTIONAL,
 /// ... }` (RFC 5280 4.2.1.1): the keyIdentifier, if the structure has one.
 fn read_authority_key_id(value: &[u8]) -> Option<&[u8]> {
-    let mut aki = Reader::new(der::read_whole(value, tag::SEQUENCE).ok()?);
+    let mut aki = Reader::new(der::read_single(value, tag::SEQUENCE).ok()?);
     aki.read_optional(tag::CONTEXT_0_PRIMITIVE).ok().flatten()
 }
 
 fn read_validity(value: &[u8]) -> Result<(u64, u64), CertificateError> {
     let mut validity = Reader::new(value);
-    let not_before = read_time(&mut validity)?;
-    let not_after = read_time(&mut validity)?;
+    let not_before = der::time::read(&mut validity)?;
+    let not_after = der::time::read(&mut validity)?;
     validity.finish()?;
     Ok((not_before, not_after))
 }
 
-fn read_time(reader: &mut Reader<'_>) -> Result<u64, CertificateError> {
-    match reader.read_any()? {
-        (tag::UTC_TIME, value) => time::utc_time(value),
-        (tag::GENERALIZED_TIME, value) => time::generalized_time(value),
-        _ => Err(CertificateError::BadDer),
-    }
-}
-
 fn read_basic_constraints(value: &[u8]) -> Result<BasicConstraints, CertificateError> {
-    let mut fields = Reader::new(der::read_whole(value, tag::SEQUENCE)?);
+    let mut fields = Reader::new(der::read_single(value, tag::SEQUENCE)?);
     // cA BOOLEAN DEFAULT FALSE: DER omits it when false, but several encoders (rcgen among
     // them) write an explicit FALSE; both read as "not a CA".
     let ca = fields
@@ -275,7 +240,7 @@ fn read_basic_constraints(value: &[u8]) -> Result<BasicConstraints, CertificateE
 }
 
 fn read_key_usage(value: &[u8]) -> Result<KeyUsage, CertificateError> {
-    let bits = der::read_whole(value, tag::BIT_STRING)?;
+    let bits = der::read_single(value, tag::BIT_STRING)?;
     let (&unused, bytes) = bits.split_first().ok_or(CertificateError::BadDer)?;
     if unused > 7 || bytes.is_empty() || bytes.len() > 2 {
         return Err(CertificateError::BadDer);
@@ -286,13 +251,13 @@ fn read_key_usage(value: &[u8]) -> Result<KeyUsage, CertificateError> {
 }
 
 fn read_ext_key_usage(value: &[u8]) -> Result<ExtKeyUsage, CertificateError> {
-    let mut purposes = Reader::new(der::read_whole(value, tag::SEQUENCE)?);
+    let mut purposes = Reader::new(der::read_single(value, tag::SEQUENCE)?);
     let mut eku = ExtKeyUsage::default();
     while !purposes.is_empty() {
         match purposes.read(tag::OID)? {
-            OID_KP_SERVER_AUTH => eku.server_auth = true,
-            OID_KP_CLIENT_AUTH => eku.client_auth = true,
-            OID_ANY_EXT_KEY_USAGE => eku.any = true,
+            oid::KP_SERVER_AUTH => eku.server_auth = true,
+            oid::KP_CLIENT_AUTH => eku.client_auth = true,
+            oid::ANY_EXT_KEY_USAGE => eku.any = true,
             _ => {}
         }
     }

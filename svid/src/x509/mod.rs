@@ -3,5 +3,4 @@
 pub(crate) mod fields;
 pub(crate) mod profile;
 pub(crate) mod svid;
-pub(crate) mod time;
 pub(crate) mod verify;

@@ -191,13 +191,13 @@ pub(crate) fn split_der_chain(input: &[u8]) -> Result<Vec<CertificateDer<'static
                 max: MAX_CHAIN_LEN,
             });
         }
-        let before = reader;
-        reader
-            .read(tag::SEQUENCE)
-            .map_err(|source| Error::Certificate { index, source })?;
-        let consumed = before.remaining().len() - reader.remaining().len();
-        let cert = before.remaining().get(..consumed).unwrap_or_default();
-        chain.push(CertificateDer::from(cert.to_vec()));
+        let cert = reader
+            .read_tlv(tag::SEQUENCE)
+            .map_err(|source| Error::Certificate {
+                index,
+                source: source.into(),
+            })?;
+        chain.push(CertificateDer::from(cert.encoded().to_vec()));
     }
     if chain.is_empty() {
         return Err(Error::EmptyChain);
@@ -207,7 +207,7 @@ pub(crate) fn split_der_chain(input: &[u8]) -> Result<Vec<CertificateDer<'static
 
 /// The `subjectPublicKey` bits of a SubjectPublicKeyInfo TLV (no unused bits allowed).
 pub(crate) fn subject_public_key(spki: &[u8]) -> Option<&[u8]> {
-    let mut info = Reader::new(der::read_whole(spki, tag::SEQUENCE).ok()?);
+    let mut info = Reader::new(der::read_single(spki, tag::SEQUENCE).ok()?);
     info.read(tag::SEQUENCE).ok()?;
     let bits = info.read(tag::BIT_STRING).ok()?;
     info.finish().ok()?;

@@ -27,8 +27,8 @@ use svid::CryptoBackend;
 pub use test_support::pem::{chain, concat, flip_signature, pem, pem_block, tlv};
 pub use test_support::time::{NOT_AFTER, NOT_BEFORE, NOW, at, epoch, now};
 pub use test_support::x509::{
-    Ca, KeyType, Leaf, OID_BASIC_CONSTRAINTS, OID_KEY_USAGE, OID_SAN, ca_params, dns, leaf_params,
-    raw_extension, raw_uri_sans, uri, validity,
+    Ca, KeyType, Leaf, OID_BASIC_CONSTRAINTS, OID_KEY_USAGE, OID_NAME_CONSTRAINTS, OID_SAN,
+    ca_params, dns, leaf_params, raw_extension, raw_uri_sans, uri, validity,
 };
 use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle};
 
