@@ -234,7 +234,7 @@ fn key_types() {
 #[cfg(feature = "aws-lc-rs")]
 #[test]
 fn rsa_leaves_with_aws_lc_rs() {
-    let ca = builder().backend(ca::Backend::AwsLcRs).build(t0()).unwrap();
+    let ca = builder().crypto(svid::Crypto::aws_lc_rs()).build(t0()).unwrap();
     let svid = ca
         .mint_x509_svid(&web().key_type(KeyType::Rsa2048), t0())
         .unwrap();
@@ -246,7 +246,7 @@ fn rsa_leaves_with_aws_lc_rs() {
 
     // An RSA CA signs with PKCS#1 v1.5 SHA-256.
     let rsa_ca = builder()
-        .backend(ca::Backend::AwsLcRs)
+        .crypto(svid::Crypto::aws_lc_rs())
         .x509_key_type(KeyType::Rsa3072)
         .build(t0())
         .unwrap();
@@ -258,7 +258,7 @@ fn rsa_leaves_with_aws_lc_rs() {
 #[cfg(feature = "ring")]
 #[test]
 fn ring_refuses_rsa_generation() {
-    let ca = builder().backend(ca::Backend::Ring).build(t0()).unwrap();
+    let ca = builder().crypto(svid::Crypto::ring()).build(t0()).unwrap();
     let err = ca
         .mint_x509_svid(&web().key_type(KeyType::Rsa2048), t0())
         .unwrap_err();
@@ -399,7 +399,7 @@ fn returned_svid_holds_its_key() {
     let again = svid::X509Svid::from_der(
         &svid.chain_der(),
         svid.private_key().secret_pkcs8_der(),
-        &svid::CryptoBackend::default(),
+        &svid::Crypto::default(),
     )
     .unwrap();
     assert_eq!(again.spiffe_id(), svid.spiffe_id());

@@ -26,7 +26,7 @@ use rcgen::{
 };
 use rustls_pki_types::{CertificateDer, UnixTime};
 use spiffe_id::TrustDomain;
-use svid::CryptoBackend;
+use svid::Crypto;
 use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle};
 
 /// 2026-01-01T00:00:00Z, the default `notBefore`.
@@ -58,17 +58,17 @@ pub fn validity(params: &mut CertificateParams, from: (i32, u8, u8), until: (i32
 }
 
 /// The crypto backend the tests verify with: the default one.
-pub fn backend() -> CryptoBackend {
-    CryptoBackend::default()
+pub fn backend() -> Crypto {
+    Crypto::default()
 }
 
 /// Every enabled crypto backend, for the tests that depend on the backend's algorithms.
-pub fn backends() -> Vec<CryptoBackend> {
+pub fn backends() -> Vec<Crypto> {
     [
         #[cfg(feature = "ring")]
-        CryptoBackend::ring(),
+        Crypto::ring(),
         #[cfg(feature = "aws-lc-rs")]
-        CryptoBackend::aws_lc_rs(),
+        Crypto::aws_lc_rs(),
     ]
     .into()
 }

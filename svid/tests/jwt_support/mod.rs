@@ -29,7 +29,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair as _, RsaKeyPair, RsaPublicKeyComponents};
 use rustls_pki_types::UnixTime;
 use spiffe_id::TrustDomain;
-use svid::{Audience, CryptoBackend, JwtAlgorithm, JwtValidator};
+use svid::{Audience, Crypto, JwtAlgorithm, JwtValidator};
 use trust_bundle::{
     BundleSet, EcCurve, EcPublicKey, JwtBundle, JwtKey, RsaPublicKey, SpiffeBundle,
 };
@@ -70,16 +70,16 @@ pub fn audience() -> Audience {
 
 /// The default validator (30 s leeway, `kid` required) on the default backend.
 pub fn validator() -> JwtValidator {
-    JwtValidator::new(CryptoBackend::default())
+    JwtValidator::new(Crypto::default())
 }
 
 /// Every backend compiled in, for tests that must hold on each of them.
-pub fn backends() -> Vec<CryptoBackend> {
+pub fn backends() -> Vec<Crypto> {
     Vec::from([
         #[cfg(feature = "ring")]
-        CryptoBackend::ring(),
+        Crypto::ring(),
         #[cfg(feature = "aws-lc-rs")]
-        CryptoBackend::aws_lc_rs(),
+        Crypto::aws_lc_rs(),
     ])
 }
 
