@@ -42,7 +42,7 @@ use rcgen::{
 };
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
 use rustls_pki_types::UnixTime;
-use svid::{CryptoBackend, Usage, X509Svid, X509SvidSource};
+use svid::{Crypto, Usage, X509Svid, X509SvidSource};
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle};
@@ -327,7 +327,7 @@ fn benches(c: &mut Criterion) {
     // Two rotations to alternate between.
     let a = response(setup.ca.svid("/a"));
     let b_response = response(setup.ca.svid("/b"));
-    let backend = CryptoBackend::default();
+    let backend = Crypto::default();
     let bundle = X509Bundle::from_der("example.org".parse().unwrap(), &setup.ca.der).unwrap();
     let bundles = BundleSet::from_bundles([SpiffeBundle::from(bundle)]).unwrap();
     let mut group = c.benchmark_group("x509_rotation");

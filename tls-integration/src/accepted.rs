@@ -133,7 +133,7 @@ mod tests {
         let svid = ca.x509_svid(&format!("spiffe://{td}/w"));
         svid::X509Verifier::new(
             ca.bundle_set(),
-            &svid::CryptoBackend::default(),
+            &svid::Crypto::default(),
             svid::Usage::ClientAuth,
         )
         .verify(svid.chain(), UnixTime::now())
