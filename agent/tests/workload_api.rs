@@ -610,11 +610,8 @@ async fn ca_rotation_reissues_and_pushes_the_new_bundle() {
         X509Bundle::from_certificates("example.org".parse().unwrap(), [new_authority]).unwrap();
     let only_new = BundleSet::from_bundles([SpiffeBundle::from(only_new)]).unwrap();
     let verify = |der: &[u8]| {
-        let svid = svid::X509Svid::from_der(
-            der,
-            &update.svids[0].x509_svid_key,
-            &Crypto::default(),
-        );
+        let svid =
+            svid::X509Svid::from_der(der, &update.svids[0].x509_svid_key, &Crypto::default());
         svid.map(|s| {
             svid::verify(
                 s.chain(),

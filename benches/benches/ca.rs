@@ -43,9 +43,9 @@ use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ca::{CertificateAuthority, JwtSvidRequest, SelfCheck, X509SvidRequest};
-use svid::Crypto;
 use criterion::{Criterion, criterion_group, criterion_main};
 use spiffe_id::{SpiffeId, TrustDomain};
+use svid::Crypto;
 
 /// 2026-06-01T00:00:00Z.
 const NOW: u64 = 1_780_272_000;

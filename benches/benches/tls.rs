@@ -299,11 +299,7 @@ fn skip_chain_configs(
     (Arc::new(client), Arc::new(server))
 }
 
-fn our_configs(
-    pki: &Pki,
-    crypto: &Crypto,
-    cache: bool,
-) -> (Arc<ClientConfig>, Arc<ServerConfig>) {
+fn our_configs(pki: &Pki, crypto: &Crypto, cache: bool) -> (Arc<ClientConfig>, Arc<ServerConfig>) {
     let bundle = X509Bundle::from_certificates(TD.parse().unwrap(), [pki.root.clone()]).unwrap();
     let bundles = Arc::new(BundleSet::from_bundles([SpiffeBundle::from(bundle)]).unwrap());
     let mut tls = SpiffeTls::new(crypto.clone()).with_protocol_versions(TLS13_ONLY);

@@ -8,10 +8,7 @@ use crate::signer::Signer;
 /// Reads a CSR, verifies its signature with its own public key (proof of possession) using
 /// the crypto provider's algorithms, and returns the SubjectPublicKeyInfo DER. The requested subject
 /// and extensions are ignored: the caller decides what the certificate says.
-pub(crate) fn public_key_of(
-    csr: &[u8],
-    crypto: &svid::Crypto,
-) -> Result<Vec<u8>, CsrError> {
+pub(crate) fn public_key_of(csr: &[u8], crypto: &svid::Crypto) -> Result<Vec<u8>, CsrError> {
     let malformed = |_| CsrError::Malformed;
     let mut request = Reader::new(der::read_single(csr, tag::SEQUENCE).map_err(malformed)?);
     let (info, info_whole) = request.read_whole(tag::SEQUENCE).map_err(malformed)?;

@@ -129,10 +129,10 @@ pub use self_check::SelfCheck;
 pub use signer::Signer;
 pub use signer::algorithm::SignatureAlgorithm;
 pub use signer::software::SoftwareSigner;
+pub use snapshot::{AuthorityInfo, CaSnapshot};
 /// The key types a CA generates (defined by `svid`, next to the [`svid::Crypto`] that
 /// generates them).
 pub use svid::KeyType;
-pub use snapshot::{AuthorityInfo, CaSnapshot};
 #[cfg(feature = "test-util")]
 pub use test_util::TestCa;
 pub use upstream::{IssuedCa, UpstreamAuthority};

@@ -234,7 +234,10 @@ fn key_types() {
 #[cfg(feature = "aws-lc-rs")]
 #[test]
 fn rsa_leaves_with_aws_lc_rs() {
-    let ca = builder().crypto(svid::Crypto::aws_lc_rs()).build(t0()).unwrap();
+    let ca = builder()
+        .crypto(svid::Crypto::aws_lc_rs())
+        .build(t0())
+        .unwrap();
     let svid = ca
         .mint_x509_svid(&web().key_type(KeyType::Rsa2048), t0())
         .unwrap();

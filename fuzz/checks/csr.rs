@@ -38,8 +38,7 @@ pub(crate) fn check(data: &[u8]) {
         Ok(chain) => {
             let at = UnixTime::since_unix_epoch(Duration::from_secs(1_893_456_000));
             for usage in [Usage::ClientAuth, Usage::ServerAuth] {
-                let verified =
-                    ::svid::verify(&chain, bundles, &Crypto::default(), usage, at);
+                let verified = ::svid::verify(&chain, bundles, &Crypto::default(), usage, at);
                 assert!(
                     verified
                         .as_ref()

@@ -236,9 +236,12 @@ mod tests {
         for crypto in all {
             for key_type in [KeyType::EcdsaP256, KeyType::EcdsaP384, KeyType::Ed25519] {
                 let generated = PrivateKey::generate(key_type, &crypto).unwrap();
-                assert!(generated.signing_key.get().is_none(), "{key_type:?} loaded eagerly");
-                let loaded = PrivateKey::from_pkcs8_der(generated.secret_pkcs8_der(), &crypto)
-                    .unwrap();
+                assert!(
+                    generated.signing_key.get().is_none(),
+                    "{key_type:?} loaded eagerly"
+                );
+                let loaded =
+                    PrivateKey::from_pkcs8_der(generated.secret_pkcs8_der(), &crypto).unwrap();
                 assert_eq!(generated.public_key(), loaded.public_key(), "{key_type:?}");
                 assert_eq!(generated.algorithm(), loaded.algorithm());
                 let spki = generated.signing_key().unwrap().public_key().unwrap();

@@ -24,8 +24,8 @@ use jwt_support::{
 };
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, KeyUsagePurpose, SanType};
 use svid::{
-    Audience, Crypto, JwtAlgorithm, JwtError, JwtSvid, JwtValidator, MAX_AUDIENCES,
-    MAX_LEEWAY, MAX_TOKEN_LEN, VerifiedJwtSvid,
+    Audience, Crypto, JwtAlgorithm, JwtError, JwtSvid, JwtValidator, MAX_AUDIENCES, MAX_LEEWAY,
+    MAX_TOKEN_LEN, VerifiedJwtSvid,
 };
 use trust_bundle::{EcCurve, JwtBundle, JwtBundleSource, SpiffeBundle};
 
@@ -193,7 +193,8 @@ fn j2_eddsa_is_refused_although_the_backends_verify_ed25519() {
     let (_, bundle) = fixture();
     let token = compact(&header("EdDSA", "k1"), &default_claims(), &[7; 64]);
     for backend in backends() {
-        let result = JwtValidator::new(backend.clone()).validate(&token, &bundle, &audience(), now());
+        let result =
+            JwtValidator::new(backend.clone()).validate(&token, &bundle, &audience(), now());
         assert_eq!(
             result.unwrap_err(),
             JwtError::UnsupportedAlgorithm("EdDSA".into()),
@@ -442,12 +443,8 @@ fn j2_es512_validates_with_aws_lc_rs() {
     );
     let es256_on_p521 = p256.mint_with_header(&header("ES256", "p521"), &default_claims());
     for token in [es512_on_p256, es256_on_p521] {
-        let result = JwtValidator::new(Crypto::aws_lc_rs()).validate(
-            &token,
-            &both,
-            &audience(),
-            now(),
-        );
+        let result =
+            JwtValidator::new(Crypto::aws_lc_rs()).validate(&token, &both, &audience(), now());
         assert!(matches!(
             result.unwrap_err(),
             JwtError::KeyDoesNotFitAlgorithm { .. }

@@ -103,7 +103,6 @@ impl PeerVerifier {
     }
 }
 
-
 /// Verifies a **server's** X.509-SVID for a rustls client, then runs an [`Authorizer`].
 ///
 /// The chain is verified by `svid` against the bundle of the server's own trust domain, taken

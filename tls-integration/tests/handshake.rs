@@ -216,7 +216,11 @@ fn rejects_handshake_signature_by_wrong_key() {
             let tls = SpiffeTls::new(provider.clone());
             let srv = server(&tls, both_bundles(), IdMatcher::any());
             let other_key = WORLD.a_web.private_key().to_private_key_der().clone_key();
-            let signing = provider.provider().key_provider.load_private_key(other_key).unwrap();
+            let signing = provider
+                .provider()
+                .key_provider
+                .load_private_key(other_key)
+                .unwrap();
             let forged = CertifiedKey::new(WORLD.a_api.chain().to_vec(), signing);
             let verifier = SpiffeServerVerifier::new(both_bundles(), AnyPeer, &provider);
             let cli = Arc::new(

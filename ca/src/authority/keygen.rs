@@ -107,7 +107,10 @@ impl CertificateAuthority {
             algorithm,
         )?);
         let mut kid = [0u8; 16];
-        self.inner.crypto.fill_random(&mut kid).map_err(|_| Error::KeyGeneration)?;
+        self.inner
+            .crypto
+            .fill_random(&mut kid)
+            .map_err(|_| Error::KeyGeneration)?;
         let kid = URL_SAFE_NO_PAD.encode(kid);
         let now_s = unix_seconds(now);
         let authority = jwt::authority(

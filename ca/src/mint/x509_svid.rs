@@ -45,12 +45,13 @@ impl CertificateAuthority {
         let key_type = request.key_type_or_default();
         // The public half comes from the generation; the provider loads the key only when
         // its holder first signs with it (see `PrivateKey::generate`).
-        let key = PrivateKey::generate(key_type, &self.inner.crypto).map_err(|error| match error {
-            svid::KeyError::GenerationUnsupported(_) | svid::KeyError::GenerationFailed => {
-                generation_error(error)
-            }
-            _ => Error::KeyRejected,
-        })?;
+        let key =
+            PrivateKey::generate(key_type, &self.inner.crypto).map_err(|error| match error {
+                svid::KeyError::GenerationUnsupported(_) | svid::KeyError::GenerationFailed => {
+                    generation_error(error)
+                }
+                _ => Error::KeyRejected,
+            })?;
         let spki = spki_of_key(key.algorithm(), key.public_key()).ok_or(Error::Unsupported {
             what: "key algorithm",
         })?;

@@ -211,7 +211,10 @@ mod tests {
             .map(|(_, algs)| *algs)
             .unwrap_or_default();
         assert!(mapped.iter().any(p521));
-        assert!(core::ptr::eq(crypto.algorithms(), Crypto::ring().algorithms()));
+        assert!(core::ptr::eq(
+            crypto.algorithms(),
+            Crypto::ring().algorithms()
+        ));
     }
 
     #[cfg(feature = "ring")]
@@ -233,6 +236,9 @@ mod tests {
             crypto.generate_pkcs8(KeyType::EcdsaP256).unwrap_err(),
             KeyError::GenerationUnsupported(KeyType::EcdsaP256)
         );
-        assert!(!core::ptr::eq(crypto.algorithms(), Crypto::ring().algorithms()));
+        assert!(!core::ptr::eq(
+            crypto.algorithms(),
+            Crypto::ring().algorithms()
+        ));
     }
 }

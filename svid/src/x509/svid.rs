@@ -68,11 +68,7 @@ impl X509Svid {
     ///
     /// # Errors
     /// As [`new`](Self::new), plus key and DER errors.
-    pub fn from_der(
-        chain_der: &[u8],
-        key_pkcs8: &[u8],
-        crypto: &Crypto,
-    ) -> Result<Self, Error> {
+    pub fn from_der(chain_der: &[u8], key_pkcs8: &[u8], crypto: &Crypto) -> Result<Self, Error> {
         let chain = split_der_chain(chain_der)?;
         let key = PrivateKey::from_pkcs8_der(key_pkcs8, crypto)?;
         Self::new(chain, key)

@@ -24,8 +24,7 @@ use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer, UnixTime};
 use serde::Deserialize;
 use spiffe_id::TrustDomain;
 use svid::{
-    Audience, Crypto, Error, JwtError, JwtValidator, ProfileError, Usage, VerifyError,
-    X509Verifier,
+    Audience, Crypto, Error, JwtError, JwtValidator, ProfileError, Usage, VerifyError, X509Verifier,
 };
 use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle};
 
@@ -199,11 +198,8 @@ impl Vector {
 pub fn run_svid(vector: &Vector) -> Outcome {
     match vector.kind {
         Kind::X509 => {
-            let verifier = X509Verifier::new(
-                vector.x509_bundles(),
-                &Crypto::default(),
-                vector.usage(),
-            );
+            let verifier =
+                X509Verifier::new(vector.x509_bundles(), &Crypto::default(), vector.usage());
             match verifier.verify(&vector.chain(), vector.now()) {
                 Ok(verified) => Outcome::Ok(verified.spiffe_id().as_str().to_owned()),
                 Err(error) => Outcome::Err(error_name(&error)),
