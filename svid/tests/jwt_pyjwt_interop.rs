@@ -105,8 +105,7 @@ fn pyjwt_tokens_validate_as_expected() {
             };
             if outcome != expect {
                 failures.push(format!(
-                    "{name} on {}: expected {expect}, got {outcome}",
-                    format!("{backend:?}")
+                    "{name} on {backend:?}: expected {expect}, got {outcome}"
                 ));
             }
         }

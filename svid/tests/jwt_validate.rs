@@ -198,8 +198,7 @@ fn j2_eddsa_is_refused_although_the_backends_verify_ed25519() {
         assert_eq!(
             result.unwrap_err(),
             JwtError::UnsupportedAlgorithm("EdDSA".into()),
-            "{}",
-            format!("{backend:?}")
+            "{backend:?}"
         );
     }
 }
@@ -264,7 +263,7 @@ fn j2_every_allowed_algorithm_validates() {
             let token = key.mint_as(alg, &header(alg.name(), key.kid()), &default_claims());
             let verified = JwtValidator::new(backend.clone())
                 .validate(&token, &bundle, &audience(), now())
-                .unwrap_or_else(|e| panic!("{alg} on {}: {e}", format!("{backend:?}")));
+                .unwrap_or_else(|e| panic!("{alg} on {backend:?}: {e}"));
             assert_eq!(verified.algorithm(), alg);
             assert_eq!(verified.kid(), Some(key.kid()));
         }
@@ -292,7 +291,7 @@ fn j2_es512_from_openssl_validates_on_every_backend() {
     for backend in [Crypto::default()].into_iter().chain(backends()) {
         let verified = JwtValidator::new(backend.clone())
             .validate(&token, &bundle, &audience(), now())
-            .unwrap_or_else(|e| panic!("ES512 on {}: {e}", format!("{backend:?}")));
+            .unwrap_or_else(|e| panic!("ES512 on {backend:?}: {e}"));
         assert_eq!(verified.algorithm(), JwtAlgorithm::Es512);
         assert_eq!(verified.kid(), Some("p521"));
         assert_eq!(verified.spiffe_id().as_str(), SUB);
@@ -352,9 +351,8 @@ fn j2_es512_signature_must_be_132_bytes_of_r_and_s() {
             assert_eq!(
                 result(malformed).unwrap_err(),
                 JwtError::BadSignatureEncoding,
-                "{} bytes on {}",
+                "{} bytes on {backend:?}",
                 malformed.len(),
-                format!("{backend:?}")
             );
         }
         for bad in [&flipped, &zero_r] {
@@ -389,7 +387,7 @@ fn j2_backend_without_p521_names_the_features_that_add_it() {
     };
     let backend = Crypto::from_provider(std::sync::Arc::new(provider));
     let (token, bundle) = es512_fixture();
-    let error = JwtValidator::new(backend.clone())
+    let error = JwtValidator::new(backend)
         .validate(&token, &bundle, &audience(), now())
         .unwrap_err();
     assert_eq!(error, JwtError::AlgorithmNotInProvider(JwtAlgorithm::Es512));

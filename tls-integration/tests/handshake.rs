@@ -466,7 +466,7 @@ fn authorizer_never_sees_unverified_chains() {
 #[test]
 fn server_name_is_ignored_and_never_masks_a_chain_failure() {
     let provider = common::provider();
-    let tls = SpiffeTls::new(provider.clone());
+    let tls = SpiffeTls::new(provider);
     let verifier = tls.server_verifier(both_bundles(), IdMatcher::any());
     let names = ["workload.invalid", "localhost", "10.0.0.1"];
     use rustls::client::danger::ServerCertVerifier;
@@ -576,7 +576,7 @@ fn bundle_rotation_applies_without_new_config() {
 #[test]
 fn svid_rotation_applies_to_next_handshake() {
     let provider = common::provider();
-    let tls = SpiffeTls::new(provider.clone());
+    let tls = SpiffeTls::new(provider);
     let source = SwapSvid::new(WORLD.a_web.clone());
     let srv = Arc::new(
         tls.mtls_server(source.clone(), both_bundles(), IdMatcher::any())
