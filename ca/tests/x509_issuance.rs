@@ -268,6 +268,33 @@ fn ring_refuses_rsa_generation() {
     assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
 }
 
+/// A bare rustls provider verifies, loads and signs, but generates no keys: building a CA on it
+/// is a typed `Unsupported`, and a `KeyGenerator` supplied with the same provider makes it work.
+#[cfg(feature = "ring")]
+#[test]
+fn bare_provider_cannot_generate_ca_keys_until_given_a_generator() {
+    #[derive(Debug)]
+    struct Borrowed(svid::Crypto);
+    impl svid::KeyGenerator for Borrowed {
+        fn generate_pkcs8(
+            &self,
+            key_type: KeyType,
+        ) -> Result<zeroize::Zeroizing<Vec<u8>>, svid::KeyError> {
+            self.0.generate_pkcs8(key_type)
+        }
+    }
+    let bare =
+        svid::Crypto::from_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()));
+    let err = builder().crypto(bare.clone()).build(t0()).unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+
+    let with_generator =
+        bare.with_key_generator(std::sync::Arc::new(Borrowed(svid::Crypto::ring())));
+    let ca = builder().crypto(with_generator).build(t0()).unwrap();
+    let svid = ca.mint_x509_svid(&web(), t0()).unwrap();
+    assert!(verify(&ca, svid.chain(), t0()).is_ok());
+}
+
 /// X-11 (digest 2.3, 2.7): the CA certificate has critical cA=true, critical keyUsage
 /// keyCertSign|cRLSign (no digitalSignature, Appendix A), the URI SAN `spiffe://<td>` with no
 /// path, a non-empty subject, SKID, and never a name constraint.
