@@ -113,7 +113,7 @@ impl JwtAlgorithm {
     /// `ES*` (RFC 7518 3.4); RSA signatures pass through. For issuers signing JWT-SVIDs.
     ///
     /// # Errors
-    /// [`JwtError::BadSignatureEncoding`] when an ECDSA signature is not DER or a scalar is too
+    /// [`JwtError::BadSignatureEncoding`](crate::JwtError::BadSignatureEncoding) when an ECDSA signature is not DER or a scalar is too
     /// long for the curve.
     pub fn jws_signature(self, signature: Vec<u8>) -> Result<Vec<u8>, crate::JwtError> {
         match self.ecdsa_scalar_len() {
