@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ca::CertificateAuthority;
 use spiffe_id::TrustDomain;
-use svid::{CryptoBackend, JwtValidator};
+use svid::{Crypto, JwtValidator};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use trust_bundle::SpiffeBundle;
@@ -48,6 +48,7 @@ pub struct Agent;
 impl Agent {
     /// A builder for an agent that mints through `ca`.
     pub fn builder(ca: CertificateAuthority) -> AgentBuilder {
+        let crypto = ca.crypto().clone();
         AgentBuilder {
             ca,
             entries: Vec::new(),
@@ -58,7 +59,7 @@ impl Agent {
             socket_mode: DEFAULT_SOCKET_MODE,
             tcp: None,
             limits: Limits::default(),
-            crypto: CryptoBackend::default(),
+            crypto,
             ca_rotation_interval: None,
         }
     }
@@ -76,7 +77,7 @@ pub struct AgentBuilder {
     socket_mode: u32,
     tcp: Option<SocketAddr>,
     limits: Limits,
-    crypto: CryptoBackend,
+    crypto: Crypto,
     ca_rotation_interval: Option<Duration>,
 }
 
@@ -196,9 +197,11 @@ impl AgentBuilder {
         self
     }
 
-    /// The signature algorithms `ValidateJWTSVID` uses (default [`CryptoBackend::default`]).
-    pub fn crypto_backend(mut self, backend: CryptoBackend) -> Self {
-        self.crypto = backend;
+    /// The crypto `ValidateJWTSVID` verifies with; default the CA's
+    /// ([`CertificateAuthority::crypto`]), so the agent's one crypto is the one its CA was built
+    /// with.
+    pub fn crypto(mut self, crypto: Crypto) -> Self {
+        self.crypto = crypto;
         self
     }
 

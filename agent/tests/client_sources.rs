@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use agent::{Agent, AgentHandle, RegistrationEntry, Selector};
 use rustls_pki_types::UnixTime;
-use svid::{Audience, CryptoBackend, JwtValidator, X509SvidSource};
+use svid::{Audience, Crypto, JwtValidator, X509SvidSource};
 use trust_bundle::{JwtBundleSource, X509BundleSource};
 use workload_client::{
     BundleKinds, BundleSource, Client, Endpoint, Error, JwtSource, SourceOptions, SvidPicker,
@@ -284,7 +284,7 @@ async fn jwt_source_and_bundle_source() {
     assert_eq!(first.spiffe_id().as_str(), "spiffe://example.org/web");
 
     // Local validation against the source's JWT bundles.
-    let validator = JwtValidator::new(CryptoBackend::default());
+    let validator = JwtValidator::new(Crypto::default());
     let verified = validator
         .validate(
             first.token(),

@@ -11,7 +11,7 @@ mod common;
 use common::{mine, start, test_ca};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use spiffe::{JwtSvid, WorkloadApiClient};
-use svid::{CryptoBackend, Usage, X509Verifier};
+use svid::{Crypto, Usage, X509Verifier};
 use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle};
 
 #[tokio::test]
@@ -59,7 +59,7 @@ async fn spiffe_crate_fetches_and_verifies_everything() {
     assert_eq!(ours, *ca.x509_bundle());
     let verifier = X509Verifier::new(
         BundleSet::from_bundles([SpiffeBundle::from(ours)]).unwrap(),
-        &CryptoBackend::default(),
+        &Crypto::default(),
         Usage::Any,
     );
     for svid in &all {

@@ -13,7 +13,7 @@ use common::{
     Client, mine, next, nobody, req, start, start_with, test_ca, verify_x509, x509_stream,
 };
 use rustls_pki_types::UnixTime;
-use svid::{Audience, CryptoBackend, JwtValidator};
+use svid::{Audience, Crypto, JwtValidator};
 use tonic::Code;
 use trust_bundle::{BundleSet, JwtBundle, SpiffeBundle, X509Bundle};
 use workload_api::proto::{
@@ -229,7 +229,7 @@ async fn fetch_jwt_svid_returns_every_identity_when_no_id_is_named() {
     let ignored = bundle.ignored().to_vec();
     assert!(ignored.is_empty());
     let set = BundleSet::from_bundles([SpiffeBundle::from(bundle)]).unwrap();
-    let validator = JwtValidator::new(CryptoBackend::default());
+    let validator = JwtValidator::new(Crypto::default());
     for svid in &all.svids {
         for audience in ["svc-1", "svc-2"] {
             let verified = validator
@@ -611,16 +611,13 @@ async fn ca_rotation_reissues_and_pushes_the_new_bundle() {
         X509Bundle::from_certificates("example.org".parse().unwrap(), [new_authority]).unwrap();
     let only_new = BundleSet::from_bundles([SpiffeBundle::from(only_new)]).unwrap();
     let verify = |der: &[u8]| {
-        let svid = svid::X509Svid::from_der(
-            der,
-            &update.svids[0].x509_svid_key,
-            &CryptoBackend::default(),
-        );
+        let svid =
+            svid::X509Svid::from_der(der, &update.svids[0].x509_svid_key, &Crypto::default());
         svid.map(|s| {
             svid::verify(
                 s.chain(),
                 &only_new,
-                &CryptoBackend::default(),
+                &Crypto::default(),
                 svid::Usage::Any,
                 UnixTime::now(),
             )
@@ -631,14 +628,14 @@ async fn ca_rotation_reissues_and_pushes_the_new_bundle() {
     let old_chain = svid::X509Svid::from_der(
         &first.svids[0].x509_svid,
         &first.svids[0].x509_svid_key,
-        &CryptoBackend::default(),
+        &Crypto::default(),
     )
     .unwrap();
     assert!(
         svid::verify(
             old_chain.chain(),
             &only_new,
-            &CryptoBackend::default(),
+            &Crypto::default(),
             svid::Usage::Any,
             UnixTime::now()
         )

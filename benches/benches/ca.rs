@@ -42,9 +42,10 @@
 use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ca::{Backend, CertificateAuthority, JwtSvidRequest, SelfCheck, X509SvidRequest};
+use ca::{CertificateAuthority, JwtSvidRequest, SelfCheck, X509SvidRequest};
 use criterion::{Criterion, criterion_group, criterion_main};
 use spiffe_id::{SpiffeId, TrustDomain};
+use svid::Crypto;
 
 /// 2026-06-01T00:00:00Z.
 const NOW: u64 = 1_780_272_000;
@@ -54,9 +55,9 @@ fn now() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(NOW)
 }
 
-fn ca(backend: Backend, self_check: SelfCheck) -> CertificateAuthority {
+fn ca(crypto: &Crypto, self_check: SelfCheck) -> CertificateAuthority {
     CertificateAuthority::builder(TrustDomain::parse("example.org").unwrap())
-        .backend(backend)
+        .crypto(crypto.clone())
         .self_check(self_check)
         .build(now())
         .unwrap()
@@ -149,9 +150,9 @@ macro_rules! raw_key {
     };
 }
 
-fn ours(c: &mut Criterion, backend: Backend, suffix: &str) -> (Vec<u8>, Vec<u8>) {
-    let full = ca(backend, SelfCheck::Full);
-    let first = ca(backend, SelfCheck::FirstPerAuthority);
+fn ours(c: &mut Criterion, crypto: &Crypto, suffix: &str) -> (Vec<u8>, Vec<u8>) {
+    let full = ca(crypto, SelfCheck::Full);
+    let first = ca(crypto, SelfCheck::FirstPerAuthority);
     let spki = some_spki();
     let request = x509_request();
     let tbs = leaf_tbs(&full);
@@ -197,7 +198,7 @@ fn ours(c: &mut Criterion, backend: Backend, suffix: &str) -> (Vec<u8>, Vec<u8>)
 }
 
 fn ring_benches(c: &mut Criterion) {
-    let (tbs, input) = ours(c, Backend::Ring, "ring");
+    let (tbs, input) = ours(c, &Crypto::ring(), "ring");
     let mut x509 = c.benchmark_group("ca_x509_mint_p256_ring");
     raw_x509_baselines!(ring, x509, &tbs);
     // rcgen: the same leaf profile, built and signed by rcgen with ring.
@@ -229,7 +230,7 @@ fn ring_benches(c: &mut Criterion) {
 }
 
 fn aws_lc_benches(c: &mut Criterion) {
-    let (tbs, input) = ours(c, Backend::AwsLcRs, "aws_lc");
+    let (tbs, input) = ours(c, &Crypto::aws_lc_rs(), "aws_lc");
     let mut x509 = c.benchmark_group("ca_x509_mint_p256_aws_lc");
     raw_x509_baselines!(aws_lc_rs, x509, &tbs);
     x509.finish();

@@ -31,7 +31,7 @@
 //!   (`ours/forged_8_p256_keys`: the bound, the worst case), against the same token on a
 //!   one-key bundle (`baseline/forged_1_p256_key`, one signature check).
 //! - `x509_verify_leaf_aws_lc`, `jwt_validate_es256_aws_lc`, `jwt_validate_rs256_aws_lc`: the
-//!   same with `CryptoBackend::aws_lc_rs()` and an aws-lc-rs raw baseline; the last one puts
+//!   same with `Crypto::aws_lc_rs()` and an aws-lc-rs raw baseline; the last one puts
 //!   ours and the `spiffe` crate on the same RSA implementation.
 //!
 //! Certificates and tokens are minted once in setup (rcgen and ring) and checked at a fixed
@@ -49,6 +49,7 @@
 )]
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -62,7 +63,7 @@ use rustls_pki_types::{
     UnixTime, alg_id,
 };
 use spiffe_id::TrustDomain;
-use svid::{Audience, CryptoBackend, JwtValidator, KeyAlgorithm, KeyError, Usage, X509Verifier};
+use svid::{Audience, Crypto, JwtValidator, Usage, X509Verifier};
 use test_support::x509::{Ca, KeyType, leaf_params};
 use trust_bundle::{
     BundleSet, EcCurve, EcPublicKey, JwtBundle, JwtKey, RsaPublicKey, SpiffeBundle, X509Bundle,
@@ -186,7 +187,7 @@ impl Pki {
         }
     }
 
-    fn verifier(&self, backend: &CryptoBackend) -> X509Verifier<BundleSet> {
+    fn verifier(&self, backend: &Crypto) -> X509Verifier<BundleSet> {
         X509Verifier::new(self.bundles.clone(), backend, Usage::ClientAuth)
     }
 }
@@ -212,12 +213,17 @@ impl SignatureVerificationAlgorithm for AcceptAnyP256 {
 
 static ACCEPT_ANY: &[&dyn SignatureVerificationAlgorithm] = &[&AcceptAnyP256];
 
-fn no_key_loader(_: KeyAlgorithm, _: &[u8]) -> Result<Vec<u8>, KeyError> {
-    Err(KeyError::Unsupported)
+/// Not a real provider: for `ours/verify_part_no_crypto` only.
+fn no_crypto() -> Crypto {
+    let provider = rustls::crypto::CryptoProvider {
+        signature_verification_algorithms: rustls::crypto::WebPkiSupportedAlgorithms {
+            all: ACCEPT_ANY,
+            mapping: &[],
+        },
+        ..rustls::crypto::ring::default_provider()
+    };
+    Crypto::from_provider(Arc::new(provider))
 }
-
-/// Not a real backend: for `ours/verify_part_no_crypto` only.
-const NO_CRYPTO: CryptoBackend = CryptoBackend::new("accept-any", ACCEPT_ANY, no_key_loader);
 
 fn concat(chain: &[CertificateDer<'_>]) -> Vec<u8> {
     chain.iter().flat_map(|c| c.iter().copied()).collect()
@@ -228,7 +234,7 @@ fn bench_ours_x509(
     group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
     pki: &Pki,
     chain: &[CertificateDer<'static>],
-    backend: &CryptoBackend,
+    backend: &Crypto,
 ) {
     let uncached = pki.verifier(backend);
     let cached = pki.verifier(backend).with_result_cache(64);
@@ -244,7 +250,7 @@ fn bench_ours_x509(
     });
     // The non-cryptographic share of `ours/verify`: the same verifier on a backend whose
     // signature checks are free (see `AcceptAnyP256`).
-    let no_crypto = pki.verifier(&NO_CRYPTO);
+    let no_crypto = pki.verifier(&no_crypto());
     assert!(no_crypto.verify(chain, now()).is_ok());
     group.bench_function("ours/verify_part_no_crypto", |b| {
         b.iter(|| black_box(&no_crypto).verify(black_box(chain), now()));
@@ -258,7 +264,7 @@ fn bench_parse_only(
     key_pkcs8: &[u8],
 ) {
     let der = concat(chain);
-    let backend = CryptoBackend::ring();
+    let backend = Crypto::ring();
     assert!(spiffe::X509Svid::parse_from_der(&der, key_pkcs8).is_ok());
     assert!(svid::X509Svid::from_der(&der, key_pkcs8, &backend).is_ok());
     group.bench_function("spiffe/parse_only.parse_from_der", |b| {
@@ -280,7 +286,7 @@ fn x509(c: &mut Criterion) {
     let pki = Pki::mint();
 
     let mut group = c.benchmark_group("x509_verify_leaf");
-    bench_ours_x509(&mut group, &pki, &pki.direct, &CryptoBackend::ring());
+    bench_ours_x509(&mut group, &pki, &pki.direct, &Crypto::ring());
     bench_parse_only(&mut group, &pki.direct, &pki.direct_key);
     group.bench_function("baseline/ring_p256_verify", |b| {
         b.iter(|| pki.direct_check.ring());
@@ -288,7 +294,7 @@ fn x509(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("x509_verify_chain");
-    bench_ours_x509(&mut group, &pki, &pki.chained, &CryptoBackend::ring());
+    bench_ours_x509(&mut group, &pki, &pki.chained, &Crypto::ring());
     bench_parse_only(&mut group, &pki.chained, &pki.chained_key);
     group.bench_function("baseline/ring_p256_verify_x2", |b| {
         b.iter(|| pki.chained_checks.iter().all(RawCheck::ring));
@@ -298,7 +304,7 @@ fn x509(c: &mut Criterion) {
     decoys(c);
 
     let mut group = c.benchmark_group("x509_verify_leaf_aws_lc");
-    bench_ours_x509(&mut group, &pki, &pki.direct, &CryptoBackend::aws_lc_rs());
+    bench_ours_x509(&mut group, &pki, &pki.direct, &Crypto::aws_lc_rs());
     bench_parse_only(&mut group, &pki.direct, &pki.direct_key);
     group.bench_function("baseline/aws_lc_p256_verify", |b| {
         b.iter(|| pki.direct_check.aws_lc());
@@ -321,7 +327,7 @@ fn decoys(c: &mut Criterion) {
     };
     let mut authorities: Vec<_> = decoys.iter().map(|d| d.cert.clone()).collect();
     authorities.push(root.cert.clone());
-    let backend = CryptoBackend::ring();
+    let backend = Crypto::ring();
     let decoyed = X509Verifier::new(bundle(authorities), &backend, Usage::ClientAuth);
     let clean = X509Verifier::new(bundle(vec![root.cert.clone()]), &backend, Usage::ClientAuth);
     for verifier in [&decoyed, &clean] {
@@ -440,10 +446,10 @@ impl Jwt {
     fn bench_validators(
         &self,
         group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
-        backend: CryptoBackend,
+        backend: Crypto,
     ) {
         let audience = Audience::new([AUD]).unwrap();
-        let uncached = JwtValidator::new(backend);
+        let uncached = JwtValidator::new(backend.clone());
         let cached = JwtValidator::new(backend).with_result_cache(64);
         for validator in [&uncached, &cached] {
             let verified = validator
@@ -495,7 +501,7 @@ fn jwt(c: &mut Criterion) {
     assert!(es256.ring_verify(es256_ring) && es256.aws_lc_verify(es256_aws));
 
     let mut group = c.benchmark_group("jwt_validate_es256");
-    es256.bench_validators(&mut group, CryptoBackend::ring());
+    es256.bench_validators(&mut group, Crypto::ring());
     group.bench_function("baseline/ring_es256_verify", |b| {
         b.iter(|| es256.ring_verify(es256_ring));
     });
@@ -505,7 +511,7 @@ fn jwt(c: &mut Criterion) {
     let rs256_ring = &ring::signature::RSA_PKCS1_2048_8192_SHA256;
     assert!(rs256.ring_verify(rs256_ring));
     let mut group = c.benchmark_group("jwt_validate_rs256");
-    rs256.bench_validators(&mut group, CryptoBackend::ring());
+    rs256.bench_validators(&mut group, Crypto::ring());
     group.bench_function("baseline/ring_rs256_verify", |b| {
         b.iter(|| rs256.ring_verify(rs256_ring));
     });
@@ -516,14 +522,14 @@ fn jwt(c: &mut Criterion) {
     let rs256_aws = &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256;
     assert!(rs256.aws_lc_verify(rs256_aws));
     let mut group = c.benchmark_group("jwt_validate_rs256_aws_lc");
-    rs256.bench_validators(&mut group, CryptoBackend::aws_lc_rs());
+    rs256.bench_validators(&mut group, Crypto::aws_lc_rs());
     group.bench_function("baseline/aws_lc_rs256_verify", |b| {
         b.iter(|| rs256.aws_lc_verify(rs256_aws));
     });
     group.finish();
 
     let mut group = c.benchmark_group("jwt_validate_es256_aws_lc");
-    es256.bench_validators(&mut group, CryptoBackend::aws_lc_rs());
+    es256.bench_validators(&mut group, Crypto::aws_lc_rs());
     group.bench_function("baseline/aws_lc_es256_verify", |b| {
         b.iter(|| es256.aws_lc_verify(es256_aws));
     });
@@ -556,7 +562,7 @@ fn kidless(c: &mut Criterion) {
         let bundle = JwtBundle::from_keys(td, keys.map(|(i, key)| (format!("k{i}"), key))).unwrap();
         BundleSet::from_bundles([SpiffeBundle::from(bundle)]).unwrap()
     };
-    let validator = JwtValidator::new(CryptoBackend::ring()).allow_missing_kid();
+    let validator = JwtValidator::new(Crypto::ring()).allow_missing_kid();
     let audience = Audience::new([AUD]).unwrap();
 
     let mut group = c.benchmark_group("jwt_kidless_forged");

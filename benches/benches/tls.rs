@@ -86,7 +86,7 @@ use rustls::{
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use spiffe_id::IdMatcher;
-use svid::{Audience, CryptoBackend, JwtValidator, X509Svid};
+use svid::{Audience, Crypto, JwtValidator, X509Svid};
 use test_support::x509::{self, Ca, Validity};
 use tls_integration::tower::JwtBearerLayer;
 use tls_integration::{PeerIdentity, SpiffeClientConfig, SpiffeServerConfig, SpiffeTls};
@@ -145,7 +145,7 @@ fn pki() -> Pki {
 
 impl Leaf {
     fn svid(&self) -> Arc<X509Svid> {
-        Arc::new(X509Svid::from_der(&self.chain[0], &self.key, &CryptoBackend::default()).unwrap())
+        Arc::new(X509Svid::from_der(&self.chain[0], &self.key, &Crypto::default()).unwrap())
     }
 
     fn key_der(&self) -> PrivateKeyDer<'static> {
@@ -323,12 +323,12 @@ fn skip_chain_configs(
 
 fn our_configs(
     pki: &Pki,
-    provider: &Arc<CryptoProvider>,
+    crypto: &Crypto,
     cache: bool,
 ) -> (SpiffeClientConfig, SpiffeServerConfig) {
     let bundle = X509Bundle::from_certificates(TD.parse().unwrap(), [pki.root.clone()]).unwrap();
     let bundles = Arc::new(BundleSet::from_bundles([SpiffeBundle::from(bundle)]).unwrap());
-    let mut tls = SpiffeTls::new(Arc::clone(provider)).with_protocol_versions(TLS13_ONLY);
+    let mut tls = SpiffeTls::new(crypto.clone()).with_protocol_versions(TLS13_ONLY);
     if cache {
         tls = tls.with_result_cache(1024);
     }
@@ -520,22 +520,17 @@ fn handshakes(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let spiffe_rustls = spiffe_rustls_configs(&pki, &runtime, dir.path());
 
-    let providers: [(&str, Arc<CryptoProvider>); 2] = [
-        (
-            "tls_handshake_ring",
-            Arc::new(rustls::crypto::ring::default_provider()),
-        ),
-        (
-            "tls_handshake_aws_lc",
-            Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
-        ),
+    let all: [(&str, Crypto); 2] = [
+        ("tls_handshake_ring", Crypto::ring()),
+        ("tls_handshake_aws_lc", Crypto::aws_lc_rs()),
     ];
-    for (group_name, provider) in providers {
+    for (group_name, crypto) in all {
         let mut group = c.benchmark_group(group_name);
+        let provider = Arc::clone(crypto.provider());
         let plain = plain_configs(&pki, &provider);
         let skip = skip_chain_configs(&pki, &provider);
-        let first = our_configs(&pki, &provider, false);
-        let repeat = our_configs(&pki, &provider, true);
+        let first = our_configs(&pki, &crypto, false);
+        let repeat = our_configs(&pki, &crypto, true);
         // Each configuration must complete a handshake before it is timed.
         for (client, server) in [&plain, &skip, &spiffe_rustls] {
             handshake(client, server);
@@ -610,11 +605,11 @@ fn jwt_bearer(c: &mut Criterion) {
     let now = UnixTime::since_unix_epoch(Duration::from_secs(NOW));
     let audience = Audience::new(["payments"]).unwrap();
     let cached = JwtBearerLayer::new(
-        JwtValidator::new(CryptoBackend::ring()).with_result_cache(1024),
+        JwtValidator::new(Crypto::ring()).with_result_cache(1024),
         bundle.clone(),
         audience.clone(),
     );
-    let uncached = JwtBearerLayer::new(JwtValidator::new(CryptoBackend::ring()), bundle, audience);
+    let uncached = JwtBearerLayer::new(JwtValidator::new(Crypto::ring()), bundle, audience);
     cached.authenticate(&headers, now).unwrap();
     uncached.authenticate(&headers, now).unwrap();
     let public = ring::signature::UnparsedPublicKey::new(

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rustls_pki_types::UnixTime;
-use svid::{CryptoBackend, Usage, X509Svid, X509SvidSource};
+use svid::{Crypto, Usage, X509Svid, X509SvidSource};
 use test_support::jwt::Es256Key;
 use test_support::x509::{self, Validity};
 use tokio::sync::watch;
@@ -290,7 +290,7 @@ fn benches(c: &mut Criterion) {
     // Two rotations to alternate between.
     let a = response(setup.ca.svid("/a"));
     let b_response = response(setup.ca.svid("/b"));
-    let backend = CryptoBackend::default();
+    let backend = Crypto::default();
     let bundle = X509Bundle::from_der("example.org".parse().unwrap(), &setup.ca.der).unwrap();
     let bundles = BundleSet::from_bundles([SpiffeBundle::from(bundle)]).unwrap();
     let mut group = c.benchmark_group("x509_rotation");

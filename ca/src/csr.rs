@@ -6,12 +6,9 @@ use crate::error::{CsrError, Error};
 use crate::signer::Signer;
 
 /// Reads a CSR, verifies its signature with its own public key (proof of possession) using
-/// the backend's algorithms, and returns the SubjectPublicKeyInfo DER. The requested subject
+/// the crypto provider's algorithms, and returns the SubjectPublicKeyInfo DER. The requested subject
 /// and extensions are ignored: the caller decides what the certificate says.
-pub(crate) fn public_key_of(
-    csr: &[u8],
-    backend: &svid::CryptoBackend,
-) -> Result<Vec<u8>, CsrError> {
+pub(crate) fn public_key_of(csr: &[u8], crypto: &svid::Crypto) -> Result<Vec<u8>, CsrError> {
     let malformed = |_| CsrError::Malformed;
     let mut request = Reader::new(der::read_single(csr, tag::SEQUENCE).map_err(malformed)?);
     let (info, info_whole) = request.read_whole(tag::SEQUENCE).map_err(malformed)?;
@@ -38,7 +35,7 @@ pub(crate) fn public_key_of(
     let key_bits = der::bit_string_bytes(key_bits).map_err(malformed)?;
 
     let mut found = false;
-    for algorithm in backend.algorithms() {
+    for algorithm in crypto.algorithms() {
         if algorithm.public_key_alg_id().as_ref() != key_alg
             || algorithm.signature_alg_id().as_ref() != signature_alg
         {

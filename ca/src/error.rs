@@ -111,7 +111,7 @@ pub enum Error {
     #[error("the bundle could not be built")]
     Bundle(#[source] trust_bundle::Error),
     /// The feature or combination asked for is not available (e.g. RSA key generation with
-    /// ring, Ed25519 for JWT, or no crypto backend feature enabled).
+    /// ring, Ed25519 for JWT, or no `svid::Crypto` given without the `ring` and `aws-lc-rs` features).
     #[error("unsupported: {what}")]
     Unsupported {
         /// What is not supported.
@@ -135,7 +135,7 @@ pub enum CsrError {
     /// The DER is not a CertificationRequest (RFC 2986 4).
     #[error("malformed PKCS#10 DER")]
     Malformed,
-    /// The signature or key algorithm is not one the backend verifies.
+    /// The signature or key algorithm is not one the crypto provider verifies.
     #[error("unsupported signature or key algorithm")]
     UnsupportedAlgorithm,
     /// The signature does not verify with the CSR's own public key (proof of possession).

@@ -84,38 +84,13 @@ pub(crate) fn sign(key: &JwtAuthority, claims: &str) -> Result<String, Error> {
     token.push_str(&key.header_prefix);
     URL_SAFE_NO_PAD.encode_string(claims, &mut token);
     let signature = key.signer.sign(token.as_bytes())?;
-    let signature = match key.signer.algorithm() {
-        SignatureAlgorithm::EcdsaP256Sha256 => ecdsa_der_to_fixed(&signature, 32)?,
-        SignatureAlgorithm::EcdsaP384Sha384 => ecdsa_der_to_fixed(&signature, 48)?,
-        _ => signature,
-    };
+    let signature = key
+        .algorithm
+        .jws_signature(signature)
+        .map_err(|_| Error::Signer(SignerError::new("malformed ECDSA signature from signer")))?;
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(signature, &mut token);
     Ok(token)
-}
-
-/// ASN.1 `Ecdsa-Sig-Value` to the JOSE `r || s` form, each `width` bytes (RFC 7518 3.4).
-fn ecdsa_der_to_fixed(signature: &[u8], width: usize) -> Result<Vec<u8>, Error> {
-    let malformed = || Error::Signer(SignerError::new("malformed ECDSA signature from signer"));
-    let mut seq = Reader::new(der::read_single(signature, tag::SEQUENCE).map_err(|_| malformed())?);
-    let mut out = vec![0; width * 2];
-    for half in 0..2 {
-        let int = seq.read(tag::INTEGER).map_err(|_| malformed())?;
-        let skip = int.iter().take_while(|b| **b == 0).count();
-        let magnitude = int.get(skip..).unwrap_or_default();
-        if magnitude.len() > width {
-            return Err(malformed());
-        }
-        let end = width * (half + 1);
-        let start = end - magnitude.len();
-        out.get_mut(start..end)
-            .ok_or_else(malformed)?
-            .copy_from_slice(magnitude);
-    }
-    if !seq.is_empty() {
-        return Err(malformed());
-    }
-    Ok(out)
 }
 
 /// The bundle form of a JWT key's public half.
@@ -147,18 +122,4 @@ pub(crate) fn public_key(signer: &dyn Signer) -> Result<JwtKey, Error> {
             });
         }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn der_to_fixed_pads_and_strips() {
-        // r = 0x00ff (positive with a leading zero), s = 0x01
-        let der = [0x30, 0x07, 0x02, 0x02, 0x00, 0xff, 0x02, 0x01, 0x01];
-        let fixed = ecdsa_der_to_fixed(&der, 4).unwrap();
-        assert_eq!(fixed, [0, 0, 0, 0xff, 0, 0, 0, 1]);
-        assert!(ecdsa_der_to_fixed(&der, 0).is_err());
-    }
 }

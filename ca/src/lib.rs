@@ -30,8 +30,8 @@
 //!   ([`CertificateAuthority::subscribe`] -> [`CaSnapshot`]).
 //! - Persistence through a [`KeyStore`] ([`MemoryKeyStore`], [`FileKeyStore`]); audit through
 //!   an [`AuditSink`] ([`JsonLinesAuditSink`]).
-//! - Keys sign through the [`Signer`] trait; [`SoftwareSigner`] holds them in memory for ring
-//!   or aws-lc-rs.
+//! - Keys sign through the [`Signer`] trait; [`SoftwareSigner`] holds them in memory and signs
+//!   through the rustls provider of the CA's [`svid::Crypto`].
 //!
 //! Every operation takes `now: SystemTime`; nothing reads the clock except
 //! `TestCa`, which says so.
@@ -40,7 +40,7 @@
 //! use std::time::{Duration, SystemTime};
 //! use ca::{CertificateAuthority, IntermediateRequest, JwtSvidRequest, X509SvidRequest};
 //! use rustls_pki_types::UnixTime;
-//! use svid::{CryptoBackend, Usage, X509Verifier};
+//! use svid::{Crypto, Usage, X509Verifier};
 //! use trust_bundle::BundleSet;
 //!
 //! let now = SystemTime::now();
@@ -59,7 +59,7 @@
 //!
 //! // A peer verifies it with the trust domain's bundle.
 //! let bundles = BundleSet::from_bundles([(*node_ca.bundle()).clone()])?;
-//! let verifier = X509Verifier::new(bundles, &CryptoBackend::default(), Usage::ClientAuth);
+//! let verifier = X509Verifier::new(bundles, &Crypto::default(), Usage::ClientAuth);
 //! let peer = verifier.verify(svid.chain(), UnixTime::now())?;
 //! assert_eq!(peer.spiffe_id(), svid.spiffe_id());
 //!
@@ -76,12 +76,16 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `ring` | yes | `Backend::Ring`: P-256, P-384, Ed25519 key generation; RSA keys can be used, not generated |
-//! | `aws-lc-rs` | no | `Backend::AwsLcRs`: every [`KeyType`], including RSA generation |
+//! | `ring` | yes | `svid::Crypto::ring`: P-256, P-384, Ed25519 key generation; RSA keys can be used, not generated |
+//! | `aws-lc-rs` | no | `svid::Crypto::aws_lc_rs`: every [`KeyType`], including RSA generation |
 //! | `test-util` | no | `test_util::TestCa` (also `ca::TestCa`): one-line CAs for tests, on the system clock |
 //!
-//! Both backends may be enabled; [`Backend::default`] then picks aws-lc-rs (as `svid` does).
-//! With neither, building a CA returns [`Error::Unsupported`].
+//! The crypto is one [`svid::Crypto`], given to
+//! [`CertificateAuthorityBuilder::crypto`] (default `Crypto::default()`: aws-lc-rs when its
+//! feature is on, otherwise ring): it generates, loads and signs keys, hashes key identifiers
+//! and draws serial numbers. With neither feature, pass a `Crypto` built on your own rustls
+//! provider (and a `KeyGenerator` for the keys the CA generates); without one, building a CA
+//! returns [`Error::Unsupported`].
 //!
 //! # Specifications
 //!
@@ -125,9 +129,12 @@ pub use policy::{AllowAll, CredentialKind, IssuanceContext, IssuancePolicy};
 pub use request::{IntermediateRequest, JwtSvidRequest, X509SvidRequest};
 pub use self_check::SelfCheck;
 pub use signer::Signer;
-pub use signer::algorithm::{KeyType, SignatureAlgorithm};
-pub use signer::software::{Backend, SoftwareSigner};
+pub use signer::algorithm::SignatureAlgorithm;
+pub use signer::software::SoftwareSigner;
 pub use snapshot::{AuthorityInfo, CaSnapshot};
+/// The key types a CA generates (defined by `svid`, next to the [`svid::Crypto`] that
+/// generates them).
+pub use svid::KeyType;
 #[cfg(feature = "test-util")]
 pub use test_util::TestCa;
 pub use upstream::{IssuedCa, UpstreamAuthority};

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use spiffe_id::SpiffeId;
+use svid::KeyType;
 
-use crate::signer::algorithm::KeyType;
 use crate::x509::DistinguishedName;
 
 /// An X.509-SVID request: the SPIFFE ID (the caller decides it; CSR contents never do) and

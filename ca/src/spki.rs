@@ -1,5 +1,4 @@
-//! SubjectPublicKeyInfo plumbing: writing one for a key, reading the public key a crypto
-//! library put in a PKCS#8 document it generated, and checking one a caller supplies.
+//! SubjectPublicKeyInfo plumbing: writing one for a key and checking one a caller supplies.
 
 use crate::der::{self, tag};
 use crate::signer::algorithm::{ALG_ED25519, SignatureAlgorithm};
@@ -30,57 +29,6 @@ pub(crate) fn spki_of(algorithm: SignatureAlgorithm, public: &[u8]) -> Vec<u8> {
     };
     spki_from_parts(alg, public)
 }
-
-/// The public key a crypto library wrote into a PKCS#8 document it generated: the ECPrivateKey
-/// `publicKey` (RFC 5915), the PKCS#8 v2 `publicKey` (RFC 5958, Ed25519), or `n` and `e` of an
-/// RSAPrivateKey (RFC 8017 A.1.2) as an RSAPublicKey.
-///
-/// Used as the `svid` key loader for keys this crate has just generated with ring or
-/// aws-lc-rs, whose two halves come from the same generation call: re-deriving the public key
-/// from the private scalar (what a loader must do for a key of unknown origin) would cost as
-/// much as generating it. `svid`'s `X509Svid::new` still checks that this public key is the one
-/// in the leaf.
-pub(crate) fn generated_public_key(
-    algorithm: svid::KeyAlgorithm,
-    pkcs8: &[u8],
-) -> Result<Vec<u8>, svid::KeyError> {
-    let inner = || -> Option<Vec<u8>> {
-        let mut info = der::Reader::new(der::read_single(pkcs8, tag::SEQUENCE).ok()?);
-        info.read(tag::INTEGER).ok()?;
-        info.read(tag::SEQUENCE).ok()?;
-        let private = info.read(tag::OCTET_STRING).ok()?;
-        match algorithm {
-            svid::KeyAlgorithm::EcdsaP256 | svid::KeyAlgorithm::EcdsaP384 => {
-                let mut ec = der::Reader::new(der::read_single(private, tag::SEQUENCE).ok()?);
-                ec.read(tag::INTEGER).ok()?;
-                ec.read(tag::OCTET_STRING).ok()?;
-                ec.read_optional(tag::CONTEXT_0).ok()?;
-                let public = ec.read(CONTEXT_1_CONSTRUCTED).ok()?;
-                let bits = der::read_single(public, tag::BIT_STRING).ok()?;
-                der::bit_string_bytes(bits).ok().map(<[u8]>::to_vec)
-            }
-            svid::KeyAlgorithm::Ed25519 => {
-                info.read_optional(tag::CONTEXT_0).ok()?;
-                let bits = info.read(CONTEXT_1_PRIMITIVE).ok()?;
-                der::bit_string_bytes(bits).ok().map(<[u8]>::to_vec)
-            }
-            svid::KeyAlgorithm::Rsa => {
-                let mut rsa = der::Reader::new(der::read_single(private, tag::SEQUENCE).ok()?);
-                rsa.read(tag::INTEGER).ok()?;
-                let (_, n) = rsa.read_whole(tag::INTEGER).ok()?;
-                let (_, e) = rsa.read_whole(tag::INTEGER).ok()?;
-                Some(der::tlv_parts(tag::SEQUENCE, &[n, e]))
-            }
-            _ => None,
-        }
-    };
-    inner().ok_or(svid::KeyError::Malformed)
-}
-
-/// `[1]` constructed (ECPrivateKey publicKey, EXPLICIT).
-const CONTEXT_1_CONSTRUCTED: u8 = 0xa1;
-/// `[1]` primitive (PKCS#8 v2 publicKey, IMPLICIT BIT STRING).
-const CONTEXT_1_PRIMITIVE: u8 = 0x81;
 
 /// The SubjectPublicKeyInfo for an svid key algorithm and its public key bits.
 pub(crate) fn spki_of_key(algorithm: svid::KeyAlgorithm, public: &[u8]) -> Option<Vec<u8>> {
@@ -137,39 +85,4 @@ pub(crate) fn spki_is_rsa(spki: &[u8]) -> bool {
         Some(alg.read(tag::OID).ok()? == der::oid::RSA_ENCRYPTION)
     };
     inner().unwrap_or(false)
-}
-
-#[cfg(all(test, any(feature = "ring", feature = "aws-lc-rs")))]
-mod tests {
-    use super::*;
-    use crate::signer::algorithm::KeyType;
-    use crate::signer::software::Backend;
-
-    /// The embedded public key equals the one the library derives, for every key type and
-    /// backend that can generate it.
-    #[test]
-    fn generated_public_key_matches_the_library() {
-        let mut backends = Vec::new();
-        #[cfg(feature = "ring")]
-        backends.push(Backend::Ring);
-        #[cfg(feature = "aws-lc-rs")]
-        backends.push(Backend::AwsLcRs);
-        for backend in backends {
-            for (key_type, algorithm) in [
-                (KeyType::EcdsaP256, svid::KeyAlgorithm::EcdsaP256),
-                (KeyType::EcdsaP384, svid::KeyAlgorithm::EcdsaP384),
-                (KeyType::Ed25519, svid::KeyAlgorithm::Ed25519),
-                (KeyType::Rsa2048, svid::KeyAlgorithm::Rsa),
-            ] {
-                let Ok(pkcs8) = backend.generate_pkcs8(key_type) else {
-                    assert!(key_type.is_rsa(), "{backend:?} {key_type:?}");
-                    continue;
-                };
-                let loaded =
-                    svid::PrivateKey::from_pkcs8_der(&pkcs8, &backend.crypto_backend()).unwrap();
-                let embedded = generated_public_key(algorithm, &pkcs8).unwrap();
-                assert_eq!(embedded, loaded.public_key(), "{backend:?} {key_type:?}");
-            }
-        }
-    }
 }

@@ -49,7 +49,8 @@ impl TestCa {
     /// A root CA for `trust_domain` whose keys started an hour ago and last 30 days.
     ///
     /// # Panics
-    /// If `trust_domain` is not a valid trust domain name, or no crypto backend is enabled.
+    /// If `trust_domain` is not a valid trust domain name, or neither the `ring` nor the
+    /// `aws-lc-rs` feature is on (use [`with_crypto`](Self::with_crypto) then).
     #[allow(
         clippy::expect_used,
         reason = "test helper on literal input; documented panic"
@@ -66,7 +67,23 @@ impl TestCa {
         let trust_domain = TrustDomain::parse(trust_domain).map_err(|_| Error::InvalidRequest {
             reason: "invalid trust domain name",
         })?;
-        let ca = CertificateAuthority::builder(trust_domain)
+        Self::build(CertificateAuthority::builder(trust_domain))
+    }
+
+    /// As [`try_new`](Self::try_new), with keys generated and signed by `crypto` (its
+    /// intermediates use it too).
+    ///
+    /// # Errors
+    /// As [`try_new`](Self::try_new).
+    pub fn with_crypto(trust_domain: &str, crypto: svid::Crypto) -> Result<Self, Error> {
+        let trust_domain = TrustDomain::parse(trust_domain).map_err(|_| Error::InvalidRequest {
+            reason: "invalid trust domain name",
+        })?;
+        Self::build(CertificateAuthority::builder(trust_domain).crypto(crypto))
+    }
+
+    fn build(builder: crate::CertificateAuthorityBuilder) -> Result<Self, Error> {
+        let ca = builder
             .ca_ttl(TEST_CA_TTL)
             .jwt_key_ttl(TEST_CA_TTL)
             .build(now() - START_OFFSET)?;
@@ -94,6 +111,7 @@ impl TestCa {
         let start = (now() - START_OFFSET / 2).max(parent_start).min(now());
         let ca = CertificateAuthority::builder(self.trust_domain().clone())
             .parent(&self.ca)
+            .crypto(self.ca.crypto().clone())
             .ca_ttl(TEST_CA_TTL)
             .jwt_key_ttl(TEST_CA_TTL)
             .build(start)

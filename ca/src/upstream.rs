@@ -13,7 +13,6 @@ use trust_bundle::X509Bundle;
 use crate::authority::keys::X509Authority;
 use crate::error::Error;
 use crate::signer::Signer;
-use crate::signer::software::Backend;
 use crate::time::{since_epoch, unix_seconds};
 use crate::x509::{self, IssuerTemplate, LeafFields, ParsedCert};
 
@@ -62,7 +61,7 @@ impl IssuedCa {
 /// verifies against the returned roots. `path_len` is the CA's configured limit.
 pub(crate) fn accept(
     trust_domain: &TrustDomain,
-    backend: Backend,
+    crypto: &svid::Crypto,
     path_len: Option<u8>,
     signer: Arc<dyn Signer>,
     issued: IssuedCa,
@@ -95,7 +94,7 @@ pub(crate) fn accept(
             reason: "the certificate is not valid now",
         });
     }
-    let key_id = x509::key_identifier(backend, signer.public_key_spki())?;
+    let key_id = x509::key_identifier(crypto, signer.public_key_spki())?;
     let path_len = match (parsed.path_len, path_len) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -112,7 +111,7 @@ pub(crate) fn accept(
         template,
         issued_until: AtomicU64::new(0),
     };
-    probe(trust_domain, backend, &authority, now)?;
+    probe(trust_domain, crypto, &authority, now)?;
     Ok(authority)
 }
 
@@ -120,13 +119,13 @@ pub(crate) fn accept(
 /// the authority's roots: proves that the certificate chain, the key and the roots fit.
 fn probe(
     trust_domain: &TrustDomain,
-    backend: Backend,
+    crypto: &svid::Crypto,
     authority: &X509Authority,
     now: SystemTime,
 ) -> Result<(), Error> {
     let spki = authority.signer.public_key_spki();
-    let key_id = x509::key_identifier(backend, spki)?;
-    let serial = x509::random_serial(backend)?;
+    let key_id = x509::key_identifier(crypto, spki)?;
+    let serial = x509::random_serial(crypto)?;
     let now_s = unix_seconds(now);
     let id = trust_domain
         .id()
@@ -161,7 +160,7 @@ fn probe(
         .map_err(|_| Error::UpstreamCertificate {
             reason: "the roots are not usable certificates",
         })?;
-    let verifier = X509Verifier::new(bundle, &backend.crypto_backend(), Usage::Any);
+    let verifier = X509Verifier::new(bundle, crypto, Usage::Any);
     verifier
         .verify(&chain, UnixTime::since_unix_epoch(since_epoch(now)))
         .map(|_| ())

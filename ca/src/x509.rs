@@ -10,7 +10,6 @@ use rustls_pki_types::DnsName;
 use crate::der::{self, Reader, oid, tag};
 use crate::error::Error;
 use crate::signer::algorithm::SignatureAlgorithm;
-use crate::signer::software::Backend;
 
 /// `[0] EXPLICIT INTEGER 2`: X.509 v3.
 const VERSION_3: &[u8] = &[0xa0, 0x03, 0x02, 0x01, 0x02];
@@ -137,23 +136,27 @@ pub(crate) fn serial_hex(serial_der: &[u8]) -> String {
 
 /// The key identifier of a SubjectPublicKeyInfo: the leftmost 160 bits of the SHA-256 of its
 /// subjectPublicKey bits (RFC 7093 section 2, method 1).
-pub(crate) fn key_identifier(backend: Backend, spki: &[u8]) -> Result<[u8; 20], Error> {
+pub(crate) fn key_identifier(crypto: &svid::Crypto, spki: &[u8]) -> Result<[u8; 20], Error> {
     let malformed = |_| Error::InvalidRequest {
         reason: "malformed SubjectPublicKeyInfo",
     };
     let mut info = Reader::new(der::read_single(spki, tag::SEQUENCE).map_err(malformed)?);
     info.read(tag::SEQUENCE).map_err(malformed)?;
     let bits = info.read(tag::BIT_STRING).map_err(malformed)?;
-    let digest = backend.sha256(bits);
+    let digest = crypto.sha256(bits).ok_or(Error::Unsupported {
+        what: "SHA-256: the crypto provider has no TLS 1.3 SHA-256 cipher suite",
+    })?;
     let mut id = [0; 20];
     id.copy_from_slice(digest.get(..20).unwrap_or(&[0; 20]));
     Ok(id)
 }
 
 /// A random positive serial number of 128 bits (at most 17 content octets; RFC 5280 allows 20).
-pub(crate) fn random_serial(backend: Backend) -> Result<Vec<u8>, Error> {
+pub(crate) fn random_serial(crypto: &svid::Crypto) -> Result<Vec<u8>, Error> {
     let mut bytes = [0u8; 16];
-    backend.fill_random(&mut bytes)?;
+    crypto
+        .fill_random(&mut bytes)
+        .map_err(|_| Error::KeyGeneration)?;
     if bytes.iter().all(|b| *b == 0) {
         // Serial numbers must be positive; zero has probability 2^-128.
         bytes[15] = 1;

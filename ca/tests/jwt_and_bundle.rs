@@ -162,7 +162,7 @@ fn rsa_signing_with_aws_lc_rs() {
         (JwtAlgorithm::Ps256, "PS256"),
     ] {
         let ca = builder()
-            .backend(ca::Backend::AwsLcRs)
+            .crypto(svid::Crypto::aws_lc_rs())
             .jwt_algorithm(algorithm)
             .build(t0())
             .unwrap();

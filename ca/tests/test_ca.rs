@@ -4,7 +4,7 @@
 
 use ca::TestCa;
 use rustls_pki_types::UnixTime;
-use svid::{Audience, CryptoBackend, JwtValidator, Usage, X509Verifier};
+use svid::{Audience, Crypto, JwtValidator, Usage, X509Verifier};
 
 #[test]
 fn one_liners_verify_now() {
@@ -14,14 +14,14 @@ fn one_liners_verify_now() {
     let full = ca.x509_svid("spiffe://example.org/db");
     assert_eq!(full.spiffe_id().path(), "/db");
 
-    let verifier = X509Verifier::new(ca.bundle_set(), &CryptoBackend::default(), Usage::Any);
+    let verifier = X509Verifier::new(ca.bundle_set(), &Crypto::default(), Usage::Any);
     assert!(verifier.verify(svid.chain(), UnixTime::now()).is_ok());
 
     let expired = ca.expired_x509_svid("/web");
     assert!(verifier.verify(expired.chain(), UnixTime::now()).is_err());
 
     let token = ca.jwt_svid("/web", &["db"]);
-    let validator = JwtValidator::new(CryptoBackend::default());
+    let validator = JwtValidator::new(Crypto::default());
     let audience = Audience::new(["db"]).unwrap();
     let set = ca.bundle_set();
     assert!(
@@ -46,7 +46,7 @@ fn federation_and_rotation() {
     let a = TestCa::new("example.org");
     let b = TestCa::new("other.org");
     let set = TestCa::bundle_set_of(&[&a, &b]);
-    let verifier = X509Verifier::new(set, &CryptoBackend::default(), Usage::Any);
+    let verifier = X509Verifier::new(set, &Crypto::default(), Usage::Any);
     assert!(
         verifier
             .verify(a.x509_svid("/web").chain(), UnixTime::now())
@@ -58,7 +58,7 @@ fn federation_and_rotation() {
             .is_ok()
     );
     // Only example.org's bundle: other.org's SVID is untrusted.
-    let only_a = X509Verifier::new(a.bundle_set(), &CryptoBackend::default(), Usage::Any);
+    let only_a = X509Verifier::new(a.bundle_set(), &Crypto::default(), Usage::Any);
     assert!(
         only_a
             .verify(b.x509_svid("/api").chain(), UnixTime::now())
@@ -71,7 +71,7 @@ fn federation_and_rotation() {
     assert_eq!(a.ca().snapshot().x509_authority_epoch(), epoch + 1);
     let after = a.x509_svid("/web");
     assert_ne!(before.chain()[0], after.chain()[0]);
-    let verifier = X509Verifier::new(a.bundle_set(), &CryptoBackend::default(), Usage::Any);
+    let verifier = X509Verifier::new(a.bundle_set(), &Crypto::default(), Usage::Any);
     // The old authority signed `before`, so it stays published.
     assert!(verifier.verify(before.chain(), UnixTime::now()).is_ok());
     assert!(verifier.verify(after.chain(), UnixTime::now()).is_ok());

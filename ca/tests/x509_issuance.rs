@@ -234,7 +234,10 @@ fn key_types() {
 #[cfg(feature = "aws-lc-rs")]
 #[test]
 fn rsa_leaves_with_aws_lc_rs() {
-    let ca = builder().backend(ca::Backend::AwsLcRs).build(t0()).unwrap();
+    let ca = builder()
+        .crypto(svid::Crypto::aws_lc_rs())
+        .build(t0())
+        .unwrap();
     let svid = ca
         .mint_x509_svid(&web().key_type(KeyType::Rsa2048), t0())
         .unwrap();
@@ -246,7 +249,7 @@ fn rsa_leaves_with_aws_lc_rs() {
 
     // An RSA CA signs with PKCS#1 v1.5 SHA-256.
     let rsa_ca = builder()
-        .backend(ca::Backend::AwsLcRs)
+        .crypto(svid::Crypto::aws_lc_rs())
         .x509_key_type(KeyType::Rsa3072)
         .build(t0())
         .unwrap();
@@ -258,11 +261,38 @@ fn rsa_leaves_with_aws_lc_rs() {
 #[cfg(feature = "ring")]
 #[test]
 fn ring_refuses_rsa_generation() {
-    let ca = builder().backend(ca::Backend::Ring).build(t0()).unwrap();
+    let ca = builder().crypto(svid::Crypto::ring()).build(t0()).unwrap();
     let err = ca
         .mint_x509_svid(&web().key_type(KeyType::Rsa2048), t0())
         .unwrap_err();
     assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+}
+
+/// A bare rustls provider verifies, loads and signs, but generates no keys: building a CA on it
+/// is a typed `Unsupported`, and a `KeyGenerator` supplied with the same provider makes it work.
+#[cfg(feature = "ring")]
+#[test]
+fn bare_provider_cannot_generate_ca_keys_until_given_a_generator() {
+    #[derive(Debug)]
+    struct Borrowed(svid::Crypto);
+    impl svid::KeyGenerator for Borrowed {
+        fn generate_pkcs8(
+            &self,
+            key_type: KeyType,
+        ) -> Result<zeroize::Zeroizing<Vec<u8>>, svid::KeyError> {
+            self.0.generate_pkcs8(key_type)
+        }
+    }
+    let bare =
+        svid::Crypto::from_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()));
+    let err = builder().crypto(bare.clone()).build(t0()).unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+
+    let with_generator =
+        bare.with_key_generator(std::sync::Arc::new(Borrowed(svid::Crypto::ring())));
+    let ca = builder().crypto(with_generator).build(t0()).unwrap();
+    let svid = ca.mint_x509_svid(&web(), t0()).unwrap();
+    assert!(verify(&ca, svid.chain(), t0()).is_ok());
 }
 
 /// X-11 (digest 2.3, 2.7): the CA certificate has critical cA=true, critical keyUsage
@@ -399,7 +429,7 @@ fn returned_svid_holds_its_key() {
     let again = svid::X509Svid::from_der(
         &svid.chain_der(),
         svid.private_key().secret_pkcs8_der(),
-        &svid::CryptoBackend::default(),
+        &svid::Crypto::default(),
     )
     .unwrap();
     assert_eq!(again.spiffe_id(), svid.spiffe_id());

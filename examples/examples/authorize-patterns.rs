@@ -98,7 +98,7 @@ pub fn run() -> Result<(), Box<dyn Error>> {
         ),
     ];
 
-    let tls = SpiffeTls::new(tls_integration::default_provider());
+    let tls = SpiffeTls::new(svid::Crypto::default());
     let now = UnixTime::now();
     println!("{:<28} {}", "authorizer \\ peer", peer_header(&peers));
     for (name, authorizer, expected) in authorizers {

@@ -75,7 +75,7 @@ pub async fn run(serve_forever: bool) -> Result<(), Box<dyn Error>> {
     let server_svid = ca.x509_svid_with(
         &X509SvidRequest::new(ca.id("/ns/payments/sa/web")).dns_names(["localhost"]),
     );
-    let tls = SpiffeTls::new(tls_integration::default_provider());
+    let tls = SpiffeTls::new(svid::Crypto::default());
     let config = tls.mtls_server(
         Arc::new(Arc::new(server_svid)),
         Arc::new(ca.bundle_set()),

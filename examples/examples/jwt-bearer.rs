@@ -20,7 +20,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use hyper_util::service::TowerToHyperService;
 use spiffe_id::IdMatcher;
-use svid::{Audience, CryptoBackend, JwtValidator, VerifiedJwtSvid};
+use svid::{Audience, Crypto, JwtValidator, VerifiedJwtSvid};
 use tls_integration::SpiffeTls;
 use tls_integration::net::{SpiffeAcceptor, SpiffeConnector};
 use tls_integration::tower::JwtBearerLayer;
@@ -43,13 +43,15 @@ async fn handler(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, In
 pub async fn run() -> Result<(), Box<dyn Error>> {
     let prod = TestCa::new("prod.example");
     let partner = TestCa::new("partner.example");
-    let tls = SpiffeTls::new(tls_integration::default_provider());
+    // The one crypto choice: TLS and JWT-SVID validation use the same value.
+    let crypto = Crypto::default();
+    let tls = SpiffeTls::new(crypto.clone());
 
     // Server: TLS with its SVID; callers authenticate with JWT-SVIDs of either trust domain,
     // but only prod.example subjects are authorized.
     let jwt_bundles = Arc::new(TestCa::bundle_set_of(&[&prod, &partner]));
     let layer = JwtBearerLayer::new(
-        JwtValidator::new(CryptoBackend::default()).with_result_cache(1024),
+        JwtValidator::new(crypto).with_result_cache(1024),
         jwt_bundles,
         Audience::new(["payments-api"])?,
     )

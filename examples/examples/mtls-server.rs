@@ -28,7 +28,7 @@ async fn serve() -> Result<(), Box<dyn Error>> {
     use workload_client::X509Source;
 
     let source = X509Source::from_env().await?; // SPIFFE_ENDPOINT_SOCKET; waits for the first SVID
-    let tls = SpiffeTls::new(tls_integration::default_provider());
+    let tls = SpiffeTls::new(svid::Crypto::default());
     let config = tls.mtls_server(
         Arc::new(source.clone()), // the SVID to present: always the current one
         Arc::new(source),         // the bundles that verify callers: always the current ones

@@ -141,7 +141,7 @@ pub async fn run() -> Result<(), Box<dyn Error>> {
 
     // 4. mTLS: each side presents its current SVID and authorizes the other by SPIFFE ID. The
     // source is both the SVID source and the bundle source.
-    let tls = SpiffeTls::new(tls_integration::default_provider());
+    let tls = SpiffeTls::new(svid::Crypto::default());
     let server_config = tls.mtls_server(
         Arc::new(server_source.clone()),
         Arc::new(server_source.clone()),

@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
 pub async fn run() -> Result<(), Box<dyn Error>> {
     let ca = TestCa::new("prod.example");
     let bundles = Arc::new(ca.bundle_set());
-    let tls = SpiffeTls::new(tls_integration::default_provider());
+    let tls = SpiffeTls::new(svid::Crypto::default());
 
     // The server: its SVID and bundles come from a source that is updated while it runs (a
     // Workload API client does this for real).

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use ::ca::{CertificateAuthority, X509SvidRequest};
 use ::rustls_pki_types::UnixTime;
-use ::svid::{CryptoBackend, Usage};
+use ::svid::{Crypto, Usage};
 use ::trust_bundle::BundleSet;
 
 /// The instant of every mint and check: 2030-01-01T00:00:00Z.
@@ -38,8 +38,7 @@ pub(crate) fn check(data: &[u8]) {
         Ok(chain) => {
             let at = UnixTime::since_unix_epoch(Duration::from_secs(1_893_456_000));
             for usage in [Usage::ClientAuth, Usage::ServerAuth] {
-                let verified =
-                    ::svid::verify(&chain, bundles, &CryptoBackend::default(), usage, at);
+                let verified = ::svid::verify(&chain, bundles, &Crypto::default(), usage, at);
                 assert!(
                     verified
                         .as_ref()

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ::rustls_pki_types::UnixTime;
 use ::spiffe_id::SpiffeId;
-use ::svid::{Audience, CryptoBackend, JwtAlgorithm, JwtSvid, JwtValidator, MAX_AUDIENCES};
+use ::svid::{Audience, Crypto, JwtAlgorithm, JwtSvid, JwtValidator, MAX_AUDIENCES};
 use ::trust_bundle::JwtBundle;
 
 /// The JWT authorities of `example.org` (a P-256 key made by `data/gen.py` and the RSA key of
@@ -114,7 +114,7 @@ fn fixtures() -> &'static (JwtValidator, JwtValidator, JwtBundle, Audience) {
             bundle.ignored()
         );
         let audience = Audience::new([AUDIENCE]).expect("a non-empty audience");
-        let strict = JwtValidator::new(CryptoBackend::default());
+        let strict = JwtValidator::new(Crypto::default());
         let lenient = strict.clone().allow_missing_kid();
         (strict, lenient, bundle, audience)
     })

@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ::prost::Message;
 use ::rustls_pki_types::UnixTime;
 use ::spiffe_id::TrustDomain;
-use ::svid::{CryptoBackend, Usage};
+use ::svid::{Crypto, Usage};
 use ::trust_bundle::BundleSet;
 use ::workload_client::{Limits, ResponseError, X509Context, proto, response};
 
@@ -66,7 +66,7 @@ pub(crate) fn check(data: &[u8]) {
             let Ok(message) = proto::X509svidResponse::decode(message) else {
                 return;
             };
-            response::x509_context(&message, &limits, &CryptoBackend::default(), now())
+            response::x509_context(&message, &limits, &Crypto::default(), now())
                 .map(|context| check_x509_context(&message, &context))
         }
         1 => {
@@ -129,7 +129,7 @@ fn check_x509_context(message: &proto::X509svidResponse, context: &X509Context) 
     assert!(svids.len() <= message.svids.len());
     assert_eq!(svids.len(), context.expiries().len());
     let mut hints = HashSet::new();
-    let backend = CryptoBackend::default();
+    let backend = Crypto::default();
     for (svid, expiry) in svids.iter().zip(context.expiries()) {
         if let Some(hint) = svid.hint() {
             assert!(hints.insert(hint.to_owned()), "duplicate hint {hint:?}");

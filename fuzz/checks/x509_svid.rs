@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use ::rustls_pki_types::{CertificateDer, UnixTime};
-use ::svid::{CryptoBackend, Usage, X509Svid};
+use ::svid::{Crypto, Usage, X509Svid};
 use ::trust_bundle::{BundleSet, SpiffeBundle, X509Bundle};
 
 /// The only authority the verifier trusts: a CA of `example.org` (see `data/gen.py`).
@@ -28,7 +28,7 @@ const NOW: u64 = 1_893_456_000;
 ///   verification time.
 pub(crate) fn check(data: &[u8]) {
     let (chain, key) = split_input(data);
-    let backend = CryptoBackend::default();
+    let backend = Crypto::default();
     match X509Svid::from_der(chain, key, &backend) {
         Ok(svid) => {
             assert_eq!(

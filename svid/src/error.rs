@@ -63,12 +63,26 @@ pub enum KeyError {
     /// A key type or curve X.509-SVIDs do not use here (ECDSA P-256/P-384, RSA, Ed25519 are).
     #[error("private key type or curve is not supported (ECDSA P-256/P-384, RSA, Ed25519 are)")]
     Unsupported,
-    /// The crypto backend refused the key material (inconsistent, or RSA under 2048 bits).
-    #[error("crypto backend rejected the private key (inconsistent, or RSA under 2048 bits)")]
+    /// The crypto provider refused the key material (inconsistent, or RSA under 2048 bits).
+    #[error("crypto provider rejected the private key (inconsistent, or RSA under 2048 bits)")]
     Rejected,
     /// The PEM input holds no `PRIVATE KEY` block.
     #[error("no PRIVATE KEY (PKCS#8) block in the PEM input")]
     NoKeyInPem,
+    /// The crypto provider loaded the key but cannot tell its public key (a rustls
+    /// `SigningKey` whose `public_key()` is `None`), so it cannot be matched to a certificate.
+    #[error("the crypto provider does not expose the private key's public key")]
+    NoPublicKey,
+    /// The [`Crypto`](crate::Crypto) cannot generate keys of this type: it has no
+    /// [`KeyGenerator`](crate::KeyGenerator) (a bare provider), or its generator lacks the type
+    /// (ring has no RSA key generation).
+    #[error(
+        "no key generation for {0:?} (ring cannot generate RSA; a bare provider needs Crypto::with_key_generator)"
+    )]
+    GenerationUnsupported(crate::KeyType),
+    /// The key generator failed.
+    #[error("key generation failed")]
+    GenerationFailed,
 }
 
 /// A certificate that is not well-formed DER of the shape X.509 requires.
@@ -223,8 +237,8 @@ pub enum VerifyError {
     /// A signature on the path does not verify (RFC 5280 6.1.3; X-10).
     #[error("a signature on the path does not verify (RFC 5280 6.1.3)")]
     BadSignature,
-    /// A signature algorithm on the path is not offered by the crypto backend.
-    #[error("a signature algorithm on the path is not supported by the crypto backend")]
+    /// A signature algorithm on the path is not offered by the crypto provider.
+    #[error("a signature algorithm on the path is not supported by the crypto provider")]
     UnsupportedSignatureAlgorithm,
     /// An intermediate is not a signing certificate (X509-SVID 4.1, 4.3; X-10).
     #[error("an intermediate is not a signing certificate: {0}")]
@@ -471,13 +485,13 @@ pub enum JwtError {
         /// The token's `alg`.
         algorithm: crate::JwtAlgorithm,
     },
-    /// The crypto backend cannot verify this algorithm. Only a backend of the caller's own
-    /// parts ([`CryptoBackend::new`](crate::CryptoBackend::new)) can lack one: the backends of
-    /// the `ring` and `aws-lc-rs` features verify all nine.
+    /// The crypto provider cannot verify this algorithm. Only a provider of the caller's own
+    /// ([`Crypto::from_provider`](crate::Crypto::from_provider)) can lack one:
+    /// [`Crypto::ring`](crate::Crypto::ring) and `Crypto::aws_lc_rs` verify all nine.
     #[error(
-        "crypto backend cannot verify {0}; the backends of the `ring` and `aws-lc-rs` features verify all nine JWT-SVID algorithms"
+        "crypto provider cannot verify {0}; the providers of the `ring` and `aws-lc-rs` features (Crypto::ring, Crypto::aws_lc_rs) verify all nine JWT-SVID algorithms"
     )]
-    AlgorithmNotInBackend(crate::JwtAlgorithm),
+    AlgorithmNotInProvider(crate::JwtAlgorithm),
     /// The signature does not verify.
     #[error("token signature does not verify")]
     BadSignature,

@@ -18,7 +18,7 @@
 //! ```
 //! use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, KeyUsagePurpose, SanType};
 //! use rustls_pki_types::{CertificateDer, UnixTime};
-//! use svid::{CryptoBackend, Usage, X509Verifier};
+//! use svid::{Crypto, Usage, X509Verifier};
 //! use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle};
 //!
 //! // A trust domain's CA and one workload SVID (in tests, the `ca` crate does this).
@@ -39,7 +39,7 @@
 //! let bundle = X509Bundle::from_certificates("example.org".parse()?, [ca_cert.der().clone()])?;
 //! let bundles = BundleSet::from_bundles([SpiffeBundle::from(bundle)])?;
 //!
-//! let verifier = X509Verifier::new(bundles, &CryptoBackend::default(), Usage::ClientAuth);
+//! let verifier = X509Verifier::new(bundles, &Crypto::default(), Usage::ClientAuth);
 //! let peer = verifier.verify(&[leaf_cert.der().clone()], UnixTime::now())?;
 //! assert_eq!(peer.spiffe_id().as_str(), "spiffe://example.org/web");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -52,7 +52,7 @@
 //! [`JwtValidator::with_result_cache`] opt in to a bounded cache of results. A result is reused
 //! only where a fresh check by the same settings would give the same verdict: for identical
 //! input bytes (and audience), by a verifier with the same settings (usage and algorithms for
-//! X.509, which are fixed per verifier; leeway, `kid` policy and backend for JWT, whose clones
+//! X.509, which are fixed per verifier; leeway, `kid` policy and the crypto provider's algorithms for JWT, whose clones
 //! share a cache), while the bundle that decided it is unchanged (the verifier's own source's
 //! generation for X.509; for JWT the very bundle the source hands out for the token's trust
 //! domain, looked up again on every hit), and within its validity window (latest `notBefore`
@@ -63,11 +63,20 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `ring` | yes | [`CryptoBackend::ring`]: ECDSA P-256/P-384, RSA, Ed25519 from ring, and ECDSA P-521 (ES512) from RustCrypto `p521`, which ring lacks: all nine JWT-SVID algorithms |
-//! | `aws-lc-rs` | no | [`CryptoBackend::aws_lc_rs`]: the same algorithms, all from aws-lc-rs (P-521 included) |
+//! | `ring` | yes | [`Crypto::ring`]: rustls' ring provider (ECDSA P-256/P-384, RSA, Ed25519) plus ECDSA P-521 (ES512) from RustCrypto `p521`, which ring lacks: all nine JWT-SVID algorithms; generates P-256, P-384 and Ed25519 keys |
+//! | `aws-lc-rs` | no | [`Crypto::aws_lc_rs`]: rustls' aws-lc-rs provider, the same algorithms (P-521 included); generates every [`KeyType`] |
 //!
-//! Both may be on together; [`CryptoBackend::default`] then prefers aws-lc-rs. Nothing installs a
-//! process-wide provider.
+//! Both may be on together; [`Crypto::default`] then prefers aws-lc-rs. Without either,
+//! [`Crypto::from_provider`] takes any rustls `CryptoProvider`. Nothing installs a process-wide
+//! provider.
+//!
+//! # One crypto choice
+//!
+//! A [`Crypto`] is a rustls `CryptoProvider` (signature verification, key loading, random) plus
+//! key generation. It is the one value the other crates of this workspace take: `ca` mints
+//! with it, `workload-client` loads SVID keys with it, `tls-integration` builds its rustls
+//! configurations on [`Crypto::provider`]. A key is loaded once ([`PrivateKey::signing_key`])
+//! and that rustls `SigningKey` serves every later use.
 //!
 //! # Specifications
 //!
@@ -87,7 +96,7 @@ mod x509;
 /// The DER plumbing shared with `trust-bundle` and `ca`.
 use trust_bundle::der;
 
-pub use crypto::{CryptoBackend, LoadPublicKey};
+pub use crypto::{Crypto, KeyGenerator, KeyType};
 pub use error::{
     CertificateError, ChainPosition, Error, JwtError, KeyError, Oid, ProfileError, VerifyError,
 };

@@ -48,7 +48,7 @@ use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPa
 use rustls_pki_types::{CertificateDer, UnixTime};
 use serde_json::{Value, json};
 use spiffe_id::TrustDomain;
-use svid::{Audience, CryptoBackend, JwtValidator, Usage, X509Verifier};
+use svid::{Audience, Crypto, JwtValidator, Usage, X509Verifier};
 use test_support::differential::{self, Expected, Judgement, Ours, judge};
 use test_support::pem::{flip_signature as flip_last, tlv};
 use test_support::time::unix_now;
@@ -361,7 +361,7 @@ fn bundle_set(bundles: &Value) -> Result<BundleSet, String> {
 /// Our verdict on one case.
 fn ours(case: &Case, shared: &Value, x509_now: UnixTime) -> Verdict {
     let set = bundle_set(case.bundles.as_ref().unwrap_or(shared))?;
-    let backend = CryptoBackend::default();
+    let backend = Crypto::default();
     match &case.input {
         Input::X509(chain) => X509Verifier::new(&set, &backend, Usage::Any)
             .verify(chain, x509_now)

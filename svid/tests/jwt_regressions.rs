@@ -77,7 +77,7 @@ fn jsonwebtoken_329_aud_never_accepted_without_a_match() {
         let token = key.mint(&claims(SUB, aud, EXP));
         assert_eq!(error(&token, &bundle), JwtError::AudienceMismatch, "{aud}");
         // Nor under any other configuration.
-        let lenient = JwtValidator::new(svid::CryptoBackend::default())
+        let lenient = JwtValidator::new(svid::Crypto::default())
             .allow_missing_kid()
             .with_leeway(svid::MAX_LEEWAY)
             .unwrap();

@@ -24,8 +24,8 @@ use jwt_support::{
 };
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, KeyUsagePurpose, SanType};
 use svid::{
-    Audience, CryptoBackend, JwtAlgorithm, JwtError, JwtSvid, JwtValidator, MAX_AUDIENCES,
-    MAX_LEEWAY, MAX_TOKEN_LEN, VerifiedJwtSvid,
+    Audience, Crypto, JwtAlgorithm, JwtError, JwtSvid, JwtValidator, MAX_AUDIENCES, MAX_LEEWAY,
+    MAX_TOKEN_LEN, VerifiedJwtSvid,
 };
 use trust_bundle::{EcCurve, JwtBundle, JwtBundleSource, SpiffeBundle};
 
@@ -193,12 +193,12 @@ fn j2_eddsa_is_refused_although_the_backends_verify_ed25519() {
     let (_, bundle) = fixture();
     let token = compact(&header("EdDSA", "k1"), &default_claims(), &[7; 64]);
     for backend in backends() {
-        let result = JwtValidator::new(backend).validate(&token, &bundle, &audience(), now());
+        let result =
+            JwtValidator::new(backend.clone()).validate(&token, &bundle, &audience(), now());
         assert_eq!(
             result.unwrap_err(),
             JwtError::UnsupportedAlgorithm("EdDSA".into()),
-            "{}",
-            backend.name()
+            "{backend:?}"
         );
     }
 }
@@ -261,9 +261,9 @@ fn j2_every_allowed_algorithm_validates() {
     for backend in backends() {
         for (key, alg) in cases {
             let token = key.mint_as(alg, &header(alg.name(), key.kid()), &default_claims());
-            let verified = JwtValidator::new(backend)
+            let verified = JwtValidator::new(backend.clone())
                 .validate(&token, &bundle, &audience(), now())
-                .unwrap_or_else(|e| panic!("{alg} on {}: {e}", backend.name()));
+                .unwrap_or_else(|e| panic!("{alg} on {backend:?}: {e}"));
             assert_eq!(verified.algorithm(), alg);
             assert_eq!(verified.kid(), Some(key.kid()));
         }
@@ -289,10 +289,10 @@ fn es512_fixture() -> (String, JwtBundle) {
 #[test]
 fn j2_es512_from_openssl_validates_on_every_backend() {
     let (token, bundle) = es512_fixture();
-    for backend in [CryptoBackend::default()].into_iter().chain(backends()) {
-        let verified = JwtValidator::new(backend)
+    for backend in [Crypto::default()].into_iter().chain(backends()) {
+        let verified = JwtValidator::new(backend.clone())
             .validate(&token, &bundle, &audience(), now())
-            .unwrap_or_else(|e| panic!("ES512 on {}: {e}", backend.name()));
+            .unwrap_or_else(|e| panic!("ES512 on {backend:?}: {e}"));
         assert_eq!(verified.algorithm(), JwtAlgorithm::Es512);
         assert_eq!(verified.kid(), Some("p521"));
         assert_eq!(verified.spiffe_id().as_str(), SUB);
@@ -314,7 +314,7 @@ fn j2_es512_refuses_keys_of_another_curve_or_type() {
         let wrong = bundle(TD, &[&key]);
         for backend in backends() {
             assert!(matches!(
-                JwtValidator::new(backend)
+                JwtValidator::new(backend.clone())
                     .validate(&token, &wrong, &audience(), now())
                     .unwrap_err(),
                 JwtError::KeyDoesNotFitAlgorithm { .. }
@@ -346,15 +346,14 @@ fn j2_es512_signature_must_be_132_bytes_of_r_and_s() {
     let mut zero_r = signature.clone();
     zero_r[..66].fill(0);
     for backend in backends() {
-        let validator = JwtValidator::new(backend);
+        let validator = JwtValidator::new(backend.clone());
         let result = |sig: &[u8]| validator.validate(&with(sig), &bundle, &audience(), now());
         for malformed in [&signature[..131], &long[..], &der[..], &signature[..66]] {
             assert_eq!(
                 result(malformed).unwrap_err(),
                 JwtError::BadSignatureEncoding,
-                "{} bytes on {}",
+                "{} bytes on {backend:?}",
                 malformed.len(),
-                backend.name()
             );
         }
         for bad in [&flipped, &zero_r] {
@@ -372,23 +371,27 @@ fn j2_es512_signature_must_be_132_bytes_of_r_and_s() {
 fn j2_backend_without_p521_names_the_features_that_add_it() {
     use rustls_pki_types::{SignatureVerificationAlgorithm, alg_id};
 
-    fn no_keys(_: svid::KeyAlgorithm, _: &[u8]) -> Result<Vec<u8>, svid::KeyError> {
-        Err(svid::KeyError::Unsupported)
-    }
     let without_p521: &'static [&'static dyn SignatureVerificationAlgorithm] = Vec::leak(
-        CryptoBackend::default()
+        Crypto::default()
             .algorithms()
             .iter()
             .copied()
             .filter(|alg| alg.public_key_alg_id() != alg_id::ECDSA_P521)
             .collect(),
     );
-    let backend = CryptoBackend::new("no P-521", without_p521, no_keys);
+    let provider = rustls::crypto::CryptoProvider {
+        signature_verification_algorithms: rustls::crypto::WebPkiSupportedAlgorithms {
+            all: without_p521,
+            mapping: &[],
+        },
+        ..rustls::crypto::ring::default_provider()
+    };
+    let backend = Crypto::from_provider(std::sync::Arc::new(provider));
     let (token, bundle) = es512_fixture();
     let error = JwtValidator::new(backend)
         .validate(&token, &bundle, &audience(), now())
         .unwrap_err();
-    assert_eq!(error, JwtError::AlgorithmNotInBackend(JwtAlgorithm::Es512));
+    assert_eq!(error, JwtError::AlgorithmNotInProvider(JwtAlgorithm::Es512));
     let message = error.to_string();
     assert!(
         message.contains("`ring`") && message.contains("`aws-lc-rs`"),
@@ -417,7 +420,7 @@ fn j2_es512_validates_with_aws_lc_rs() {
     assert_eq!(signature.as_ref().len(), 132);
     let token = format!("{signing_input}.{}", b64(signature.as_ref()));
 
-    let verified = JwtValidator::new(CryptoBackend::aws_lc_rs())
+    let verified = JwtValidator::new(Crypto::aws_lc_rs())
         .validate(&token, &bundle, &audience(), now())
         .unwrap();
     assert_eq!(verified.algorithm(), JwtAlgorithm::Es512);
@@ -439,12 +442,8 @@ fn j2_es512_validates_with_aws_lc_rs() {
     );
     let es256_on_p521 = p256.mint_with_header(&header("ES256", "p521"), &default_claims());
     for token in [es512_on_p256, es256_on_p521] {
-        let result = JwtValidator::new(CryptoBackend::aws_lc_rs()).validate(
-            &token,
-            &both,
-            &audience(),
-            now(),
-        );
+        let result =
+            JwtValidator::new(Crypto::aws_lc_rs()).validate(&token, &both, &audience(), now());
         assert!(matches!(
             result.unwrap_err(),
             JwtError::KeyDoesNotFitAlgorithm { .. }

@@ -44,7 +44,7 @@ use std::time::{Duration, SystemTime};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
-use svid::{CryptoBackend, JwtValidator, X509Svid};
+use svid::{Crypto, JwtValidator, X509Svid};
 use test_support::differential::{self, Expected, Judgement, Ours, judge};
 use vector_corpus::{Kind, Vector, error_name, jwt_error_name, load, read};
 
@@ -121,7 +121,7 @@ fn x509_profile_case(vector: &Vector) -> Case {
     let ours = match X509Svid::from_pem(
         &vector.file("chain"),
         &vector.file("key"),
-        &CryptoBackend::default(),
+        &Crypto::default(),
     ) {
         Ok(svid) => Verdict::Accept(svid.spiffe_id().as_str().to_owned()),
         Err(error) => Verdict::Reject(error_name(&error)),
@@ -183,7 +183,7 @@ const CLOCK_WINDOW: (u64, u64) = (1_577_836_800, 2_051_222_400);
 /// The verdicts on one JWT vector.
 fn jwt_case(vector: &Vector) -> Case {
     let token = vector.token();
-    let ours = match JwtValidator::new(CryptoBackend::default()).validate(
+    let ours = match JwtValidator::new(Crypto::default()).validate(
         &token,
         &vector.jwt_bundles(),
         &vector.audience(),

@@ -21,7 +21,7 @@ mod vector_corpus;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use svid::{CryptoBackend, X509Svid};
+use svid::{Crypto, X509Svid};
 use vector_corpus::{Kind, Outcome, load, run_svid};
 
 /// Every vector gives exactly its expected outcome, at its own validation time.
@@ -150,7 +150,7 @@ fn every_indexed_rule_has_a_refused_vector() {
 #[test]
 fn accepted_x509_vectors_load_as_own_svid() {
     let manifest = load();
-    let backend = CryptoBackend::default();
+    let backend = Crypto::default();
     let mut checked = 0;
     for vector in manifest
         .vectors

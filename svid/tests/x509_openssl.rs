@@ -240,7 +240,7 @@ fn openssl_p521_authority_verifies_on_every_backend() {
     let bundle = X509Bundle::from_pem("example.org".parse().unwrap(), &read("ca.pem")).unwrap();
     for backend in common::backends() {
         let verified = svid::verify(svid.chain(), &bundle, &backend, Usage::Any, UnixTime::now())
-            .unwrap_or_else(|e| panic!("{}: {e:?}", backend.name()));
+            .unwrap_or_else(|e| panic!("{backend:?}: {e:?}"));
         assert_eq!(verified.spiffe_id().as_str(), "spiffe://example.org/p521");
     }
 }

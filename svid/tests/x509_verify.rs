@@ -1483,7 +1483,7 @@ mod counting {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use rustls_pki_types::{AlgorithmIdentifier, InvalidSignature, SignatureVerificationAlgorithm};
-    use svid::CryptoBackend;
+    use svid::Crypto;
 
     pub(super) static SIGNATURE_CHECKS: AtomicUsize = AtomicUsize::new(0);
 
@@ -1510,19 +1510,22 @@ mod counting {
         }
     }
 
-    fn no_keys(_: svid::KeyAlgorithm, _: &[u8]) -> Result<Vec<u8>, svid::KeyError> {
-        Err(svid::KeyError::Unsupported)
-    }
-
-    pub(super) fn backend() -> CryptoBackend {
-        let algorithms: Vec<&'static dyn SignatureVerificationAlgorithm> = CryptoBackend::default()
+    pub(super) fn backend() -> Crypto {
+        let algorithms: Vec<&'static dyn SignatureVerificationAlgorithm> = Crypto::default()
             .algorithms()
             .iter()
             .map(|&alg| -> &'static dyn SignatureVerificationAlgorithm {
                 Box::leak(Box::new(Counting(alg)))
             })
             .collect();
-        CryptoBackend::new("counting", Vec::leak(algorithms), no_keys)
+        let provider = rustls::crypto::CryptoProvider {
+            signature_verification_algorithms: rustls::crypto::WebPkiSupportedAlgorithms {
+                all: Vec::leak(algorithms),
+                mapping: &[],
+            },
+            ..rustls::crypto::ring::default_provider()
+        };
+        Crypto::from_provider(std::sync::Arc::new(provider))
     }
 
     /// The signature checks `run` makes.

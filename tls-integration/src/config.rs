@@ -3,10 +3,9 @@
 use std::sync::Arc;
 
 use rustls::client::Resumption;
-use rustls::crypto::CryptoProvider;
 use rustls::server::{NoServerSessionStorage, ResolvesServerCert};
 use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion};
-use svid::X509SvidSource;
+use svid::{Crypto, X509SvidSource};
 use trust_bundle::X509BundleSource;
 
 use crate::authorize::Authorizer;
@@ -27,8 +26,8 @@ use crate::verify::{SpiffeClientVerifier, SpiffeServerVerifier};
 /// | [`tls_server`](Self::tls_server) | our SVID | nothing (no client certificate asked) |
 /// | [`mtls_web_server`](Self::mtls_web_server) | a WebPKI certificate | its SVID + an [`Authorizer`] |
 ///
-/// Every configuration is built with `builder_with_provider` on the provider given to
-/// [`SpiffeTls::new`] (TLS 1.3 and 1.2 unless [`SpiffeTls::with_protocol_versions`] says
+/// Every configuration is built with `builder_with_provider` on the rustls provider of the
+/// `svid::Crypto` given to [`SpiffeTls::new`] (TLS 1.3 and 1.2 unless [`SpiffeTls::with_protocol_versions`] says
 /// otherwise); nothing reads or installs a process-wide provider.
 /// SVIDs come from an [`X509SvidSource`] through a [`SvidResolver`] and bundles from an
 /// [`X509BundleSource`] at each handshake, so rotations of either take effect on the next
@@ -58,7 +57,7 @@ use crate::verify::{SpiffeClientVerifier, SpiffeServerVerifier};
 ///
 /// let ca = TestCa::new("prod.example"); // in production: a Workload API source
 /// let bundles = Arc::new(ca.bundle_set());
-/// let tls = SpiffeTls::new(tls_integration::default_provider());
+/// let tls = SpiffeTls::new(svid::Crypto::default());
 ///
 /// let server = tls.mtls_server(
 ///     Arc::new(Arc::new(ca.x509_svid("/ns/payments/db"))),
@@ -75,18 +74,19 @@ use crate::verify::{SpiffeClientVerifier, SpiffeServerVerifier};
 /// ```
 #[derive(Clone, Debug)]
 pub struct SpiffeTls {
-    provider: Arc<CryptoProvider>,
+    crypto: Crypto,
     result_cache: Option<usize>,
     versions: &'static [&'static SupportedProtocolVersion],
     alpn: Vec<Vec<u8>>,
 }
 
 impl SpiffeTls {
-    /// Configurations that use `provider` for key exchange, signatures and certificate
-    /// verification.
-    pub fn new(provider: Arc<CryptoProvider>) -> Self {
+    /// Configurations that use `crypto`'s rustls provider for key exchange, signatures and
+    /// certificate verification: the application's one [`Crypto`], as `svid`, `ca` and
+    /// `workload-client` take it.
+    pub fn new(crypto: Crypto) -> Self {
         Self {
-            provider,
+            crypto,
             result_cache: None,
             versions: rustls::DEFAULT_VERSIONS,
             alpn: Vec::new(),
@@ -107,7 +107,7 @@ impl SpiffeTls {
     /// ```
     /// use tls_integration::SpiffeTls;
     ///
-    /// let http = SpiffeTls::new(tls_integration::default_provider())
+    /// let http = SpiffeTls::new(svid::Crypto::default())
     ///     .with_alpn_protocols(["h2", "http/1.1"]);
     /// # let _ = http;
     /// ```
@@ -142,9 +142,9 @@ impl SpiffeTls {
         self
     }
 
-    /// The crypto provider.
-    pub fn provider(&self) -> &Arc<CryptoProvider> {
-        &self.provider
+    /// The crypto (its rustls provider: [`Crypto::provider`]).
+    pub fn crypto(&self) -> &Crypto {
+        &self.crypto
     }
 
     /// The verifier a client uses to authenticate SPIFFE servers.
@@ -153,7 +153,7 @@ impl SpiffeTls {
         bundles: Arc<dyn X509BundleSource>,
         authorizer: impl Authorizer + 'static,
     ) -> SpiffeServerVerifier {
-        let verifier = SpiffeServerVerifier::new(bundles, authorizer, &self.provider);
+        let verifier = SpiffeServerVerifier::new(bundles, authorizer, &self.crypto);
         match self.result_cache {
             Some(capacity) => verifier.with_result_cache(capacity),
             None => verifier,
@@ -166,7 +166,7 @@ impl SpiffeTls {
         bundles: Arc<dyn X509BundleSource>,
         authorizer: impl Authorizer + 'static,
     ) -> SpiffeClientVerifier {
-        let verifier = SpiffeClientVerifier::new(bundles, authorizer, &self.provider);
+        let verifier = SpiffeClientVerifier::new(bundles, authorizer, &self.crypto);
         match self.result_cache {
             Some(capacity) => verifier.with_result_cache(capacity),
             None => verifier,
@@ -189,7 +189,7 @@ impl SpiffeTls {
             .client_builder()?
             .dangerous()
             .with_custom_certificate_verifier(verifier.clone())
-            .with_client_cert_resolver(Arc::new(SvidResolver::new(svids, &self.provider)));
+            .with_client_cert_resolver(Arc::new(SvidResolver::new(svids)));
         self.finish_client(&mut config);
         Ok(SpiffeClientConfig::new(config, Some(verifier)))
     }
@@ -227,7 +227,7 @@ impl SpiffeTls {
         let mut config = self
             .client_builder()?
             .with_root_certificates(roots)
-            .with_client_cert_resolver(Arc::new(SvidResolver::new(svids, &self.provider)));
+            .with_client_cert_resolver(Arc::new(SvidResolver::new(svids)));
         self.finish_client(&mut config);
         Ok(SpiffeClientConfig::new(config, None))
     }
@@ -244,7 +244,7 @@ impl SpiffeTls {
         authorizer: impl Authorizer + 'static,
     ) -> Result<SpiffeServerConfig, Error> {
         let verifier = Arc::new(self.client_verifier(bundles, authorizer));
-        let resolver = SvidResolver::new(svids, &self.provider);
+        let resolver = SvidResolver::new(svids);
         let builder = self.server_builder()?;
         let mut config = builder
             .clone()
@@ -259,7 +259,7 @@ impl SpiffeTls {
     /// # Errors
     /// As [`mtls_client`](Self::mtls_client).
     pub fn tls_server(&self, svids: Arc<dyn X509SvidSource>) -> Result<SpiffeServerConfig, Error> {
-        let resolver = SvidResolver::new(svids, &self.provider);
+        let resolver = SvidResolver::new(svids);
         let mut config = self
             .server_builder()?
             .with_no_client_auth()
@@ -304,7 +304,7 @@ impl SpiffeTls {
     fn client_builder(
         &self,
     ) -> Result<rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>, Error> {
-        ClientConfig::builder_with_provider(Arc::clone(&self.provider))
+        ClientConfig::builder_with_provider(Arc::clone(self.crypto.provider()))
             .with_protocol_versions(self.versions)
             .map_err(Error::Config)
     }
@@ -312,7 +312,7 @@ impl SpiffeTls {
     fn server_builder(
         &self,
     ) -> Result<rustls::ConfigBuilder<ServerConfig, rustls::WantsVerifier>, Error> {
-        ServerConfig::builder_with_provider(Arc::clone(&self.provider))
+        ServerConfig::builder_with_provider(Arc::clone(self.crypto.provider()))
             .with_protocol_versions(self.versions)
             .map_err(Error::Config)
     }

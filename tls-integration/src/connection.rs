@@ -163,7 +163,7 @@ impl ClientCertVerifier for Reporting<SpiffeClientVerifier> {
 /// use tls_integration::{PeerIdentity, SpiffeTls};
 ///
 /// let ca = TestCa::new("prod.example");
-/// let tls = SpiffeTls::new(tls_integration::default_provider());
+/// let tls = SpiffeTls::new(svid::Crypto::default());
 /// let server = tls.mtls_server(
 ///     Arc::new(Arc::new(ca.x509_svid("/ns/payments/db"))),
 ///     Arc::new(ca.bundle_set()),

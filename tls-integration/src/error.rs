@@ -31,9 +31,9 @@ pub enum Error {
     /// The SVID source has no SVID to present (not fetched yet, or withdrawn).
     #[error("the X.509-SVID source has no SVID to present")]
     NoSvid,
-    /// The crypto provider cannot sign with the SVID's private key.
+    /// The SVID's private key cannot be loaded for signing.
     #[error("the crypto provider refused the SVID private key: {0}")]
-    UnusableKey(#[source] rustls::Error),
+    UnusableKey(#[source] svid::KeyError),
     /// rustls refused to build the configuration (e.g. the provider offers no TLS version).
     #[error("cannot build the rustls configuration: {0}")]
     Config(#[source] rustls::Error),

@@ -31,7 +31,7 @@
 //! #     svids: Arc<dyn X509SvidSource>,
 //! #     bundles: Arc<dyn X509BundleSource>,
 //! # ) -> Result<(), Box<dyn std::error::Error>> {
-//! let tls = SpiffeTls::new(tls_integration::default_provider())
+//! let tls = SpiffeTls::new(svid::Crypto::default())
 //!     .with_alpn_protocols(["h2", "http/1.1"]);
 //! let config = tls.mtls_server(svids, bundles, IdMatcher::pattern("spiffe://prod.example/*")?)?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;

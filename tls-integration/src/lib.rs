@@ -6,15 +6,17 @@
 //! - [`SpiffeServerVerifier`] / [`SpiffeClientVerifier`]: rustls verifiers that check the peer's
 //!   X.509-SVID with `svid` against the bundle of the **peer's own trust domain** (never a
 //!   pooled root store), then ask an [`Authorizer`]. No hostname or SNI check. Handshake
-//!   signatures (TLS 1.2 and 1.3) are checked with the algorithms of the provider you pass.
+//!   signatures (TLS 1.2 and 1.3) are checked with the algorithms of the `svid::Crypto` you
+//!   pass (its rustls provider).
 //! - [`SvidResolver`]: the certificate to present, read from any [`svid::X509SvidSource`]. The
 //!   rustls `CertifiedKey` is built once per SVID; a rotated SVID is used by the next handshake
 //!   without rebuilding any configuration. Bundle changes apply to the next handshake too.
 //! - [`SpiffeTls`]: client and server configurations for every mode (mTLS, TLS with SPIFFE
 //!   server authentication, TLS server, and the two WebPKI hybrids), built with
-//!   `builder_with_provider` on the `Arc<CryptoProvider>` you give, as a
-//!   [`SpiffeServerConfig`] / [`SpiffeClientConfig`] that derives one rustls config per
-//!   connection. Session resumption is off.
+//!   `builder_with_provider` on the rustls provider of the `svid::Crypto` you give (the one
+//!   crypto value `svid`, `ca` and `workload-client` take too), as a [`SpiffeServerConfig`] /
+//!   [`SpiffeClientConfig`] that derives one rustls config per connection. Session resumption
+//!   is off.
 //! - [`Authorizer`]: implemented by [`spiffe_id::IdMatcher`] and by closures
 //!   ([`authorize::from_fn`]). There is no default; "any peer" is [`danger::AnyPeer`].
 //! - [`PeerIdentity`]: the verified peer's SPIFFE ID on a finished connection, as **that
@@ -40,7 +42,7 @@
 //!     svids: Arc<dyn X509SvidSource>,      // rotates by itself (Workload API, CA, files)
 //!     bundles: Arc<dyn X509BundleSource>,  // idem
 //! ) -> Result<SpiffeServerConfig, Box<dyn std::error::Error>> {
-//!     let tls = SpiffeTls::new(tls_integration::default_provider());
+//!     let tls = SpiffeTls::new(svid::Crypto::default());
 //!     let only_payments = IdMatcher::pattern("spiffe://prod.example/ns/payments/*")?;
 //!     Ok(tls.mtls_server(svids, bundles, only_payments)?)
 //! }
@@ -71,7 +73,7 @@
 //! use tls_integration::{Error, SpiffeTls};
 //!
 //! let ca = TestCa::new("prod.example");
-//! let tls = SpiffeTls::new(tls_integration::default_provider());
+//! let tls = SpiffeTls::new(svid::Crypto::default());
 //! let verifier = tls.client_verifier(
 //!     Arc::new(ca.bundle_set()),
 //!     IdMatcher::pattern("spiffe://prod.example/ns/payments/*")?,
@@ -122,8 +124,8 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `ring` | yes | rustls' and `svid`'s ring backends; [`default_provider`] |
-//! | `aws-lc-rs` | no | rustls' and `svid`'s aws-lc-rs backends; [`default_provider`] prefers it |
+//! | `ring` | yes | `svid::Crypto::ring` (rustls' ring provider) and `Crypto::default` |
+//! | `aws-lc-rs` | no | `svid::Crypto::aws_lc_rs` (rustls' aws-lc-rs provider); `Crypto::default` prefers it |
 //! | `hyper` | no | [`hyper`]: accept loop (HTTP/1.1 and HTTP/2 by ALPN, graceful shutdown, logged refusals) with peer identity in extensions; [`net`]: acceptor and client connector |
 //! | `tonic` | no | [`tonic`]: incoming stream for `serve_with_incoming`, peer ID helpers; [`net`] |
 //! | `tower` | no | [`tower`]: SPIFFE ID authorization and JWT-SVID bearer layers |
@@ -160,25 +162,3 @@ pub use error::{Denied, Error};
 pub use peer::{PeerIdentity, PeerInfo, PeerSlot};
 pub use resolve::SvidResolver;
 pub use verify::{SpiffeClientVerifier, SpiffeServerVerifier};
-
-/// A rustls crypto provider from the enabled backend features: aws-lc-rs when `aws-lc-rs` is
-/// on (as rustls itself prefers), otherwise ring. It is returned, never installed
-/// process-wide.
-///
-/// ```
-/// let provider = tls_integration::default_provider();
-/// assert!(!provider.cipher_suites.is_empty());
-/// ```
-#[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
-pub fn default_provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
-    use std::sync::Arc;
-
-    #[cfg(feature = "aws-lc-rs")]
-    {
-        Arc::new(rustls::crypto::aws_lc_rs::default_provider())
-    }
-    #[cfg(not(feature = "aws-lc-rs"))]
-    {
-        Arc::new(rustls::crypto::ring::default_provider())
-    }
-}

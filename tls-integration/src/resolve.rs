@@ -7,7 +7,6 @@ use std::sync::Arc;
 use arc_swap::ArcSwapOption;
 use rustls::SignatureScheme;
 use rustls::client::ResolvesClientCert;
-use rustls::crypto::KeyProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use svid::{X509Svid, X509SvidSource};
@@ -20,10 +19,13 @@ use crate::error::Error;
 /// The rustls [`CertifiedKey`] (chain plus signing key) is built once per SVID, when a
 /// handshake first sees a new one: the source returns the same `Arc` until the SVID changes,
 /// and the resolver compares with [`Arc::ptr_eq`]. A rotated SVID is therefore used by the next
-/// handshake, with no new `ClientConfig`/`ServerConfig` and no per-handshake key parsing.
+/// handshake, with no new `ClientConfig`/`ServerConfig`. The signing key is the one the SVID's
+/// `svid::Crypto` loaded when the SVID was parsed or minted
+/// ([`PrivateKey::signing_key`](svid::PrivateKey::signing_key)): keys are never parsed again
+/// here.
 ///
-/// When the source has no SVID, or the provider cannot use its key, no certificate is offered
-/// and the handshake fails (a server aborts it; a client that must authenticate is refused).
+/// When the source has no SVID, or its key cannot be loaded, no certificate is offered and the
+/// handshake fails (a server aborts it; a client that must authenticate is refused).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -31,18 +33,16 @@ use crate::error::Error;
 /// use tls_integration::SvidResolver;
 ///
 /// # fn demo(source: Arc<dyn X509SvidSource>) {
-/// let provider = tls_integration::default_provider();
-/// let resolver = Arc::new(SvidResolver::new(source, &provider));
+/// let resolver = Arc::new(SvidResolver::new(source));
 /// # let _ = resolver;
 /// # }
 /// ```
 pub struct SvidResolver {
     source: Arc<dyn X509SvidSource>,
-    key_provider: &'static dyn KeyProvider,
     current: ArcSwapOption<Loaded>,
 }
 
-/// What was built for one SVID. `key` is `None` when the provider refused the SVID's key, so
+/// What was built for one SVID. `key` is `None` when the SVID's key could not be loaded, so
 /// the refusal is not repeated on every handshake.
 struct Loaded {
     svid: Arc<X509Svid>,
@@ -50,11 +50,10 @@ struct Loaded {
 }
 
 impl SvidResolver {
-    /// A resolver over `source`, loading keys with `provider`'s key provider.
-    pub fn new(source: Arc<dyn X509SvidSource>, provider: &rustls::crypto::CryptoProvider) -> Self {
+    /// A resolver over `source`.
+    pub fn new(source: Arc<dyn X509SvidSource>) -> Self {
         Self {
             source,
-            key_provider: provider.key_provider,
             current: ArcSwapOption::empty(),
         }
     }
@@ -62,8 +61,8 @@ impl SvidResolver {
     /// The certificate and signing key for the source's current SVID.
     ///
     /// # Errors
-    /// [`Error::NoSvid`] when the source has none, [`Error::UnusableKey`] when the provider
-    /// cannot sign with its key.
+    /// [`Error::NoSvid`] when the source has none, [`Error::UnusableKey`] when its key cannot
+    /// be loaded.
     pub fn certified_key(&self) -> Result<Arc<CertifiedKey>, Error> {
         let svid = self.source.x509_svid().ok_or(Error::NoSvid)?;
         if let Some(loaded) = &*self.current.load() {
@@ -71,18 +70,22 @@ impl SvidResolver {
                 return loaded.key.clone().ok_or(Error::NoSvid);
             }
         }
-        let built = build(&svid, self.key_provider);
+        let built = build(&svid);
         let key = built.as_ref().ok().cloned();
         self.current.store(Some(Arc::new(Loaded { svid, key })));
         built
     }
 }
 
-fn build(svid: &X509Svid, keys: &dyn KeyProvider) -> Result<Arc<CertifiedKey>, Error> {
-    let signing = keys
-        .load_private_key(svid.private_key().to_private_key_der().clone_key())
+fn build(svid: &X509Svid) -> Result<Arc<CertifiedKey>, Error> {
+    let signing = svid
+        .private_key()
+        .signing_key()
         .map_err(Error::UnusableKey)?;
-    Ok(Arc::new(CertifiedKey::new(svid.chain().to_vec(), signing)))
+    Ok(Arc::new(CertifiedKey::new(
+        svid.chain().to_vec(),
+        Arc::clone(signing),
+    )))
 }
 
 impl fmt::Debug for SvidResolver {

@@ -109,11 +109,11 @@ where
 ///
 /// ```
 /// use std::sync::Arc;
-/// use svid::{Audience, CryptoBackend, JwtValidator};
+/// use svid::{Audience, Crypto, JwtValidator};
 /// use trust_bundle::BundleSet;
 /// use tls_integration::tower::JwtBearerLayer;
 ///
-/// let validator = JwtValidator::new(CryptoBackend::default()).with_result_cache(4096);
+/// let validator = JwtValidator::new(Crypto::default()).with_result_cache(4096);
 /// let layer = JwtBearerLayer::new(validator, Arc::new(BundleSet::new()), Audience::new(["payments"])?)
 ///     .require_subject(spiffe_id::IdMatcher::member_of("prod.example".parse()?));
 /// # let _ = layer;

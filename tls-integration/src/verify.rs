@@ -5,11 +5,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
-use svid::{CryptoBackend, KeyAlgorithm, KeyError, Usage, VerifiedX509Svid, X509Verifier};
+use svid::{Crypto, Usage, VerifiedX509Svid, X509Verifier};
 use trust_bundle::X509BundleSource;
 
 use crate::authorize::Authorizer;
@@ -28,16 +28,13 @@ impl PeerVerifier {
     fn new(
         bundles: Arc<dyn X509BundleSource>,
         authorizer: Arc<dyn Authorizer>,
-        provider: &CryptoProvider,
+        crypto: &Crypto,
         usage: Usage,
     ) -> Self {
-        let algorithms = provider.signature_verification_algorithms;
-        // The verifier only checks signatures; it never loads a private key.
-        let backend = CryptoBackend::new("rustls provider", algorithms.all, no_key_loading);
         Self {
-            svids: X509Verifier::new(bundles, &backend, usage),
+            svids: X509Verifier::new(bundles, crypto, usage),
+            algorithms: crypto.provider().signature_verification_algorithms,
             authorizer,
-            algorithms,
         }
     }
 
@@ -103,17 +100,13 @@ impl PeerVerifier {
     }
 }
 
-fn no_key_loading(_: KeyAlgorithm, _: &[u8]) -> Result<Vec<u8>, KeyError> {
-    Err(KeyError::Unsupported)
-}
-
 /// Verifies a **server's** X.509-SVID for a rustls client, then runs an [`Authorizer`].
 ///
 /// The chain is verified by `svid` against the bundle of the server's own trust domain, taken
 /// from the bundle source at each handshake, so bundle updates apply to the next handshake.
 /// There is no hostname check: the `ServerName` a client connects with is ignored (SVIDs name
 /// workloads by SPIFFE ID, not by DNS name). Handshake signatures are verified with the
-/// algorithms of the crypto provider given here.
+/// algorithms of the `svid::Crypto` given here (its rustls provider's).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -121,11 +114,10 @@ fn no_key_loading(_: KeyAlgorithm, _: &[u8]) -> Result<Vec<u8>, KeyError> {
 /// use trust_bundle::BundleSet;
 /// use tls_integration::SpiffeServerVerifier;
 ///
-/// let provider = tls_integration::default_provider();
 /// let verifier = SpiffeServerVerifier::new(
 ///     Arc::new(BundleSet::new()),
 ///     IdMatcher::exact("spiffe://prod.example/ns/payments/sa/db".parse()?),
-///     &provider,
+///     &svid::Crypto::default(),
 /// )
 /// .with_result_cache(1024);
 /// # let _ = verifier;
@@ -140,10 +132,10 @@ impl SpiffeServerVerifier {
     pub fn new(
         bundles: Arc<dyn X509BundleSource>,
         authorizer: impl Authorizer + 'static,
-        provider: &CryptoProvider,
+        crypto: &Crypto,
     ) -> Self {
         Self {
-            inner: PeerVerifier::new(bundles, Arc::new(authorizer), provider, Usage::ServerAuth),
+            inner: PeerVerifier::new(bundles, Arc::new(authorizer), crypto, Usage::ServerAuth),
         }
     }
 
@@ -242,11 +234,10 @@ impl ServerCertVerifier for SpiffeServerVerifier {
 /// use trust_bundle::BundleSet;
 /// use tls_integration::SpiffeClientVerifier;
 ///
-/// let provider = tls_integration::default_provider();
 /// let verifier = SpiffeClientVerifier::new(
 ///     Arc::new(BundleSet::new()),
 ///     IdMatcher::pattern("spiffe://prod.example/ns/payments/*")?,
-///     &provider,
+///     &svid::Crypto::default(),
 /// );
 /// # let _ = verifier;
 /// # Ok::<(), spiffe_id::Error>(())
@@ -260,10 +251,10 @@ impl SpiffeClientVerifier {
     pub fn new(
         bundles: Arc<dyn X509BundleSource>,
         authorizer: impl Authorizer + 'static,
-        provider: &CryptoProvider,
+        crypto: &Crypto,
     ) -> Self {
         Self {
-            inner: PeerVerifier::new(bundles, Arc::new(authorizer), provider, Usage::ClientAuth),
+            inner: PeerVerifier::new(bundles, Arc::new(authorizer), crypto, Usage::ClientAuth),
         }
     }
 

@@ -22,7 +22,7 @@ use rustls::sign::CertifiedKey;
 use rustls::{AlertDescription, ClientConfig, HandshakeKind, RootCertStore};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use spiffe_id::{IdMatcher, SpiffeId};
-use svid::{ProfileError, VerifyError, X509SvidSource};
+use svid::{Crypto, ProfileError, VerifyError, X509SvidSource};
 use tls_integration::{
     Denied, Error, SpiffeClientConfig, SpiffeServerConfig, SpiffeServerVerifier, SpiffeTls,
     SvidResolver, authorize, danger::AnyPeer,
@@ -91,17 +91,18 @@ fn client(
 /// A client that presents an arbitrary chain and key (an attacker does not use our resolver),
 /// and accepts any verifiable SPIFFE server.
 fn raw_client(
-    provider: &Arc<rustls::crypto::CryptoProvider>,
+    provider: &Crypto,
     chain: Vec<CertificateDer<'static>>,
     key: Vec<u8>,
 ) -> Arc<ClientConfig> {
     let verifier = SpiffeServerVerifier::new(both_bundles(), AnyPeer, provider);
     let signing = provider
+        .provider()
         .key_provider
         .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)))
         .unwrap();
     Arc::new(
-        ClientConfig::builder_with_provider(Arc::clone(provider))
+        ClientConfig::builder_with_provider(Arc::clone(provider.provider()))
             .with_safe_default_protocol_versions()
             .unwrap()
             .dangerous()
@@ -150,7 +151,7 @@ fn server_refusals(
 ) -> Vec<(AlertDescription, String)> {
     let mut refusals = Vec::new();
     for (name, provider) in providers() {
-        let tls = SpiffeTls::new(Arc::clone(&provider));
+        let tls = SpiffeTls::new(provider.clone());
         let srv = Arc::new(
             tls.mtls_server(Arc::new(WORLD.a_web.clone()), both_bundles(), AnyPeer)
                 .unwrap(),
@@ -197,7 +198,7 @@ fn both_tls_versions_verify_handshake_signatures() {
             (&rustls::version::TLS12, TLS12),
             (&rustls::version::TLS13, TLS13),
         ] {
-            let tls = SpiffeTls::new(Arc::clone(&provider)).with_protocol_versions(versions);
+            let tls = SpiffeTls::new(provider.clone()).with_protocol_versions(versions);
             let srv = server(&tls, both_bundles(), IdMatcher::any());
             let (c, _) =
                 handshake(&client(&tls, WORLD.a_api.clone(), both_bundles()), &srv).expect(name);
@@ -212,14 +213,18 @@ fn both_tls_versions_verify_handshake_signatures() {
 fn rejects_handshake_signature_by_wrong_key() {
     for (name, provider) in providers() {
         for versions in [TLS12, TLS13] {
-            let tls = SpiffeTls::new(Arc::clone(&provider));
+            let tls = SpiffeTls::new(provider.clone());
             let srv = server(&tls, both_bundles(), IdMatcher::any());
             let other_key = WORLD.a_web.private_key().to_private_key_der().clone_key();
-            let signing = provider.key_provider.load_private_key(other_key).unwrap();
+            let signing = provider
+                .provider()
+                .key_provider
+                .load_private_key(other_key)
+                .unwrap();
             let forged = CertifiedKey::new(WORLD.a_api.chain().to_vec(), signing);
             let verifier = SpiffeServerVerifier::new(both_bundles(), AnyPeer, &provider);
             let cli = Arc::new(
-                ClientConfig::builder_with_provider(Arc::clone(&provider))
+                ClientConfig::builder_with_provider(Arc::clone(provider.provider()))
                     .with_protocol_versions(versions)
                     .unwrap()
                     .dangerous()
@@ -437,7 +442,7 @@ fn authorizer_never_sees_unverified_chains() {
     let stranger = Authority::new("a.example"); // same name, different key
     let (chain, key) = stranger.leaf_with("spiffe://a.example/api", |_| {});
     let provider = common::provider();
-    let tls = SpiffeTls::new(Arc::clone(&provider));
+    let tls = SpiffeTls::new(provider.clone());
     let spy = authorize::from_fn(|_| {
         CALLS.fetch_add(1, Ordering::SeqCst);
         Ok(())
@@ -461,7 +466,7 @@ fn authorizer_never_sees_unverified_chains() {
 #[test]
 fn server_name_is_ignored_and_never_masks_a_chain_failure() {
     let provider = common::provider();
-    let tls = SpiffeTls::new(Arc::clone(&provider));
+    let tls = SpiffeTls::new(provider);
     let verifier = tls.server_verifier(both_bundles(), IdMatcher::any());
     let names = ["workload.invalid", "localhost", "10.0.0.1"];
     use rustls::client::danger::ServerCertVerifier;
@@ -571,7 +576,7 @@ fn bundle_rotation_applies_without_new_config() {
 #[test]
 fn svid_rotation_applies_to_next_handshake() {
     let provider = common::provider();
-    let tls = SpiffeTls::new(Arc::clone(&provider));
+    let tls = SpiffeTls::new(provider);
     let source = SwapSvid::new(WORLD.a_web.clone());
     let srv = Arc::new(
         tls.mtls_server(source.clone(), both_bundles(), IdMatcher::any())
@@ -595,7 +600,7 @@ fn svid_rotation_applies_to_next_handshake() {
     let (c, _) = handshake(&cli, &srv).unwrap();
     assert_eq!(c.peer_certificates().unwrap()[0], rotated.chain()[0]);
 
-    let resolver = SvidResolver::new(source.clone(), &provider);
+    let resolver = SvidResolver::new(source.clone());
     let first = resolver.certified_key().unwrap();
     assert!(Arc::ptr_eq(&first, &resolver.certified_key().unwrap()));
     source.set(WORLD.a.svid("/web"));
@@ -614,7 +619,7 @@ fn no_svid_means_no_certificate() {
         }
     }
     let tls = SpiffeTls::new(common::provider());
-    let resolver = SvidResolver::new(Arc::new(Empty), tls.provider());
+    let resolver = SvidResolver::new(Arc::new(Empty));
     assert!(matches!(resolver.certified_key(), Err(Error::NoSvid)));
     let srv = Arc::new(
         tls.mtls_server(Arc::new(Empty), both_bundles(), IdMatcher::any())
@@ -745,8 +750,9 @@ fn web_hybrid_modes() {
     let roots = Arc::new(roots);
 
     for (name, provider) in providers() {
-        let tls = SpiffeTls::new(Arc::clone(&provider));
+        let tls = SpiffeTls::new(provider.clone());
         let site_key = provider
+            .provider()
             .key_provider
             .load_private_key(PrivateKeyDer::Pkcs8(site_key.serialize_der().into()))
             .unwrap();

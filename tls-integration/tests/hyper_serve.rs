@@ -29,9 +29,9 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode, Version};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::crypto::CryptoProvider;
 use rustls::pki_types::ServerName;
 use spiffe_id::IdMatcher;
+use svid::Crypto;
 use tls_integration::hyper::Server;
 use tls_integration::net::{SpiffeAcceptor, SpiffeConnector};
 use tls_integration::{PeerInfo, SpiffeClientConfig, SpiffeServerConfig, SpiffeTls};
@@ -60,7 +60,7 @@ fn bundles() -> Arc<trust_bundle::BundleSet> {
 
 /// An mTLS server configuration for spiffe://prod.example/server accepting only
 /// prod.example clients, advertising `alpn`.
-fn server_config(provider: &Arc<CryptoProvider>, alpn: &[&str]) -> SpiffeServerConfig {
+fn server_config(provider: &Crypto, alpn: &[&str]) -> SpiffeServerConfig {
     SpiffeTls::new(provider.clone())
         .with_alpn_protocols(alpn.iter().copied())
         .mtls_server(
@@ -74,7 +74,7 @@ fn server_config(provider: &Arc<CryptoProvider>, alpn: &[&str]) -> SpiffeServerC
 /// A client presenting `svid` that accepts only spiffe://prod.example/server, offering
 /// `alpn`.
 fn client_config(
-    provider: &Arc<CryptoProvider>,
+    provider: &Crypto,
     svid: svid::X509Svid,
     alpn: &[&str],
 ) -> Arc<SpiffeClientConfig> {
@@ -90,7 +90,7 @@ fn client_config(
     )
 }
 
-fn client(provider: &Arc<CryptoProvider>, alpn: &[&str]) -> Arc<SpiffeClientConfig> {
+fn client(provider: &Crypto, alpn: &[&str]) -> Arc<SpiffeClientConfig> {
     client_config(provider, WORLD.prod.x509_svid("/client"), alpn)
 }
 

@@ -113,7 +113,7 @@ fn a_leaf_accepted_on_another_connection_has_no_identity_here() {
     let (_, s) = handshake(&api, &server(&tls)).unwrap();
     assert!(s.peer().is_ok());
 
-    let provider = common::provider();
+    let provider = Arc::clone(common::provider().provider());
     let mut roots = rustls::RootCertStore::empty();
     roots.add(WORLD.a.root.clone()).unwrap();
     let webpki = rustls::server::WebPkiClientVerifier::builder_with_provider(
@@ -267,8 +267,9 @@ fn per_connection_configs_equal_the_shared_one() {
 /// wrapper reports to its own slot.
 #[test]
 fn a_hand_built_config_gets_identity_through_the_verifiers_for_connection() {
-    let provider = common::provider();
-    let tls = SpiffeTls::new(Arc::clone(&provider)).with_result_cache(16);
+    let crypto = common::provider();
+    let provider = Arc::clone(crypto.provider());
+    let tls = SpiffeTls::new(crypto).with_result_cache(16);
     let verifier = Arc::new(tls.client_verifier(
         Arc::new(bundle_set(&[&WORLD.a])),
         IdMatcher::exact(WORLD.a_api.spiffe_id().clone()),

@@ -26,7 +26,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use spiffe_id::{IdMatcher, SpiffeId};
-use svid::{Audience, CryptoBackend, JwtValidator, VerifiedJwtSvid};
+use svid::{Audience, Crypto, JwtValidator, VerifiedJwtSvid};
 use tls_integration::net::{SpiffeAcceptor, SpiffeConnector};
 use tls_integration::tower::{JwtBearerLayer, RequireSpiffeIdLayer};
 use tls_integration::{
@@ -115,7 +115,7 @@ async fn talk(config: impl Into<SpiffeClientConfig>, addr: SocketAddr) -> Option
 fn raw_client(chain: Vec<CertificateDer<'static>>, key: Vec<u8>) -> rustls::ClientConfig {
     let provider = common::provider();
     let verifier = tls_integration::SpiffeServerVerifier::new(both(), AnyPeer, &provider);
-    rustls::ClientConfig::builder_with_provider(provider)
+    rustls::ClientConfig::builder_with_provider(Arc::clone(provider.provider()))
         .with_safe_default_protocol_versions()
         .unwrap()
         .dangerous()
@@ -386,7 +386,7 @@ async fn jwt_bearer_layer_over_tls() {
     let issuer = JwtIssuer::new("a.example", "k1");
     let jwt_bundles = Arc::new(issuer.bundle());
     let layer = JwtBearerLayer::new(
-        JwtValidator::new(CryptoBackend::default()).with_result_cache(64),
+        JwtValidator::new(Crypto::default()).with_result_cache(64),
         jwt_bundles,
         Audience::new(["payments"]).unwrap(),
     )
@@ -637,12 +637,12 @@ async fn a_leaf_only_another_verifier_accepted_has_no_spiffe_identity() {
     roots.add(WORLD.a.root.clone()).unwrap();
     let webpki = rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(roots),
-        Arc::clone(&provider),
+        Arc::clone(provider.provider()),
     )
     .build()
     .unwrap();
     let server_svid = &WORLD.a_web;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+    let config = rustls::ServerConfig::builder_with_provider(Arc::clone(provider.provider()))
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_client_cert_verifier(webpki)

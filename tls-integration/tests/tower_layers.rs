@@ -19,7 +19,7 @@ use common::JwtIssuer;
 use http::{Request, Response, StatusCode};
 use rustls_pki_types::UnixTime;
 use spiffe_id::IdMatcher;
-use svid::{Audience, CryptoBackend, JwtValidator, VerifiedJwtSvid};
+use svid::{Audience, Crypto, JwtValidator, VerifiedJwtSvid};
 use tls_integration::tower::{JwtBearerLayer, RequireSpiffeIdLayer};
 use tls_integration::{Error, PeerInfo};
 use tower::{Layer, ServiceExt};
@@ -100,7 +100,7 @@ async fn require_spiffe_id_passes_matching_peers_only() {
 
 fn bearer_layer(issuer: &JwtIssuer) -> JwtBearerLayer {
     JwtBearerLayer::new(
-        JwtValidator::new(CryptoBackend::default()).with_result_cache(16),
+        JwtValidator::new(Crypto::default()).with_result_cache(16),
         Arc::new(issuer.bundle()),
         Audience::new(["payments"]).unwrap(),
     )
@@ -153,7 +153,7 @@ async fn jwt_bearer_validates_and_exposes_claims() {
     // A valid token of a subject the layer does not accept: forbidden, not unauthenticated.
     let stranger = JwtIssuer::new("b.example", "k2");
     let layer = JwtBearerLayer::new(
-        JwtValidator::new(CryptoBackend::default()),
+        JwtValidator::new(Crypto::default()),
         Arc::new(
             trust_bundle::BundleSet::from_bundles([
                 trust_bundle::SpiffeBundle::from_parts(

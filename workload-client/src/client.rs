@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use hyper_util::rt::TokioIo;
 use spiffe_id::SpiffeId;
-use svid::CryptoBackend;
+use svid::Crypto;
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -60,7 +60,7 @@ pub struct ClientBuilder {
     timeout: Duration,
     connect_timeout: Duration,
     limits: Limits,
-    backend: Option<CryptoBackend>,
+    crypto: Option<Crypto>,
     interceptor: Option<UserInterceptor>,
 }
 
@@ -84,10 +84,10 @@ impl ClientBuilder {
         self
     }
 
-    /// The crypto backend used to load keys and verify SVIDs. Default
-    /// [`CryptoBackend::default`] when a backend feature is on.
-    pub fn crypto_backend(mut self, backend: CryptoBackend) -> Self {
-        self.backend = Some(backend);
+    /// The crypto used to load keys and verify SVIDs (the one `svid::Crypto` of the
+    /// application). Default [`Crypto::default`] when the `ring` or `aws-lc-rs` feature is on.
+    pub fn crypto(mut self, crypto: Crypto) -> Self {
+        self.crypto = Some(crypto);
         self
     }
 
@@ -108,9 +108,9 @@ impl ClientBuilder {
     ///
     /// # Errors
     /// [`Error::Connect`] if nothing accepts a connection at the endpoint;
-    /// [`Error::NoCryptoBackend`].
+    /// [`Error::NoCrypto`].
     pub async fn connect(self) -> Result<Client, Error> {
-        let backend = backend_or_default(self.backend)?;
+        let crypto = crypto_or_default(self.crypto.clone())?;
         let endpoint_text = self.endpoint.to_string();
         let transport = transport_endpoint(&self.endpoint, self.connect_timeout);
         // `Endpoint` is non-exhaustive: what is not a Unix socket is dialled as TCP.
@@ -125,7 +125,7 @@ impl ClientBuilder {
             endpoint: endpoint_text,
             source,
         })?;
-        Ok(self.finish(channel, backend))
+        Ok(self.finish(channel, crypto))
     }
 
     /// A client that connects on first use and reconnects whenever the connection breaks:
@@ -136,18 +136,18 @@ impl ClientBuilder {
     /// this panics, as `tokio::spawn` does).
     ///
     /// # Errors
-    /// [`Error::NoCryptoBackend`].
+    /// [`Error::NoCrypto`].
     pub fn connect_lazy(self) -> Result<Client, Error> {
-        let backend = backend_or_default(self.backend)?;
+        let crypto = crypto_or_default(self.crypto.clone())?;
         let transport = transport_endpoint(&self.endpoint, self.connect_timeout);
         let channel = match self.endpoint.unix_path() {
             Some(path) => transport.connect_with_connector_lazy(unix_connector(path.to_owned())),
             None => transport.connect_lazy(),
         };
-        Ok(self.finish(channel, backend))
+        Ok(self.finish(channel, crypto))
     }
 
-    fn finish(self, channel: Channel, backend: CryptoBackend) -> Client {
+    fn finish(self, channel: Channel, crypto: Crypto) -> Client {
         let grpc = SpiffeWorkloadApiClient::with_interceptor(
             channel,
             SecurityHeader {
@@ -160,7 +160,7 @@ impl ClientBuilder {
             endpoint: self.endpoint,
             timeout: self.timeout,
             limits: self.limits,
-            backend,
+            crypto,
         }
     }
 }
@@ -177,17 +177,17 @@ impl fmt::Debug for ClientBuilder {
     }
 }
 
-fn backend_or_default(backend: Option<CryptoBackend>) -> Result<CryptoBackend, Error> {
-    if let Some(backend) = backend {
-        return Ok(backend);
+fn crypto_or_default(crypto: Option<Crypto>) -> Result<Crypto, Error> {
+    if let Some(crypto) = crypto {
+        return Ok(crypto);
     }
     #[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
     {
-        Ok(CryptoBackend::default())
+        Ok(Crypto::default())
     }
     #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
     {
-        Err(Error::NoCryptoBackend)
+        Err(Error::NoCrypto)
     }
 }
 
@@ -252,7 +252,7 @@ pub struct Client {
     endpoint: Endpoint,
     timeout: Duration,
     limits: Limits,
-    backend: CryptoBackend,
+    crypto: Crypto,
 }
 
 impl Client {
@@ -263,7 +263,7 @@ impl Client {
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             limits: Limits::default(),
-            backend: None,
+            crypto: None,
             interceptor: None,
         }
     }
@@ -286,9 +286,9 @@ impl Client {
         &self.limits
     }
 
-    /// The crypto backend.
-    pub fn crypto_backend(&self) -> &CryptoBackend {
-        &self.backend
+    /// The crypto that loads keys and verifies SVIDs.
+    pub fn crypto(&self) -> &Crypto {
+        &self.crypto
     }
 
     /// The raw generated client, with the security header interceptor, for calls this crate
@@ -336,9 +336,9 @@ impl Client {
             .with_timeout(rpc, grpc.fetch_x509svid(proto::X509svidRequest {}))
             .await?;
         let limits = self.limits;
-        let backend = self.backend;
+        let crypto = self.crypto.clone();
         Ok(UpdateStream::new(rpc, inner, move |message| {
-            response::x509_context(message, &limits, &backend, SystemTime::now())
+            response::x509_context(message, &limits, &crypto, SystemTime::now())
         }))
     }
 

@@ -110,9 +110,9 @@ pub enum Error {
     /// A JWT-SVID could not be parsed or validated.
     #[error("jwt-svid rejected")]
     Jwt(#[source] svid::JwtError),
-    /// The crate was built without a crypto backend (`ring` or `aws-lc-rs`) and none was given.
-    #[error("no crypto backend: enable the `ring` or `aws-lc-rs` feature or pass a backend")]
-    NoCryptoBackend,
+    /// The crate was built without `ring` or `aws-lc-rs` and no `svid::Crypto` was given.
+    #[error("no crypto: enable the `ring` or `aws-lc-rs` feature or pass an svid::Crypto")]
+    NoCrypto,
     /// A source got no usable update within its startup timeout. `last_error` says why:
     /// nothing listening ([`Connect`](Self::Connect)), no identity for this process
     /// ([`PermissionDenied`](Self::PermissionDenied)), bad responses, ...
@@ -170,7 +170,7 @@ impl Error {
     /// Whether trying again later can help.
     ///
     /// `false` for configuration and client bugs (bad address, InvalidArgument,
-    /// Unimplemented, no crypto backend) and for a stopped source; `true` for everything the
+    /// Unimplemented, no crypto) and for a stopped source; `true` for everything the
     /// agent can fix by starting, catching up or sending a better message.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -179,7 +179,7 @@ impl Error {
             | Self::Unimplemented { .. }
             | Self::InvalidRequest(_)
             | Self::Jwt(_)
-            | Self::NoCryptoBackend
+            | Self::NoCrypto
             | Self::SourceStopped { .. }
             | Self::NoMatchingSvid { .. }
             | Self::Runtime(_) => false,

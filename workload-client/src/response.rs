@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rustls_pki_types::UnixTime;
 use serde_json::{Map, Value};
 use spiffe_id::{SpiffeId, TrustDomain};
-use svid::{CryptoBackend, Usage, X509Svid};
+use svid::{Crypto, Usage, X509Svid};
 use trust_bundle::{BundleSet, JwtBundle, SpiffeBundle, X509Bundle};
 
 use crate::error::ResponseError;
@@ -68,7 +68,7 @@ const MAX_HINT_LEN: usize = 1024;
 /// use std::time::SystemTime;
 ///
 /// use ca::test_util::TestCa;
-/// use svid::CryptoBackend;
+/// use svid::Crypto;
 /// use workload_client::{Limits, ResponseError, proto, response};
 ///
 /// let ca = TestCa::new("example.org");
@@ -83,9 +83,9 @@ const MAX_HINT_LEN: usize = 1024;
 ///     }],
 ///     ..Default::default()
 /// };
-/// let (limits, backend, now) = (Limits::default(), CryptoBackend::default(), SystemTime::now());
+/// let (limits, crypto, now) = (Limits::default(), Crypto::default(), SystemTime::now());
 ///
-/// let context = response::x509_context(&message, &limits, &backend, now)?;
+/// let context = response::x509_context(&message, &limits, &crypto, now)?;
 /// assert_eq!(context.svids()[0].spiffe_id().as_str(), "spiffe://example.org/web");
 /// assert_eq!(context.svids()[0].hint(), Some("internal"));
 /// assert!(context.bundles().contains("example.org"));
@@ -93,7 +93,7 @@ const MAX_HINT_LEN: usize = 1024;
 /// // A `spiffe_id` that is not the certificate's refuses the whole message.
 /// message.svids[0].spiffe_id = "spiffe://example.org/db".to_owned();
 /// assert!(matches!(
-///     response::x509_context(&message, &limits, &backend, now),
+///     response::x509_context(&message, &limits, &crypto, now),
 ///     Err(ResponseError::SpiffeIdMismatch { index: 0, .. })
 /// ));
 /// # Ok::<(), ResponseError>(())
@@ -104,7 +104,7 @@ const MAX_HINT_LEN: usize = 1024;
 pub fn x509_context(
     response: &proto::X509svidResponse,
     limits: &Limits,
-    backend: &CryptoBackend,
+    crypto: &Crypto,
     now: SystemTime,
 ) -> Result<X509Context, ResponseError> {
     if response.svids.is_empty() {
@@ -117,7 +117,7 @@ pub fn x509_context(
     let mut svids = Vec::with_capacity(response.svids.len());
     let mut seen_hints = HashSet::new();
     for (index, entry) in response.svids.iter().enumerate() {
-        let parsed = x509_svid(entry, index, limits, backend)?;
+        let parsed = x509_svid(entry, index, limits, crypto)?;
         let trust_domain = parsed.spiffe_id().trust_domain();
         match own_bundles.get(&trust_domain) {
             Some(existing) if *existing != entry.bundle.as_slice() => {
@@ -167,7 +167,7 @@ pub fn x509_context(
     let mut out_svids = Vec::with_capacity(svids.len());
     let mut expiries = Vec::with_capacity(svids.len());
     for (index, parsed) in svids {
-        let expiry = verify_own(&parsed, &bundles, backend, now).map_err(|source| {
+        let expiry = verify_own(&parsed, &bundles, crypto, now).map_err(|source| {
             ResponseError::X509SvidNotValid {
                 index,
                 spiffe_id: parsed.spiffe_id().to_string(),
@@ -188,7 +188,7 @@ fn x509_svid(
     entry: &proto::X509svid,
     index: usize,
     limits: &Limits,
-    backend: &CryptoBackend,
+    crypto: &Crypto,
 ) -> Result<X509Svid, ResponseError> {
     for (field, empty) in [
         ("spiffe_id", entry.spiffe_id.is_empty()),
@@ -209,7 +209,7 @@ fn x509_svid(
         });
     }
     let parsed =
-        X509Svid::from_der(&entry.x509_svid, &entry.x509_svid_key, backend).map_err(|source| {
+        X509Svid::from_der(&entry.x509_svid, &entry.x509_svid_key, crypto).map_err(|source| {
             ResponseError::X509Svid {
                 index,
                 spiffe_id: entry.spiffe_id.clone(),
@@ -237,17 +237,17 @@ fn x509_svid(
 fn verify_own(
     svid: &X509Svid,
     bundles: &BundleSet,
-    backend: &CryptoBackend,
+    crypto: &Crypto,
     now: SystemTime,
 ) -> Result<SystemTime, svid::Error> {
     let unix_now = unix_time(now);
-    let verified = match svid::verify(svid.chain(), bundles, backend, Usage::Any, unix_now) {
+    let verified = match svid::verify(svid.chain(), bundles, crypto, Usage::Any, unix_now) {
         Err(svid::Error::Verify(
             svid::VerifyError::NotYetValid { .. } | svid::VerifyError::AuthorityNotYetValid { .. },
         )) => svid::verify(
             svid.chain(),
             bundles,
-            backend,
+            crypto,
             Usage::Any,
             unix_time(now + CLOCK_SKEW),
         )?,

@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ca::{CertificateAuthority, JwtSvidRequest, X509SvidRequest};
 use prost::Message;
 use spiffe_id::{SpiffeId, TrustDomain};
-use svid::CryptoBackend;
+use svid::Crypto;
 use workload_client::{Limits, proto, response};
 
 /// The fixed time of the fuzz check: 2030-01-01T00:00:00Z.
@@ -259,7 +259,7 @@ fn accepted(data: &[u8], token: &str) -> Option<bool> {
     Some(match kind % 5 {
         X509_SVID => {
             let message = proto::X509svidResponse::decode(message).ok()?;
-            response::x509_context(&message, &limits, &CryptoBackend::default(), now()).is_ok()
+            response::x509_context(&message, &limits, &Crypto::default(), now()).is_ok()
         }
         X509_BUNDLES => {
             let message = proto::X509BundlesResponse::decode(message).ok()?;

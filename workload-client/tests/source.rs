@@ -483,7 +483,7 @@ async fn jwt_source_caches_and_refreshes_at_half_life() {
     assert_eq!(server.script.jwt_svid_calls.load(Ordering::Relaxed), 1);
 
     // Local validation against the source's JWT bundles.
-    let validator = svid::JwtValidator::new(svid::CryptoBackend::default());
+    let validator = svid::JwtValidator::new(svid::Crypto::default());
     let audience = svid::Audience::new(["a"]).unwrap();
     let verified = validator
         .validate(

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use agent::{Agent, AgentBuilder, AgentHandle, RegistrationEntry, Selector};
 use rustls_pki_types::{CertificateDer, UnixTime};
-use svid::{CryptoBackend, Usage, X509Svid, X509Verifier};
+use svid::{Crypto, Usage, X509Svid, X509Verifier};
 use tonic::transport::{Channel, Endpoint};
 use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle};
 use workload_api::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient;
@@ -169,7 +169,7 @@ pub async fn next<T>(stream: &mut tonic::Streaming<T>) -> T {
 /// Checks one X509SVID of a response as a relying party would: the chain and key form a valid
 /// X509-SVID, and the chain verifies against the `bundle` field (its own trust domain's).
 pub fn verify_x509(svid: &X509svid) -> X509Svid {
-    let backend = CryptoBackend::default();
+    let backend = Crypto::default();
     let parsed = X509Svid::from_der(&svid.x509_svid, &svid.x509_svid_key, &backend).unwrap();
     assert_eq!(parsed.spiffe_id().as_str(), svid.spiffe_id);
     let trust_domain = parsed.spiffe_id().trust_domain();

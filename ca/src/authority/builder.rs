@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
 use spiffe_id::TrustDomain;
-use svid::JwtAlgorithm;
+use svid::{Crypto, JwtAlgorithm, KeyType};
 use tokio::sync::watch;
 
 use crate::audit::AuditSink;
@@ -19,8 +19,6 @@ use crate::lifecycle::persist;
 use crate::lifecycle::state::{AuthorityStatus, Entry, State};
 use crate::policy::{AllowAll, IssuancePolicy};
 use crate::self_check::SelfCheck;
-use crate::signer::algorithm::KeyType;
-use crate::signer::software::Backend;
 use crate::snapshot::CaSnapshot;
 use crate::upstream::UpstreamAuthority;
 
@@ -37,7 +35,7 @@ pub const DEFAULT_REFRESH_HINT: Duration = Duration::from_secs(300);
 pub struct CertificateAuthorityBuilder {
     trust_domain: TrustDomain,
     config: Config,
-    backend: Option<Backend>,
+    crypto: Option<Crypto>,
     upstream: Option<Arc<dyn UpstreamAuthority>>,
     store: Option<Arc<dyn KeyStore>>,
     policy: Arc<dyn IssuancePolicy>,
@@ -113,10 +111,12 @@ impl CertificateAuthorityBuilder {
         self
     }
 
-    /// The library that generates and uses the CA's keys; default [`Backend::default`].
+    /// The crypto that generates, loads and signs with the CA's keys, hashes key identifiers
+    /// and draws serial numbers; default `Crypto::default()` (aws-lc-rs when its feature is on,
+    /// otherwise ring). Required when neither feature is on.
     #[must_use]
-    pub fn backend(mut self, backend: Backend) -> Self {
-        self.backend = Some(backend);
+    pub fn crypto(mut self, crypto: Crypto) -> Self {
+        self.crypto = Some(crypto);
         self
     }
 
@@ -182,11 +182,12 @@ impl CertificateAuthorityBuilder {
     ///
     /// # Errors
     /// Key generation, signing, upstream, store or self-check failures, and
-    /// [`Error::Unsupported`] for an algorithm the backend or JWT-SVID cannot use.
+    /// [`Error::Unsupported`] without a [`crypto`](Self::crypto), or for an algorithm it or
+    /// JWT-SVID cannot use.
     pub fn build(self, now: SystemTime) -> Result<CertificateAuthority, Error> {
         let config = self.config;
-        let backend = self.backend.ok_or(Error::Unsupported {
-            what: "no crypto backend: enable the `ring` or `aws-lc-rs` feature",
+        let crypto = self.crypto.ok_or(Error::Unsupported {
+            what: "no crypto: enable the `ring` or `aws-lc-rs` feature, or pass one to `crypto`",
         })?;
         if config.ca_ttl.as_secs() < 60 || config.jwt_key_ttl.as_secs() < 60 {
             return Err(Error::InvalidRequest {
@@ -198,7 +199,7 @@ impl CertificateAuthorityBuilder {
         let inner = Inner {
             trust_domain: self.trust_domain,
             config,
-            backend,
+            crypto,
             upstream: self.upstream,
             store: self.store,
             policy: self.policy,
@@ -241,9 +242,9 @@ impl CertificateAuthority {
     /// Starts building a CA for `trust_domain`.
     pub fn builder(trust_domain: TrustDomain) -> CertificateAuthorityBuilder {
         #[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
-        let backend = Some(Backend::default());
+        let crypto = Some(Crypto::default());
         #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
-        let backend = None;
+        let crypto = None;
         CertificateAuthorityBuilder {
             trust_domain,
             config: Config {
@@ -257,7 +258,7 @@ impl CertificateAuthority {
                 path_len: None,
                 self_check: SelfCheck::Full,
             },
-            backend,
+            crypto,
             upstream: None,
             store: None,
             policy: Arc::new(AllowAll),

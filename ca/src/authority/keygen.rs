@@ -29,18 +29,18 @@ impl CertificateAuthority {
     pub(crate) fn new_x509_authority(&self, now: SystemTime) -> Result<Arc<X509Authority>, Error> {
         let config = &self.inner.config;
         let signer: Arc<dyn Signer> = Arc::new(SoftwareSigner::generate(
-            self.inner.backend,
+            &self.inner.crypto,
             config.x509_key_type,
         )?);
         let authority = match &self.inner.upstream {
             None => self.self_signed_authority(signer, now)?,
             Some(upstream) => {
-                let key_id = x509::key_identifier(self.inner.backend, signer.public_key_spki())?;
+                let key_id = x509::key_identifier(&self.inner.crypto, signer.public_key_spki())?;
                 let csr = csr::build(signer.as_ref(), &x509::ca_subject(&key_id))?;
                 let issued = upstream.sign_intermediate(&csr, config.ca_ttl, now)?;
                 crate::upstream::accept(
                     &self.inner.trust_domain,
-                    self.inner.backend,
+                    &self.inner.crypto,
                     config.path_len,
                     signer,
                     issued,
@@ -58,7 +58,7 @@ impl CertificateAuthority {
         now: SystemTime,
     ) -> Result<X509Authority, Error> {
         let config = &self.inner.config;
-        let key_id = x509::key_identifier(self.inner.backend, signer.public_key_spki())?;
+        let key_id = x509::key_identifier(&self.inner.crypto, signer.public_key_spki())?;
         let subject = x509::ca_subject(&key_id);
         let template = IssuerTemplate::new(signer.algorithm(), subject.clone(), &key_id);
         let now_s = unix_seconds(now);
@@ -66,7 +66,7 @@ impl CertificateAuthority {
         let not_after = now_s
             .saturating_add(config.ca_ttl.as_secs())
             .min(crate::der::time::MAX_SECONDS);
-        let serial = x509::random_serial(self.inner.backend)?;
+        let serial = x509::random_serial(&self.inner.crypto)?;
         let uri = self.spiffe_id();
         let tbs = x509::ca_tbs(
             &template,
@@ -102,12 +102,15 @@ impl CertificateAuthority {
         let config = &self.inner.config;
         let (algorithm, key_type) = jwt_key_parameters(config.jwt_algorithm)?;
         let signer: Arc<dyn Signer> = Arc::new(SoftwareSigner::generate_for(
-            self.inner.backend,
+            &self.inner.crypto,
             key_type,
             algorithm,
         )?);
         let mut kid = [0u8; 16];
-        self.inner.backend.fill_random(&mut kid)?;
+        self.inner
+            .crypto
+            .fill_random(&mut kid)
+            .map_err(|_| Error::KeyGeneration)?;
         let kid = URL_SAFE_NO_PAD.encode(kid);
         let now_s = unix_seconds(now);
         let authority = jwt::authority(

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use rustls_pki_types::CertificateDer;
-use svid::{JwtAlgorithm, JwtValidator, X509Verifier};
+use svid::{JwtAlgorithm, JwtValidator, KeyType, X509Verifier};
 use trust_bundle::BundleSet;
 
 use crate::error::Error;
 use crate::signer::Signer;
-use crate::signer::algorithm::{KeyType, SignatureAlgorithm};
+use crate::signer::algorithm::SignatureAlgorithm;
 use crate::x509::IssuerTemplate;
 
 /// An X.509 signing authority: a key and its CA certificate.

@@ -16,7 +16,7 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use rustls_pki_types::CertificateDer;
 use spiffe_id::{SpiffeId, TrustDomain};
-use svid::JwtAlgorithm;
+use svid::{JwtAlgorithm, KeyType};
 use tokio::sync::watch;
 use trust_bundle::SpiffeBundle;
 
@@ -27,8 +27,6 @@ use crate::keystore::KeyStore;
 use crate::lifecycle::state::State;
 use crate::policy::IssuancePolicy;
 use crate::self_check::SelfCheck;
-use crate::signer::algorithm::KeyType;
-use crate::signer::software::Backend;
 use crate::snapshot::CaSnapshot;
 use crate::upstream::UpstreamAuthority;
 
@@ -48,7 +46,7 @@ pub(crate) struct Config {
 pub(crate) struct Inner {
     pub(crate) trust_domain: TrustDomain,
     pub(crate) config: Config,
-    pub(crate) backend: Backend,
+    pub(crate) crypto: svid::Crypto,
     pub(crate) upstream: Option<Arc<dyn UpstreamAuthority>>,
     pub(crate) store: Option<Arc<dyn KeyStore>>,
     pub(crate) policy: Arc<dyn IssuancePolicy>,
@@ -123,9 +121,9 @@ impl CertificateAuthority {
         self.inner.upstream.is_some()
     }
 
-    /// The crypto backend the CA signs with.
-    pub fn backend(&self) -> Backend {
-        self.inner.backend
+    /// The crypto the CA generates keys and signs with.
+    pub fn crypto(&self) -> &svid::Crypto {
+        &self.inner.crypto
     }
 
     /// The current published bundle: every published X.509 authority and JWT key, with

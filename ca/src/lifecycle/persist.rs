@@ -139,14 +139,14 @@ pub(crate) fn resume(ca: &CertificateAuthority, bytes: &[u8]) -> Result<State, E
         .store
         .as_ref()
         .ok_or_else(|| bad("no store".into()))?;
-    let backend = ca.inner.backend;
+    let crypto = &ca.inner.crypto;
     let load =
         |kind: &str, id: &str, algorithm: SignatureAlgorithm| -> Result<Arc<dyn Signer>, Error> {
             let pkcs8 = store
                 .get_key(&keystore::key_name(kind, id))?
                 .ok_or_else(|| bad(format!("key {kind}-{id} is missing from the store")))?;
             Ok(Arc::new(SoftwareSigner::from_pkcs8(
-                backend, &pkcs8, algorithm,
+                crypto, &pkcs8, algorithm,
             )?))
         };
     let certs = |list: &[String]| -> Result<Vec<CertificateDer<'static>>, Error> {
@@ -185,7 +185,7 @@ pub(crate) fn resume(ca: &CertificateAuthority, bytes: &[u8]) -> Result<State, E
             }
             (parsed.subject.to_vec(), parsed.not_before, parsed.not_after)
         };
-        let key_id = x509::key_identifier(backend, signer.public_key_spki())?;
+        let key_id = x509::key_identifier(crypto, signer.public_key_spki())?;
         let authority = X509Authority {
             id: x.id.clone(),
             template: IssuerTemplate::new(signer.algorithm(), subject, &key_id),

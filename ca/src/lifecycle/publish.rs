@@ -86,7 +86,7 @@ impl CertificateAuthority {
             jwt_key_epoch: state.jwt_epoch,
             authorities,
         });
-        let crypto = self.inner.backend.crypto_backend();
+        let crypto = self.inner.crypto.clone();
         let hot = Hot {
             x509: active_x509,
             jwt: active_jwt,

@@ -36,8 +36,8 @@ impl CertificateAuthority {
             request.requester_label(),
             CredentialKind::IntermediateCa,
         )?;
-        let backend = self.inner.backend;
-        let spki = csr::public_key_of(csr_der, &backend.crypto_backend())?;
+        let crypto = &self.inner.crypto;
+        let spki = csr::public_key_of(csr_der, crypto)?;
         let hot = self.hot()?;
         let authority = &hot.x509;
         let path_len = match authority.path_len {
@@ -58,8 +58,8 @@ impl CertificateAuthority {
         let not_before = now_s
             .saturating_sub(x509::BACKDATE_SECONDS)
             .max(authority.not_before);
-        let key_id = x509::key_identifier(backend, &spki)?;
-        let serial = x509::random_serial(backend)?;
+        let key_id = x509::key_identifier(crypto, &spki)?;
+        let serial = x509::random_serial(crypto)?;
         let subject = x509::ca_subject(&key_id);
         let tbs = x509::ca_tbs(
             &authority.template,

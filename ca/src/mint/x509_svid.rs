@@ -14,7 +14,8 @@ use crate::error::Error;
 use crate::policy::CredentialKind;
 use crate::request::X509SvidRequest;
 use crate::self_check;
-use crate::spki::{generated_public_key, is_supported_spki, spki_is_rsa, spki_of_key};
+use crate::signer::software::generation_error;
+use crate::spki::{is_supported_spki, spki_is_rsa, spki_of_key};
 use crate::time::unix_seconds;
 use crate::x509::{self, LeafFields};
 
@@ -41,20 +42,16 @@ impl CertificateAuthority {
             request.requester_label(),
             CredentialKind::X509Svid,
         )?;
-        let backend = self.inner.backend;
         let key_type = request.key_type_or_default();
-        let pkcs8 = backend.generate_pkcs8(key_type)?;
-        // The key was generated just now by the same library: read its public half from the
-        // PKCS#8 document instead of re-deriving it (see `generated_public_key`); fall back to
-        // the library's validating loader for any layout that parser does not know.
-        let generated = svid::CryptoBackend::new(
-            "ca-generated-key",
-            backend.crypto_backend().algorithms(),
-            generated_public_key,
-        );
-        let key = PrivateKey::from_pkcs8_der(&pkcs8, &generated)
-            .or_else(|_| PrivateKey::from_pkcs8_der(&pkcs8, &backend.crypto_backend()))
-            .map_err(|_| Error::KeyRejected)?;
+        // The public half comes from the generation; the provider loads the key only when
+        // its holder first signs with it (see `PrivateKey::generate`).
+        let key =
+            PrivateKey::generate(key_type, &self.inner.crypto).map_err(|error| match error {
+                svid::KeyError::GenerationUnsupported(_) | svid::KeyError::GenerationFailed => {
+                    generation_error(error)
+                }
+                _ => Error::KeyRejected,
+            })?;
         let spki = spki_of_key(key.algorithm(), key.public_key()).ok_or(Error::Unsupported {
             what: "key algorithm",
         })?;
@@ -84,8 +81,7 @@ impl CertificateAuthority {
             request.requester_label(),
             CredentialKind::X509Svid,
         )?;
-        let backend = self.inner.backend;
-        let spki = csr::public_key_of(csr_der, &backend.crypto_backend())?;
+        let spki = csr::public_key_of(csr_der, &self.inner.crypto)?;
         let rsa = spki_is_rsa(&spki);
         let hot = self.hot()?;
         let (chain, issued) = self.sign_leaf(&hot, request, &spki, rsa, now)?;
@@ -136,7 +132,7 @@ impl CertificateAuthority {
         rsa: bool,
         now: SystemTime,
     ) -> Result<(Vec<CertificateDer<'static>>, Issued), Error> {
-        let backend = self.inner.backend;
+        let crypto = &self.inner.crypto;
         let authority = &hot.x509;
         let now_s = unix_seconds(now);
         let ttl = request.ttl_or(self.inner.config.x509_svid_ttl);
@@ -152,8 +148,8 @@ impl CertificateAuthority {
             Some(dn) if !dn.is_empty() => Some(dn.to_der()?),
             _ => None,
         };
-        let key_id = x509::key_identifier(backend, spki)?;
-        let serial = x509::random_serial(backend)?;
+        let key_id = x509::key_identifier(crypto, spki)?;
+        let serial = x509::random_serial(crypto)?;
         let uri = request.spiffe_id().as_str();
         let tbs = x509::leaf_tbs(
             &authority.template,

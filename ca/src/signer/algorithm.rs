@@ -1,48 +1,9 @@
-//! [`KeyType`] (what a CA generates) and [`SignatureAlgorithm`] (what a [`Signer`] signs
-//! with), with their X.509 `AlgorithmIdentifier`s.
+//! [`SignatureAlgorithm`] (what a [`Signer`] signs with), with its X.509
+//! `AlgorithmIdentifier`s. The key types a CA generates are [`svid::KeyType`].
 //!
 //! [`Signer`]: crate::Signer
 
-/// The key types this crate generates.
-///
-/// RSA keys can only be generated with the `aws-lc-rs` backend (ring has no RSA key
-/// generation); asking ring for one is [`Error::Unsupported`].
-///
-/// [`Error::Unsupported`]: crate::Error::Unsupported
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum KeyType {
-    /// ECDSA on NIST P-256 (the default: small, fast, accepted everywhere).
-    #[default]
-    EcdsaP256,
-    /// ECDSA on NIST P-384.
-    EcdsaP384,
-    /// RSA with a 2048-bit modulus (`aws-lc-rs` only).
-    Rsa2048,
-    /// RSA with a 3072-bit modulus (`aws-lc-rs` only).
-    Rsa3072,
-    /// RSA with a 4096-bit modulus (`aws-lc-rs` only).
-    Rsa4096,
-    /// Ed25519 (X.509 only: JWT-SVID does not allow EdDSA).
-    Ed25519,
-}
-
-impl KeyType {
-    /// Whether this is an RSA key type (whose leaves also get `keyEncipherment`).
-    pub fn is_rsa(self) -> bool {
-        matches!(self, Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096)
-    }
-
-    /// The signature algorithm a CA key of this type signs certificates with.
-    pub fn x509_signature_algorithm(self) -> SignatureAlgorithm {
-        match self {
-            Self::EcdsaP256 => SignatureAlgorithm::EcdsaP256Sha256,
-            Self::EcdsaP384 => SignatureAlgorithm::EcdsaP384Sha384,
-            Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096 => SignatureAlgorithm::RsaPkcs1Sha256,
-            Self::Ed25519 => SignatureAlgorithm::Ed25519,
-        }
-    }
-}
+use svid::KeyType;
 
 /// A signature algorithm a [`Signer`] implements.
 ///
@@ -87,6 +48,18 @@ const ALG_RSA_PSS_SHA256: &[u8] = &[
 ];
 
 impl SignatureAlgorithm {
+    /// The signature algorithm a CA key of `key_type` signs certificates with.
+    pub fn for_x509(key_type: KeyType) -> Self {
+        match key_type {
+            KeyType::EcdsaP256 => Self::EcdsaP256Sha256,
+            KeyType::EcdsaP384 => Self::EcdsaP384Sha384,
+            KeyType::Ed25519 => Self::Ed25519,
+            KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096 => Self::RsaPkcs1Sha256,
+            // `KeyType` is non-exhaustive; a later one is RSA-like until it says otherwise.
+            _ => Self::RsaPkcs1Sha256,
+        }
+    }
+
     /// The DER `AlgorithmIdentifier` of this algorithm in a certificate or CSR.
     pub fn x509_algorithm_identifier(self) -> &'static [u8] {
         match self {

@@ -1,12 +1,9 @@
-//! The signing seam: [`Signer`] (what a CA key must do), [`SoftwareSigner`] (a key in memory,
-//! signed with ring or aws-lc-rs), [`Backend`] and [`KeyType`].
+//! The signing seam: [`Signer`] (what a CA key must do) and [`SoftwareSigner`] (a key in
+//! memory, signed through the rustls provider of an `svid::Crypto`).
 //!
-//! `algorithm` holds the key types and signature algorithms; `software` the in-memory keys
-//! and the crypto libraries behind them.
+//! `algorithm` holds the signature algorithms; `software` the in-memory keys.
 //!
 //! [`SoftwareSigner`]: crate::SoftwareSigner
-//! [`Backend`]: crate::Backend
-//! [`KeyType`]: crate::KeyType
 
 pub(crate) mod algorithm;
 pub(crate) mod software;

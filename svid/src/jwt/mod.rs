@@ -1,6 +1,7 @@
 //! JWT-SVIDs.
 
 mod algorithm;
+mod ecdsa;
 mod token;
 mod validate;
 

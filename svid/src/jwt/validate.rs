@@ -1,7 +1,6 @@
 //! JWT-SVID validation (JWT-SVID 4; digest 3.4).
 
 use core::time::Duration;
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use rustls_pki_types::{SignatureVerificationAlgorithm, UnixTime};
@@ -9,10 +8,10 @@ use serde_json::{Map, Value};
 use spiffe_id::{SpiffeId, TrustDomain};
 use trust_bundle::{JwtBundle, JwtBundleSource, JwtKey};
 
-use crate::CryptoBackend;
+use crate::Crypto;
 use crate::cache::{self, ResultCache, Validity};
 use crate::error::JwtError;
-use crate::jwt::{JwtAlgorithm, JwtKeyType, JwtSvid};
+use crate::jwt::{JwtAlgorithm, JwtKeyType, JwtSvid, ecdsa};
 
 /// The longest clock-skew allowance [`JwtValidator::with_leeway`] accepts. Leeway stretches a
 /// bearer token's life; five minutes is already generous for synchronised clocks.
@@ -107,15 +106,15 @@ impl VerifiedJwtSvid {
 /// `kid` required by default (as SPIRE and go-spiffe do).
 ///
 /// ```
-/// use svid::{CryptoBackend, JwtValidator};
+/// use svid::{Crypto, JwtValidator};
 ///
-/// let validator = JwtValidator::new(CryptoBackend::default())
+/// let validator = JwtValidator::new(Crypto::default())
 ///     .with_leeway(std::time::Duration::from_secs(10))?;
 /// # Ok::<(), svid::JwtError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct JwtValidator {
-    backend: CryptoBackend,
+    crypto: Crypto,
     leeway: Duration,
     require_kid: bool,
     results: Option<Arc<ResultCache<CacheKey, CachedJwt>>>,
@@ -126,14 +125,15 @@ pub struct JwtValidator {
 /// validator whose settings are equal.
 #[derive(Clone, Copy, Debug)]
 struct Settings {
-    backend: CryptoBackend,
+    /// The crypto's algorithm list, compared by address (see `Crypto::same_algorithms`).
+    algorithms: &'static [&'static dyn SignatureVerificationAlgorithm],
     leeway: Duration,
     require_kid: bool,
 }
 
 impl PartialEq for Settings {
     fn eq(&self, other: &Self) -> bool {
-        self.backend.same_algorithms(&other.backend)
+        core::ptr::eq(self.algorithms, other.algorithms)
             && self.leeway == other.leeway
             && self.require_kid == other.require_kid
     }
@@ -170,9 +170,9 @@ struct CachedJwt {
 
 impl JwtValidator {
     /// A validator with a 30 s leeway that requires `kid`.
-    pub fn new(backend: CryptoBackend) -> Self {
+    pub fn new(crypto: Crypto) -> Self {
         Self {
-            backend,
+            crypto,
             leeway: Duration::from_secs(30),
             require_kid: true,
             results: None,
@@ -182,7 +182,7 @@ impl JwtValidator {
     /// Remembers up to `capacity` validation results, so a repeated token costs a hash, a
     /// comparison and one bundle lookup instead of a signature check. A result is reused only
     /// for the identical token and audience, by a validator with the same settings (leeway,
-    /// `kid` policy, backend), while the bundle source still hands out the very JWT bundle that
+    /// `kid` policy, crypto provider's algorithms), while the bundle source still hands out the very JWT bundle that
     /// verified the token (same generation), and while the token is inside its lifetime (with
     /// this validator's leeway). Clones of the validator share the cache.
     #[must_use]
@@ -275,7 +275,7 @@ impl JwtValidator {
 
     fn settings(&self) -> Settings {
         Settings {
-            backend: self.backend,
+            algorithms: self.crypto.algorithms(),
             leeway: self.leeway,
             require_kid: self.require_kid,
         }
@@ -322,20 +322,20 @@ impl JwtValidator {
         Ok(())
     }
 
-    /// The backend algorithm for `alg`, found by its algorithm identifiers.
+    /// The provider's algorithm for `alg`, found by its algorithm identifiers.
     fn verification_algorithm(
         &self,
         algorithm: JwtAlgorithm,
     ) -> Result<&'static dyn SignatureVerificationAlgorithm, JwtError> {
         let (public_key, signature) = algorithm.identifiers();
-        self.backend
+        self.crypto
             .algorithms()
             .iter()
             .copied()
             .find(|alg| {
                 alg.public_key_alg_id() == public_key && alg.signature_alg_id() == signature
             })
-            .ok_or(JwtError::AlgorithmNotInBackend(algorithm))
+            .ok_or(JwtError::AlgorithmNotInProvider(algorithm))
     }
 }
 
@@ -373,7 +373,7 @@ fn verify_with_bundle(
                     },
                 });
             }
-            let signature = signature_for_backend(token)?;
+            let signature = ecdsa::jws_to_der(token)?;
             verify_one(key, algorithm, signed, &signature)
         }
         None => {
@@ -398,7 +398,7 @@ fn verify_with_bundle(
                     max: MAX_KEYS_WITHOUT_KID,
                 });
             }
-            let signature = signature_for_backend(token)?;
+            let signature = ecdsa::jws_to_der(token)?;
             if fitting().any(|key| verify_one(key, algorithm, signed, &signature).is_ok()) {
                 Ok(())
             } else {
@@ -423,74 +423,6 @@ fn verify_one(
     algorithm
         .verify_signature(public_key, signed, signature)
         .map_err(|_| JwtError::BadSignature)
-}
-
-/// JWS ECDSA signatures are fixed-width `r || s` (RFC 7518 3.4); the verification algorithms
-/// take the DER `ECDSA-Sig-Value` TLS uses, so re-encode. RSA signatures pass through.
-fn signature_for_backend(token: &JwtSvid) -> Result<Cow<'_, [u8]>, JwtError> {
-    let Some(scalar_len) = token.algorithm.ecdsa_scalar_len() else {
-        return Ok(Cow::Borrowed(&token.signature));
-    };
-    token.check_signature_len()?;
-    let (r, s) = token
-        .signature
-        .split_at_checked(scalar_len)
-        .ok_or(JwtError::BadSignatureEncoding)?;
-    let (r, s) = (Magnitude::of(r), Magnitude::of(s));
-    let body_len = r.der_len() + s.der_len();
-    let mut out = Vec::with_capacity(body_len + 4);
-    out.push(0x30);
-    crate::der::push_len(&mut out, body_len);
-    r.push_der(&mut out);
-    s.push_der(&mut out);
-    Ok(Cow::Owned(out))
-}
-
-/// An unsigned big-endian scalar without its leading zeros, and whether DER needs one zero back
-/// (top bit set, or the value is zero).
-struct Magnitude<'a> {
-    bytes: &'a [u8],
-    pad: bool,
-}
-
-impl<'a> Magnitude<'a> {
-    fn of(bytes: &'a [u8]) -> Self {
-        let start = bytes
-            .iter()
-            .position(|&b| b != 0)
-            .unwrap_or_else(|| bytes.len().saturating_sub(1));
-        let bytes = bytes.get(start..).unwrap_or_default();
-        let pad = bytes.first().is_none_or(|&b| b & 0x80 != 0);
-        Self { bytes, pad }
-    }
-
-    fn content_len(&self) -> usize {
-        self.bytes.len() + usize::from(self.pad)
-    }
-
-    /// The whole INTEGER: tag, length (at most 0x81 nn here) and content.
-    fn der_len(&self) -> usize {
-        let len = self.content_len();
-        len + if len < 0x80 { 2 } else { 3 }
-    }
-
-    fn push_der(&self, out: &mut Vec<u8>) {
-        out.push(0x02);
-        crate::der::push_len(out, self.content_len());
-        if self.pad {
-            out.push(0);
-        }
-        out.extend_from_slice(self.bytes);
-    }
-}
-
-/// A DER INTEGER for an unsigned big-endian scalar: leading zeros stripped, one zero added back
-/// when the top bit is set.
-#[cfg(test)]
-fn der_integer(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    Magnitude::of(bytes).push_der(&mut out);
-    out
 }
 
 #[allow(
@@ -525,14 +457,6 @@ fn seconds_to_time(seconds: f64) -> UnixTime {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn der_integers_are_minimal() {
-        assert_eq!(der_integer(&[0, 0, 1]), [0x02, 0x01, 0x01]);
-        assert_eq!(der_integer(&[0x80, 0]), [0x02, 0x03, 0x00, 0x80, 0x00]);
-        assert_eq!(der_integer(&[0, 0]), [0x02, 0x01, 0x00]);
-        assert_eq!(der_integer(&[0x7f]), [0x02, 0x01, 0x7f]);
-    }
 
     #[test]
     fn empty_expected_audience_is_a_construction_error() {

@@ -13,7 +13,7 @@ use crate::error::{Error, KeyError};
 use crate::key::PrivateKey;
 use crate::x509::fields::CertFields;
 use crate::x509::profile::{self, LeafOf};
-use crate::{CryptoBackend, MAX_CHAIN_LEN, files};
+use crate::{Crypto, MAX_CHAIN_LEN, files};
 
 /// An X.509-SVID with its private key: what a workload presents as its identity.
 ///
@@ -68,13 +68,9 @@ impl X509Svid {
     ///
     /// # Errors
     /// As [`new`](Self::new), plus key and DER errors.
-    pub fn from_der(
-        chain_der: &[u8],
-        key_pkcs8: &[u8],
-        backend: &CryptoBackend,
-    ) -> Result<Self, Error> {
+    pub fn from_der(chain_der: &[u8], key_pkcs8: &[u8], crypto: &Crypto) -> Result<Self, Error> {
         let chain = split_der_chain(chain_der)?;
-        let key = PrivateKey::from_pkcs8_der(key_pkcs8, backend)?;
+        let key = PrivateKey::from_pkcs8_der(key_pkcs8, crypto)?;
         Self::new(chain, key)
     }
 
@@ -83,7 +79,7 @@ impl X509Svid {
     ///
     /// # Errors
     /// [`Error::NoCertificateInPem`], plus everything [`new`](Self::new) reports.
-    pub fn from_pem(certs: &[u8], key: &[u8], backend: &CryptoBackend) -> Result<Self, Error> {
+    pub fn from_pem(certs: &[u8], key: &[u8], crypto: &Crypto) -> Result<Self, Error> {
         let chain = CertificateDer::pem_slice_iter(certs)
             .take(MAX_CHAIN_LEN + 1)
             .collect::<Result<Vec<_>, _>>()
@@ -91,7 +87,7 @@ impl X509Svid {
         if chain.is_empty() {
             return Err(Error::NoCertificateInPem);
         }
-        let key = PrivateKey::from_pem(key, backend)?;
+        let key = PrivateKey::from_pem(key, crypto)?;
         Self::new(chain, key)
     }
 
@@ -99,10 +95,10 @@ impl X509Svid {
     ///
     /// # Errors
     /// [`Error::Io`] plus everything [`from_pem`](Self::from_pem) reports.
-    pub fn load(cert_path: &Path, key_path: &Path, backend: &CryptoBackend) -> Result<Self, Error> {
+    pub fn load(cert_path: &Path, key_path: &Path, crypto: &Crypto) -> Result<Self, Error> {
         let certs = std::fs::read(cert_path).map_err(Error::Io)?;
         let key = Zeroizing::new(std::fs::read(key_path).map_err(Error::Io)?);
-        Self::from_pem(&certs, &key, backend)
+        Self::from_pem(&certs, &key, crypto)
     }
 
     /// Writes the chain and the key as PEM files, each through a temporary file renamed into

@@ -12,7 +12,7 @@ use spiffe_id::{SpiffeId, TrustDomain};
 use trust_bundle::{X509Bundle, X509BundleSource};
 use webpki::{EndEntityCert, KeyPurposeIdIter, VerifiedPath};
 
-use crate::CryptoBackend;
+use crate::Crypto;
 use crate::cache::{self, ResultCache, Validity};
 use crate::error::{ChainPosition, Error, Oid, ProfileError, VerifyError};
 use crate::x509::fields::CertFields;
@@ -192,7 +192,7 @@ impl Candidates<'_> {
 ///
 /// The bundle is chosen by the leaf's own trust domain and never pooled with others (X509-SVID
 /// 5; digest 2.6 step 5). Chains are built and signatures checked by rustls-webpki with the
-/// backend's algorithms; the SPIFFE profile rules (exactly one URI SAN, non-root path, leaf not a
+/// crypto provider's algorithms; the SPIFFE profile rules (exactly one URI SAN, non-root path, leaf not a
 /// CA, key usage) and the CA constraints of every certificate on the path, the bundle authority
 /// included, are checked here. There is no hostname check and no hidden clock.
 pub struct X509Verifier<S> {
@@ -204,11 +204,11 @@ pub struct X509Verifier<S> {
 }
 
 impl<S: X509BundleSource> X509Verifier<S> {
-    /// A verifier over `source` using `backend`'s signature algorithms.
-    pub fn new(source: S, backend: &CryptoBackend, usage: Usage) -> Self {
+    /// A verifier over `source` using `crypto`'s signature algorithms.
+    pub fn new(source: S, crypto: &Crypto, usage: Usage) -> Self {
         Self {
             source,
-            algorithms: backend.algorithms(),
+            algorithms: crypto.algorithms(),
             usage,
             anchors: RwLock::new(HashMap::new()),
             results: None,
@@ -349,11 +349,11 @@ impl<S> core::fmt::Debug for X509Verifier<S> {
 pub fn verify(
     chain: &[CertificateDer<'_>],
     bundles: &dyn X509BundleSource,
-    backend: &CryptoBackend,
+    crypto: &Crypto,
     usage: Usage,
     now: UnixTime,
 ) -> Result<VerifiedX509Svid, Error> {
-    X509Verifier::new(bundles, backend, usage).verify(chain, now)
+    X509Verifier::new(bundles, crypto, usage).verify(chain, now)
 }
 
 fn verify_path(

@@ -23,7 +23,7 @@
 
 use rustls_pki_types::CertificateDer;
 use spiffe_id::TrustDomain;
-use svid::CryptoBackend;
+use svid::Crypto;
 pub use test_support::pem::{chain, concat, flip_signature, pem, pem_block, tlv};
 pub use test_support::time::{NOT_AFTER, NOT_BEFORE, NOW, at, epoch, now};
 pub use test_support::x509::{
@@ -33,17 +33,17 @@ pub use test_support::x509::{
 use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle};
 
 /// The crypto backend the tests verify with: the default one.
-pub fn backend() -> CryptoBackend {
-    CryptoBackend::default()
+pub fn backend() -> Crypto {
+    Crypto::default()
 }
 
 /// Every enabled crypto backend, for the tests that depend on the backend's algorithms.
-pub fn backends() -> Vec<CryptoBackend> {
+pub fn backends() -> Vec<Crypto> {
     [
         #[cfg(feature = "ring")]
-        CryptoBackend::ring(),
+        Crypto::ring(),
         #[cfg(feature = "aws-lc-rs")]
-        CryptoBackend::aws_lc_rs(),
+        Crypto::aws_lc_rs(),
     ]
     .into()
 }

@@ -27,7 +27,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair as _, RsaKeyPair, RsaPublicKeyComponents};
 use spiffe_id::TrustDomain;
-use svid::{Audience, CryptoBackend, JwtAlgorithm, JwtValidator};
+use svid::{Audience, Crypto, JwtAlgorithm, JwtValidator};
 /// 2026-06-01T00:00:00Z ([`NOW`]), the validation time of every test, and helpers around it.
 pub use test_support::time::{NOW, at, now};
 use trust_bundle::{
@@ -58,16 +58,16 @@ pub fn audience() -> Audience {
 
 /// The default validator (30 s leeway, `kid` required) on the default backend.
 pub fn validator() -> JwtValidator {
-    JwtValidator::new(CryptoBackend::default())
+    JwtValidator::new(Crypto::default())
 }
 
 /// Every backend compiled in, for tests that must hold on each of them.
-pub fn backends() -> Vec<CryptoBackend> {
+pub fn backends() -> Vec<Crypto> {
     Vec::from([
         #[cfg(feature = "ring")]
-        CryptoBackend::ring(),
+        Crypto::ring(),
         #[cfg(feature = "aws-lc-rs")]
-        CryptoBackend::aws_lc_rs(),
+        Crypto::aws_lc_rs(),
     ])
 }
 

@@ -24,8 +24,7 @@ use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer, UnixTime};
 use serde::Deserialize;
 use spiffe_id::TrustDomain;
 use svid::{
-    Audience, CryptoBackend, Error, JwtError, JwtValidator, ProfileError, Usage, VerifyError,
-    X509Verifier,
+    Audience, Crypto, Error, JwtError, JwtValidator, ProfileError, Usage, VerifyError, X509Verifier,
 };
 use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle};
 
@@ -197,18 +196,15 @@ impl Vector {
 pub fn run_svid(vector: &Vector) -> Outcome {
     match vector.kind {
         Kind::X509 => {
-            let verifier = X509Verifier::new(
-                vector.x509_bundles(),
-                &CryptoBackend::default(),
-                vector.usage(),
-            );
+            let verifier =
+                X509Verifier::new(vector.x509_bundles(), &Crypto::default(), vector.usage());
             match verifier.verify(&vector.chain(), vector.now()) {
                 Ok(verified) => Outcome::Ok(verified.spiffe_id().as_str().to_owned()),
                 Err(error) => Outcome::Err(error_name(&error)),
             }
         }
         Kind::Jwt => {
-            let validator = JwtValidator::new(CryptoBackend::default());
+            let validator = JwtValidator::new(Crypto::default());
             let bundles = vector.jwt_bundles();
             match validator.validate(&vector.token(), &bundles, &vector.audience(), vector.now()) {
                 Ok(verified) => Outcome::Ok(verified.spiffe_id().as_str().to_owned()),
@@ -264,7 +260,7 @@ pub fn jwt_error_name(error: &JwtError) -> String {
         JwtError::KeyDoesNotFitAlgorithm { .. } | JwtError::NoKeyFitsAlgorithm { .. } => {
             "KeyDoesNotFitAlgorithm".to_owned()
         }
-        JwtError::AlgorithmNotInBackend(_) => "AlgorithmNotInBackend".to_owned(),
+        JwtError::AlgorithmNotInProvider(_) => "AlgorithmNotInProvider".to_owned(),
         JwtError::BadSignature => "BadSignature".to_owned(),
         JwtError::EmptyExpectedAudience => "EmptyExpectedAudience".to_owned(),
         JwtError::LeewayTooLarge => "LeewayTooLarge".to_owned(),

@@ -23,31 +23,27 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arc_swap::ArcSwap;
 use rcgen::CertificateParams;
-use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
 use rustls_pki_types::{CertificateDer, ServerName};
 use spiffe_id::TrustDomain;
-use svid::{CryptoBackend, PrivateKey, X509Svid, X509SvidSource};
+use svid::{Crypto, PrivateKey, X509Svid, X509SvidSource};
 use test_support::jwt::Es256Key;
 use test_support::x509::{self, Ca, Validity};
 use tls_integration::{PeerIdentity, PeerSlot, SpiffeClientConfig, SpiffeServerConfig};
 use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle, X509BundleSource};
 
 /// The providers every backend-dependent test runs with.
-pub fn providers() -> Vec<(&'static str, Arc<CryptoProvider>)> {
+pub fn providers() -> Vec<(&'static str, Crypto)> {
     let mut all = Vec::new();
     #[cfg(feature = "ring")]
-    all.push(("ring", Arc::new(rustls::crypto::ring::default_provider())));
+    all.push(("ring", Crypto::ring()));
     #[cfg(feature = "aws-lc-rs")]
-    all.push((
-        "aws-lc-rs",
-        Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
-    ));
+    all.push(("aws-lc-rs", Crypto::aws_lc_rs()));
     assert!(!all.is_empty(), "tests need the ring or aws-lc-rs feature");
     all
 }
 
-pub fn provider() -> Arc<CryptoProvider> {
+pub fn provider() -> Crypto {
     providers().remove(0).1
 }
 
@@ -113,7 +109,7 @@ impl Authority {
     /// applied to the leaf parameters.
     pub fn svid_with(&self, id: &str, edit: impl FnOnce(&mut CertificateParams)) -> Arc<X509Svid> {
         let (chain, key) = self.leaf_with(id, edit);
-        let key = PrivateKey::from_pkcs8_der(&key, &CryptoBackend::default()).unwrap();
+        let key = PrivateKey::from_pkcs8_der(&key, &Crypto::default()).unwrap();
         Arc::new(X509Svid::new(chain, key).unwrap())
     }
 
