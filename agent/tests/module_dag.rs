@@ -227,8 +227,6 @@ fn module_edges(sources: &[Source]) -> Edges {
                 reexports.get(&name).map(String::as_str)
             };
             if let Some(to) = to.filter(|to| *to != from) {
-                    eprintln!("EDGE {from} -> {to} src/{}:{line}", source.shown);
-                }
                 edges
                     .entry(from.to_owned())
                     .or_default()
