@@ -22,10 +22,6 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// Crates whose cycles are reported but do not fail the test (found when this check was
-/// written, issue 13). Remove a crate once its modules form a DAG, so that it stays one.
-const KNOWN_CYCLES: &[&str] = &["ca", "svid", "trust-bundle"];
-
 /// One source file: its path relative to `src/` (or to its parent module's folder, when a
 /// folder module is checked), where it is for messages, and its text.
 #[derive(Clone)]
@@ -414,12 +410,7 @@ fn library_crates_import_their_modules_without_cycles() {
         if found.is_empty() {
             continue;
         }
-        let report = format!("{name}:\n  {}", found.join("\n  "));
-        if KNOWN_CYCLES.contains(&name.as_str()) {
-            eprintln!("known cycles (KNOWN_CYCLES), not failing: {report}");
-        } else {
-            failures.push(report);
-        }
+        failures.push(format!("{name}:\n  {}", found.join("\n  ")));
     }
     assert!(
         failures.is_empty(),

@@ -9,12 +9,12 @@ use spiffe_id::SpiffeId;
 use svid::JwtAlgorithm;
 use trust_bundle::{EcCurve, EcPublicKey, JwtKey, RsaPublicKey};
 
-use crate::authority::keys::JwtAuthority;
+use crate::algorithm::SignatureAlgorithm;
 use crate::der::{self, Reader, tag};
 use crate::error::{Error, SignerError};
+use crate::keys::JwtAuthority;
 use crate::request::JwtSvidRequest;
 use crate::signer::Signer;
-use crate::signer::algorithm::SignatureAlgorithm;
 
 /// RFC 7519 4.1 registered claim names: set by the CA or not at all.
 const REGISTERED: &[&str] = &["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];

@@ -93,11 +93,14 @@
 //! <https://github.com/spiffe/spiffe/tree/main/standards>; the issuance checklist is section 2.7
 //! of the project's SPIFFE digest.
 
+mod algorithm;
 mod audit;
 mod authority;
+mod builder;
 mod csr;
 mod error;
 mod jwt;
+mod keys;
 mod keystore;
 mod lifecycle;
 mod mint;
@@ -107,6 +110,7 @@ mod self_check;
 mod signer;
 mod snapshot;
 mod spki;
+mod state;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 mod time;
@@ -116,22 +120,22 @@ mod x509;
 /// The DER plumbing shared with `trust-bundle` and `svid`.
 use trust_bundle::der;
 
+pub use algorithm::SignatureAlgorithm;
 pub use audit::{AuditAction, AuditEvent, AuditSink, AuthorityKind, JsonLinesAuditSink};
 pub use authority::CertificateAuthority;
-pub use authority::builder::{
+pub use builder::{
     CertificateAuthorityBuilder, DEFAULT_CA_TTL, DEFAULT_JWT_SVID_TTL, DEFAULT_REFRESH_HINT,
     DEFAULT_X509_SVID_TTL,
 };
 pub use error::{AuditError, CsrError, Error, SignerError};
 pub use keystore::{FileKeyStore, KeyStore, MemoryKeyStore};
-pub use lifecycle::state::AuthorityStatus;
 pub use policy::{AllowAll, CredentialKind, IssuanceContext, IssuancePolicy};
 pub use request::{IntermediateRequest, JwtSvidRequest, X509SvidRequest};
 pub use self_check::SelfCheck;
 pub use signer::Signer;
-pub use signer::algorithm::SignatureAlgorithm;
 pub use signer::software::SoftwareSigner;
 pub use snapshot::{AuthorityInfo, CaSnapshot};
+pub use state::AuthorityStatus;
 /// The key types a CA generates (defined by `svid`, next to the [`svid::Crypto`] that
 /// generates them).
 pub use svid::KeyType;

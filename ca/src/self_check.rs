@@ -7,8 +7,8 @@ use std::time::SystemTime;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use svid::Audience;
 
-use crate::authority::keys::Hot;
 use crate::error::Error;
+use crate::keys::Hot;
 use crate::time::since_epoch;
 
 /// What a CA checks of each credential before returning it.

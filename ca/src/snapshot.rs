@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use trust_bundle::SpiffeBundle;
 
 use crate::audit::AuthorityKind;
-use crate::lifecycle::state::AuthorityStatus;
+use crate::state::AuthorityStatus;
 
 /// One X.509 authority or JWT key and where it is in its lifecycle.
 #[derive(Clone, Debug, PartialEq, Eq)]

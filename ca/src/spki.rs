@@ -1,7 +1,7 @@
 //! SubjectPublicKeyInfo plumbing: writing one for a key and checking one a caller supplies.
 
+use crate::algorithm::{ALG_ED25519, SignatureAlgorithm};
 use crate::der::{self, tag};
-use crate::signer::algorithm::{ALG_ED25519, SignatureAlgorithm};
 
 /// SubjectPublicKeyInfo algorithm: id-ecPublicKey with prime256v1.
 const SPKI_ALG_P256: &[u8] = &[

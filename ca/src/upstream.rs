@@ -10,8 +10,8 @@ use spiffe_id::TrustDomain;
 use svid::{Usage, X509Verifier};
 use trust_bundle::X509Bundle;
 
-use crate::authority::keys::X509Authority;
 use crate::error::Error;
+use crate::keys::X509Authority;
 use crate::signer::Signer;
 use crate::time::{since_epoch, unix_seconds};
 use crate::x509::{self, IssuerTemplate, LeafFields, ParsedCert};

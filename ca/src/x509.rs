@@ -7,9 +7,9 @@
 
 use rustls_pki_types::DnsName;
 
+use crate::algorithm::SignatureAlgorithm;
 use crate::der::{self, Reader, oid, tag};
 use crate::error::Error;
-use crate::signer::algorithm::SignatureAlgorithm;
 
 /// `[0] EXPLICIT INTEGER 2`: X.509 v3.
 const VERSION_3: &[u8] = &[0xa0, 0x03, 0x02, 0x01, 0x02];

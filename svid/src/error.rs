@@ -79,7 +79,7 @@ pub enum KeyError {
     #[error(
         "no key generation for {0:?} (ring cannot generate RSA; a bare provider needs Crypto::with_key_generator)"
     )]
-    GenerationUnsupported(crate::KeyType),
+    GenerationUnsupported(crate::key_type::KeyType),
     /// The key generator failed.
     #[error("key generation failed")]
     GenerationFailed,
@@ -370,8 +370,8 @@ impl VerifyError {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum JwtError {
-    /// Longer than [`MAX_TOKEN_LEN`](crate::MAX_TOKEN_LEN).
-    #[error("token is {len} bytes long, more than the {max} accepted", max = crate::MAX_TOKEN_LEN)]
+    /// Longer than [`MAX_TOKEN_LEN`](crate::jwt_limits::MAX_TOKEN_LEN).
+    #[error("token is {len} bytes long, more than the {max} accepted", max = crate::jwt_limits::MAX_TOKEN_LEN)]
     TokenTooLong {
         /// Its length.
         len: usize,
@@ -410,8 +410,8 @@ pub enum JwtError {
     /// `aud` is empty or holds an empty string (JWT-SVID 3.2; J-4).
     #[error("aud claim is empty (JWT-SVID 3.2)")]
     EmptyAudienceClaim,
-    /// More `aud` values than [`MAX_AUDIENCES`](crate::MAX_AUDIENCES).
-    #[error("aud claim has {count} values, more than the {max} accepted", max = crate::MAX_AUDIENCES)]
+    /// More `aud` values than [`MAX_AUDIENCES`](crate::jwt_limits::MAX_AUDIENCES).
+    #[error("aud claim has {count} values, more than the {max} accepted", max = crate::jwt_limits::MAX_AUDIENCES)]
     TooManyAudiences {
         /// How many were found.
         count: usize,
@@ -471,9 +471,9 @@ pub enum JwtError {
         /// The token's `kid`.
         kid: String,
         /// The type (and curve) of the key it names.
-        key: crate::JwtKeyType,
+        key: crate::jwt_algorithm::JwtKeyType,
         /// The token's `alg`.
-        algorithm: crate::JwtAlgorithm,
+        algorithm: crate::jwt_algorithm::JwtAlgorithm,
     },
     /// The token has no `kid`, and no key of the bundle has the type and curve its `alg`
     /// needs (JWT-SVID 2.1; digest 3.4 step 5).
@@ -483,7 +483,7 @@ pub enum JwtError {
     )]
     NoKeyFitsAlgorithm {
         /// The token's `alg`.
-        algorithm: crate::JwtAlgorithm,
+        algorithm: crate::jwt_algorithm::JwtAlgorithm,
     },
     /// The crypto provider cannot verify this algorithm. Only a provider of the caller's own
     /// ([`Crypto::from_provider`](crate::Crypto::from_provider)) can lack one:
@@ -491,14 +491,14 @@ pub enum JwtError {
     #[error(
         "crypto provider cannot verify {0}; the providers of the `ring` and `aws-lc-rs` features (Crypto::ring, Crypto::aws_lc_rs) verify all nine JWT-SVID algorithms"
     )]
-    AlgorithmNotInProvider(crate::JwtAlgorithm),
+    AlgorithmNotInProvider(crate::jwt_algorithm::JwtAlgorithm),
     /// The signature does not verify.
     #[error("token signature does not verify")]
     BadSignature,
     /// An expected audience list was empty or held an empty string.
     #[error("expected audience must be non-empty (JWT-SVID 3.2)")]
     EmptyExpectedAudience,
-    /// A leeway above [`MAX_LEEWAY`](crate::MAX_LEEWAY) was requested.
-    #[error("leeway above {max:?} requested", max = crate::MAX_LEEWAY)]
+    /// A leeway above [`MAX_LEEWAY`](crate::jwt_limits::MAX_LEEWAY) was requested.
+    #[error("leeway above {max:?} requested", max = crate::jwt_limits::MAX_LEEWAY)]
     LeewayTooLarge,
 }

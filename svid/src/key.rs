@@ -10,7 +10,6 @@ use zeroize::Zeroizing;
 use crate::Crypto;
 use crate::der::{self, Reader, oid, tag};
 use crate::error::KeyError;
-use crate::x509::svid::subject_public_key;
 
 /// The key types an X.509-SVID may use here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -236,5 +235,16 @@ mod tests {
                 assert_eq!(subject_public_key(&spki), Some(generated.public_key()));
             }
         }
+    }
+}
+/// The `subjectPublicKey` bits of a SubjectPublicKeyInfo TLV (no unused bits allowed).
+pub(crate) fn subject_public_key(spki: &[u8]) -> Option<&[u8]> {
+    let mut info = Reader::new(der::read_single(spki, tag::SEQUENCE).ok()?);
+    info.read(tag::SEQUENCE).ok()?;
+    let bits = info.read(tag::BIT_STRING).ok()?;
+    info.finish().ok()?;
+    match bits.split_first() {
+        Some((0, key)) => Some(key),
+        _ => None,
     }
 }

@@ -3,6 +3,8 @@
 //! certificate with a public key this crate can name. The DER itself is read by [`crate::der`];
 //! nothing here allocates except the returned key bytes.
 
+use std::collections::HashSet;
+
 use crate::der::{self, Reader, Tlv, oid, tag};
 use crate::key::AuthorityKey;
 use crate::{CertificateError, EcCurve, EcPublicKey, MAX_CERTIFICATE_BYTES};
@@ -179,6 +181,13 @@ fn read_rsa_public_key(key: &[u8]) -> Result<AuthorityKey, CertificateError> {
         })
     };
     read().map_err(|_| CertificateError::MalformedKey)
+}
+
+/// For each certificate, whether it is the first with its bytes. Hashing keeps this linear in
+/// the input size.
+pub(crate) fn first_occurrences<'a>(certificates: impl Iterator<Item = &'a [u8]>) -> Vec<bool> {
+    let mut seen = HashSet::new();
+    certificates.map(|der| seen.insert(der)).collect()
 }
 
 #[cfg(test)]

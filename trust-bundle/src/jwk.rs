@@ -13,10 +13,9 @@ use base64::engine::general_purpose::{
 use rustls_pki_types::CertificateDer;
 use spiffe_id::TrustDomain;
 
-use crate::certificate::check_certificate;
+use crate::certificate::{check_certificate, first_occurrences};
 use crate::json::{Object, ObjectWriter, Value};
 use crate::key::{AuthorityKey, JwkParams, strip_leading_zeros};
-use crate::x509::first_occurrences;
 use crate::{
     CertificateError, EcCurve, EcPublicKey, JwtKey, KeyError, MAX_CERTIFICATE_BYTES,
     MAX_RSA_MODULUS_BITS, RsaPublicKey,

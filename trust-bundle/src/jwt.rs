@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use spiffe_id::TrustDomain;
 
-use crate::document::{KeysMember, parse_document};
+use crate::generation::next_generation;
 use crate::json::{ArrayWriter, ObjectWriter};
 use crate::jwk::{self, IgnoredKey, Profile};
-use crate::source::next_generation;
+use crate::keys::{KeysMember, parse_document};
 use crate::{Error, JwtKey, MAX_KEYS_PER_BUNDLE};
 
 /// The JWT authorities of one trust domain: public keys by key ID (`kid`), for that domain's

@@ -69,22 +69,26 @@
 //! - <https://github.com/spiffe/spiffe/blob/main/standards/SPIFFE_Workload_API.md>
 
 mod certificate;
+mod curve;
 pub mod der;
 mod document;
 mod error;
+mod generation;
 pub mod json;
 mod jwk;
 mod jwt;
 mod key;
+mod keys;
 mod set;
 mod source;
 mod x509;
 
+pub use curve::EcCurve;
 pub use document::SpiffeBundle;
 pub use error::{CertificateError, Error, KeyError};
 pub use jwk::{IgnoredKey, IgnoredReason};
 pub use jwt::JwtBundle;
-pub use key::{EcCurve, EcPublicKey, JwtKey, RsaPublicKey};
+pub use key::{EcPublicKey, JwtKey, RsaPublicKey};
 pub use set::BundleSet;
 pub use source::{JwtBundleSource, X509BundleSource};
 pub use x509::X509Bundle;

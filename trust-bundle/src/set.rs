@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use spiffe_id::TrustDomain;
 
-use crate::document::json_error;
+use crate::generation::next_generation;
 use crate::json::{self, ObjectWriter, ParseError, Segment, Value};
 use crate::jwk::IgnoredKey;
-use crate::source::next_generation;
+use crate::keys::json_error;
 use crate::{
     Error, JwtBundle, JwtBundleSource, MAX_BUNDLE_MAP_BYTES, MAX_JSON_VALUES_PER_MAP,
     MAX_TRUST_DOMAINS_PER_MAP, SpiffeBundle, X509Bundle, X509BundleSource,

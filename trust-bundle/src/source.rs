@@ -1,21 +1,10 @@
 //! The source traits verifiers take: [`X509BundleSource`] and [`JwtBundleSource`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use spiffe_id::TrustDomain;
 
 use crate::{JwtBundle, X509Bundle};
-
-/// The process-wide generation counter. Starting at 1 leaves 0 free for callers that want a
-/// "nothing cached yet" marker.
-static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
-
-/// A generation no bundle or set built in this process has had. At one per nanosecond the
-/// counter would take over 500 years to wrap.
-pub(crate) fn next_generation() -> u64 {
-    NEXT_GENERATION.fetch_add(1, Ordering::Relaxed)
-}
 
 /// Where a verifier gets the X.509 authorities of a trust domain.
 ///

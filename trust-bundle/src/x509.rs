@@ -1,6 +1,5 @@
 //! [`X509Bundle`]: the X.509 authorities of one trust domain.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -8,11 +7,11 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::{PemObject, SectionKind};
 use spiffe_id::TrustDomain;
 
-use crate::certificate::{check_certificate, split_certificates};
+use crate::certificate::{check_certificate, first_occurrences, split_certificates};
+use crate::generation::next_generation;
 use crate::json::ArrayWriter;
 use crate::jwk;
 use crate::key::AuthorityKey;
-use crate::source::next_generation;
 use crate::{Error, MAX_BUNDLE_BYTES, MAX_KEYS_PER_BUNDLE};
 
 /// The X.509 authorities (CA certificates) of one trust domain: the trust anchors for that
@@ -240,11 +239,4 @@ impl Builder {
             .filter_map(|(authority, first)| first.then_some(authority))
             .collect()
     }
-}
-
-/// For each certificate, whether it is the first with its bytes. Hashing keeps this linear in
-/// the input size.
-pub(crate) fn first_occurrences<'a>(certificates: impl Iterator<Item = &'a [u8]>) -> Vec<bool> {
-    let mut seen = HashSet::new();
-    certificates.map(|der| seen.insert(der)).collect()
 }

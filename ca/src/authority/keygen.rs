@@ -13,10 +13,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rustls_pki_types::CertificateDer;
 
 use crate::authority::CertificateAuthority;
-use crate::authority::keys::{JwtAuthority, X509Authority, jwt_key_parameters};
 use crate::csr;
 use crate::error::Error;
 use crate::jwt;
+use crate::keys::{JwtAuthority, X509Authority, jwt_key_parameters};
 use crate::keystore;
 use crate::signer::Signer;
 use crate::signer::software::SoftwareSigner;

@@ -1,13 +1,13 @@
 //! [`CertificateAuthority`]: one trust domain's X.509 and JWT issuing authorities.
 //!
 //! This module holds the type and what its operations share (configuration, state, audit).
-//! The operations live by concern: `builder` (settings and building), `keys` (the signing
-//! keys), `keygen` (new keys), `crate::mint` (issuing credentials), `crate::self_check`,
-//! `crate::upstream` and `crate::lifecycle` (rotation, publication, persistence).
+//! The operations live by concern: `keygen` (new keys), `crate::builder` (settings and
+//! building), `crate::keys` (the signing keys), `crate::mint` (issuing credentials),
+//! `crate::self_check`, `crate::upstream` and `crate::lifecycle` (rotation, publication,
+//! persistence). Those that build on the type (builder, mint, lifecycle) import it, never the
+//! reverse, so the modules form a DAG.
 
-pub(crate) mod builder;
 mod keygen;
-pub(crate) mod keys;
 
 use core::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,13 +21,13 @@ use tokio::sync::watch;
 use trust_bundle::SpiffeBundle;
 
 use crate::audit::{AuditEvent, AuditSink};
-use crate::authority::keys::Hot;
 use crate::error::Error;
+use crate::keys::Hot;
 use crate::keystore::KeyStore;
-use crate::lifecycle::state::State;
 use crate::policy::IssuancePolicy;
 use crate::self_check::SelfCheck;
 use crate::snapshot::CaSnapshot;
+use crate::state::State;
 use crate::upstream::UpstreamAuthority;
 
 /// Configuration fixed at build time.

@@ -1,6 +1,7 @@
-//! Key lifecycle (prepared -> active -> retired), bundle publication and persistence.
+//! Key lifecycle (prepared -> active -> retired), bundle publication and persistence. Where each
+//! key is in its life ([`AuthorityStatus`](crate::AuthorityStatus)) and the CA's state live in
+//! `crate::state`, below the CA type that holds them.
 //!
-//! - `state`: where each key is in its life ([`state::AuthorityStatus`]) and the CA's state;
 //! - `schedule`: SPIRE's schedule, one step over the keys of one kind;
 //! - `rotation`: the CA's lifecycle operations (rotate, force, taint, revoke);
 //! - `publish`: the bundle, the hot path and the snapshot rebuilt from the state;
@@ -10,4 +11,3 @@ pub(crate) mod persist;
 mod publish;
 mod rotation;
 mod schedule;
-pub(crate) mod state;

@@ -10,15 +10,15 @@ use rustls_pki_types::CertificateDer;
 use serde::{Deserialize, Serialize};
 use svid::JwtAlgorithm;
 
+use crate::algorithm::SignatureAlgorithm;
 use crate::authority::CertificateAuthority;
-use crate::authority::keys::{X509Authority, jwt_key_parameters};
 use crate::error::Error;
 use crate::jwt;
+use crate::keys::{X509Authority, jwt_key_parameters};
 use crate::keystore;
-use crate::lifecycle::state::{AuthorityStatus, Entry, State};
 use crate::signer::Signer;
-use crate::signer::algorithm::SignatureAlgorithm;
 use crate::signer::software::SoftwareSigner;
+use crate::state::{AuthorityStatus, Entry, State};
 use crate::x509::{self, IssuerTemplate, ParsedCert};
 
 const STATE_VERSION: u32 = 1;

@@ -11,12 +11,12 @@ use trust_bundle::{BundleSet, JwtBundle, SpiffeBundle, X509Bundle};
 
 use crate::audit::AuthorityKind;
 use crate::authority::CertificateAuthority;
-use crate::authority::keys::Hot;
 use crate::error::Error;
 use crate::jwt;
+use crate::keys::Hot;
 use crate::lifecycle::persist;
-use crate::lifecycle::state::{AuthorityStatus, Entry, Lifetime, State};
 use crate::snapshot::{AuthorityInfo, CaSnapshot};
+use crate::state::{AuthorityStatus, Entry, Lifetime, State};
 use crate::time::from_unix_seconds;
 
 impl CertificateAuthority {

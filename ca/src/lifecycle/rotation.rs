@@ -7,7 +7,7 @@ use crate::authority::CertificateAuthority;
 use crate::error::Error;
 use crate::keystore;
 use crate::lifecycle::schedule::{Mode, Pending, pending, prune, step};
-use crate::lifecycle::state::AuthorityStatus;
+use crate::state::AuthorityStatus;
 use crate::time::unix_seconds;
 
 impl CertificateAuthority {

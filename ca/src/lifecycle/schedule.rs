@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::audit::{AuditAction, AuthorityKind};
 use crate::error::Error;
-use crate::lifecycle::state::{AuthorityStatus, Entry, Lifetime};
+use crate::state::{AuthorityStatus, Entry, Lifetime};
 
 /// The longest a key is activated before its expiry: SPIRE activates the next key at
 /// `lifetime - min(lifetime / 6, 7 days)`.

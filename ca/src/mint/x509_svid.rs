@@ -8,9 +8,9 @@ use svid::{PrivateKey, X509Svid};
 
 use crate::audit::{AuditAction, AuditEvent, AuthorityKind};
 use crate::authority::CertificateAuthority;
-use crate::authority::keys::Hot;
 use crate::csr;
 use crate::error::Error;
+use crate::keys::Hot;
 use crate::policy::CredentialKind;
 use crate::request::X509SvidRequest;
 use crate::self_check;

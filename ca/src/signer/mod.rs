@@ -1,17 +1,17 @@
 //! The signing seam: [`Signer`] (what a CA key must do) and [`SoftwareSigner`] (a key in
 //! memory, signed through the rustls provider of an `svid::Crypto`).
 //!
-//! `algorithm` holds the signature algorithms; `software` the in-memory keys.
+//! `software` holds the in-memory keys; the signature algorithms are in `crate::algorithm`, below
+//! both this module and `crate::spki`.
 //!
 //! [`SoftwareSigner`]: crate::SoftwareSigner
 
-pub(crate) mod algorithm;
 pub(crate) mod software;
 
 use core::fmt;
 
+use crate::algorithm::SignatureAlgorithm;
 use crate::error::SignerError;
-use crate::signer::algorithm::SignatureAlgorithm;
 
 /// A private key that signs: the seam between a CA and wherever its key lives.
 ///

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use rustls::SignatureScheme;
 use svid::{Crypto, KeyType, PrivateKey};
 
+use crate::algorithm::SignatureAlgorithm;
 use crate::error::{Error, SignerError};
 use crate::signer::Signer;
-use crate::signer::algorithm::SignatureAlgorithm;
 use crate::spki::spki_of;
 
 /// A private key held in memory (PKCS#8, zeroized on drop), loaded once by the [`Crypto`]'s

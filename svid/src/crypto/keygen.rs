@@ -6,35 +6,7 @@ use core::fmt;
 use zeroize::Zeroizing;
 
 use crate::error::KeyError;
-
-/// The key types a [`KeyGenerator`] makes (for a CA's own keys and the SVIDs it mints).
-///
-/// ring generates no RSA keys; [`Crypto::ring`](super::Crypto::ring) reports
-/// [`KeyError::GenerationUnsupported`] for them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum KeyType {
-    /// ECDSA on NIST P-256 (the default: small, fast, accepted everywhere).
-    #[default]
-    EcdsaP256,
-    /// ECDSA on NIST P-384.
-    EcdsaP384,
-    /// RSA with a 2048-bit modulus (not with ring).
-    Rsa2048,
-    /// RSA with a 3072-bit modulus (not with ring).
-    Rsa3072,
-    /// RSA with a 4096-bit modulus (not with ring).
-    Rsa4096,
-    /// Ed25519 (X.509 only: JWT-SVID does not allow EdDSA).
-    Ed25519,
-}
-
-impl KeyType {
-    /// Whether this is an RSA key type (whose leaves also get `keyEncipherment`).
-    pub fn is_rsa(self) -> bool {
-        matches!(self, Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096)
-    }
-}
+use crate::key_type::KeyType;
 
 /// Generates private keys, which a rustls `CryptoProvider` cannot: the part of a
 /// [`Crypto`](super::Crypto) only issuing CAs use.

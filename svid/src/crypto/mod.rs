@@ -25,7 +25,8 @@ mod keygen;
 #[cfg(feature = "ring")]
 mod ring_p521;
 
-pub use keygen::{KeyGenerator, KeyType};
+pub use crate::key_type::KeyType;
+pub use keygen::KeyGenerator;
 
 /// The cryptography every crate of this workspace uses: a rustls [`CryptoProvider`] and, for
 /// issuing CAs, a [`KeyGenerator`].

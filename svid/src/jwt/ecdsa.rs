@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use crate::der::{self, Reader, tag};
 use crate::error::JwtError;
-use crate::jwt::JwtSvid;
+use crate::jwt::{JwtAlgorithm, JwtSvid};
 
 /// ASN.1 `ECDSA-Sig-Value` to the JOSE `r || s` form, each `width` bytes (RFC 7518 3.4).
 pub(crate) fn der_to_fixed(signature: &[u8], width: usize) -> Result<Vec<u8>, JwtError> {
@@ -94,6 +94,24 @@ impl<'a> Magnitude<'a> {
 
 /// A DER INTEGER for an unsigned big-endian scalar: leading zeros stripped, one zero added back
 /// when the top bit is set.
+// `jws_signature` lives here, not beside `JwtAlgorithm`: it returns a `JwtError` and uses
+// `der_to_fixed`, and `jwt_algorithm` sits below both the error module and `jwt`.
+impl JwtAlgorithm {
+    /// A signature in the form signers give (ECDSA: DER `ECDSA-Sig-Value`, as rustls signers,
+    /// X.509 and cloud KMSs produce it) in the form a JWS carries: fixed-width `r || s` for
+    /// `ES*` (RFC 7518 3.4); RSA signatures pass through. For issuers signing JWT-SVIDs.
+    ///
+    /// # Errors
+    /// [`JwtError::BadSignatureEncoding`](JwtError::BadSignatureEncoding) when an ECDSA signature is not DER or a scalar is too
+    /// long for the curve.
+    pub fn jws_signature(self, signature: Vec<u8>) -> Result<Vec<u8>, JwtError> {
+        match self.ecdsa_scalar_len() {
+            Some(width) => der_to_fixed(&signature, width),
+            None => Ok(signature),
+        }
+    }
+}
+
 #[cfg(test)]
 fn der_integer(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();

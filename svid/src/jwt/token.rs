@@ -14,14 +14,7 @@ use spiffe_id::SpiffeId;
 use crate::error::JwtError;
 use crate::jwt::JwtAlgorithm;
 
-/// The longest token accepted. A JWT-SVID is a few hundred bytes; 16 KiB is twice the 8 KiB
-/// header line limit common HTTP servers apply, so no legitimate token comes near it, and
-/// decoding stays cheap for hostile input.
-pub const MAX_TOKEN_LEN: usize = 16 * 1024;
-
-/// The most `aud` values accepted. The spec recommends a single audience (JWT-SVID 3.2); 32 is
-/// the bound other SPIFFE libraries settled on after unbounded arrays were reported.
-pub const MAX_AUDIENCES: usize = 32;
+pub use crate::jwt_limits::{MAX_AUDIENCES, MAX_TOKEN_LEN};
 
 /// The JOSE header: exactly `alg`, optionally `kid` and `typ`, all strings (JWT-SVID 2).
 /// Read only from a JSON object (see [`parse_header`]); a present member must be a string,

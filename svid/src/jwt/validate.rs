@@ -13,9 +13,7 @@ use crate::cache::{self, ResultCache, Validity};
 use crate::error::JwtError;
 use crate::jwt::{JwtAlgorithm, JwtKeyType, JwtSvid, ecdsa};
 
-/// The longest clock-skew allowance [`JwtValidator::with_leeway`] accepts. Leeway stretches a
-/// bearer token's life; five minutes is already generous for synchronised clocks.
-pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
+pub use crate::jwt_limits::MAX_LEEWAY;
 
 /// The most keys a token without `kid` is tried against (with
 /// [`JwtValidator::allow_missing_kid`]). Only keys whose type and curve fit `alg` count; a

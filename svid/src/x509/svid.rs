@@ -8,9 +8,9 @@ use rustls_pki_types::pem::PemObject;
 use spiffe_id::SpiffeId;
 use zeroize::Zeroizing;
 
-use crate::der::{self, Reader, tag};
+use crate::der::{Reader, tag};
 use crate::error::{Error, KeyError};
-use crate::key::PrivateKey;
+use crate::key::{PrivateKey, subject_public_key};
 use crate::x509::fields::CertFields;
 use crate::x509::profile::{self, LeafOf};
 use crate::{Crypto, MAX_CHAIN_LEN, files};
@@ -199,18 +199,6 @@ pub(crate) fn split_der_chain(input: &[u8]) -> Result<Vec<CertificateDer<'static
         return Err(Error::EmptyChain);
     }
     Ok(chain)
-}
-
-/// The `subjectPublicKey` bits of a SubjectPublicKeyInfo TLV (no unused bits allowed).
-pub(crate) fn subject_public_key(spki: &[u8]) -> Option<&[u8]> {
-    let mut info = Reader::new(der::read_single(spki, tag::SEQUENCE).ok()?);
-    info.read(tag::SEQUENCE).ok()?;
-    let bits = info.read(tag::BIT_STRING).ok()?;
-    info.finish().ok()?;
-    match bits.split_first() {
-        Some((0, key)) => Some(key),
-        _ => None,
-    }
 }
 
 impl From<KeyError> for Error {

@@ -8,9 +8,9 @@ use rustls_pki_types::CertificateDer;
 use svid::{JwtAlgorithm, JwtValidator, KeyType, X509Verifier};
 use trust_bundle::BundleSet;
 
+use crate::algorithm::SignatureAlgorithm;
 use crate::error::Error;
 use crate::signer::Signer;
-use crate::signer::algorithm::SignatureAlgorithm;
 use crate::x509::IssuerTemplate;
 
 /// An X.509 signing authority: a key and its CA certificate.

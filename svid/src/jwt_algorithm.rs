@@ -107,20 +107,6 @@ impl JwtAlgorithm {
     pub(crate) fn ecdsa_scalar_len(self) -> Option<usize> {
         self.curve().map(EcCurve::coordinate_len)
     }
-
-    /// A signature in the form signers give (ECDSA: DER `ECDSA-Sig-Value`, as rustls signers,
-    /// X.509 and cloud KMSs produce it) in the form a JWS carries: fixed-width `r || s` for
-    /// `ES*` (RFC 7518 3.4); RSA signatures pass through. For issuers signing JWT-SVIDs.
-    ///
-    /// # Errors
-    /// [`JwtError::BadSignatureEncoding`](crate::JwtError::BadSignatureEncoding) when an ECDSA signature is not DER or a scalar is too
-    /// long for the curve.
-    pub fn jws_signature(self, signature: Vec<u8>) -> Result<Vec<u8>, crate::JwtError> {
-        match self.ecdsa_scalar_len() {
-            Some(width) => super::ecdsa::der_to_fixed(&signature, width),
-            None => Ok(signature),
-        }
-    }
 }
 
 impl core::fmt::Display for JwtAlgorithm {

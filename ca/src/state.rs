@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use serde::{Deserialize, Serialize};
 use trust_bundle::{JwtBundle, X509Bundle};
 
-use crate::authority::keys::{JwtAuthority, X509Authority};
+use crate::keys::{JwtAuthority, X509Authority};
 
 /// Where a key is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

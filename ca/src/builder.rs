@@ -11,15 +11,15 @@ use svid::{Crypto, JwtAlgorithm, KeyType};
 use tokio::sync::watch;
 
 use crate::audit::AuditSink;
-use crate::authority::keys::jwt_key_parameters;
 use crate::authority::{CertificateAuthority, Config, Inner};
 use crate::error::Error;
+use crate::keys::jwt_key_parameters;
 use crate::keystore::KeyStore;
 use crate::lifecycle::persist;
-use crate::lifecycle::state::{AuthorityStatus, Entry, State};
 use crate::policy::{AllowAll, IssuancePolicy};
 use crate::self_check::SelfCheck;
 use crate::snapshot::CaSnapshot;
+use crate::state::{AuthorityStatus, Entry, State};
 use crate::upstream::UpstreamAuthority;
 
 /// Default lifetime of a CA key (X.509 authority and JWT key): one day, SPIRE's `ca_ttl`.
