@@ -67,7 +67,6 @@ pub(crate) fn verify_jwt(
     hot.jwt_validator
         .validate(
             token,
-            &hot.bundles,
             &audience,
             UnixTime::since_unix_epoch(since_epoch(now)),
         )

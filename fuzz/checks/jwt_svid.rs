@@ -64,7 +64,7 @@ pub(crate) fn check(data: &[u8]) {
     let (strict, lenient, bundle, audience) = fixtures();
     let now = UnixTime::since_unix_epoch(Duration::from_secs(NOW));
     for (validator, require_kid) in [(strict, true), (lenient, false)] {
-        match validator.validate(token, bundle, audience, now) {
+        match validator.validate(token, audience, now) {
             Ok(verified) => {
                 assert!(parsed.is_ok(), "validated a token the parser refuses");
                 check_claims(verified.spiffe_id(), verified.audience());
@@ -98,13 +98,16 @@ fn check_claims(id: &SpiffeId, audience: &[String]) {
     assert!(audience.iter().all(|aud| !aud.is_empty()));
 }
 
+/// A validator over the fixed bundle.
+type Validator = JwtValidator<JwtBundle>;
+
 /// The validators (`kid` required, and not), the bundle and the expected audience. Built once.
 #[allow(
     clippy::expect_used,
     reason = "fixed, checked-in inputs: a failure here is a broken fuzz target"
 )]
-fn fixtures() -> &'static (JwtValidator, JwtValidator, JwtBundle, Audience) {
-    static FIXTURES: OnceLock<(JwtValidator, JwtValidator, JwtBundle, Audience)> = OnceLock::new();
+fn fixtures() -> &'static (Validator, Validator, JwtBundle, Audience) {
+    static FIXTURES: OnceLock<(Validator, Validator, JwtBundle, Audience)> = OnceLock::new();
     FIXTURES.get_or_init(|| {
         let bundle = JwtBundle::parse_workload_api(super::example_org(), JWKS)
             .expect("data/jwt-bundle.json is a JWKS");
@@ -114,7 +117,7 @@ fn fixtures() -> &'static (JwtValidator, JwtValidator, JwtBundle, Audience) {
             bundle.ignored()
         );
         let audience = Audience::new([AUDIENCE]).expect("a non-empty audience");
-        let strict = JwtValidator::new(Crypto::default());
+        let strict = JwtValidator::new(bundle.clone(), &Crypto::default());
         let lenient = strict.clone().allow_missing_kid();
         (strict, lenient, bundle, audience)
     })

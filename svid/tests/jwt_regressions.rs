@@ -27,7 +27,7 @@ use svid::{
 use trust_bundle::{BundleSet, IgnoredReason, JwtBundle, JwtBundleSource, JwtKey, SpiffeBundle};
 
 fn check(token: &str, source: &dyn JwtBundleSource) -> Result<VerifiedJwtSvid, JwtError> {
-    validator().validate(token, source, &audience(), now())
+    validator(source).validate(token, &audience(), now())
 }
 
 fn error(token: &str, source: &dyn JwtBundleSource) -> JwtError {
@@ -77,14 +77,12 @@ fn jsonwebtoken_329_aud_never_accepted_without_a_match() {
         let token = key.mint(&claims(SUB, aud, EXP));
         assert_eq!(error(&token, &bundle), JwtError::AudienceMismatch, "{aud}");
         // Nor under any other configuration.
-        let lenient = JwtValidator::new(svid::Crypto::default())
+        let lenient = JwtValidator::new(&bundle, &svid::Crypto::default())
             .allow_missing_kid()
             .with_leeway(svid::MAX_LEEWAY)
             .unwrap();
         assert_eq!(
-            lenient
-                .validate(&token, &bundle, &audience(), now())
-                .unwrap_err(),
+            lenient.validate(&token, &audience(), now()).unwrap_err(),
             JwtError::AudienceMismatch
         );
     }
@@ -140,7 +138,7 @@ fn jsonwebtoken_542_nbf_is_validated_by_default() {
     ));
     assert_eq!(error(&token, &bundle), JwtError::NotYetValid);
     for backend in backends() {
-        let result = JwtValidator::new(backend).validate(&token, &bundle, &audience(), now());
+        let result = JwtValidator::new(&bundle, &backend).validate(&token, &audience(), now());
         assert_eq!(result.unwrap_err(), JwtError::NotYetValid);
     }
 }
@@ -277,11 +275,9 @@ fn py_spiffe_449_sub_trust_domain_is_bound_to_its_bundle() {
     assert_eq!(error(&token, &set([a.clone()])), no_b);
     // A without kid: still only B's keys may be tried.
     let no_kid = shared.mint_with_header(r#"{"alg":"ES256"}"#, &claims_for("spiffe://b.org/w"));
-    let lenient = validator().allow_missing_kid();
+    let lenient = validator(&a).allow_missing_kid();
     assert_eq!(
-        lenient
-            .validate(&no_kid, &a, &audience(), now())
-            .unwrap_err(),
+        lenient.validate(&no_kid, &audience(), now()).unwrap_err(),
         no_b
     );
 
@@ -498,8 +494,8 @@ fn go_jose_cve_2024_28180_allow_list_is_independent_of_the_backend() {
     );
     let es512 = compact(&header("ES512", "k1"), &default_claims(), &[1; 132]);
     for backend in backends() {
-        let validator = JwtValidator::new(backend);
-        let result = |token: &str| validator.validate(token, &bundle, &audience(), now());
+        let validator = JwtValidator::new(&bundle, &backend);
+        let result = |token: &str| validator.validate(token, &audience(), now());
         assert_eq!(
             result(&eddsa).unwrap_err(),
             JwtError::UnsupportedAlgorithm("EdDSA".into())
