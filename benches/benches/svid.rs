@@ -17,7 +17,7 @@
 //!   against one ring ES256 (`r || s`) / RS256 verification of `header.payload`, and the
 //!   `spiffe` crate's `JwtSvid::parse_and_validate` (its `jwt-verify-aws-lc-rs` backend) on the
 //!   same token and keys. `ours/validate_part_parse_insecure` times the non-cryptographic
-//!   share of `ours/validate` alone (`JwtSvid::parse_insecure`: base64, JSON, claim checks).
+//!   share of `ours/validate` alone (`UnverifiedJwtSvid::parse_insecure`: base64, JSON, claim checks).
 //! - `x509_verify_decoys`: `ours/verify_150_decoys` verifies a leaf (with an
 //!   authorityKeyIdentifier, as SPIRE issues them) against a bundle where 150 authorities with
 //!   the signer's subject name but other keys come before the real one; its baseline,
@@ -470,7 +470,7 @@ impl Jwt {
         });
         // The non-cryptographic share of `ours/validate`: decoding and claim checks only.
         group.bench_function("ours/validate_part_parse_insecure", |b| {
-            b.iter(|| svid::JwtSvid::parse_insecure(black_box(&self.token)));
+            b.iter(|| svid::UnverifiedJwtSvid::parse_insecure(black_box(&self.token)));
         });
         group.bench_function("spiffe/validate.parse_and_validate", |b| {
             b.iter(|| {

@@ -1,11 +1,11 @@
-//! Target `jwt_svid`: `JwtSvid::parse_insecure` and `JwtValidator::validate` on UTF-8 input.
+//! Target `jwt_svid`: `UnverifiedJwtSvid::parse_insecure` and `JwtValidator::validate` on UTF-8 input.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use ::rustls_pki_types::UnixTime;
 use ::spiffe_id::SpiffeId;
-use ::svid::{Audience, Crypto, JwtAlgorithm, JwtSvid, JwtValidator, MAX_AUDIENCES};
+use ::svid::{Audience, Crypto, JwtAlgorithm, JwtValidator, MAX_AUDIENCES, UnverifiedJwtSvid};
 use ::trust_bundle::JwtBundle;
 
 /// The JWT authorities of `example.org` (a P-256 key made by `data/gen.py` and the RSA key of
@@ -19,7 +19,7 @@ const AUDIENCE: &str = "spiffe://example.org/fuzz-audience";
 const NOW: u64 = 1_893_456_000;
 
 /// - Non-UTF-8 input is skipped (a token is a `&str`).
-/// - `JwtSvid::parse_insecure` never panics; refusals have a message. Accepted: the SPIFFE ID
+/// - `UnverifiedJwtSvid::parse_insecure` never panics; refusals have a message. Accepted: the SPIFFE ID
 ///   is not the root and is the `sub` claim, the audience has 1..=32 non-empty values and is the
 ///   `aud` claim, `exp` is finite and non-negative, the algorithm is a JWT-SVID one.
 /// - `JwtValidator::validate` against the fixed bundle never panics, with `kid` required and
@@ -31,7 +31,7 @@ pub(crate) fn check(data: &[u8]) {
     let Ok(token) = core::str::from_utf8(data) else {
         return;
     };
-    let parsed = JwtSvid::parse_insecure(token);
+    let parsed = UnverifiedJwtSvid::parse_insecure(token);
     match &parsed {
         Ok(svid) => {
             check_claims(svid.spiffe_id(), svid.audience());

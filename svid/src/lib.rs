@@ -121,8 +121,8 @@ pub use error::{
     CertificateError, ChainPosition, Error, JwtError, KeyError, Oid, ProfileError, VerifyError,
 };
 pub use jwt::{
-    Audience, JwtAlgorithm, JwtKeyType, JwtSvid, JwtValidator, MAX_AUDIENCES, MAX_KEYS_WITHOUT_KID,
-    MAX_LEEWAY, MAX_TOKEN_LEN, VerifiedJwtSvid,
+    Audience, JwtAlgorithm, JwtKeyType, JwtValidator, MAX_AUDIENCES, MAX_KEYS_WITHOUT_KID,
+    MAX_LEEWAY, MAX_TOKEN_LEN, UnverifiedJwtSvid, VerifiedJwtSvid,
 };
 pub use key::{KeyAlgorithm, PrivateKey};
 pub use source::X509SvidSource;

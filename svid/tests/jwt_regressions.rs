@@ -22,7 +22,8 @@ use jwt_support::{
 };
 use spiffe_id::TrustDomain;
 use svid::{
-    Audience, JwtAlgorithm, JwtError, JwtSvid, JwtValidator, MAX_TOKEN_LEN, VerifiedJwtSvid,
+    Audience, JwtAlgorithm, JwtError, JwtValidator, MAX_TOKEN_LEN, UnverifiedJwtSvid,
+    VerifiedJwtSvid,
 };
 use trust_bundle::{BundleSet, IgnoredReason, JwtBundle, JwtBundleSource, JwtKey, SpiffeBundle};
 
@@ -119,7 +120,7 @@ fn cve_2026_25537_malformed_dates_are_never_absent() {
         );
         // parse_insecure agrees: it is a structural error, not a validation-time one.
         assert_eq!(
-            JwtSvid::parse_insecure(&token).unwrap_err(),
+            UnverifiedJwtSvid::parse_insecure(&token).unwrap_err(),
             JwtError::BadClaimType(claim)
         );
     }
@@ -359,7 +360,7 @@ fn go_spiffe_233_malformed_tokens_never_panic() {
     for end in 0..token.len() {
         assert!(check(&token[..end], &bundle).is_err(), "prefix {end}");
         assert!(
-            JwtSvid::parse_insecure(&token[..end]).is_err(),
+            UnverifiedJwtSvid::parse_insecure(&token[..end]).is_err(),
             "prefix {end}"
         );
     }
@@ -395,7 +396,7 @@ fn go_spiffe_233_malformed_tokens_never_panic() {
         ),
     ] {
         assert!(check(&hostile, &bundle).is_err());
-        assert!(JwtSvid::parse_insecure(&hostile).is_err());
+        assert!(UnverifiedJwtSvid::parse_insecure(&hostile).is_err());
     }
 }
 
@@ -410,7 +411,7 @@ fn parsec_289_verified_fields_match_the_token() {
         r#"{{"sub":"spiffe://example.org/ns/prod/sa/api","aud":["{AUD}","b"],"exp":{EXP},"iat":{NOW},"x":{{"y":[1,2]}}}}"#
     ));
     let verified = check(&token, &bundle).unwrap();
-    let parsed = JwtSvid::parse_insecure(&token).unwrap();
+    let parsed = UnverifiedJwtSvid::parse_insecure(&token).unwrap();
     assert_eq!(verified.spiffe_id(), parsed.spiffe_id());
     assert_eq!(
         verified.spiffe_id().as_str(),

@@ -24,8 +24,8 @@ use jwt_support::{
 };
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, KeyUsagePurpose, SanType};
 use svid::{
-    Audience, Crypto, JwtAlgorithm, JwtError, JwtSvid, JwtValidator, MAX_AUDIENCES, MAX_LEEWAY,
-    MAX_TOKEN_LEN, VerifiedJwtSvid,
+    Audience, Crypto, JwtAlgorithm, JwtError, JwtValidator, MAX_AUDIENCES, MAX_LEEWAY,
+    MAX_TOKEN_LEN, UnverifiedJwtSvid, VerifiedJwtSvid,
 };
 use trust_bundle::{EcCurve, JwtBundle, JwtBundleSource, SpiffeBundle};
 
@@ -84,7 +84,7 @@ fn j1_json_serialization_is_not_compact() {
     for json in [general, flattened, flattened_with_dots] {
         assert_eq!(error(&json, &bundle), JwtError::NotCompact, "{json}");
         assert_eq!(
-            JwtSvid::parse_insecure(&json).unwrap_err(),
+            UnverifiedJwtSvid::parse_insecure(&json).unwrap_err(),
             JwtError::NotCompact
         );
     }
@@ -1552,7 +1552,7 @@ fn tokens_over_16_kib_are_refused() {
     );
     let huge = "a.".repeat(1 << 20);
     assert_eq!(
-        JwtSvid::parse_insecure(&huge).unwrap_err(),
+        UnverifiedJwtSvid::parse_insecure(&huge).unwrap_err(),
         JwtError::TokenTooLong { len: huge.len() }
     );
 }
@@ -1594,7 +1594,7 @@ fn verified_token_exposes_id_audience_expiry_and_claims() {
 fn parse_insecure_needs_no_bundle() {
     let key = TestKey::p384("unpublished");
     let token = key.mint(&claims(SUB, &format!(r#""{AUD}""#), EXP));
-    let parsed = JwtSvid::parse_insecure(&token).unwrap();
+    let parsed = UnverifiedJwtSvid::parse_insecure(&token).unwrap();
     assert_eq!(parsed.spiffe_id().as_str(), SUB);
     assert_eq!(parsed.audience(), [AUD]);
     assert_eq!(parsed.kid(), Some("unpublished"));
@@ -1604,12 +1604,12 @@ fn parse_insecure_needs_no_bundle() {
 
     // Expired and for any audience: not its business.
     let old = key.mint(&claims(SUB, r#""elsewhere""#, 1));
-    assert!((JwtSvid::parse_insecure(&old).unwrap().expiry() - 1.0).abs() < f64::EPSILON);
+    assert!((UnverifiedJwtSvid::parse_insecure(&old).unwrap().expiry() - 1.0).abs() < f64::EPSILON);
 
     // Structural rules still apply.
     let none = format!("{}.{}.", b64(header("none", "x")), b64(default_claims()));
     assert_eq!(
-        JwtSvid::parse_insecure(&none).unwrap_err(),
+        UnverifiedJwtSvid::parse_insecure(&none).unwrap_err(),
         JwtError::UnsupportedAlgorithm("none".into())
     );
 

@@ -11,7 +11,7 @@ use trust_bundle::{JwtBundle, JwtBundleSource, JwtKey};
 use crate::Crypto;
 use crate::cache::{self, ResultCache, Validity};
 use crate::error::JwtError;
-use crate::jwt::{JwtAlgorithm, JwtKeyType, JwtSvid, ecdsa};
+use crate::jwt::{JwtAlgorithm, JwtKeyType, UnverifiedJwtSvid, ecdsa};
 
 /// The longest clock-skew allowance [`JwtValidator::with_leeway`] accepts. Leeway stretches a
 /// bearer token's life; five minutes is already generous for synchronised clocks.
@@ -67,7 +67,7 @@ impl Audience {
 /// Cloning is one reference count.
 #[derive(Clone, Debug)]
 pub struct VerifiedJwtSvid {
-    token: Arc<JwtSvid>,
+    token: Arc<UnverifiedJwtSvid>,
 }
 
 impl VerifiedJwtSvid {
@@ -309,7 +309,7 @@ impl<S: JwtBundleSource> JwtValidator<S> {
         audience: &Audience,
         now: UnixTime,
     ) -> Result<(VerifiedJwtSvid, Arc<JwtBundle>), JwtError> {
-        let parsed = JwtSvid::parse_structure(token)?;
+        let parsed = UnverifiedJwtSvid::parse_structure(token)?;
         if parsed.kid.is_none() && self.require_kid {
             return Err(JwtError::MissingKid);
         }
@@ -331,7 +331,7 @@ impl<S: JwtBundleSource> JwtValidator<S> {
         Ok((verified, bundle))
     }
 
-    fn check_time(&self, token: &JwtSvid, now: UnixTime) -> Result<(), JwtError> {
+    fn check_time(&self, token: &UnverifiedJwtSvid, now: UnixTime) -> Result<(), JwtError> {
         let now = seconds_f64(now);
         let leeway = self.leeway.as_secs_f64();
         if now > token.expiry + leeway {
@@ -363,7 +363,7 @@ impl<S: JwtBundleSource> JwtValidator<S> {
 /// Checks the signature with the `kid` key, or, without `kid`, with any fitting key of the
 /// bundle. The key must fit the algorithm (digest 3.4 step 5).
 fn verify_with_bundle(
-    token: &JwtSvid,
+    token: &UnverifiedJwtSvid,
     bundle: &Arc<JwtBundle>,
     algorithm: &dyn SignatureVerificationAlgorithm,
     signed: &[u8],
