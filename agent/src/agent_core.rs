@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ca::CertificateAuthority;
 use spiffe_id::TrustDomain;
-use svid::{Audience, JwtValidator};
+use svid::{Audience, Crypto};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tonic::Status;
@@ -37,7 +37,8 @@ pub(crate) struct AgentCore {
     pub(crate) attestors: Vec<Arc<dyn Attestor>>,
     pub(crate) x509_ttl: Duration,
     pub(crate) jwt_ttl: Duration,
-    pub(crate) validator: JwtValidator,
+    /// What `ValidateJWTSVID` verifies with.
+    pub(crate) crypto: Crypto,
     pub(crate) jwt_cache: JwtCache,
     /// Wakes the rotation task when an SVID with an earlier refresh time was added.
     pub(crate) reschedule: Notify,

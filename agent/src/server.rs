@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ca::CertificateAuthority;
 use spiffe_id::TrustDomain;
-use svid::{Crypto, JwtValidator};
+use svid::Crypto;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use trust_bundle::SpiffeBundle;
@@ -227,7 +227,7 @@ impl AgentBuilder {
             attestors: self.attestors,
             x509_ttl: self.x509_ttl,
             jwt_ttl: self.jwt_ttl,
-            validator: JwtValidator::new(self.crypto),
+            crypto: self.crypto,
             jwt_cache: JwtCache::default(),
             reschedule: Notify::new(),
             x509_authority_changes: AtomicU64::new(0),

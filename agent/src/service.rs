@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use rustls_pki_types::UnixTime;
 use spiffe_id::SpiffeId;
-use svid::Audience;
+use svid::{Audience, JwtValidator};
 use tonic::{Request, Response, Status};
 use workload_api::proto::spiffe_workload_api_server::SpiffeWorkloadApi;
 use workload_api::proto::{
@@ -191,11 +191,13 @@ impl SpiffeWorkloadApi for WorkloadApiService {
             .map_err(|e| Status::invalid_argument(format!("invalid audience: {e}")))?;
         let snapshot = self.snapshot(&request).await?;
         let authorities = Arc::clone(&snapshot.jwt_authorities);
-        let validator = self.agent.validator.clone();
+        // Each caller sees its own authorities (its trust domain and federations), so the
+        // validator is built per request over them; it holds no cache, so this costs nothing.
+        let validator = JwtValidator::new(authorities, &self.agent.crypto);
         let token = message.svid.clone();
         // A signature check is tens of microseconds of CPU: off the async threads.
         let verified = tokio::task::spawn_blocking(move || {
-            validator.validate(&token, &*authorities, &audience, UnixTime::now())
+            validator.validate(&token, &audience, UnixTime::now())
         })
         .await
         .map_err(|_| Status::internal("JWT-SVID validation did not complete"))?

@@ -284,11 +284,10 @@ async fn jwt_source_and_bundle_source() {
     assert_eq!(first.spiffe_id().as_str(), "spiffe://example.org/web");
 
     // Local validation against the source's JWT bundles.
-    let validator = JwtValidator::new(Crypto::default());
+    let validator = JwtValidator::new(&source, &Crypto::default());
     let verified = validator
         .validate(
             first.token(),
-            &source,
             &Audience::new(["api"]).unwrap(),
             UnixTime::now(),
         )

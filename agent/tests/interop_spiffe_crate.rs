@@ -11,7 +11,7 @@ mod common;
 use common::{mine, start, test_ca};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use spiffe::{JwtSvid, WorkloadApiClient};
-use svid::{Crypto, Usage, X509Verifier};
+use svid::{Crypto, X509Verifier};
 use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle};
 
 #[tokio::test]
@@ -60,7 +60,6 @@ async fn spiffe_crate_fetches_and_verifies_everything() {
     let verifier = X509Verifier::new(
         BundleSet::from_bundles([SpiffeBundle::from(ours)]).unwrap(),
         &Crypto::default(),
-        Usage::Any,
     );
     for svid in &all {
         let chain: Vec<CertificateDer<'static>> = svid

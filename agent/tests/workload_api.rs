@@ -229,13 +229,12 @@ async fn fetch_jwt_svid_returns_every_identity_when_no_id_is_named() {
     let ignored = bundle.ignored().to_vec();
     assert!(ignored.is_empty());
     let set = BundleSet::from_bundles([SpiffeBundle::from(bundle)]).unwrap();
-    let validator = JwtValidator::new(Crypto::default());
+    let validator = JwtValidator::new(&set, &Crypto::default());
     for svid in &all.svids {
         for audience in ["svc-1", "svc-2"] {
             let verified = validator
                 .validate(
                     &svid.svid,
-                    &set,
                     &Audience::new([audience]).unwrap(),
                     UnixTime::now(),
                 )

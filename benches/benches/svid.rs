@@ -17,7 +17,7 @@
 //!   against one ring ES256 (`r || s`) / RS256 verification of `header.payload`, and the
 //!   `spiffe` crate's `JwtSvid::parse_and_validate` (its `jwt-verify-aws-lc-rs` backend) on the
 //!   same token and keys. `ours/validate_part_parse_insecure` times the non-cryptographic
-//!   share of `ours/validate` alone (`JwtSvid::parse_insecure`: base64, JSON, claim checks).
+//!   share of `ours/validate` alone (`UnverifiedJwtSvid::parse_insecure`: base64, JSON, claim checks).
 //! - `x509_verify_decoys`: `ours/verify_150_decoys` verifies a leaf (with an
 //!   authorityKeyIdentifier, as SPIRE issues them) against a bundle where 150 authorities with
 //!   the signer's subject name but other keys come before the real one; its baseline,
@@ -188,7 +188,7 @@ impl Pki {
     }
 
     fn verifier(&self, backend: &Crypto) -> X509Verifier<BundleSet> {
-        X509Verifier::new(self.bundles.clone(), backend, Usage::ClientAuth)
+        X509Verifier::new(self.bundles.clone(), backend).with_usage(Usage::ClientAuth)
     }
 }
 
@@ -328,8 +328,9 @@ fn decoys(c: &mut Criterion) {
     let mut authorities: Vec<_> = decoys.iter().map(|d| d.cert.clone()).collect();
     authorities.push(root.cert.clone());
     let backend = Crypto::ring();
-    let decoyed = X509Verifier::new(bundle(authorities), &backend, Usage::ClientAuth);
-    let clean = X509Verifier::new(bundle(vec![root.cert.clone()]), &backend, Usage::ClientAuth);
+    let decoyed = X509Verifier::new(bundle(authorities), &backend).with_usage(Usage::ClientAuth);
+    let clean =
+        X509Verifier::new(bundle(vec![root.cert.clone()]), &backend).with_usage(Usage::ClientAuth);
     for verifier in [&decoyed, &clean] {
         assert!(verifier.verify(&leaf, now()).is_ok());
     }
@@ -449,12 +450,10 @@ impl Jwt {
         backend: Crypto,
     ) {
         let audience = Audience::new([AUD]).unwrap();
-        let uncached = JwtValidator::new(backend.clone());
-        let cached = JwtValidator::new(backend).with_result_cache(64);
+        let uncached = JwtValidator::new(&self.bundles, &backend);
+        let cached = JwtValidator::new(&self.bundles, &backend).with_result_cache(64);
         for validator in [&uncached, &cached] {
-            let verified = validator
-                .validate(&self.token, &self.bundles, &audience, now())
-                .unwrap();
+            let verified = validator.validate(&self.token, &audience, now()).unwrap();
             assert_eq!(verified.spiffe_id().as_str(), LEAF_ID);
         }
         let spiffe_aud = [AUD];
@@ -464,23 +463,14 @@ impl Jwt {
         assert_eq!(verified.spiffe_id().to_string(), LEAF_ID);
 
         group.bench_function("ours/validate", |b| {
-            b.iter(|| {
-                black_box(&uncached).validate(
-                    black_box(&self.token),
-                    &self.bundles,
-                    &audience,
-                    now(),
-                )
-            });
+            b.iter(|| black_box(&uncached).validate(black_box(&self.token), &audience, now()));
         });
         group.bench_function("ours/validate_cached", |b| {
-            b.iter(|| {
-                black_box(&cached).validate(black_box(&self.token), &self.bundles, &audience, now())
-            });
+            b.iter(|| black_box(&cached).validate(black_box(&self.token), &audience, now()));
         });
         // The non-cryptographic share of `ours/validate`: decoding and claim checks only.
         group.bench_function("ours/validate_part_parse_insecure", |b| {
-            b.iter(|| svid::JwtSvid::parse_insecure(black_box(&self.token)));
+            b.iter(|| svid::UnverifiedJwtSvid::parse_insecure(black_box(&self.token)));
         });
         group.bench_function("spiffe/validate.parse_and_validate", |b| {
             b.iter(|| {
@@ -562,7 +552,7 @@ fn kidless(c: &mut Criterion) {
         let bundle = JwtBundle::from_keys(td, keys.map(|(i, key)| (format!("k{i}"), key))).unwrap();
         BundleSet::from_bundles([SpiffeBundle::from(bundle)]).unwrap()
     };
-    let validator = JwtValidator::new(Crypto::ring()).allow_missing_kid();
+    let crypto = Crypto::ring();
     let audience = Audience::new([AUD]).unwrap();
 
     let mut group = c.benchmark_group("jwt_kidless_forged");
@@ -571,10 +561,10 @@ fn kidless(c: &mut Criterion) {
         ("ours/forged_8_p256_keys", 8),
         ("baseline/forged_1_p256_key", 1),
     ] {
-        let set = bundles(count);
-        assert!(validator.validate(&token, &set, &audience, now()).is_err());
+        let validator = JwtValidator::new(bundles(count), &crypto).allow_missing_kid();
+        assert!(validator.validate(&token, &audience, now()).is_err());
         group.bench_function(name, |b| {
-            b.iter(|| validator.validate(black_box(&token), &set, &audience, now()));
+            b.iter(|| validator.validate(black_box(&token), &audience, now()));
         });
     }
     group.finish();

@@ -605,11 +605,10 @@ fn jwt_bearer(c: &mut Criterion) {
     let now = UnixTime::since_unix_epoch(Duration::from_secs(NOW));
     let audience = Audience::new(["payments"]).unwrap();
     let cached = JwtBearerLayer::new(
-        JwtValidator::new(Crypto::ring()).with_result_cache(1024),
-        bundle.clone(),
+        JwtValidator::new(bundle.clone(), &Crypto::ring()).with_result_cache(1024),
         audience.clone(),
     );
-    let uncached = JwtBearerLayer::new(JwtValidator::new(Crypto::ring()), bundle, audience);
+    let uncached = JwtBearerLayer::new(JwtValidator::new(bundle, &Crypto::ring()), audience);
     cached.authenticate(&headers, now).unwrap();
     uncached.authenticate(&headers, now).unwrap();
     let public = ring::signature::UnparsedPublicKey::new(

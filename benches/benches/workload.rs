@@ -266,7 +266,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| local.block_on(async { black_box(1) }));
     });
     group.bench_function("baseline/parse_insecure", |b| {
-        b.iter(|| svid::JwtSvid::parse_insecure(black_box(&token)).unwrap());
+        b.iter(|| svid::UnverifiedJwtSvid::parse_insecure(black_box(&token)).unwrap());
     });
     let audience = ["api"];
     group.bench_function("ours/cached_fetch", |b| {

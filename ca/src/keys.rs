@@ -47,9 +47,8 @@ pub(crate) struct JwtAuthority {
 pub(crate) struct Hot {
     pub(crate) x509: Arc<X509Authority>,
     pub(crate) jwt: Arc<JwtAuthority>,
-    pub(crate) bundles: BundleSet,
     pub(crate) verifier: X509Verifier<BundleSet>,
-    pub(crate) jwt_validator: JwtValidator,
+    pub(crate) jwt_validator: JwtValidator<BundleSet>,
     /// Whether the first credential of the current X.509 authority / JWT key was fully
     /// checked ([`SelfCheck::FirstPerAuthority`]).
     ///

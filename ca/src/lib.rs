@@ -59,7 +59,7 @@
 //!
 //! // A peer verifies it with the trust domain's bundle.
 //! let bundles = BundleSet::from_bundles([(*node_ca.bundle()).clone()])?;
-//! let verifier = X509Verifier::new(bundles, &Crypto::default(), Usage::ClientAuth);
+//! let verifier = X509Verifier::new(bundles, &Crypto::default()).with_usage(Usage::ClientAuth);
 //! let peer = verifier.verify(svid.chain(), UnixTime::now())?;
 //! assert_eq!(peer.spiffe_id(), svid.spiffe_id());
 //!

@@ -27,7 +27,7 @@ pub enum SelfCheck {
     /// with [`Full`](Self::Full). For the others, whose inputs (authority, template, signer)
     /// that first check proved, an X.509-SVID minted with a generated key still passes
     /// `X509Svid::new` (one URI SAN, not a CA, key usage, the key matches the leaf), a JWT-SVID
-    /// still passes `JwtSvid::parse_insecure` (header, claims), and chains minted for a CSR or
+    /// still passes `UnverifiedJwtSvid::parse_insecure` (header, claims), and chains minted for a CSR or
     /// supplied key are not re-checked. Saves one signature verification per credential.
     FirstPerAuthority,
 }
@@ -60,14 +60,13 @@ pub(crate) fn verify_jwt(
     now: SystemTime,
 ) -> Result<(), Error> {
     if mode == SelfCheck::FirstPerAuthority && hot.jwt_proven.load(Ordering::Acquire) {
-        svid::JwtSvid::parse_insecure(token).map_err(Error::SelfCheckJwt)?;
+        svid::UnverifiedJwtSvid::parse_insecure(token).map_err(Error::SelfCheckJwt)?;
         return Ok(());
     }
     let audience = Audience::new(audience.iter().take(1)).map_err(Error::SelfCheckJwt)?;
     hot.jwt_validator
         .validate(
             token,
-            &hot.bundles,
             &audience,
             UnixTime::since_unix_epoch(since_epoch(now)),
         )

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use rustls_pki_types::{CertificateDer, UnixTime};
 use spiffe_id::TrustDomain;
-use svid::{Usage, X509Verifier};
+use svid::X509Verifier;
 use trust_bundle::X509Bundle;
 
 use crate::error::Error;
@@ -160,7 +160,7 @@ fn probe(
         .map_err(|_| Error::UpstreamCertificate {
             reason: "the roots are not usable certificates",
         })?;
-    let verifier = X509Verifier::new(bundle, crypto, Usage::Any);
+    let verifier = X509Verifier::new(bundle, crypto);
     verifier
         .verify(&chain, UnixTime::since_unix_epoch(since_epoch(now)))
         .map(|_| ())

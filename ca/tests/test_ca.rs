@@ -4,7 +4,7 @@
 
 use ca::TestCa;
 use rustls_pki_types::UnixTime;
-use svid::{Audience, Crypto, JwtValidator, Usage, X509Verifier};
+use svid::{Audience, Crypto, JwtValidator, X509Verifier};
 
 #[test]
 fn one_liners_verify_now() {
@@ -14,25 +14,24 @@ fn one_liners_verify_now() {
     let full = ca.x509_svid("spiffe://example.org/db");
     assert_eq!(full.spiffe_id().path(), "/db");
 
-    let verifier = X509Verifier::new(ca.bundle_set(), &Crypto::default(), Usage::Any);
+    let verifier = X509Verifier::new(ca.bundle_set(), &Crypto::default());
     assert!(verifier.verify(svid.chain(), UnixTime::now()).is_ok());
 
     let expired = ca.expired_x509_svid("/web");
     assert!(verifier.verify(expired.chain(), UnixTime::now()).is_err());
 
     let token = ca.jwt_svid("/web", &["db"]);
-    let validator = JwtValidator::new(Crypto::default());
+    let validator = JwtValidator::new(ca.bundle_set(), &Crypto::default());
     let audience = Audience::new(["db"]).unwrap();
-    let set = ca.bundle_set();
     assert!(
         validator
-            .validate(&token, &set, &audience, UnixTime::now())
+            .validate(&token, &audience, UnixTime::now())
             .is_ok()
     );
     let expired = ca.expired_jwt_svid("/web", &["db"]);
     assert!(
         validator
-            .validate(&expired, &set, &audience, UnixTime::now())
+            .validate(&expired, &audience, UnixTime::now())
             .is_err()
     );
 
@@ -46,7 +45,7 @@ fn federation_and_rotation() {
     let a = TestCa::new("example.org");
     let b = TestCa::new("other.org");
     let set = TestCa::bundle_set_of(&[&a, &b]);
-    let verifier = X509Verifier::new(set, &Crypto::default(), Usage::Any);
+    let verifier = X509Verifier::new(set, &Crypto::default());
     assert!(
         verifier
             .verify(a.x509_svid("/web").chain(), UnixTime::now())
@@ -58,7 +57,7 @@ fn federation_and_rotation() {
             .is_ok()
     );
     // Only example.org's bundle: other.org's SVID is untrusted.
-    let only_a = X509Verifier::new(a.bundle_set(), &Crypto::default(), Usage::Any);
+    let only_a = X509Verifier::new(a.bundle_set(), &Crypto::default());
     assert!(
         only_a
             .verify(b.x509_svid("/api").chain(), UnixTime::now())
@@ -71,7 +70,7 @@ fn federation_and_rotation() {
     assert_eq!(a.ca().snapshot().x509_authority_epoch(), epoch + 1);
     let after = a.x509_svid("/web");
     assert_ne!(before.chain()[0], after.chain()[0]);
-    let verifier = X509Verifier::new(a.bundle_set(), &Crypto::default(), Usage::Any);
+    let verifier = X509Verifier::new(a.bundle_set(), &Crypto::default());
     // The old authority signed `before`, so it stays published.
     assert!(verifier.verify(before.chain(), UnixTime::now()).is_ok());
     assert!(verifier.verify(after.chain(), UnixTime::now()).is_ok());

@@ -51,8 +51,7 @@ pub async fn run() -> Result<(), Box<dyn Error>> {
     // but only prod.example subjects are authorized.
     let jwt_bundles = Arc::new(TestCa::bundle_set_of(&[&prod, &partner]));
     let layer = JwtBearerLayer::new(
-        JwtValidator::new(crypto).with_result_cache(1024),
-        jwt_bundles,
+        JwtValidator::new(jwt_bundles, &crypto).with_result_cache(1024),
         Audience::new(["payments-api"])?,
     )
     .require_subject(IdMatcher::member_of(prod.trust_domain().clone()));

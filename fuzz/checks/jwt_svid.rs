@@ -1,11 +1,11 @@
-//! Target `jwt_svid`: `JwtSvid::parse_insecure` and `JwtValidator::validate` on UTF-8 input.
+//! Target `jwt_svid`: `UnverifiedJwtSvid::parse_insecure` and `JwtValidator::validate` on UTF-8 input.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use ::rustls_pki_types::UnixTime;
 use ::spiffe_id::SpiffeId;
-use ::svid::{Audience, Crypto, JwtAlgorithm, JwtSvid, JwtValidator, MAX_AUDIENCES};
+use ::svid::{Audience, Crypto, JwtAlgorithm, JwtValidator, MAX_AUDIENCES, UnverifiedJwtSvid};
 use ::trust_bundle::JwtBundle;
 
 /// The JWT authorities of `example.org` (a P-256 key made by `data/gen.py` and the RSA key of
@@ -19,7 +19,7 @@ const AUDIENCE: &str = "spiffe://example.org/fuzz-audience";
 const NOW: u64 = 1_893_456_000;
 
 /// - Non-UTF-8 input is skipped (a token is a `&str`).
-/// - `JwtSvid::parse_insecure` never panics; refusals have a message. Accepted: the SPIFFE ID
+/// - `UnverifiedJwtSvid::parse_insecure` never panics; refusals have a message. Accepted: the SPIFFE ID
 ///   is not the root and is the `sub` claim, the audience has 1..=32 non-empty values and is the
 ///   `aud` claim, `exp` is finite and non-negative, the algorithm is a JWT-SVID one.
 /// - `JwtValidator::validate` against the fixed bundle never panics, with `kid` required and
@@ -31,7 +31,7 @@ pub(crate) fn check(data: &[u8]) {
     let Ok(token) = core::str::from_utf8(data) else {
         return;
     };
-    let parsed = JwtSvid::parse_insecure(token);
+    let parsed = UnverifiedJwtSvid::parse_insecure(token);
     match &parsed {
         Ok(svid) => {
             check_claims(svid.spiffe_id(), svid.audience());
@@ -64,7 +64,7 @@ pub(crate) fn check(data: &[u8]) {
     let (strict, lenient, bundle, audience) = fixtures();
     let now = UnixTime::since_unix_epoch(Duration::from_secs(NOW));
     for (validator, require_kid) in [(strict, true), (lenient, false)] {
-        match validator.validate(token, bundle, audience, now) {
+        match validator.validate(token, audience, now) {
             Ok(verified) => {
                 assert!(parsed.is_ok(), "validated a token the parser refuses");
                 check_claims(verified.spiffe_id(), verified.audience());
@@ -98,13 +98,16 @@ fn check_claims(id: &SpiffeId, audience: &[String]) {
     assert!(audience.iter().all(|aud| !aud.is_empty()));
 }
 
+/// A validator over the fixed bundle.
+type Validator = JwtValidator<JwtBundle>;
+
 /// The validators (`kid` required, and not), the bundle and the expected audience. Built once.
 #[allow(
     clippy::expect_used,
     reason = "fixed, checked-in inputs: a failure here is a broken fuzz target"
 )]
-fn fixtures() -> &'static (JwtValidator, JwtValidator, JwtBundle, Audience) {
-    static FIXTURES: OnceLock<(JwtValidator, JwtValidator, JwtBundle, Audience)> = OnceLock::new();
+fn fixtures() -> &'static (Validator, Validator, JwtBundle, Audience) {
+    static FIXTURES: OnceLock<(Validator, Validator, JwtBundle, Audience)> = OnceLock::new();
     FIXTURES.get_or_init(|| {
         let bundle = JwtBundle::parse_workload_api(super::example_org(), JWKS)
             .expect("data/jwt-bundle.json is a JWKS");
@@ -114,7 +117,7 @@ fn fixtures() -> &'static (JwtValidator, JwtValidator, JwtBundle, Audience) {
             bundle.ignored()
         );
         let audience = Audience::new([AUDIENCE]).expect("a non-empty audience");
-        let strict = JwtValidator::new(Crypto::default());
+        let strict = JwtValidator::new(bundle.clone(), &Crypto::default());
         let lenient = strict.clone().allow_missing_kid();
         (strict, lenient, bundle, audience)
     })

@@ -199,7 +199,7 @@ fn check_bundle_set(map: &HashMap<String, Vec<u8>>, set: &BundleSet) {
     }
 }
 
-fn check_jwt_svids(message: &proto::JwtsvidResponse, svids: &[::workload_client::WorkloadJwtSvid]) {
+fn check_jwt_svids(message: &proto::JwtsvidResponse, svids: &[::workload_client::JwtSvid]) {
     assert!(!svids.is_empty(), "accepted a response without svids");
     assert!(svids.len() <= message.svids.len());
     let mut hints = HashSet::new();

@@ -59,6 +59,11 @@ impl<K, V: Clone> ResultCache<K, V> {
         }
     }
 
+    /// The most entries kept.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// The cached result for the input with this fingerprint, with the generation it was
     /// computed with, if `matches` confirms the stored input (and settings) are the same and
     /// `now` is inside its window. The caller must still check the generation is current; it

@@ -8,41 +8,61 @@
 //!   the verifier can build. Path building and signatures are rustls-webpki's; the SPIFFE rules
 //!   (exactly one URI SAN, non-root path, leaf not a CA, key usage, CA constraints on every
 //!   certificate of the path including the bundle authority) are this crate's.
+//! - [`certificates_from_pem`] / [`certificates_from_der`]: a peer's chain (no key needed), as
+//!   [`X509Verifier::verify`] takes it.
 //! - [`JwtValidator`]: JWT-SVIDs with the algorithm bound to the key type and curve, `kid`
 //!   required by default, a mandatory non-empty [`Audience`], explicit small leeway, and no
 //!   header beyond `alg`, `kid`, `typ`.
 //!
-//! Usable outside any TLS handshake; the `tls-integration` crate wraps it for rustls. Every
-//! check takes an explicit `now`: there is no hidden clock.
+//! Both verifiers are built the same way, from a bundle source and a [`Crypto`], and ask the
+//! source on every call. Usable outside any TLS handshake ([`Usage::Any`] by default); the
+//! `tls-integration` crate wraps it for rustls and sets the TLS role. Every check takes an
+//! explicit `now`: there is no hidden clock. The types a verification handles are re-exported
+//! ([`CertificateDer`], [`UnixTime`], [`BundleSet`], [`SpiffeBundle`], [`TrustDomain`], ...),
+//! so no second dependency at a matching version is needed.
 //!
 //! ```
-//! use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, KeyUsagePurpose, SanType};
-//! use rustls_pki_types::{CertificateDer, UnixTime};
-//! use svid::{Crypto, Usage, X509Verifier};
-//! use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle};
+//! use svid::{Audience, BundleSet, Crypto, JwtValidator, SpiffeBundle, UnixTime, X509Verifier};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let (bundle_path, peer_pem, token) = test_material()?;
 //!
-//! // A trust domain's CA and one workload SVID (in tests, the `ca` crate does this).
-//! let ca_key = KeyPair::generate()?;
-//! let mut ca = CertificateParams::new(Vec::<String>::new())?;
-//! ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-//! ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-//! ca.distinguished_name.push(rcgen::DnType::CommonName, "example.org CA");
-//! let ca_cert = ca.self_signed(&ca_key)?;
-//! let issuer = rcgen::Issuer::new(ca, ca_key);
+//! // The trust domain's SPIFFE bundle (its X.509 authorities and JWT keys), read from a file.
+//! let bundle = SpiffeBundle::parse("example.org".parse()?, std::fs::read(&bundle_path)?)?;
+//! let bundles = BundleSet::from_bundles([bundle])?;
+//! let crypto = Crypto::default();
 //!
-//! let mut leaf = CertificateParams::new(Vec::<String>::new())?;
-//! leaf.subject_alt_names = vec![SanType::URI("spiffe://example.org/web".try_into()?)];
-//! leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-//! let leaf_cert = leaf.signed_by(&KeyPair::generate()?, &issuer)?;
-//!
-//! // The bundle set a workload would get from the Workload API.
-//! let bundle = X509Bundle::from_certificates("example.org".parse()?, [ca_cert.der().clone()])?;
-//! let bundles = BundleSet::from_bundles([SpiffeBundle::from(bundle)])?;
-//!
-//! let verifier = X509Verifier::new(bundles, &Crypto::default(), Usage::ClientAuth);
-//! let peer = verifier.verify(&[leaf_cert.der().clone()], UnixTime::now())?;
+//! // A peer's certificate chain, PEM, leaf first.
+//! let verifier = X509Verifier::new(bundles.clone(), &crypto);
+//! let peer = verifier.verify(&svid::certificates_from_pem(peer_pem)?, UnixTime::now())?;
 //! assert_eq!(peer.spiffe_id().as_str(), "spiffe://example.org/web");
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//!
+//! // A JWT-SVID sent to this service, which identifies as `spiffe://example.org/db`.
+//! let validator = JwtValidator::new(bundles, &crypto);
+//! let audience = Audience::new(["spiffe://example.org/db"])?;
+//! let caller = validator.validate(&token, &audience, UnixTime::now())?;
+//! assert_eq!(caller.spiffe_id().as_str(), "spiffe://example.org/web");
+//! # std::fs::remove_file(&bundle_path)?;
+//! # Ok(())
+//! # }
+//! #
+//! # /// A CA, an SVID of it as PEM, a JWT-SVID, and the bundle file (in tests, `ca` mints these).
+//! # fn test_material() -> Result<(std::path::PathBuf, String, String), Box<dyn std::error::Error>> {
+//! #     use std::time::Duration;
+//! #     use test_support::x509::{Ca, Validity};
+//! #     let validity = Validity::around_now(Duration::from_secs(60), Duration::from_secs(3600));
+//! #     let ca = Ca::builder("example.org").validity(validity).build();
+//! #     let leaf = ca.issue_leaf("spiffe://example.org/web").build();
+//! #     let key = test_support::jwt::Es256Key::generate("k1");
+//! #     let token = key.jwt_svid("spiffe://example.org/web", &["spiffe://example.org/db"], 300);
+//! #     let td: svid::TrustDomain = "example.org".parse()?;
+//! #     let bundle = SpiffeBundle::from_parts(
+//! #         svid::X509Bundle::from_certificates(td.clone(), [ca.cert.clone()])?,
+//! #         svid::JwtBundle::parse_workload_api(td, &key.jwks())?,
+//! #     )?;
+//! #     let path = std::env::temp_dir().join(format!("svid-doc-{}.json", std::process::id()));
+//! #     std::fs::write(&path, bundle.to_json())?;
+//! #     Ok((path, test_support::pem::pem([&leaf.cert]), token))
+//! # }
 //! ```
 //!
 //! # Caching
@@ -104,13 +124,22 @@ pub use error::{
     CertificateError, ChainPosition, Error, JwtError, KeyError, Oid, ProfileError, VerifyError,
 };
 pub use jwt::{
-    Audience, JwtAlgorithm, JwtKeyType, JwtSvid, JwtValidator, MAX_AUDIENCES, MAX_KEYS_WITHOUT_KID,
-    MAX_LEEWAY, MAX_TOKEN_LEN, VerifiedJwtSvid,
+    Audience, JwtAlgorithm, JwtKeyType, JwtValidator, MAX_AUDIENCES, MAX_KEYS_WITHOUT_KID,
+    MAX_LEEWAY, MAX_TOKEN_LEN, UnverifiedJwtSvid, VerifiedJwtSvid,
 };
 pub use key::{KeyAlgorithm, PrivateKey};
 pub use source::X509SvidSource;
-pub use x509::svid::X509Svid;
+pub use x509::svid::{X509Svid, certificates_from_der, certificates_from_pem};
 pub use x509::verify::{Usage, VerifiedX509Svid, X509Verifier, verify};
+
+// What a verification handles, re-exported so a user needs no second dependency at a matching
+// version: the certificate and time types of `rustls-pki-types`, the bundle types of
+// `trust-bundle` and the identifiers of `spiffe-id`.
+pub use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+pub use spiffe_id::{SpiffeId, TrustDomain};
+pub use trust_bundle::{
+    BundleSet, JwtBundle, JwtBundleSource, SpiffeBundle, X509Bundle, X509BundleSource,
+};
 
 /// The longest URI SAN accepted. SPIFFE IDs of 2048 bytes must be accepted and longer ones
 /// should not be generated (SPIFFE-ID 2.3), so nothing longer comes from a conforming issuer.

@@ -48,7 +48,7 @@ use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPa
 use rustls_pki_types::{CertificateDer, UnixTime};
 use serde_json::{Value, json};
 use spiffe_id::TrustDomain;
-use svid::{Audience, Crypto, JwtValidator, Usage, X509Verifier};
+use svid::{Audience, Crypto, JwtValidator, X509Verifier};
 use test_support::differential::{self, Expected, Judgement, Ours, judge};
 use test_support::pem::{flip_signature as flip_last, tlv};
 use test_support::time::unix_now;
@@ -363,14 +363,14 @@ fn ours(case: &Case, shared: &Value, x509_now: UnixTime) -> Verdict {
     let set = bundle_set(case.bundles.as_ref().unwrap_or(shared))?;
     let backend = Crypto::default();
     match &case.input {
-        Input::X509(chain) => X509Verifier::new(&set, &backend, Usage::Any)
+        Input::X509(chain) => X509Verifier::new(&set, &backend)
             .verify(chain, x509_now)
             .map(|v| v.spiffe_id().as_str().to_owned())
             .map_err(|e| format!("{e} [{e:?}]")),
         Input::Jwt { token, audience } => {
             let audience = Audience::new(audience.clone()).map_err(|e| format!("{e} [{e:?}]"))?;
-            JwtValidator::new(backend)
-                .validate(token, &set, &audience, UnixTime::now())
+            JwtValidator::new(&set, &backend)
+                .validate(token, &audience, UnixTime::now())
                 .map(|v| v.spiffe_id().as_str().to_owned())
                 .map_err(|e| format!("{e} [{e:?}]"))
         }

@@ -89,12 +89,12 @@ fn pyjwt_tokens_validate_as_expected() {
     let mut failures = Vec::new();
     let mut accepted = 0;
     for backend in backends {
-        let validator = JwtValidator::new(backend.clone());
+        let validator = JwtValidator::new(&bundles, &backend);
         for case in &tokens {
             let name = case["name"].as_str().unwrap();
             let token = case["token"].as_str().unwrap();
             let expect = case["expect"].as_str().unwrap();
-            let outcome = match validator.validate(token, &bundles, &audience, now) {
+            let outcome = match validator.validate(token, &audience, now) {
                 Ok(verified) => {
                     assert_eq!(verified.spiffe_id().trust_domain().as_str(), TRUST_DOMAIN);
                     assert!(verified.audience().iter().any(|aud| aud == AUDIENCE));

@@ -22,12 +22,13 @@ use jwt_support::{
 };
 use spiffe_id::TrustDomain;
 use svid::{
-    Audience, JwtAlgorithm, JwtError, JwtSvid, JwtValidator, MAX_TOKEN_LEN, VerifiedJwtSvid,
+    Audience, JwtAlgorithm, JwtError, JwtValidator, MAX_TOKEN_LEN, UnverifiedJwtSvid,
+    VerifiedJwtSvid,
 };
 use trust_bundle::{BundleSet, IgnoredReason, JwtBundle, JwtBundleSource, JwtKey, SpiffeBundle};
 
 fn check(token: &str, source: &dyn JwtBundleSource) -> Result<VerifiedJwtSvid, JwtError> {
-    validator().validate(token, source, &audience(), now())
+    validator(source).validate(token, &audience(), now())
 }
 
 fn error(token: &str, source: &dyn JwtBundleSource) -> JwtError {
@@ -77,14 +78,12 @@ fn jsonwebtoken_329_aud_never_accepted_without_a_match() {
         let token = key.mint(&claims(SUB, aud, EXP));
         assert_eq!(error(&token, &bundle), JwtError::AudienceMismatch, "{aud}");
         // Nor under any other configuration.
-        let lenient = JwtValidator::new(svid::Crypto::default())
+        let lenient = JwtValidator::new(&bundle, &svid::Crypto::default())
             .allow_missing_kid()
             .with_leeway(svid::MAX_LEEWAY)
             .unwrap();
         assert_eq!(
-            lenient
-                .validate(&token, &bundle, &audience(), now())
-                .unwrap_err(),
+            lenient.validate(&token, &audience(), now()).unwrap_err(),
             JwtError::AudienceMismatch
         );
     }
@@ -121,7 +120,7 @@ fn cve_2026_25537_malformed_dates_are_never_absent() {
         );
         // parse_insecure agrees: it is a structural error, not a validation-time one.
         assert_eq!(
-            JwtSvid::parse_insecure(&token).unwrap_err(),
+            UnverifiedJwtSvid::parse_insecure(&token).unwrap_err(),
             JwtError::BadClaimType(claim)
         );
     }
@@ -140,7 +139,7 @@ fn jsonwebtoken_542_nbf_is_validated_by_default() {
     ));
     assert_eq!(error(&token, &bundle), JwtError::NotYetValid);
     for backend in backends() {
-        let result = JwtValidator::new(backend).validate(&token, &bundle, &audience(), now());
+        let result = JwtValidator::new(&bundle, &backend).validate(&token, &audience(), now());
         assert_eq!(result.unwrap_err(), JwtError::NotYetValid);
     }
 }
@@ -277,11 +276,9 @@ fn py_spiffe_449_sub_trust_domain_is_bound_to_its_bundle() {
     assert_eq!(error(&token, &set([a.clone()])), no_b);
     // A without kid: still only B's keys may be tried.
     let no_kid = shared.mint_with_header(r#"{"alg":"ES256"}"#, &claims_for("spiffe://b.org/w"));
-    let lenient = validator().allow_missing_kid();
+    let lenient = validator(&a).allow_missing_kid();
     assert_eq!(
-        lenient
-            .validate(&no_kid, &a, &audience(), now())
-            .unwrap_err(),
+        lenient.validate(&no_kid, &audience(), now()).unwrap_err(),
         no_b
     );
 
@@ -363,7 +360,7 @@ fn go_spiffe_233_malformed_tokens_never_panic() {
     for end in 0..token.len() {
         assert!(check(&token[..end], &bundle).is_err(), "prefix {end}");
         assert!(
-            JwtSvid::parse_insecure(&token[..end]).is_err(),
+            UnverifiedJwtSvid::parse_insecure(&token[..end]).is_err(),
             "prefix {end}"
         );
     }
@@ -399,7 +396,7 @@ fn go_spiffe_233_malformed_tokens_never_panic() {
         ),
     ] {
         assert!(check(&hostile, &bundle).is_err());
-        assert!(JwtSvid::parse_insecure(&hostile).is_err());
+        assert!(UnverifiedJwtSvid::parse_insecure(&hostile).is_err());
     }
 }
 
@@ -414,7 +411,7 @@ fn parsec_289_verified_fields_match_the_token() {
         r#"{{"sub":"spiffe://example.org/ns/prod/sa/api","aud":["{AUD}","b"],"exp":{EXP},"iat":{NOW},"x":{{"y":[1,2]}}}}"#
     ));
     let verified = check(&token, &bundle).unwrap();
-    let parsed = JwtSvid::parse_insecure(&token).unwrap();
+    let parsed = UnverifiedJwtSvid::parse_insecure(&token).unwrap();
     assert_eq!(verified.spiffe_id(), parsed.spiffe_id());
     assert_eq!(
         verified.spiffe_id().as_str(),
@@ -498,8 +495,8 @@ fn go_jose_cve_2024_28180_allow_list_is_independent_of_the_backend() {
     );
     let es512 = compact(&header("ES512", "k1"), &default_claims(), &[1; 132]);
     for backend in backends() {
-        let validator = JwtValidator::new(backend);
-        let result = |token: &str| validator.validate(token, &bundle, &audience(), now());
+        let validator = JwtValidator::new(&bundle, &backend);
+        let result = |token: &str| validator.validate(token, &audience(), now());
         assert_eq!(
             result(&eddsa).unwrap_err(),
             JwtError::UnsupportedAlgorithm("EdDSA".into())

@@ -24,14 +24,14 @@ use jwt_support::{
 };
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, KeyUsagePurpose, SanType};
 use svid::{
-    Audience, Crypto, JwtAlgorithm, JwtError, JwtSvid, JwtValidator, MAX_AUDIENCES, MAX_LEEWAY,
-    MAX_TOKEN_LEN, VerifiedJwtSvid,
+    Audience, Crypto, JwtAlgorithm, JwtError, JwtValidator, MAX_AUDIENCES, MAX_LEEWAY,
+    MAX_TOKEN_LEN, UnverifiedJwtSvid, VerifiedJwtSvid,
 };
 use trust_bundle::{EcCurve, JwtBundle, JwtBundleSource, SpiffeBundle};
 
 /// Validates with the default validator, audience [`AUD`] and time [`NOW`].
 fn check(token: &str, source: &dyn JwtBundleSource) -> Result<VerifiedJwtSvid, JwtError> {
-    validator().validate(token, source, &audience(), now())
+    validator(source).validate(token, &audience(), now())
 }
 
 /// The error the default validator returns.
@@ -84,7 +84,7 @@ fn j1_json_serialization_is_not_compact() {
     for json in [general, flattened, flattened_with_dots] {
         assert_eq!(error(&json, &bundle), JwtError::NotCompact, "{json}");
         assert_eq!(
-            JwtSvid::parse_insecure(&json).unwrap_err(),
+            UnverifiedJwtSvid::parse_insecure(&json).unwrap_err(),
             JwtError::NotCompact
         );
     }
@@ -193,8 +193,7 @@ fn j2_eddsa_is_refused_although_the_backends_verify_ed25519() {
     let (_, bundle) = fixture();
     let token = compact(&header("EdDSA", "k1"), &default_claims(), &[7; 64]);
     for backend in backends() {
-        let result =
-            JwtValidator::new(backend.clone()).validate(&token, &bundle, &audience(), now());
+        let result = JwtValidator::new(&bundle, &backend).validate(&token, &audience(), now());
         assert_eq!(
             result.unwrap_err(),
             JwtError::UnsupportedAlgorithm("EdDSA".into()),
@@ -261,8 +260,8 @@ fn j2_every_allowed_algorithm_validates() {
     for backend in backends() {
         for (key, alg) in cases {
             let token = key.mint_as(alg, &header(alg.name(), key.kid()), &default_claims());
-            let verified = JwtValidator::new(backend.clone())
-                .validate(&token, &bundle, &audience(), now())
+            let verified = JwtValidator::new(&bundle, &backend)
+                .validate(&token, &audience(), now())
                 .unwrap_or_else(|e| panic!("{alg} on {backend:?}: {e}"));
             assert_eq!(verified.algorithm(), alg);
             assert_eq!(verified.kid(), Some(key.kid()));
@@ -290,8 +289,8 @@ fn es512_fixture() -> (String, JwtBundle) {
 fn j2_es512_from_openssl_validates_on_every_backend() {
     let (token, bundle) = es512_fixture();
     for backend in [Crypto::default()].into_iter().chain(backends()) {
-        let verified = JwtValidator::new(backend.clone())
-            .validate(&token, &bundle, &audience(), now())
+        let verified = JwtValidator::new(&bundle, &backend)
+            .validate(&token, &audience(), now())
             .unwrap_or_else(|e| panic!("ES512 on {backend:?}: {e}"));
         assert_eq!(verified.algorithm(), JwtAlgorithm::Es512);
         assert_eq!(verified.kid(), Some("p521"));
@@ -314,8 +313,8 @@ fn j2_es512_refuses_keys_of_another_curve_or_type() {
         let wrong = bundle(TD, &[&key]);
         for backend in backends() {
             assert!(matches!(
-                JwtValidator::new(backend.clone())
-                    .validate(&token, &wrong, &audience(), now())
+                JwtValidator::new(&wrong, &backend)
+                    .validate(&token, &audience(), now())
                     .unwrap_err(),
                 JwtError::KeyDoesNotFitAlgorithm { .. }
             ));
@@ -346,8 +345,8 @@ fn j2_es512_signature_must_be_132_bytes_of_r_and_s() {
     let mut zero_r = signature.clone();
     zero_r[..66].fill(0);
     for backend in backends() {
-        let validator = JwtValidator::new(backend.clone());
-        let result = |sig: &[u8]| validator.validate(&with(sig), &bundle, &audience(), now());
+        let validator = JwtValidator::new(&bundle, &backend);
+        let result = |sig: &[u8]| validator.validate(&with(sig), &audience(), now());
         for malformed in [&signature[..131], &long[..], &der[..], &signature[..66]] {
             assert_eq!(
                 result(malformed).unwrap_err(),
@@ -388,8 +387,8 @@ fn j2_backend_without_p521_names_the_features_that_add_it() {
     };
     let backend = Crypto::from_provider(std::sync::Arc::new(provider));
     let (token, bundle) = es512_fixture();
-    let error = JwtValidator::new(backend)
-        .validate(&token, &bundle, &audience(), now())
+    let error = JwtValidator::new(&bundle, &backend)
+        .validate(&token, &audience(), now())
         .unwrap_err();
     assert_eq!(error, JwtError::AlgorithmNotInProvider(JwtAlgorithm::Es512));
     let message = error.to_string();
@@ -420,8 +419,8 @@ fn j2_es512_validates_with_aws_lc_rs() {
     assert_eq!(signature.as_ref().len(), 132);
     let token = format!("{signing_input}.{}", b64(signature.as_ref()));
 
-    let verified = JwtValidator::new(Crypto::aws_lc_rs())
-        .validate(&token, &bundle, &audience(), now())
+    let verified = JwtValidator::new(&bundle, &Crypto::aws_lc_rs())
+        .validate(&token, &audience(), now())
         .unwrap();
     assert_eq!(verified.algorithm(), JwtAlgorithm::Es512);
 
@@ -443,7 +442,7 @@ fn j2_es512_validates_with_aws_lc_rs() {
     let es256_on_p521 = p256.mint_with_header(&header("ES256", "p521"), &default_claims());
     for token in [es512_on_p256, es256_on_p521] {
         let result =
-            JwtValidator::new(Crypto::aws_lc_rs()).validate(&token, &both, &audience(), now());
+            JwtValidator::new(&both, &Crypto::aws_lc_rs()).validate(&token, &audience(), now());
         assert!(matches!(
             result.unwrap_err(),
             JwtError::KeyDoesNotFitAlgorithm { .. }
@@ -773,7 +772,7 @@ fn j5_any_expected_audience_matches() {
         (r#"["z"]"#, false),
     ] {
         let token = with_claims(&key, &claims(SUB, aud, EXP));
-        let result = validator().validate(&token, &bundle, &expected, now());
+        let result = validator(&bundle).validate(&token, &expected, now());
         match (result, ok) {
             (Ok(_), true) => {}
             (Err(e), false) => assert_eq!(e, JwtError::AudienceMismatch),
@@ -931,14 +930,12 @@ fn j7_expired_beyond_leeway_is_refused() {
     check(&expired_at(NOW), &bundle).unwrap();
 
     // With no leeway, one second past `exp` is expired.
-    let strict = validator().with_leeway(Duration::ZERO).unwrap();
+    let strict = validator(&bundle).with_leeway(Duration::ZERO).unwrap();
     let token = expired_at(NOW);
-    strict
-        .validate(&token, &bundle, &audience(), at(NOW))
-        .unwrap();
+    strict.validate(&token, &audience(), at(NOW)).unwrap();
     assert_eq!(
         strict
-            .validate(&token, &bundle, &audience(), at(NOW + 1))
+            .validate(&token, &audience(), at(NOW + 1))
             .unwrap_err(),
         JwtError::Expired
     );
@@ -970,26 +967,24 @@ fn j7_nbf_in_the_future_beyond_leeway_is_refused() {
 fn leeway_over_five_minutes_is_refused() {
     assert_eq!(MAX_LEEWAY, Duration::from_secs(300));
     assert_eq!(
-        validator()
+        validator(svid::BundleSet::new())
             .with_leeway(MAX_LEEWAY + Duration::from_nanos(1))
             .unwrap_err(),
         JwtError::LeewayTooLarge
     );
     assert_eq!(
-        validator().with_leeway(Duration::MAX).unwrap_err(),
+        validator(svid::BundleSet::new())
+            .with_leeway(Duration::MAX)
+            .unwrap_err(),
         JwtError::LeewayTooLarge
     );
     let (key, bundle) = fixture();
-    let generous = validator().with_leeway(MAX_LEEWAY).unwrap();
+    let generous = validator(&bundle).with_leeway(MAX_LEEWAY).unwrap();
     let token = with_claims(&key, &claims(SUB, &format!(r#""{AUD}""#), NOW - 300));
-    generous
-        .validate(&token, &bundle, &audience(), now())
-        .unwrap();
+    generous.validate(&token, &audience(), now()).unwrap();
     let token = with_claims(&key, &claims(SUB, &format!(r#""{AUD}""#), NOW - 301));
     assert_eq!(
-        generous
-            .validate(&token, &bundle, &audience(), now())
-            .unwrap_err(),
+        generous.validate(&token, &audience(), now()).unwrap_err(),
         JwtError::Expired
     );
 }
@@ -1118,20 +1113,16 @@ fn j10_keyless_tokens_try_only_the_sub_trust_domain() {
     let a_key = TestKey::p256("a-key");
     let b_key = TestKey::p256("b-key");
     let source = set([bundle("a.org", &[&a_key]), bundle("b.org", &[&b_key])]);
-    let lenient = validator().allow_missing_kid();
+    let lenient = validator(&source).allow_missing_kid();
     let no_kid = r#"{"alg":"ES256","typ":"JWT"}"#;
 
     let token = a_key.mint_with_header(no_kid, &claims_for("spiffe://b.org/x"));
     assert_eq!(
-        lenient
-            .validate(&token, &source, &audience(), now())
-            .unwrap_err(),
+        lenient.validate(&token, &audience(), now()).unwrap_err(),
         JwtError::BadSignature
     );
     let token = a_key.mint_with_header(no_kid, &claims_for("spiffe://a.org/x"));
-    lenient
-        .validate(&token, &source, &audience(), now())
-        .unwrap();
+    lenient.validate(&token, &audience(), now()).unwrap();
 }
 
 /// A key published in a SPIFFE bundle document with `use` other than `jwt-svid`
@@ -1268,17 +1259,18 @@ fn missing_kid_is_refused_by_default_and_allowed_on_request() {
     let token = key.mint_with_header(r#"{"alg":"ES256","typ":"JWT"}"#, &default_claims());
     assert_eq!(error(&token, &bundle), JwtError::MissingKid);
 
-    let lenient = validator().allow_missing_kid();
-    let verified = lenient
-        .validate(&token, &bundle, &audience(), now())
+    let verified = validator(&bundle)
+        .allow_missing_kid()
+        .validate(&token, &audience(), now())
         .unwrap();
     assert_eq!(verified.kid(), None);
 
     // A kid, when present, is still matched by it.
     let token = key.mint_with_header(&header("ES256", "k0"), &default_claims());
     assert_eq!(
-        lenient
-            .validate(&token, &bundle, &audience(), now())
+        validator(&bundle)
+            .allow_missing_kid()
+            .validate(&token, &audience(), now())
             .unwrap_err(),
         JwtError::BadSignature
     );
@@ -1286,8 +1278,9 @@ fn missing_kid_is_refused_by_default_and_allowed_on_request() {
     let only_rsa = jwt_support::bundle(TD, &[&rsa]);
     let token = key.mint_with_header(r#"{"alg":"ES256"}"#, &default_claims());
     assert!(matches!(
-        lenient
-            .validate(&token, &only_rsa, &audience(), now())
+        validator(&only_rsa)
+            .allow_missing_kid()
+            .validate(&token, &audience(), now())
             .unwrap_err(),
         JwtError::NoKeyFitsAlgorithm { .. }
     ));
@@ -1308,20 +1301,21 @@ fn kidless_tokens_try_only_fitting_keys_up_to_a_bound() {
     keys.extend((0..100).map(|i| TestKey::p384(&format!("p384-{i}"))));
     // The signer and other P-256 keys: exactly the bound of fitting keys.
     keys.extend((1..MAX_KEYS_WITHOUT_KID).map(|i| TestKey::p256(&format!("p256-{i}"))));
-    let lenient = validator().allow_missing_kid();
     let es256 = signer.mint_with_header(r#"{"alg":"ES256"}"#, &default_claims());
     let at_bound = bundle(TD, &keys.iter().chain([&signer]).collect::<Vec<_>>());
     assert_eq!(at_bound.len(), 200 + MAX_KEYS_WITHOUT_KID);
     assert!(
-        lenient
-            .validate(&es256, &at_bound, &audience(), now())
+        validator(&at_bound)
+            .allow_missing_kid()
+            .validate(&es256, &audience(), now())
             .is_ok()
     );
     // RS256 without kid: 100 RSA keys fit, more than the bound, whatever the EC keys.
     let rs256 = keys[0].mint_as(JwtAlgorithm::Rs256, r#"{"alg":"RS256"}"#, &default_claims());
     assert_eq!(
-        lenient
-            .validate(&rs256, &at_bound, &audience(), now())
+        validator(&at_bound)
+            .allow_missing_kid()
+            .validate(&rs256, &audience(), now())
             .unwrap_err(),
         JwtError::TooManyCandidateKeys {
             count: 100,
@@ -1332,8 +1326,9 @@ fn kidless_tokens_try_only_fitting_keys_up_to_a_bound() {
     keys.push(TestKey::p256("p256-extra"));
     let past_bound = bundle(TD, &keys.iter().chain([&signer]).collect::<Vec<_>>());
     assert_eq!(
-        lenient
-            .validate(&es256, &past_bound, &audience(), now())
+        validator(&past_bound)
+            .allow_missing_kid()
+            .validate(&es256, &audience(), now())
             .unwrap_err(),
         JwtError::TooManyCandidateKeys {
             count: MAX_KEYS_WITHOUT_KID + 1,
@@ -1343,8 +1338,9 @@ fn kidless_tokens_try_only_fitting_keys_up_to_a_bound() {
     // With a kid the bound does not apply: one lookup, one signature check.
     let with_kid = signer.mint_default();
     assert!(
-        lenient
-            .validate(&with_kid, &past_bound, &audience(), now())
+        validator(&past_bound)
+            .allow_missing_kid()
+            .validate(&with_kid, &audience(), now())
             .is_ok()
     );
 }
@@ -1556,7 +1552,7 @@ fn tokens_over_16_kib_are_refused() {
     );
     let huge = "a.".repeat(1 << 20);
     assert_eq!(
-        JwtSvid::parse_insecure(&huge).unwrap_err(),
+        UnverifiedJwtSvid::parse_insecure(&huge).unwrap_err(),
         JwtError::TokenTooLong { len: huge.len() }
     );
 }
@@ -1598,7 +1594,7 @@ fn verified_token_exposes_id_audience_expiry_and_claims() {
 fn parse_insecure_needs_no_bundle() {
     let key = TestKey::p384("unpublished");
     let token = key.mint(&claims(SUB, &format!(r#""{AUD}""#), EXP));
-    let parsed = JwtSvid::parse_insecure(&token).unwrap();
+    let parsed = UnverifiedJwtSvid::parse_insecure(&token).unwrap();
     assert_eq!(parsed.spiffe_id().as_str(), SUB);
     assert_eq!(parsed.audience(), [AUD]);
     assert_eq!(parsed.kid(), Some("unpublished"));
@@ -1608,12 +1604,12 @@ fn parse_insecure_needs_no_bundle() {
 
     // Expired and for any audience: not its business.
     let old = key.mint(&claims(SUB, r#""elsewhere""#, 1));
-    assert!((JwtSvid::parse_insecure(&old).unwrap().expiry() - 1.0).abs() < f64::EPSILON);
+    assert!((UnverifiedJwtSvid::parse_insecure(&old).unwrap().expiry() - 1.0).abs() < f64::EPSILON);
 
     // Structural rules still apply.
     let none = format!("{}.{}.", b64(header("none", "x")), b64(default_claims()));
     assert_eq!(
-        JwtSvid::parse_insecure(&none).unwrap_err(),
+        UnverifiedJwtSvid::parse_insecure(&none).unwrap_err(),
         JwtError::UnsupportedAlgorithm("none".into())
     );
 

@@ -12,12 +12,13 @@ mod common;
 mod jwt_support;
 
 use std::slice::from_ref;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use rustls_pki_types::CertificateDer;
 use spiffe_id::TrustDomain;
-use svid::{Audience, Error, JwtError, Usage, VerifyError, X509Verifier};
+use svid::{Audience, Error, JwtError, VerifyError, X509Verifier};
 use trust_bundle::{BundleSet, JwtBundle, JwtBundleSource, X509Bundle, X509BundleSource};
 
 use common::CaExt as _;
@@ -77,7 +78,7 @@ impl JwtBundleSource for FixedGeneration {
 }
 
 fn cached_x509(source: Swappable) -> X509Verifier<Swappable> {
-    X509Verifier::new(source, &common::backend(), Usage::Any).with_result_cache(16)
+    X509Verifier::new(source, &common::backend()).with_result_cache(16)
 }
 
 /// A removed authority takes effect on the next call, cached success or not.
@@ -146,8 +147,49 @@ fn x509_same_fingerprint_different_bytes_is_verified_afresh() {
     ));
 }
 
-fn cached_jwt() -> svid::JwtValidator {
-    jwt_support::validator().with_result_cache(16)
+fn cached_jwt<S: JwtBundleSource>(source: S) -> svid::JwtValidator<S> {
+    jwt_support::validator(source).with_result_cache(16)
+}
+
+/// One validator's source that serves from `first` until [`Switch::switch`], then from
+/// `second`, forwarding the generation of whichever serves: how one cached validator meets two
+/// sources, as a live source that is replaced behind it would.
+struct Switch<A, B> {
+    first: A,
+    second: B,
+    switched: AtomicBool,
+}
+
+impl<A, B> Switch<A, B> {
+    fn new(first: A, second: B) -> Self {
+        Self {
+            first,
+            second,
+            switched: AtomicBool::new(false),
+        }
+    }
+
+    fn switch(&self) {
+        self.switched.store(true, Ordering::SeqCst);
+    }
+}
+
+impl<A: JwtBundleSource, B: JwtBundleSource> JwtBundleSource for Switch<A, B> {
+    fn jwt_bundle(&self, trust_domain: &TrustDomain) -> Option<Arc<JwtBundle>> {
+        if self.switched.load(Ordering::SeqCst) {
+            self.second.jwt_bundle(trust_domain)
+        } else {
+            self.first.jwt_bundle(trust_domain)
+        }
+    }
+
+    fn generation(&self) -> u64 {
+        if self.switched.load(Ordering::SeqCst) {
+            self.second.generation()
+        } else {
+            self.first.generation()
+        }
+    }
 }
 
 /// A removed JWT key takes effect on the next call.
@@ -159,12 +201,12 @@ fn jwt_removed_key_takes_effect_on_next_call() {
         jwt_support::TD,
         &[&key],
     )]));
-    let validator = cached_jwt();
+    let validator = cached_jwt(&source);
     let audience = jwt_support::audience();
     for _ in 0..3 {
         assert!(
             validator
-                .validate(&token, &source, &audience, jwt_support::now())
+                .validate(&token, &audience, jwt_support::now())
                 .is_ok()
         );
     }
@@ -174,7 +216,7 @@ fn jwt_removed_key_takes_effect_on_next_call() {
     )]));
     assert_eq!(
         validator
-            .validate(&token, &source, &audience, jwt_support::now())
+            .validate(&token, &audience, jwt_support::now())
             .unwrap_err(),
         JwtError::UnknownKid("k1".into())
     );
@@ -186,21 +228,16 @@ fn jwt_cached_token_is_rechecked_for_another_audience() {
     let key = jwt_support::TestKey::p256("k1");
     let token = key.mint_default();
     let bundles = jwt_support::set([jwt_support::bundle(jwt_support::TD, &[&key])]);
-    let validator = cached_jwt();
+    let validator = cached_jwt(&bundles);
     assert!(
         validator
-            .validate(
-                &token,
-                &bundles,
-                &jwt_support::audience(),
-                jwt_support::now()
-            )
+            .validate(&token, &jwt_support::audience(), jwt_support::now())
             .is_ok()
     );
     let elsewhere = Audience::new(["spiffe://example.org/elsewhere"]).unwrap();
     assert_eq!(
         validator
-            .validate(&token, &bundles, &elsewhere, jwt_support::now())
+            .validate(&token, &elsewhere, jwt_support::now())
             .unwrap_err(),
         JwtError::AudienceMismatch
     );
@@ -212,38 +249,29 @@ fn jwt_cached_token_expires() {
     let key = jwt_support::TestKey::p256("k1");
     let token = key.mint_default();
     let bundles = jwt_support::set([jwt_support::bundle(jwt_support::TD, &[&key])]);
-    let validator = cached_jwt();
+    let validator = cached_jwt(&bundles);
     let audience = jwt_support::audience();
     assert!(
         validator
-            .validate(&token, &bundles, &audience, jwt_support::now())
+            .validate(&token, &audience, jwt_support::now())
             .is_ok()
     );
     assert!(
         validator
-            .validate(
-                &token,
-                &bundles,
-                &audience,
-                jwt_support::at(jwt_support::EXP + 30)
-            )
+            .validate(&token, &audience, jwt_support::at(jwt_support::EXP + 30))
             .is_ok()
     );
     assert_eq!(
         validator
-            .validate(
-                &token,
-                &bundles,
-                &audience,
-                jwt_support::at(jwt_support::EXP + 31)
-            )
+            .validate(&token, &audience, jwt_support::at(jwt_support::EXP + 31))
             .unwrap_err(),
         JwtError::Expired
     );
 }
 
-/// Two sources that report the same generation never share entries: the cache key includes the
-/// source itself.
+/// Two sources that report the same generation never share entries: after the validator's
+/// source moves from one to the other, the bundle that decided the cached verdict is looked up
+/// again and is not the one the new source serves.
 #[test]
 fn jwt_sources_with_equal_generations_do_not_share_entries() {
     let key = jwt_support::TestKey::p256("k1");
@@ -257,16 +285,17 @@ fn jwt_sources_with_equal_generations_do_not_share_entries() {
         jwt_support::TD,
         &[&other_key],
     )]));
-    let validator = cached_jwt();
+    let validator = cached_jwt(Switch::new(trusting, not_trusting));
     let audience = jwt_support::audience();
     assert!(
         validator
-            .validate(&token, &trusting, &audience, jwt_support::now())
+            .validate(&token, &audience, jwt_support::now())
             .is_ok()
     );
+    validator.source().switch();
     assert_eq!(
         validator
-            .validate(&token, &not_trusting, &audience, jwt_support::now())
+            .validate(&token, &audience, jwt_support::now())
             .unwrap_err(),
         JwtError::BadSignature
     );
@@ -286,20 +315,16 @@ fn jwt_strict_kid_validator_never_reuses_a_lax_clones_verdict() {
     );
     let bundles = jwt_support::set([jwt_support::bundle(jwt_support::TD, &[&key])]);
     let audience = jwt_support::audience();
-    let strict = cached_jwt();
+    let strict = cached_jwt(&bundles);
     let lax = strict.clone().allow_missing_kid();
     let now = jwt_support::now();
     assert_eq!(
-        strict
-            .validate(&token, &bundles, &audience, now)
-            .unwrap_err(),
+        strict.validate(&token, &audience, now).unwrap_err(),
         JwtError::MissingKid
     );
-    assert!(lax.validate(&token, &bundles, &audience, now).is_ok());
+    assert!(lax.validate(&token, &audience, now).is_ok());
     assert_eq!(
-        strict
-            .validate(&token, &bundles, &audience, now)
-            .unwrap_err(),
+        strict.validate(&token, &audience, now).unwrap_err(),
         JwtError::MissingKid
     );
 }
@@ -320,25 +345,18 @@ fn jwt_zero_leeway_validator_never_reuses_a_lenient_clones_verdict() {
     ));
     let bundles = jwt_support::set([jwt_support::bundle(jwt_support::TD, &[&key])]);
     let audience = jwt_support::audience();
-    let strict = cached_jwt().with_leeway(Duration::ZERO).unwrap();
+    let strict = cached_jwt(&bundles).with_leeway(Duration::ZERO).unwrap();
     let lenient = strict.clone().with_leeway(svid::MAX_LEEWAY).unwrap();
     let now = jwt_support::now();
     assert_eq!(
-        strict
-            .validate(&token, &bundles, &audience, now)
-            .unwrap_err(),
+        strict.validate(&token, &audience, now).unwrap_err(),
         JwtError::Expired
     );
-    assert!(lenient.validate(&token, &bundles, &audience, now).is_ok());
+    assert!(lenient.validate(&token, &audience, now).is_ok());
     for later in [0, 1, 150, 199] {
         assert_eq!(
             strict
-                .validate(
-                    &token,
-                    &bundles,
-                    &audience,
-                    jwt_support::at(jwt_support::NOW + later)
-                )
+                .validate(&token, &audience, jwt_support::at(jwt_support::NOW + later))
                 .unwrap_err(),
             JwtError::Expired,
             "{later} s later"
@@ -381,16 +399,13 @@ fn jwt_policy_wrapper_never_reuses_its_inner_sources_verdict() {
         core::ptr::from_ref(&wrapper).cast::<u8>(),
         core::ptr::from_ref(&wrapper.inner).cast::<u8>()
     );
-    let validator = cached_jwt();
+    let validator = cached_jwt(Switch::new(&wrapper.inner, &wrapper));
     let audience = jwt_support::audience();
     let now = jwt_support::now();
-    assert!(
-        validator
-            .validate(&token, &wrapper.inner, &audience, now)
-            .is_ok()
-    );
+    assert!(validator.validate(&token, &audience, now).is_ok());
+    validator.source().switch();
     assert!(matches!(
-        validator.validate(&token, &wrapper, &audience, now),
+        validator.validate(&token, &audience, now),
         Err(JwtError::NoBundle { .. })
     ));
 }
@@ -412,31 +427,22 @@ fn jwt_cached_window_rounds_a_fractional_nbf_up() {
     let token = key.mint(&claims);
     let bundles = jwt_support::set([jwt_support::bundle(jwt_support::TD, &[&key])]);
     let audience = jwt_support::audience();
-    let validator = cached_jwt().with_leeway(Duration::ZERO).unwrap();
-    let fresh = jwt_support::validator()
+    let validator = cached_jwt(&bundles).with_leeway(Duration::ZERO).unwrap();
+    let fresh = jwt_support::validator(&bundles)
         .with_leeway(Duration::ZERO)
         .unwrap();
     let at_now = jwt_support::now();
     assert_eq!(
-        fresh
-            .validate(&token, &bundles, &audience, at_now)
-            .unwrap_err(),
+        fresh.validate(&token, &audience, at_now).unwrap_err(),
         JwtError::NotYetValid
     );
     assert!(
         validator
-            .validate(
-                &token,
-                &bundles,
-                &audience,
-                jwt_support::at(jwt_support::NOW + 1)
-            )
+            .validate(&token, &audience, jwt_support::at(jwt_support::NOW + 1))
             .is_ok()
     );
     assert_eq!(
-        validator
-            .validate(&token, &bundles, &audience, at_now)
-            .unwrap_err(),
+        validator.validate(&token, &audience, at_now).unwrap_err(),
         JwtError::NotYetValid
     );
 }

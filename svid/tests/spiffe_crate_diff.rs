@@ -183,9 +183,8 @@ const CLOCK_WINDOW: (u64, u64) = (1_577_836_800, 2_051_222_400);
 /// The verdicts on one JWT vector.
 fn jwt_case(vector: &Vector) -> Case {
     let token = vector.token();
-    let ours = match JwtValidator::new(Crypto::default()).validate(
+    let ours = match JwtValidator::new(&vector.jwt_bundles(), &Crypto::default()).validate(
         &token,
-        &vector.jwt_bundles(),
         &vector.audience(),
         vector.now(),
     ) {

@@ -746,6 +746,31 @@ fn server_auth_only_leaf_is_not_a_client() {
     assert!(verify_for(&chain, &root.bundle(), Usage::ServerAuth).is_ok());
 }
 
+/// Outside TLS there is no role: a verifier starts at `Usage::Any` and accepts a serverAuth-only
+/// leaf until `with_usage` gives it a role, after which it refuses it as a client; a result cached
+/// for the old usage is not served for the new one.
+///
+/// shared/spec/SPIFFE-DIGEST.md 2.2 (extKeyUsage), 2.6 (EKU [rec]: require the role's usage).
+#[test]
+fn verifier_usage_defaults_to_any_and_with_usage_sets_the_role() {
+    let root = Ca::root("example.org");
+    let leaf = root.leaf_with("spiffe://example.org/w", KeyType::P256, |p| {
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    });
+    let chain = [leaf.cert];
+    let verifier = X509Verifier::new(root.bundle(), &backend()).with_result_cache(4);
+    assert_eq!(verifier.usage(), Usage::Any);
+    assert!(verifier.verify(&chain, now()).is_ok());
+    let client = verifier.with_usage(Usage::ClientAuth);
+    assert_eq!(client.usage(), Usage::ClientAuth);
+    assert_eq!(
+        verify_err(client.verify(&chain, now())),
+        VerifyError::WrongUsage
+    );
+    let server = client.with_usage(Usage::ServerAuth);
+    assert!(server.verify(&chain, now()).is_ok());
+}
+
 /// EKU is only a SHOULD: a leaf without it is accepted for every usage.
 ///
 /// shared/spec/SPIFFE-DIGEST.md 2.2 (extKeyUsage SHOULD), 2.6 (EKU [rec]).
@@ -1055,7 +1080,7 @@ fn sources_of_every_shape_verify() {
     assert!(verify(&chain, &root.bundle()).is_ok());
     assert!(verify(&chain, &set([root.bundle()])).is_ok());
     let shared: Arc<dyn X509BundleSource> = Arc::new(set([root.bundle()]));
-    let verifier = X509Verifier::new(shared, &backend(), Usage::ServerAuth);
+    let verifier = X509Verifier::new(shared, &backend()).with_usage(Usage::ServerAuth);
     assert!(verifier.verify(&chain, now()).is_ok());
 }
 
@@ -1432,11 +1457,7 @@ fn reused_verifier_follows_bundle_updates() {
     let chain = [leaf.cert];
 
     let with_a = set([root_a.bundle()]);
-    let verifier = X509Verifier::new(
-        SwappableSource(RwLock::new(with_a.clone())),
-        &backend(),
-        Usage::Any,
-    );
+    let verifier = X509Verifier::new(SwappableSource(RwLock::new(with_a.clone())), &backend());
     assert!(verifier.verify(&chain, now()).is_ok());
     assert!(verifier.verify(&chain, now()).is_ok()); // from the cache
 
@@ -1561,8 +1582,7 @@ fn same_subject_decoy_authorities_cost_no_signature_checks() {
     authorities.push(&root.cert);
     let decoyed = set([bundle("example.org", &authorities)]);
     let clean = set([root.bundle()]);
-    let verifier =
-        |bundles: BundleSet| X509Verifier::new(bundles, &counting::backend(), Usage::Any);
+    let verifier = |bundles: BundleSet| X509Verifier::new(bundles, &counting::backend());
     let (decoyed, clean) = (verifier(decoyed), verifier(clean));
 
     for presented in [

@@ -113,8 +113,9 @@ where
 /// use trust_bundle::BundleSet;
 /// use tls_integration::tower::JwtBearerLayer;
 ///
-/// let validator = JwtValidator::new(Crypto::default()).with_result_cache(4096);
-/// let layer = JwtBearerLayer::new(validator, Arc::new(BundleSet::new()), Audience::new(["payments"])?)
+/// let validator = JwtValidator::new(Arc::new(BundleSet::new()), &Crypto::default())
+///     .with_result_cache(4096);
+/// let layer = JwtBearerLayer::new(validator, Audience::new(["payments"])?)
 ///     .require_subject(spiffe_id::IdMatcher::member_of("prod.example".parse()?));
 /// # let _ = layer;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -124,24 +125,43 @@ pub struct JwtBearerLayer {
     auth: Arc<BearerAuth>,
 }
 
+/// A [`JwtValidator`] over any bundle source, so the layer needs no type parameter for it.
+trait ValidateToken: Send + Sync {
+    fn validate(
+        &self,
+        token: &str,
+        audience: &Audience,
+        now: UnixTime,
+    ) -> Result<VerifiedJwtSvid, svid::JwtError>;
+}
+
+impl<B: JwtBundleSource> ValidateToken for JwtValidator<B> {
+    fn validate(
+        &self,
+        token: &str,
+        audience: &Audience,
+        now: UnixTime,
+    ) -> Result<VerifiedJwtSvid, svid::JwtError> {
+        Self::validate(self, token, audience, now)
+    }
+}
+
 struct BearerAuth {
-    validator: JwtValidator,
-    bundles: Arc<dyn JwtBundleSource>,
+    validator: Arc<dyn ValidateToken>,
     audience: Audience,
     subjects: Option<IdMatcher>,
 }
 
 impl JwtBearerLayer {
-    /// Requires a JWT-SVID for `audience`, validated with `validator` against `bundles`.
-    pub fn new(
-        validator: JwtValidator,
-        bundles: Arc<dyn JwtBundleSource>,
+    /// Requires a JWT-SVID for `audience`, validated with `validator` against its bundle
+    /// source.
+    pub fn new<B: JwtBundleSource + 'static>(
+        validator: JwtValidator<B>,
         audience: Audience,
     ) -> Self {
         Self {
             auth: Arc::new(BearerAuth {
-                validator,
-                bundles,
+                validator: Arc::new(validator),
                 audience,
                 subjects: None,
             }),
@@ -155,8 +175,7 @@ impl JwtBearerLayer {
         let auth = &self.auth;
         Self {
             auth: Arc::new(BearerAuth {
-                validator: auth.validator.clone(),
-                bundles: Arc::clone(&auth.bundles),
+                validator: Arc::clone(&auth.validator),
                 audience: auth.audience.clone(),
                 subjects: Some(matcher),
             }),
@@ -188,7 +207,7 @@ impl BearerAuth {
         let token = bearer_token(headers).ok_or(Error::MissingBearer)?;
         let verified = self
             .validator
-            .validate(token, &*self.bundles, &self.audience, now)
+            .validate(token, &self.audience, now)
             .map_err(Error::Jwt)?;
         if let Some(subjects) = &self.subjects {
             if !subjects.matches(verified.spiffe_id()) {

@@ -32,7 +32,7 @@ impl PeerVerifier {
         usage: Usage,
     ) -> Self {
         Self {
-            svids: X509Verifier::new(bundles, crypto, usage),
+            svids: X509Verifier::new(bundles, crypto).with_usage(usage),
             algorithms: crypto.provider().signature_verification_algorithms,
             authorizer,
         }

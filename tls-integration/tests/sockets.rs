@@ -386,8 +386,7 @@ async fn jwt_bearer_layer_over_tls() {
     let issuer = JwtIssuer::new("a.example", "k1");
     let jwt_bundles = Arc::new(issuer.bundle());
     let layer = JwtBearerLayer::new(
-        JwtValidator::new(Crypto::default()).with_result_cache(64),
-        jwt_bundles,
+        JwtValidator::new(jwt_bundles, &Crypto::default()).with_result_cache(64),
         Audience::new(["payments"]).unwrap(),
     )
     .require_subject(IdMatcher::pattern("spiffe://a.example/ns/*").unwrap());

@@ -100,8 +100,7 @@ async fn require_spiffe_id_passes_matching_peers_only() {
 
 fn bearer_layer(issuer: &JwtIssuer) -> JwtBearerLayer {
     JwtBearerLayer::new(
-        JwtValidator::new(Crypto::default()).with_result_cache(16),
-        Arc::new(issuer.bundle()),
+        JwtValidator::new(Arc::new(issuer.bundle()), &Crypto::default()).with_result_cache(16),
         Audience::new(["payments"]).unwrap(),
     )
 }
@@ -153,21 +152,23 @@ async fn jwt_bearer_validates_and_exposes_claims() {
     // A valid token of a subject the layer does not accept: forbidden, not unauthenticated.
     let stranger = JwtIssuer::new("b.example", "k2");
     let layer = JwtBearerLayer::new(
-        JwtValidator::new(Crypto::default()),
-        Arc::new(
-            trust_bundle::BundleSet::from_bundles([
-                trust_bundle::SpiffeBundle::from_parts(
-                    trust_bundle::X509Bundle::new("a.example".parse().unwrap()),
-                    issuer.bundle(),
-                )
+        JwtValidator::new(
+            Arc::new(
+                trust_bundle::BundleSet::from_bundles([
+                    trust_bundle::SpiffeBundle::from_parts(
+                        trust_bundle::X509Bundle::new("a.example".parse().unwrap()),
+                        issuer.bundle(),
+                    )
+                    .unwrap(),
+                    trust_bundle::SpiffeBundle::from_parts(
+                        trust_bundle::X509Bundle::new("b.example".parse().unwrap()),
+                        stranger.bundle(),
+                    )
+                    .unwrap(),
+                ])
                 .unwrap(),
-                trust_bundle::SpiffeBundle::from_parts(
-                    trust_bundle::X509Bundle::new("b.example".parse().unwrap()),
-                    stranger.bundle(),
-                )
-                .unwrap(),
-            ])
-            .unwrap(),
+            ),
+            &Crypto::default(),
         ),
         Audience::new(["payments"]).unwrap(),
     )

@@ -32,7 +32,7 @@ use trust_bundle::{JwtBundle, JwtBundleSource, X509Bundle, X509BundleSource};
 use crate::client::ClientBuilder;
 use crate::error::Error;
 use crate::jwt_source::JwtSource;
-use crate::types::{ValidatedJwtSvid, WorkloadJwtSvid};
+use crate::types::{AgentVerifiedJwtSvid, JwtSvid};
 use crate::watch::SourceOptions;
 use crate::x509_source::{SvidPicker, X509Snapshot, X509Source};
 
@@ -148,7 +148,7 @@ impl BlockingJwtSource {
         &self,
         audience: &[A],
         spiffe_id: Option<&SpiffeId>,
-    ) -> Result<Arc<WorkloadJwtSvid>, Error> {
+    ) -> Result<Arc<JwtSvid>, Error> {
         self.runtime
             .block_on(self.source.fetch_jwt_svid(audience, spiffe_id))
     }
@@ -160,7 +160,7 @@ impl BlockingJwtSource {
     ///
     /// # Panics
     /// When called from within an async runtime.
-    pub fn validate(&self, audience: &str, token: &str) -> Result<ValidatedJwtSvid, Error> {
+    pub fn validate(&self, audience: &str, token: &str) -> Result<AgentVerifiedJwtSvid, Error> {
         self.runtime
             .block_on(self.source.validate_jwt_svid(audience, token))
     }

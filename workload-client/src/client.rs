@@ -19,7 +19,7 @@ use crate::error::{Error, ResponseError, Rpc};
 use crate::proto;
 use crate::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient;
 use crate::response;
-use crate::types::{Limits, ValidatedJwtSvid, WorkloadJwtSvid, X509Context};
+use crate::types::{AgentVerifiedJwtSvid, JwtSvid, Limits, X509Context};
 
 /// The default timeout of a unary call and of opening a stream.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -403,7 +403,7 @@ impl Client {
         &self,
         audience: &[A],
         spiffe_id: Option<&SpiffeId>,
-    ) -> Result<Vec<WorkloadJwtSvid>, Error> {
+    ) -> Result<Vec<JwtSvid>, Error> {
         let rpc = Rpc::FetchJwtSvid;
         let audience = check_audience(audience)?;
         let request = proto::JwtsvidRequest {
@@ -433,7 +433,7 @@ impl Client {
         &self,
         audience: &[A],
         spiffe_id: Option<&SpiffeId>,
-    ) -> Result<WorkloadJwtSvid, Error> {
+    ) -> Result<JwtSvid, Error> {
         self.fetch_jwt_svids(audience, spiffe_id)
             .await?
             .into_iter()
@@ -452,7 +452,7 @@ impl Client {
         &self,
         audience: &str,
         token: &str,
-    ) -> Result<ValidatedJwtSvid, Error> {
+    ) -> Result<AgentVerifiedJwtSvid, Error> {
         let rpc = Rpc::ValidateJwtSvid;
         if audience.is_empty() {
             return Err(Error::InvalidRequest("the audience is empty"));

@@ -13,7 +13,7 @@ use trust_bundle::{JwtBundle, JwtBundleSource};
 use crate::bundle_source::JwtBundles;
 use crate::client::Client;
 use crate::error::Error;
-use crate::types::WorkloadJwtSvid;
+use crate::types::JwtSvid;
 use crate::watch::{Health, SourceOptions, Watcher};
 
 /// The most cached JWT-SVIDs; when full, the entry closest to its refresh time is evicted.
@@ -31,7 +31,7 @@ struct CacheKey {
 }
 
 struct CacheEntry {
-    svid: Arc<WorkloadJwtSvid>,
+    svid: Arc<JwtSvid>,
     /// Half-life: from here on, the next request fetches a fresh token.
     refresh_at: Instant,
     /// Past this the token is never served.
@@ -39,7 +39,7 @@ struct CacheEntry {
 }
 
 /// What the fetch for one key ends with, as handed to the callers that waited for it.
-type Outcome = Result<Arc<WorkloadJwtSvid>, Arc<Error>>;
+type Outcome = Result<Arc<JwtSvid>, Arc<Error>>;
 
 /// The cache and the fetches under way, under one lock so that a caller sees either a cached
 /// token or the fetch that will produce it, never neither (which would start a second fetch).
@@ -101,9 +101,9 @@ impl Leader<'_> {
     /// [`Error::SharedFetch`] as the callers that waited.
     fn finish(
         mut self,
-        fresh: Option<Arc<WorkloadJwtSvid>>,
-        result: Result<Arc<WorkloadJwtSvid>, Error>,
-    ) -> Result<Arc<WorkloadJwtSvid>, Error> {
+        fresh: Option<Arc<JwtSvid>>,
+        result: Result<Arc<JwtSvid>, Error>,
+    ) -> Result<Arc<JwtSvid>, Error> {
         {
             let mut state = self.source.lock();
             if let Some(svid) = fresh {
@@ -181,7 +181,7 @@ impl JwtSource {
         &self,
         audience: &[A],
         spiffe_id: Option<&SpiffeId>,
-    ) -> Result<Arc<WorkloadJwtSvid>, Error> {
+    ) -> Result<Arc<JwtSvid>, Error> {
         let key = key(audience, spiffe_id);
         loop {
             let now = Instant::now();
@@ -246,7 +246,7 @@ impl JwtSource {
         }
     }
 
-    fn insert(&self, state: &mut State, key: CacheKey, svid: Arc<WorkloadJwtSvid>) {
+    fn insert(&self, state: &mut State, key: CacheKey, svid: Arc<JwtSvid>) {
         let now = Instant::now();
         let wall = SystemTime::now();
         let remaining = svid.expires_at().duration_since(wall).unwrap_or_default();
@@ -296,7 +296,7 @@ impl JwtSource {
         &self,
         audience: &str,
         token: &str,
-    ) -> Result<crate::ValidatedJwtSvid, Error> {
+    ) -> Result<crate::AgentVerifiedJwtSvid, Error> {
         self.inner.client.validate_jwt_svid(audience, token).await
     }
 

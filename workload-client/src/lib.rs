@@ -75,7 +75,7 @@ pub use bundle_source::{BundleKinds, BundleSource};
 pub use client::{Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, UpdateStream};
 pub use error::{Error, ResponseError, Rpc};
 pub use jwt_source::{DEFAULT_JWT_CACHE_CAPACITY, JwtSource};
-pub use types::{Limits, ValidatedJwtSvid, WorkloadJwtSvid, X509Context};
+pub use types::{AgentVerifiedJwtSvid, JwtSvid, Limits, X509Context};
 pub use watch::{Health, PermissionDeniedPolicy, SourceOptions};
 pub use x509_source::{SvidPicker, X509Snapshot, X509Source};
 // The shared half of the Workload API lives in `workload_api`; these keep the paths of earlier

@@ -8,9 +8,9 @@
 //! |---|---|---|
 //! | `X509SVIDResponse` | [`x509_context`] | [`X509Context`] |
 //! | `X509BundlesResponse` | [`x509_bundles`] | [`BundleSet`] of X.509 authorities |
-//! | `JWTSVIDResponse` | [`jwt_svids`] | [`WorkloadJwtSvid`]s |
+//! | `JWTSVIDResponse` | [`jwt_svids`] | [`JwtSvid`]s |
 //! | `JWTBundlesResponse` | [`jwt_bundles`] | [`BundleSet`] of JWT keys |
-//! | `ValidateJWTSVIDResponse` | [`validated_jwt_svid`] | [`ValidatedJwtSvid`] |
+//! | `ValidateJWTSVIDResponse` | [`validated_jwt_svid`] | [`AgentVerifiedJwtSvid`] |
 //!
 //! A message that breaks a rule is refused as a whole with a [`ResponseError`], never
 //! partly applied and never a panic (Workload API 4.5; SPIFFE digest 5.10). Section numbers
@@ -30,7 +30,7 @@ use trust_bundle::{BundleSet, JwtBundle, SpiffeBundle, X509Bundle};
 
 use crate::error::ResponseError;
 use crate::proto;
-use crate::types::{Limits, ValidatedJwtSvid, WorkloadJwtSvid, X509Context};
+use crate::types::{AgentVerifiedJwtSvid, JwtSvid, Limits, X509Context};
 
 /// How far in the future a `notBefore` may be and still be accepted: the agent's clock may run
 /// slightly ahead of ours, and a freshly minted SVID must not be refused for that. Five minutes
@@ -462,7 +462,7 @@ fn set_of(bundles: Vec<SpiffeBundle>) -> Result<BundleSet, ResponseError> {
 ///
 /// Checks: at least one SVID (Workload API 4.5; digest 5.10), at most [`Limits::max_svids`];
 /// each entry's `spiffe_id` and `svid` are not empty (4.5); the token parses as a JWT-SVID
-/// (structure and claims per digest J-1..J-8 through [`svid::JwtSvid::parse_insecure`]; not
+/// (structure and claims per digest J-1..J-8 through [`svid::UnverifiedJwtSvid::parse_insecure`]; not
 /// the signature: the agent minted it, and the client has no reason to distrust its own
 /// agent's signature more than its answer), its `sub` equals `spiffe_id`, it is the
 /// `requested` identity when one was asked for (Workload API 6.2.1; digest 5.12), it carries
@@ -509,7 +509,7 @@ pub fn jwt_svids<A: AsRef<str>>(
     requested: Option<&SpiffeId>,
     limits: &Limits,
     now: SystemTime,
-) -> Result<Vec<WorkloadJwtSvid>, ResponseError> {
+) -> Result<Vec<JwtSvid>, ResponseError> {
     if response.svids.is_empty() {
         return Err(ResponseError::NoSvids);
     }
@@ -526,7 +526,7 @@ pub fn jwt_svids<A: AsRef<str>>(
             }
         }
         let id = spiffe_id(&entry.spiffe_id, index)?;
-        let parsed = svid::JwtSvid::parse_insecure(&entry.svid).map_err(|source| {
+        let parsed = svid::UnverifiedJwtSvid::parse_insecure(&entry.svid).map_err(|source| {
             ResponseError::JwtSvid {
                 index,
                 spiffe_id: entry.spiffe_id.clone(),
@@ -575,7 +575,7 @@ pub fn jwt_svids<A: AsRef<str>>(
         if !entry.hint.is_empty() && !seen_hints.insert(entry.hint.clone()) {
             continue;
         }
-        out.push(WorkloadJwtSvid {
+        out.push(JwtSvid {
             token: entry.svid.clone(),
             parsed,
             hint: (!entry.hint.is_empty()).then(|| entry.hint.clone()),
@@ -635,7 +635,7 @@ pub fn validated_jwt_svid(
     response: &proto::ValidateJwtsvidResponse,
     token: &str,
     audience: &str,
-) -> Result<ValidatedJwtSvid, ResponseError> {
+) -> Result<AgentVerifiedJwtSvid, ResponseError> {
     if response.spiffe_id.is_empty() {
         return Err(ResponseError::EmptyField {
             field: "spiffe_id",
@@ -643,10 +643,12 @@ pub fn validated_jwt_svid(
         });
     }
     let id = spiffe_id(&response.spiffe_id, 0)?;
-    let parsed = svid::JwtSvid::parse_insecure(token).map_err(|source| ResponseError::JwtSvid {
-        index: 0,
-        spiffe_id: response.spiffe_id.clone(),
-        source,
+    let parsed = svid::UnverifiedJwtSvid::parse_insecure(token).map_err(|source| {
+        ResponseError::JwtSvid {
+            index: 0,
+            spiffe_id: response.spiffe_id.clone(),
+            source,
+        }
     })?;
     if parsed.spiffe_id() != &id {
         return Err(ResponseError::SpiffeIdMismatch {
@@ -664,7 +666,7 @@ pub fn validated_jwt_svid(
         Some(claims) => workload_api::claims_from_struct(claims),
         None => Map::new(),
     };
-    Ok(ValidatedJwtSvid {
+    Ok(AgentVerifiedJwtSvid {
         spiffe_id: id,
         claims,
     })

@@ -1,5 +1,5 @@
-//! What the Workload API delivers, after validation: [`X509Context`], [`WorkloadJwtSvid`],
-//! [`ValidatedJwtSvid`], and the limits that bound them.
+//! What the Workload API delivers, after validation: [`X509Context`], [`JwtSvid`],
+//! [`AgentVerifiedJwtSvid`], and the limits that bound them.
 
 use core::fmt;
 use std::sync::Arc;
@@ -126,15 +126,15 @@ impl fmt::Debug for X509Context {
 /// Built by [`Client`](crate::Client) and [`JwtSource`](crate::JwtSource), or from a message
 /// obtained elsewhere with [`response::jwt_svids`](crate::response::jwt_svids).
 #[derive(Clone)]
-pub struct WorkloadJwtSvid {
+pub struct JwtSvid {
     pub(crate) token: String,
-    pub(crate) parsed: svid::JwtSvid,
+    pub(crate) parsed: svid::UnverifiedJwtSvid,
     pub(crate) hint: Option<String>,
     pub(crate) issued_at: SystemTime,
     pub(crate) expires_at: SystemTime,
 }
 
-impl WorkloadJwtSvid {
+impl JwtSvid {
     /// The token, JWS compact serialization, to send as a bearer credential.
     pub fn token(&self) -> &str {
         &self.token
@@ -173,14 +173,14 @@ impl WorkloadJwtSvid {
     }
 
     /// The parsed token (claims, header). Not signature-checked: the agent minted it.
-    pub fn parsed(&self) -> &svid::JwtSvid {
+    pub fn parsed(&self) -> &svid::UnverifiedJwtSvid {
         &self.parsed
     }
 }
 
-impl fmt::Debug for WorkloadJwtSvid {
+impl fmt::Debug for JwtSvid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WorkloadJwtSvid")
+        f.debug_struct("JwtSvid")
             .field("spiffe_id", &self.spiffe_id().as_str())
             .field("audience", &self.audience())
             .field("hint", &self.hint)
@@ -195,12 +195,12 @@ impl fmt::Debug for WorkloadJwtSvid {
 /// Built by [`Client::validate_jwt_svid`](crate::Client::validate_jwt_svid), or from a message
 /// obtained elsewhere with [`response::validated_jwt_svid`](crate::response::validated_jwt_svid).
 #[derive(Clone, Debug)]
-pub struct ValidatedJwtSvid {
+pub struct AgentVerifiedJwtSvid {
     pub(crate) spiffe_id: SpiffeId,
     pub(crate) claims: Map<String, Value>,
 }
 
-impl ValidatedJwtSvid {
+impl AgentVerifiedJwtSvid {
     /// The token's SPIFFE ID, as returned by the agent and matching the token's `sub`.
     pub fn spiffe_id(&self) -> &SpiffeId {
         &self.spiffe_id

@@ -483,15 +483,10 @@ async fn jwt_source_caches_and_refreshes_at_half_life() {
     assert_eq!(server.script.jwt_svid_calls.load(Ordering::Relaxed), 1);
 
     // Local validation against the source's JWT bundles.
-    let validator = svid::JwtValidator::new(svid::Crypto::default());
+    let validator = svid::JwtValidator::new(&source, &svid::Crypto::default());
     let audience = svid::Audience::new(["a"]).unwrap();
     let verified = validator
-        .validate(
-            a.token(),
-            &source,
-            &audience,
-            rustls_pki_types::UnixTime::now(),
-        )
+        .validate(a.token(), &audience, rustls_pki_types::UnixTime::now())
         .unwrap();
     assert_eq!(verified.spiffe_id().as_str(), id);
     assert!(source.jwt_bundle(&"example.org".parse().unwrap()).is_some());

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use agent::{Agent, AgentBuilder, AgentHandle, RegistrationEntry, Selector};
 use rustls_pki_types::{CertificateDer, UnixTime};
-use svid::{Crypto, Usage, X509Svid, X509Verifier};
+use svid::{Crypto, X509Svid, X509Verifier};
 use tonic::transport::{Channel, Endpoint};
 use trust_bundle::{BundleSet, SpiffeBundle, X509Bundle};
 use workload_api::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient;
@@ -175,7 +175,7 @@ pub fn verify_x509(svid: &X509svid) -> X509Svid {
     let trust_domain = parsed.spiffe_id().trust_domain();
     let bundle = X509Bundle::from_der(trust_domain, &svid.bundle).unwrap();
     let bundles = BundleSet::from_bundles([SpiffeBundle::from(bundle)]).unwrap();
-    let verifier = X509Verifier::new(bundles, &backend, Usage::Any);
+    let verifier = X509Verifier::new(bundles, &backend);
     let chain: Vec<CertificateDer<'static>> = parsed.chain().to_vec();
     let verified = verifier.verify(&chain, UnixTime::now()).unwrap();
     assert_eq!(verified.spiffe_id().as_str(), svid.spiffe_id);

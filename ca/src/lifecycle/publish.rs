@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::SystemTime;
 
 use rustls_pki_types::CertificateDer;
-use svid::{JwtValidator, Usage, X509Verifier};
+use svid::{JwtValidator, X509Verifier};
 use trust_bundle::{BundleSet, JwtBundle, SpiffeBundle, X509Bundle};
 
 use crate::audit::AuthorityKind;
@@ -90,9 +90,8 @@ impl CertificateAuthority {
         let hot = Hot {
             x509: active_x509,
             jwt: active_jwt,
-            verifier: X509Verifier::new(bundles.clone(), &crypto, Usage::Any),
-            jwt_validator: JwtValidator::new(crypto),
-            bundles,
+            verifier: X509Verifier::new(bundles.clone(), &crypto),
+            jwt_validator: JwtValidator::new(bundles, &crypto),
             x509_proven: AtomicBool::new(false),
             jwt_proven: AtomicBool::new(false),
         };

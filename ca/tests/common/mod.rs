@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ca::{CertificateAuthority, CertificateAuthorityBuilder};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use spiffe_id::{SpiffeId, TrustDomain};
-use svid::{Crypto, Usage, VerifiedX509Svid, X509Verifier};
+use svid::{Crypto, VerifiedX509Svid, X509Verifier};
 use trust_bundle::{BundleSet, SpiffeBundle};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
@@ -83,7 +83,7 @@ pub fn verify_with(
     now: SystemTime,
 ) -> Result<VerifiedX509Svid, svid::Error> {
     let set = BundleSet::from_bundles([bundle.clone()]).unwrap();
-    X509Verifier::new(set, &Crypto::default(), Usage::Any).verify(chain, unix(now))
+    X509Verifier::new(set, &Crypto::default()).verify(chain, unix(now))
 }
 
 /// Parses a certificate.
@@ -131,9 +131,8 @@ pub fn validate_jwt(
     now: SystemTime,
 ) -> Result<svid::VerifiedJwtSvid, svid::JwtError> {
     let set = BundleSet::from_bundles([bundle.clone()]).unwrap();
-    svid::JwtValidator::new(Crypto::default()).validate(
+    svid::JwtValidator::new(&set, &Crypto::default()).validate(
         token,
-        &set,
         &svid::Audience::new([aud]).unwrap(),
         unix(now),
     )

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use crate::der::{self, Reader, tag};
 use crate::error::JwtError;
-use crate::jwt::{JwtAlgorithm, JwtSvid};
+use crate::jwt::{JwtAlgorithm, UnverifiedJwtSvid};
 
 /// ASN.1 `ECDSA-Sig-Value` to the JOSE `r || s` form, each `width` bytes (RFC 7518 3.4).
 pub(crate) fn der_to_fixed(signature: &[u8], width: usize) -> Result<Vec<u8>, JwtError> {
@@ -35,7 +35,7 @@ pub(crate) fn der_to_fixed(signature: &[u8], width: usize) -> Result<Vec<u8>, Jw
 
 /// JWS ECDSA signatures are fixed-width `r || s` (RFC 7518 3.4); the verification algorithms
 /// take the DER `ECDSA-Sig-Value` TLS uses, so re-encode. RSA signatures pass through.
-pub(crate) fn jws_to_der(token: &JwtSvid) -> Result<Cow<'_, [u8]>, JwtError> {
+pub(crate) fn jws_to_der(token: &UnverifiedJwtSvid) -> Result<Cow<'_, [u8]>, JwtError> {
     let Some(scalar_len) = token.algorithm.ecdsa_scalar_len() else {
         return Ok(Cow::Borrowed(&token.signature));
     };

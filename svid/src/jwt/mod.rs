@@ -5,5 +5,5 @@ mod token;
 mod validate;
 
 pub use crate::jwt_algorithm::{JwtAlgorithm, JwtKeyType};
-pub use token::{JwtSvid, MAX_AUDIENCES, MAX_TOKEN_LEN};
+pub use token::{MAX_AUDIENCES, MAX_TOKEN_LEN, UnverifiedJwtSvid};
 pub use validate::{Audience, JwtValidator, MAX_KEYS_WITHOUT_KID, MAX_LEEWAY, VerifiedJwtSvid};

@@ -27,7 +27,7 @@ struct RawHeader<'a> {
 
 /// A JWT-SVID whose structure and claims were checked but whose signature was not.
 #[derive(Clone, Debug)]
-pub struct JwtSvid {
+pub struct UnverifiedJwtSvid {
     pub(crate) algorithm: JwtAlgorithm,
     pub(crate) kid: Option<String>,
     pub(crate) spiffe_id: SpiffeId,
@@ -41,7 +41,7 @@ pub struct JwtSvid {
     pub(crate) signature: Vec<u8>,
 }
 
-impl JwtSvid {
+impl UnverifiedJwtSvid {
     /// Parses a token without verifying its signature: for inspection and logging only. Never
     /// base an authorisation decision on the result; use [`JwtValidator`](crate::JwtValidator).
     ///

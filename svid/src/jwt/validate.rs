@@ -11,7 +11,7 @@ use trust_bundle::{JwtBundle, JwtBundleSource, JwtKey};
 use crate::Crypto;
 use crate::cache::{self, ResultCache, Validity};
 use crate::error::JwtError;
-use crate::jwt::{JwtAlgorithm, JwtKeyType, JwtSvid, ecdsa};
+use crate::jwt::{JwtAlgorithm, JwtKeyType, UnverifiedJwtSvid, ecdsa};
 
 pub use crate::jwt_limits::MAX_LEEWAY;
 
@@ -65,7 +65,7 @@ impl Audience {
 /// Cloning is one reference count.
 #[derive(Clone, Debug)]
 pub struct VerifiedJwtSvid {
-    token: Arc<JwtSvid>,
+    token: Arc<UnverifiedJwtSvid>,
 }
 
 impl VerifiedJwtSvid {
@@ -103,15 +103,20 @@ impl VerifiedJwtSvid {
 /// Validates JWT-SVIDs: the rules J-1..J-11 of the digest, with a small explicit leeway and
 /// `kid` required by default (as SPIRE and go-spiffe do).
 ///
-/// ```
-/// use svid::{Crypto, JwtValidator};
+/// Built like [`X509Verifier`](crate::X509Verifier): from a bundle source and a [`Crypto`]; the
+/// source is asked for the token's trust domain's bundle on every call, so a live source (the
+/// Workload API's, say) takes effect at once.
 ///
-/// let validator = JwtValidator::new(Crypto::default())
+/// ```
+/// use svid::{BundleSet, Crypto, JwtValidator};
+///
+/// let validator = JwtValidator::new(BundleSet::new(), &Crypto::default())
 ///     .with_leeway(std::time::Duration::from_secs(10))?;
 /// # Ok::<(), svid::JwtError>(())
 /// ```
-#[derive(Clone, Debug)]
-pub struct JwtValidator {
+#[derive(Clone)]
+pub struct JwtValidator<S> {
+    source: S,
     crypto: Crypto,
     leeway: Duration,
     require_kid: bool,
@@ -166,11 +171,23 @@ struct CachedJwt {
     trust_domain: TrustDomain,
 }
 
-impl JwtValidator {
-    /// A validator with a 30 s leeway that requires `kid`.
-    pub fn new(crypto: Crypto) -> Self {
+impl<S> core::fmt::Debug for JwtValidator<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("JwtValidator")
+            .field("crypto", &self.crypto)
+            .field("leeway", &self.leeway)
+            .field("require_kid", &self.require_kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: JwtBundleSource> JwtValidator<S> {
+    /// A validator over `source` using `crypto`'s signature algorithms, with a 30 s leeway,
+    /// requiring `kid`.
+    pub fn new(source: S, crypto: &Crypto) -> Self {
         Self {
-            crypto,
+            source,
+            crypto: crypto.clone(),
             leeway: Duration::from_secs(30),
             require_kid: true,
             results: None,
@@ -215,21 +232,25 @@ impl JwtValidator {
         self
     }
 
-    /// Validates `token` at `now` for `audience` against the JWT bundle of the token's `sub`
-    /// trust domain.
+    /// The bundle source.
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    /// Validates `token` at `now` for `audience` against the source's JWT bundle of the
+    /// token's `sub` trust domain.
     ///
     /// # Errors
     /// The [`JwtError`] naming the first rule the token breaks.
     pub fn validate(
         &self,
         token: &str,
-        bundles: &dyn JwtBundleSource,
         audience: &Audience,
         now: UnixTime,
     ) -> Result<VerifiedJwtSvid, JwtError> {
         let Some(cache) = &self.results else {
             return self
-                .validate_uncached(token, bundles, audience, now)
+                .validate_uncached(token, audience, now)
                 .map(|(verified, _)| verified);
         };
         let settings = self.settings();
@@ -240,12 +261,12 @@ impl JwtValidator {
             key.settings == settings && &*key.token == token && key.audience == *audience
         };
         if let Some((generation, hit)) = cache.get(fingerprint, same, now) {
-            let current = bundles.jwt_bundle(&hit.trust_domain);
+            let current = self.source.jwt_bundle(&hit.trust_domain);
             if current.is_some_and(|bundle| bundle.generation() == generation) {
                 return Ok(hit.verified);
             }
         }
-        let (verified, bundle) = self.validate_uncached(token, bundles, audience, now)?;
+        let (verified, bundle) = self.validate_uncached(token, audience, now)?;
         let leeway = self.leeway.as_secs();
         // Whole seconds, rounded inwards: `nbf` up, `exp` down, the leeway down, so the window
         // never holds a second a fresh check at that time would refuse.
@@ -283,11 +304,10 @@ impl JwtValidator {
     fn validate_uncached(
         &self,
         token: &str,
-        bundles: &dyn JwtBundleSource,
         audience: &Audience,
         now: UnixTime,
     ) -> Result<(VerifiedJwtSvid, Arc<JwtBundle>), JwtError> {
-        let parsed = JwtSvid::parse_structure(token)?;
+        let parsed = UnverifiedJwtSvid::parse_structure(token)?;
         if parsed.kid.is_none() && self.require_kid {
             return Err(JwtError::MissingKid);
         }
@@ -296,7 +316,8 @@ impl JwtValidator {
             return Err(JwtError::AudienceMismatch);
         }
         let trust_domain = parsed.spiffe_id.trust_domain();
-        let bundle = bundles
+        let bundle = self
+            .source
             .jwt_bundle(&trust_domain)
             .ok_or(JwtError::NoBundle { trust_domain })?;
         let algorithm = self.verification_algorithm(parsed.algorithm)?;
@@ -308,7 +329,7 @@ impl JwtValidator {
         Ok((verified, bundle))
     }
 
-    fn check_time(&self, token: &JwtSvid, now: UnixTime) -> Result<(), JwtError> {
+    fn check_time(&self, token: &UnverifiedJwtSvid, now: UnixTime) -> Result<(), JwtError> {
         let now = seconds_f64(now);
         let leeway = self.leeway.as_secs_f64();
         if now > token.expiry + leeway {
@@ -340,7 +361,7 @@ impl JwtValidator {
 /// Checks the signature with the `kid` key, or, without `kid`, with any fitting key of the
 /// bundle. The key must fit the algorithm (digest 3.4 step 5).
 fn verify_with_bundle(
-    token: &JwtSvid,
+    token: &UnverifiedJwtSvid,
     bundle: &Arc<JwtBundle>,
     algorithm: &dyn SignatureVerificationAlgorithm,
     signed: &[u8],

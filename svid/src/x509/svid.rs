@@ -80,13 +80,7 @@ impl X509Svid {
     /// # Errors
     /// [`Error::NoCertificateInPem`], plus everything [`new`](Self::new) reports.
     pub fn from_pem(certs: &[u8], key: &[u8], crypto: &Crypto) -> Result<Self, Error> {
-        let chain = CertificateDer::pem_slice_iter(certs)
-            .take(MAX_CHAIN_LEN + 1)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| Error::NoCertificateInPem)?;
-        if chain.is_empty() {
-            return Err(Error::NoCertificateInPem);
-        }
+        let chain = certificates_from_pem(certs)?;
         let key = PrivateKey::from_pem(key, crypto)?;
         Self::new(chain, key)
     }
@@ -172,6 +166,41 @@ impl X509Svid {
             .flat_map(|cert| cert.iter().copied())
             .collect()
     }
+}
+
+/// The certificates of a PEM document, in order (leaf first for a chain): the one way to read a
+/// peer's chain for [`X509Verifier::verify`](crate::X509Verifier::verify), which needs no key.
+/// Blocks with other labels (a private key, say) are skipped. Each certificate's contents are
+/// checked by the verifier, not here.
+///
+/// # Errors
+/// [`Error::NoCertificateInPem`] without a `CERTIFICATE` block or with a malformed one,
+/// [`Error::ChainTooLong`] past [`MAX_CHAIN_LEN`].
+pub fn certificates_from_pem(pem: impl AsRef<[u8]>) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let chain = CertificateDer::pem_slice_iter(pem.as_ref())
+        .take(MAX_CHAIN_LEN + 1)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| Error::NoCertificateInPem)?;
+    if chain.is_empty() {
+        return Err(Error::NoCertificateInPem);
+    }
+    if chain.len() > MAX_CHAIN_LEN {
+        return Err(Error::ChainTooLong {
+            len: chain.len(),
+            max: MAX_CHAIN_LEN,
+        });
+    }
+    Ok(chain)
+}
+
+/// The certificates of concatenated DER, as the Workload API sends a chain or a bundle's
+/// authorities (leaf first for a chain). Only the outer `SEQUENCE` framing is checked here.
+///
+/// # Errors
+/// [`Error::EmptyChain`] for empty input, [`Error::Certificate`] naming the first position
+/// that is not a complete DER `SEQUENCE`, [`Error::ChainTooLong`] past [`MAX_CHAIN_LEN`].
+pub fn certificates_from_der(der: impl AsRef<[u8]>) -> Result<Vec<CertificateDer<'static>>, Error> {
+    split_der_chain(der.as_ref())
 }
 
 /// Splits concatenated DER certificates, refusing anything that is not a sequence of complete

@@ -19,10 +19,14 @@ use crate::x509::fields::CertFields;
 use crate::x509::profile::{self, LeafOf};
 
 /// The TLS role a certificate is verified for, which decides the extended key usage it needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// Outside TLS there is no role, so [`X509Verifier::new`] starts with [`Usage::Any`]; a TLS
+/// verifier sets its role with [`X509Verifier::with_usage`] (`tls-integration` does).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Usage {
     /// No role: extended key usage is not checked (as go-spiffe's `x509svid.Verify`).
+    #[default]
     Any,
     /// A TLS server: if the certificates carry extKeyUsage, it must include serverAuth.
     ServerAuth,
@@ -204,12 +208,13 @@ pub struct X509Verifier<S> {
 }
 
 impl<S: X509BundleSource> X509Verifier<S> {
-    /// A verifier over `source` using `crypto`'s signature algorithms.
-    pub fn new(source: S, crypto: &Crypto, usage: Usage) -> Self {
+    /// A verifier over `source` using `crypto`'s signature algorithms, for [`Usage::Any`]
+    /// (extended key usage unchecked, as outside TLS); see [`with_usage`](Self::with_usage).
+    pub fn new(source: S, crypto: &Crypto) -> Self {
         Self {
             source,
             algorithms: crypto.algorithms(),
-            usage,
+            usage: Usage::Any,
             anchors: RwLock::new(HashMap::new()),
             results: None,
         }
@@ -223,6 +228,23 @@ impl<S: X509BundleSource> X509Verifier<S> {
     pub fn with_result_cache(mut self, capacity: usize) -> Self {
         self.results = Some(ResultCache::new(capacity));
         self
+    }
+
+    /// Verifies for the TLS role `usage`: a leaf that carries extKeyUsage must then include
+    /// that role's purpose (X509-SVID 4.4). Set it before the first verification: results
+    /// cached earlier were checked for the previous usage and are dropped.
+    #[must_use]
+    pub fn with_usage(mut self, usage: Usage) -> Self {
+        self.usage = usage;
+        if let Some(cache) = &mut self.results {
+            *cache = ResultCache::new(cache.capacity());
+        }
+        self
+    }
+
+    /// The TLS role chains are verified for.
+    pub fn usage(&self) -> Usage {
+        self.usage
     }
 
     /// The bundle source.
@@ -353,7 +375,9 @@ pub fn verify(
     usage: Usage,
     now: UnixTime,
 ) -> Result<VerifiedX509Svid, Error> {
-    X509Verifier::new(bundles, crypto, usage).verify(chain, now)
+    X509Verifier::new(bundles, crypto)
+        .with_usage(usage)
+        .verify(chain, now)
 }
 
 fn verify_path(

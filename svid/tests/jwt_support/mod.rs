@@ -27,7 +27,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair as _, RsaKeyPair, RsaPublicKeyComponents};
 use spiffe_id::TrustDomain;
-use svid::{Audience, Crypto, JwtAlgorithm, JwtValidator};
+use svid::{Audience, Crypto, JwtAlgorithm, JwtBundleSource, JwtValidator};
 /// 2026-06-01T00:00:00Z ([`NOW`]), the validation time of every test, and helpers around it.
 pub use test_support::time::{NOW, at, now};
 use trust_bundle::{
@@ -56,9 +56,9 @@ pub fn audience() -> Audience {
     Audience::new([AUD]).unwrap()
 }
 
-/// The default validator (30 s leeway, `kid` required) on the default backend.
-pub fn validator() -> JwtValidator {
-    JwtValidator::new(Crypto::default())
+/// The default validator (30 s leeway, `kid` required) over `source` on the default backend.
+pub fn validator<S: JwtBundleSource>(source: S) -> JwtValidator<S> {
+    JwtValidator::new(source, &Crypto::default())
 }
 
 /// Every backend compiled in, for tests that must hold on each of them.

@@ -196,17 +196,16 @@ impl Vector {
 pub fn run_svid(vector: &Vector) -> Outcome {
     match vector.kind {
         Kind::X509 => {
-            let verifier =
-                X509Verifier::new(vector.x509_bundles(), &Crypto::default(), vector.usage());
+            let verifier = X509Verifier::new(vector.x509_bundles(), &Crypto::default())
+                .with_usage(vector.usage());
             match verifier.verify(&vector.chain(), vector.now()) {
                 Ok(verified) => Outcome::Ok(verified.spiffe_id().as_str().to_owned()),
                 Err(error) => Outcome::Err(error_name(&error)),
             }
         }
         Kind::Jwt => {
-            let validator = JwtValidator::new(Crypto::default());
-            let bundles = vector.jwt_bundles();
-            match validator.validate(&vector.token(), &bundles, &vector.audience(), vector.now()) {
+            let validator = JwtValidator::new(vector.jwt_bundles(), &Crypto::default());
+            match validator.validate(&vector.token(), &vector.audience(), vector.now()) {
                 Ok(verified) => Outcome::Ok(verified.spiffe_id().as_str().to_owned()),
                 Err(error) => Outcome::Err(jwt_error_name(&error)),
             }
