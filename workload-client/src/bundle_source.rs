@@ -8,8 +8,9 @@ use spiffe_id::TrustDomain;
 use tokio::sync::watch;
 use trust_bundle::{BundleSet, JwtBundle, JwtBundleSource, X509Bundle, X509BundleSource};
 
-use crate::client::{Client, UpdateStream};
+use crate::client::Client;
 use crate::error::Error;
+use crate::update_stream::UpdateStream;
 use crate::watch::{Health, SourceOptions, Watched, Watcher};
 
 /// The X.509 bundles of a `FetchX509Bundles` stream.

@@ -68,14 +68,16 @@ mod error;
 mod jwt_source;
 pub mod response;
 mod types;
+mod update_stream;
 mod watch;
 mod x509_source;
 
 pub use bundle_source::{BundleKinds, BundleSource};
-pub use client::{Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, UpdateStream};
+pub use client::{Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 pub use error::{Error, ResponseError, Rpc};
 pub use jwt_source::{DEFAULT_JWT_CACHE_CAPACITY, JwtSource};
 pub use types::{AgentVerifiedJwtSvid, JwtSvid, Limits, X509Context};
+pub use update_stream::UpdateStream;
 pub use watch::{Health, PermissionDeniedPolicy, SourceOptions};
 pub use x509_source::{SvidPicker, X509Snapshot, X509Source};
 // The shared half of the Workload API lives in `workload_api`; these keep the paths of earlier

@@ -24,8 +24,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::client::{Client, UpdateStream};
+use crate::client::Client;
 use crate::error::Error;
+use crate::update_stream::UpdateStream;
 
 /// What a source does when the agent answers PermissionDenied (no identity for this process).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -9,9 +9,10 @@ use svid::{X509Svid, X509SvidSource};
 use tokio::sync::watch;
 use trust_bundle::{X509Bundle, X509BundleSource};
 
-use crate::client::{Client, UpdateStream};
+use crate::client::Client;
 use crate::error::Error;
 use crate::types::X509Context;
+use crate::update_stream::UpdateStream;
 use crate::watch::{Health, SourceOptions, Watched, Watcher};
 
 /// Which of the workload's SVIDs a source serves as "the" SVID.
