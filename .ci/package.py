@@ -19,6 +19,7 @@ Run from the workspace root: `python3 .ci/package.py` (`--allow-dirty` for uncom
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,28 @@ def cargo(*args, env=None, capture=False):
         stdout=subprocess.PIPE if capture else None,
     )
     return result.stdout
+
+
+def forget_stale_overlay_copies(packages):
+    """Removes earlier runs' unpacked copies of our crates from cargo's registry cache.
+
+    The overlay registry of step 3 is named after the workspace path, and cargo never unpacks a
+    crate again once `registry/src/<registry>/<name>-<version>` exists. On a machine that ran an
+    older commit from the same path, cargo would otherwise build the *old* sources of an
+    unchanged version number and report errors that are not in this commit.
+    """
+    cargo_home = Path(os.environ.get("CARGO_HOME", Path.home() / ".cargo"))
+    releases = {f"{p['name']}-{p['version']}" for p in packages}
+    for kind, suffix in (("src", ""), ("cache", ".crate")):
+        for registry in (cargo_home / "registry" / kind).glob("*"):
+            if registry.name.startswith("index.crates.io"):
+                continue
+            for release in releases:
+                stale = registry / (release + suffix)
+                if stale.is_dir():
+                    shutil.rmtree(stale)
+                elif stale.exists():
+                    stale.unlink()
 
 
 def first_doc_example(lib_rs):
@@ -108,6 +131,7 @@ def main():
         sys.exit("package checks failed:\n  " + "\n  ".join(failures))
 
     selection = [arg for p in packages for arg in ("-p", p["name"])]
+    forget_stale_overlay_copies(packages)
     cargo("package", *selection, *allow_dirty)
 
     for package in packages:
