@@ -3,9 +3,10 @@
 //!
 //! - `ca_x509_mint_p256_ring` / `_aws_lc`: `CertificateAuthority::mint_x509_svid` of a P-256
 //!   leaf with key generation (`ours/mint_keygen`), and `mint_x509_svid_for_public_key` for a
-//!   supplied key (`ours/mint_public_key`), each with the default `SelfCheck::Full` (every SVID
-//!   verified with `svid`'s `X509Verifier`: one more ECDSA verification) and with
-//!   `SelfCheck::FirstPerAuthority` (`..._first_per_authority`). Baselines: one P-256 key
+//!   supplied key (`ours/mint_public_key`), each with `SelfCheck::Full` (every SVID
+//!   verified with `svid`'s `X509Verifier`: one more ECDSA verification; the default for keys
+//!   outside the process) and with `SelfCheck::FirstPerAuthority` (`..._first_per_authority`:
+//!   what the default `SelfCheck::Auto` does for in-process software keys). Baselines: one P-256 key
 //!   generation plus one ECDSA P-256/SHA-256 signature of a leaf's TBS bytes
 //!   (`baseline/keygen_sign`), and the signature alone (`baseline/sign`), with the same
 //!   library. `rcgen/leaf_keygen_sign` (ring only) builds the same kind of leaf with rcgen:

@@ -13,6 +13,8 @@ use tokio::sync::watch;
 use crate::audit::AuditSink;
 use crate::authority::{CertificateAuthority, Config, Inner};
 use crate::error::Error;
+use crate::key_manager::KeyManager;
+use crate::key_manager::software::SoftwareKeyManager;
 use crate::keys::jwt_key_parameters;
 use crate::keystore::KeyStore;
 use crate::lifecycle::persist;
@@ -38,6 +40,7 @@ pub struct CertificateAuthorityBuilder {
     crypto: Option<Crypto>,
     upstream: Option<Arc<dyn UpstreamAuthority>>,
     store: Option<Arc<dyn KeyStore>>,
+    key_manager: Option<Arc<dyn KeyManager>>,
     policy: Arc<dyn IssuancePolicy>,
     audit: Option<Arc<dyn AuditSink>>,
 }
@@ -121,7 +124,7 @@ impl CertificateAuthorityBuilder {
     }
 
     /// How much of each credential is verified before it is returned; default
-    /// [`SelfCheck::Full`].
+    /// [`SelfCheck::Auto`] (by where the keys are).
     #[must_use]
     pub fn self_check(mut self, self_check: SelfCheck) -> Self {
         self.config.self_check = self_check;
@@ -142,10 +145,21 @@ impl CertificateAuthorityBuilder {
         self
     }
 
-    /// Persists keys and lifecycle state; a CA built on a store with state resumes it.
+    /// Persists the lifecycle journal (which authorities exist, their certificates, status
+    /// and the bundle sequence); a CA built on a store with a journal resumes it. Without a
+    /// [`key_manager`](Self::key_manager), the keys go to this store too.
     #[must_use]
     pub fn key_store(mut self, store: Arc<dyn KeyStore>) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// Where the CA's keys are created, found again and destroyed; default a
+    /// [`SoftwareKeyManager`] on the [`key_store`](Self::key_store) (in memory without one).
+    /// Every key the CA makes, at build and at each rotation, comes from it.
+    #[must_use]
+    pub fn key_manager(mut self, key_manager: Arc<dyn KeyManager>) -> Self {
+        self.key_manager = Some(key_manager);
         self
     }
 
@@ -195,6 +209,16 @@ impl CertificateAuthorityBuilder {
             });
         }
         jwt_key_parameters(config.jwt_algorithm)?;
+        let key_manager = match (self.key_manager, &self.store) {
+            (Some(key_manager), _) => key_manager,
+            (None, Some(store)) => Arc::new(SoftwareKeyManager::with_store(
+                crypto.clone(),
+                Arc::clone(store),
+            )),
+            (None, None) => Arc::new(SoftwareKeyManager::new(crypto.clone())),
+        };
+        let mut config = config;
+        config.self_check = config.self_check.resolve(key_manager.residence());
         let empty = CaSnapshot::empty(self.trust_domain.clone());
         let inner = Inner {
             trust_domain: self.trust_domain,
@@ -202,6 +226,8 @@ impl CertificateAuthorityBuilder {
             crypto,
             upstream: self.upstream,
             store: self.store,
+            key_manager,
+            undestroyed_keys: Mutex::new(Vec::new()),
             policy: self.policy,
             audit: self.audit,
             state: Mutex::new(State::default()),
@@ -256,11 +282,12 @@ impl CertificateAuthority {
                 jwt_svid_ttl: DEFAULT_JWT_SVID_TTL,
                 refresh_hint: DEFAULT_REFRESH_HINT,
                 path_len: None,
-                self_check: SelfCheck::Full,
+                self_check: SelfCheck::Auto,
             },
             crypto,
             upstream: None,
             store: None,
+            key_manager: None,
             policy: Arc::new(AllowAll),
             audit: None,
         }

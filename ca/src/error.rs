@@ -47,6 +47,15 @@ pub enum Error {
     /// Key generation failed in the crypto library.
     #[error("key generation failed")]
     KeyGeneration,
+    /// The key manager has no key with this reference (destroyed, or another token/store).
+    #[error("the key manager has no key {key_ref:?}")]
+    KeyNotFound {
+        /// The reference the CA asked for.
+        key_ref: String,
+    },
+    /// The key manager failed (token absent, login refused, I/O); nothing was changed.
+    #[error("the key manager failed: {0}")]
+    KeyManager(#[source] KeyManagerError),
     /// A key file may be read by other users; it is not loaded.
     #[error(
         "key file {path} has mode {mode:o}; private keys must not be readable by group or others (use 0600)"
@@ -155,6 +164,38 @@ impl SignerError {
     pub fn new(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self {
             source: source.into(),
+        }
+    }
+}
+
+/// An error from a [`KeyManager`](crate::KeyManager) implementation: what failed, in the
+/// manager's words, with its cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+pub struct KeyManagerError {
+    what: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl KeyManagerError {
+    /// A failure described by `what` (say what to fix: "token 'spire' not found; check
+    /// the slot label").
+    pub fn new(what: impl Into<String>) -> Self {
+        Self {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// A failure described by `what`, caused by `source`.
+    pub fn with_source(
+        what: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self {
+            what: what.into(),
+            source: Some(source.into()),
         }
     }
 }

@@ -21,6 +21,7 @@ const REGISTERED: &[&str] = &["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
 
 pub(crate) fn authority(
     kid: String,
+    key_ref: String,
     signer: Arc<dyn Signer>,
     algorithm: JwtAlgorithm,
     not_before: u64,
@@ -32,6 +33,7 @@ pub(crate) fn authority(
     header_prefix.push('.');
     JwtAuthority {
         kid,
+        key_ref,
         signer,
         algorithm,
         header_prefix,

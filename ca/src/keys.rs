@@ -17,6 +17,8 @@ use crate::x509::IssuerTemplate;
 pub(crate) struct X509Authority {
     /// Hex subject key identifier.
     pub(crate) id: String,
+    /// The key's reference in the CA's key manager.
+    pub(crate) key_ref: String,
     pub(crate) signer: Arc<dyn Signer>,
     /// Certificates appended to every leaf: empty for a root, else this CA's certificate and
     /// the upstream intermediates.
@@ -34,6 +36,8 @@ pub(crate) struct X509Authority {
 /// A JWT signing key.
 pub(crate) struct JwtAuthority {
     pub(crate) kid: String,
+    /// The key's reference in the CA's key manager.
+    pub(crate) key_ref: String,
     pub(crate) signer: Arc<dyn Signer>,
     pub(crate) algorithm: JwtAlgorithm,
     /// base64url of the JOSE header, followed by '.'.

@@ -47,11 +47,6 @@ pub trait KeyStore: Send + Sync + fmt::Debug {
     fn get_state(&self) -> Result<Option<Vec<u8>>, Error>;
 }
 
-/// The name the CA stores a key under: `x509-<key id>` or `jwt-<kid>`.
-pub(crate) fn key_name(kind: &str, id: &str) -> String {
-    format!("{kind}-{id}")
-}
-
 /// A store in process memory: survives rebuilding a CA in the same process (tests, hot
 /// reconfiguration), not a restart.
 #[derive(Default)]

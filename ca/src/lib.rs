@@ -100,6 +100,7 @@ mod builder;
 mod csr;
 mod error;
 mod jwt;
+mod key_manager;
 mod keys;
 mod keystore;
 mod lifecycle;
@@ -127,7 +128,11 @@ pub use builder::{
     CertificateAuthorityBuilder, DEFAULT_CA_TTL, DEFAULT_JWT_SVID_TTL, DEFAULT_REFRESH_HINT,
     DEFAULT_X509_SVID_TTL,
 };
-pub use error::{AuditError, CsrError, Error, SignerError};
+pub use error::{AuditError, CsrError, Error, KeyManagerError, SignerError};
+pub use key_manager::software::SoftwareKeyManager;
+pub use key_manager::{
+    KeyManager, KeyPurpose, KeyRequest, KeyResidence, MAX_KEY_REF_LEN, ManagedKey,
+};
 pub use keystore::{FileKeyStore, KeyStore, MemoryKeyStore};
 pub use policy::{AllowAll, CredentialKind, IssuanceContext, IssuancePolicy};
 pub use request::{IntermediateRequest, JwtSvidRequest, X509SvidRequest};

@@ -50,6 +50,7 @@ pub(crate) struct State {
 /// What lifecycle code needs to know of an authority of either kind.
 pub(crate) trait Lifetime {
     fn id(&self) -> &str;
+    fn key_ref(&self) -> &str;
     fn not_before(&self) -> u64;
     fn not_after(&self) -> u64;
     fn issued_until(&self) -> u64;
@@ -58,6 +59,9 @@ pub(crate) trait Lifetime {
 impl Lifetime for X509Authority {
     fn id(&self) -> &str {
         &self.id
+    }
+    fn key_ref(&self) -> &str {
+        &self.key_ref
     }
     fn not_before(&self) -> u64 {
         self.not_before
@@ -73,6 +77,9 @@ impl Lifetime for X509Authority {
 impl Lifetime for JwtAuthority {
     fn id(&self) -> &str {
         &self.kid
+    }
+    fn key_ref(&self) -> &str {
+        &self.key_ref
     }
     fn not_before(&self) -> u64 {
         self.not_before

@@ -102,6 +102,7 @@ pub(crate) fn accept(
     let template = IssuerTemplate::new(signer.algorithm(), parsed.subject.to_vec(), &key_id);
     let authority = X509Authority {
         id: x509::hex(&key_id),
+        key_ref: String::new(),
         signer,
         not_before: parsed.not_before,
         not_after: parsed.not_after,

@@ -1,6 +1,6 @@
 //! New signing keys: an X.509 authority (a fresh key with a self-signed certificate, or one an
-//! upstream signs and [`upstream::accept`] checks) or a JWT key with a random `kid`, each put
-//! in the key store.
+//! upstream signs and [`upstream::accept`] checks) or a JWT key with a random `kid`, each
+//! created by the CA's [`KeyManager`](crate::KeyManager).
 //!
 //! [`upstream::accept`]: crate::upstream::accept
 
@@ -12,27 +12,30 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rustls_pki_types::CertificateDer;
 
+use crate::algorithm::SignatureAlgorithm;
 use crate::authority::CertificateAuthority;
 use crate::csr;
 use crate::error::Error;
 use crate::jwt;
+use crate::key_manager::{self, KeyPurpose, KeyRequest, ManagedKey};
 use crate::keys::{JwtAuthority, X509Authority, jwt_key_parameters};
-use crate::keystore;
 use crate::signer::Signer;
-use crate::signer::software::SoftwareSigner;
 use crate::time::unix_seconds;
 use crate::x509::{self, IssuerTemplate};
+use svid::KeyType;
 
 impl CertificateAuthority {
     /// Makes a new X.509 authority: a new key with a self-signed certificate, or one signed by
     /// the upstream and checked.
     pub(crate) fn new_x509_authority(&self, now: SystemTime) -> Result<Arc<X509Authority>, Error> {
         let config = &self.inner.config;
-        let signer: Arc<dyn Signer> = Arc::new(SoftwareSigner::generate(
-            &self.inner.crypto,
+        let key = self.new_key(
+            KeyPurpose::X509Authority,
             config.x509_key_type,
-        )?);
-        let authority = match &self.inner.upstream {
+            SignatureAlgorithm::for_x509(config.x509_key_type),
+        )?;
+        let signer = key.signer;
+        let mut authority = match &self.inner.upstream {
             None => self.self_signed_authority(signer, now)?,
             Some(upstream) => {
                 let key_id = x509::key_identifier(&self.inner.crypto, signer.public_key_spki())?;
@@ -48,7 +51,7 @@ impl CertificateAuthority {
                 )?
             }
         };
-        self.store_key("x509", &authority.id, authority.signer.as_ref())?;
+        authority.key_ref = key.key_ref;
         Ok(Arc::new(authority))
     }
 
@@ -86,6 +89,7 @@ impl CertificateAuthority {
         let cert = CertificateDer::from(x509::certificate(&tbs, signer.algorithm(), &signature));
         Ok(X509Authority {
             id: x509::hex(&key_id),
+            key_ref: String::new(),
             signer,
             chain: Vec::new(),
             roots: vec![cert],
@@ -101,11 +105,7 @@ impl CertificateAuthority {
     pub(crate) fn new_jwt_authority(&self, now: SystemTime) -> Result<Arc<JwtAuthority>, Error> {
         let config = &self.inner.config;
         let (algorithm, key_type) = jwt_key_parameters(config.jwt_algorithm)?;
-        let signer: Arc<dyn Signer> = Arc::new(SoftwareSigner::generate_for(
-            &self.inner.crypto,
-            key_type,
-            algorithm,
-        )?);
+        let key = self.new_key(KeyPurpose::JwtAuthority, key_type, algorithm)?;
         let mut kid = [0u8; 16];
         self.inner
             .crypto
@@ -115,19 +115,28 @@ impl CertificateAuthority {
         let now_s = unix_seconds(now);
         let authority = jwt::authority(
             kid,
-            signer,
+            key.key_ref,
+            key.signer,
             config.jwt_algorithm,
             now_s,
             now_s.saturating_add(config.jwt_key_ttl.as_secs()),
         );
-        self.store_key("jwt", &authority.kid, authority.signer.as_ref())?;
         Ok(Arc::new(authority))
     }
 
-    fn store_key(&self, kind: &str, id: &str, signer: &dyn Signer) -> Result<(), Error> {
-        if let (Some(store), Some(pkcs8)) = (&self.inner.store, signer.pkcs8_for_storage()) {
-            store.put_key(&keystore::key_name(kind, id), pkcs8)?;
-        }
-        Ok(())
+    /// A new key from the key manager, checked to be what was asked for.
+    fn new_key(
+        &self,
+        purpose: KeyPurpose,
+        key_type: KeyType,
+        algorithm: SignatureAlgorithm,
+    ) -> Result<ManagedKey, Error> {
+        let request = KeyRequest::new(
+            purpose,
+            key_type,
+            algorithm,
+            self.inner.trust_domain.clone(),
+        );
+        key_manager::generate_checked(self.inner.key_manager.as_ref(), &request)
     }
 }

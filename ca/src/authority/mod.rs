@@ -22,6 +22,7 @@ use trust_bundle::SpiffeBundle;
 
 use crate::audit::{AuditEvent, AuditSink};
 use crate::error::Error;
+use crate::key_manager::KeyManager;
 use crate::keys::Hot;
 use crate::keystore::KeyStore;
 use crate::policy::IssuancePolicy;
@@ -48,7 +49,11 @@ pub(crate) struct Inner {
     pub(crate) config: Config,
     pub(crate) crypto: svid::Crypto,
     pub(crate) upstream: Option<Arc<dyn UpstreamAuthority>>,
+    /// Holds the lifecycle journal (and, through the default key manager, the keys).
     pub(crate) store: Option<Arc<dyn KeyStore>>,
+    pub(crate) key_manager: Arc<dyn KeyManager>,
+    /// Keys of removed authorities the key manager failed to destroy; retried.
+    pub(crate) undestroyed_keys: Mutex<Vec<String>>,
     pub(crate) policy: Arc<dyn IssuancePolicy>,
     pub(crate) audit: Option<Arc<dyn AuditSink>>,
     pub(crate) state: Mutex<State>,

@@ -14,14 +14,15 @@ use crate::algorithm::SignatureAlgorithm;
 use crate::authority::CertificateAuthority;
 use crate::error::Error;
 use crate::jwt;
+use crate::key_manager::check_key_ref;
 use crate::keys::{X509Authority, jwt_key_parameters};
-use crate::keystore;
 use crate::signer::Signer;
-use crate::signer::software::SoftwareSigner;
 use crate::state::{AuthorityStatus, Entry, State};
 use crate::x509::{self, IssuerTemplate, ParsedCert};
 
-const STATE_VERSION: u32 = 1;
+/// Version 2 names each authority's key by its key manager reference (`key`); version 1
+/// journals (keys named `x509-<id>` / `jwt-<kid>` in the key store) are still read.
+const STATE_VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Stored {
@@ -37,6 +38,9 @@ struct Stored {
 #[derive(Serialize, Deserialize)]
 struct StoredX509 {
     id: String,
+    /// The key manager's reference (absent in version 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
     status: AuthorityStatus,
     algorithm: String,
     /// base64 DER, as `X509Authority::chain`.
@@ -49,6 +53,9 @@ struct StoredX509 {
 #[derive(Serialize, Deserialize)]
 struct StoredJwt {
     kid: String,
+    /// The key manager's reference (absent in version 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
     status: AuthorityStatus,
     algorithm: String,
     not_before: u64,
@@ -94,6 +101,7 @@ pub(super) fn save(ca: &CertificateAuthority, state: &State) -> Result<Vec<u8>, 
             .iter()
             .map(|e| StoredX509 {
                 id: e.authority.id.clone(),
+                key: Some(e.authority.key_ref.clone()),
                 status: e.status,
                 algorithm: algorithm_name(e.authority.signer.algorithm()).into(),
                 chain: b64(&e.authority.chain),
@@ -106,6 +114,7 @@ pub(super) fn save(ca: &CertificateAuthority, state: &State) -> Result<Vec<u8>, 
             .iter()
             .map(|e| StoredJwt {
                 kid: e.authority.kid.clone(),
+                key: Some(e.authority.key_ref.clone()),
                 status: e.status,
                 algorithm: e.authority.algorithm.name().into(),
                 not_before: e.authority.not_before,
@@ -125,7 +134,7 @@ pub(crate) fn resume(ca: &CertificateAuthority, bytes: &[u8]) -> Result<State, E
     let bad = |reason: String| Error::StoredState { reason };
     let stored: Stored =
         serde_json::from_slice(bytes).map_err(|e| bad(format!("state.json: {e}")))?;
-    if stored.version != STATE_VERSION {
+    if !(1..=STATE_VERSION).contains(&stored.version) {
         return Err(bad(format!("unknown state version {}", stored.version)));
     }
     if stored.trust_domain != ca.trust_domain().as_str() {
@@ -134,21 +143,21 @@ pub(crate) fn resume(ca: &CertificateAuthority, bytes: &[u8]) -> Result<State, E
             stored.trust_domain
         )));
     }
-    let store = ca
-        .inner
-        .store
-        .as_ref()
-        .ok_or_else(|| bad("no store".into()))?;
     let crypto = &ca.inner.crypto;
-    let load =
-        |kind: &str, id: &str, algorithm: SignatureAlgorithm| -> Result<Arc<dyn Signer>, Error> {
-            let pkcs8 = store
-                .get_key(&keystore::key_name(kind, id))?
-                .ok_or_else(|| bad(format!("key {kind}-{id} is missing from the store")))?;
-            Ok(Arc::new(SoftwareSigner::from_pkcs8(
-                crypto, &pkcs8, algorithm,
-            )?))
-        };
+    // Version 1 named keys after their authority in the key store.
+    let key_ref = |key: &Option<String>, kind: &str, id: &str| -> Result<String, Error> {
+        let key_ref = key.clone().unwrap_or_else(|| format!("{kind}-{id}"));
+        check_key_ref(&key_ref)?;
+        Ok(key_ref)
+    };
+    let load = |key_ref: &str, algorithm: SignatureAlgorithm| -> Result<Arc<dyn Signer>, Error> {
+        match ca.inner.key_manager.load(key_ref, algorithm) {
+            Err(Error::KeyNotFound { .. }) => Err(bad(format!(
+                "the journal lists key {key_ref:?}, which the key manager does not have (another key store or token?)"
+            ))),
+            other => other,
+        }
+    };
     let certs = |list: &[String]| -> Result<Vec<CertificateDer<'static>>, Error> {
         list.iter()
             .map(|s| {
@@ -167,7 +176,8 @@ pub(crate) fn resume(ca: &CertificateAuthority, bytes: &[u8]) -> Result<State, E
     };
     for x in &stored.x509 {
         let algorithm = algorithm_from_name(&x.algorithm)?;
-        let signer = load("x509", &x.id, algorithm)?;
+        let key_ref = key_ref(&x.key, "x509", &x.id)?;
+        let signer = load(&key_ref, algorithm)?;
         let chain = certs(&x.chain)?;
         let roots = certs(&x.roots)?;
         let (subject, not_before, not_after) = {
@@ -188,6 +198,7 @@ pub(crate) fn resume(ca: &CertificateAuthority, bytes: &[u8]) -> Result<State, E
         let key_id = x509::key_identifier(crypto, signer.public_key_spki())?;
         let authority = X509Authority {
             id: x.id.clone(),
+            key_ref,
             template: IssuerTemplate::new(signer.algorithm(), subject, &key_id),
             signer,
             not_before,
@@ -203,8 +214,16 @@ pub(crate) fn resume(ca: &CertificateAuthority, bytes: &[u8]) -> Result<State, E
         let algorithm = JwtAlgorithm::from_name(&j.algorithm)
             .ok_or_else(|| bad(format!("unknown JWT algorithm {:?}", j.algorithm)))?;
         let (signature_algorithm, _) = jwt_key_parameters(algorithm)?;
-        let signer = load("jwt", &j.kid, signature_algorithm)?;
-        let authority = jwt::authority(j.kid.clone(), signer, algorithm, j.not_before, j.not_after);
+        let key_ref = key_ref(&j.key, "jwt", &j.kid)?;
+        let signer = load(&key_ref, signature_algorithm)?;
+        let authority = jwt::authority(
+            j.kid.clone(),
+            key_ref,
+            signer,
+            algorithm,
+            j.not_before,
+            j.not_after,
+        );
         authority.issued_until.store(j.not_after, Ordering::Release);
         state.jwt.push(Entry::new(j.status, Arc::new(authority)));
     }

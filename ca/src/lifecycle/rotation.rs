@@ -5,7 +5,6 @@ use std::time::SystemTime;
 use crate::audit::{AuditAction, AuditEvent, AuthorityKind};
 use crate::authority::CertificateAuthority;
 use crate::error::Error;
-use crate::keystore;
 use crate::lifecycle::schedule::{Mode, Pending, pending, prune, step};
 use crate::state::AuthorityStatus;
 use crate::time::unix_seconds;
@@ -106,8 +105,9 @@ impl CertificateAuthority {
                     reason: "no retired or tainted authority has this id",
                 });
             }
-            self.remove_keys(&events)?;
             self.commit(&mut state, now)?;
+            drop(state);
+            self.destroy_keys(&events);
         }
         self.audit_all(events, now)
     }
@@ -178,32 +178,44 @@ impl CertificateAuthority {
                 &just_retired,
                 &mut events,
             );
-            if events.len() > before {
-                changed = true;
-                self.remove_keys(events.get(before..).unwrap_or_default())?;
-            }
+            changed |= events.len() > before;
             if changed {
                 self.commit(&mut state, now)?;
             }
+            drop(state);
+            self.destroy_keys(events.get(before..).unwrap_or_default());
             Ok::<(), Error>(())
         })();
         let audited = self.audit_all(events, now);
         result.and(audited)
     }
 
-    fn remove_keys(&self, events: &[Pending]) -> Result<(), Error> {
-        if let Some(store) = &self.inner.store {
-            for event in events {
-                if event.action == AuditAction::AuthorityRemoved {
-                    let kind = match event.kind {
-                        AuthorityKind::X509 => "x509",
-                        AuthorityKind::Jwt => "jwt",
-                    };
-                    store.remove_key(&keystore::key_name(kind, &event.id))?;
-                }
-            }
-        }
-        Ok(())
+    /// Destroys the keys of removed authorities once the journal no longer lists them: a
+    /// crash before this point leaves an unused key behind, never a journal that names a
+    /// destroyed key. The removal stands when the key manager fails here (the key is
+    /// unreachable either way); the key is tried again at the next lifecycle step and listed
+    /// by [`CertificateAuthority::undestroyed_keys`] meanwhile.
+    fn destroy_keys(&self, events: &[Pending]) {
+        let removed = events
+            .iter()
+            .filter(|event| event.action == AuditAction::AuthorityRemoved)
+            .map(|event| event.key_ref.clone());
+        let Ok(mut undestroyed) = self.inner.undestroyed_keys.lock() else {
+            return;
+        };
+        let mut pending: Vec<String> = undestroyed.drain(..).chain(removed).collect();
+        pending.retain(|key_ref| self.inner.key_manager.destroy(key_ref).is_err());
+        *undestroyed = pending;
+    }
+
+    /// References of keys whose authorities were removed but whose key manager failed to
+    /// destroy them (retried at each lifecycle step). Empty in normal operation.
+    pub fn undestroyed_keys(&self) -> Vec<String> {
+        self.inner
+            .undestroyed_keys
+            .lock()
+            .map(|keys| keys.clone())
+            .unwrap_or_default()
     }
 
     fn audit_all(&self, events: Vec<Pending>, now: SystemTime) -> Result<(), Error> {

@@ -24,6 +24,8 @@ pub(super) struct Pending {
     pub(super) action: AuditAction,
     pub(super) kind: AuthorityKind,
     pub(super) id: String,
+    /// The key's reference in the key manager (destroyed with a removed authority).
+    pub(super) key_ref: String,
     pub(super) not_before: u64,
     pub(super) not_after: u64,
 }
@@ -33,6 +35,7 @@ pub(super) fn pending<A: Lifetime>(action: AuditAction, kind: AuthorityKind, a: 
         action,
         kind,
         id: a.id().to_owned(),
+        key_ref: a.key_ref().to_owned(),
         not_before: a.not_before(),
         not_after: a.not_after(),
     }

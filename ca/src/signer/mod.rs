@@ -15,8 +15,8 @@ use crate::error::SignerError;
 
 /// A private key that signs: the seam between a CA and wherever its key lives.
 ///
-/// [`SoftwareSigner`] holds the key in memory. A hardware module or cloud KMS implements this
-/// trait and slots in without any other API change. Signatures use the encoding of
+/// [`SoftwareSigner`] holds the key in memory; a [`KeyManager`](crate::KeyManager) hands out
+/// signers for the keys it creates (a hardware module's signer keeps the key on the module). Signatures use the encoding of
 /// [`SignatureAlgorithm`] (ECDSA: ASN.1 DER).
 ///
 /// [`SoftwareSigner`]: crate::SoftwareSigner
@@ -34,11 +34,4 @@ pub trait Signer: Send + Sync + fmt::Debug {
     ///
     /// [`Error::Signer`]: crate::Error::Signer
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError>;
-
-    /// The PKCS#8 private key, for signers whose key may be persisted by a
-    /// [`KeyStore`](crate::KeyStore). Keys that never leave their module return `None` (the
-    /// default), and the CA then keeps them out of the store.
-    fn pkcs8_for_storage(&self) -> Option<&[u8]> {
-        None
-    }
 }

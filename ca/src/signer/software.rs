@@ -97,6 +97,11 @@ impl SoftwareSigner {
         })
     }
 
+    /// The PKCS#8 private key, for a [`KeyStore`](crate::KeyStore).
+    pub(crate) fn pkcs8(&self) -> &[u8] {
+        self.key.secret_pkcs8_der()
+    }
+
     /// Wraps the signer for a CA builder.
     pub fn into_arc(self) -> Arc<dyn Signer> {
         Arc::new(self)
@@ -137,10 +142,6 @@ impl Signer for SoftwareSigner {
 
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError> {
         self.signer.sign(message).map_err(SignerError::new)
-    }
-
-    fn pkcs8_for_storage(&self) -> Option<&[u8]> {
-        Some(self.key.secret_pkcs8_der())
     }
 }
 
