@@ -22,16 +22,21 @@
 //! - JWT-SVIDs (ES256 default, ES384, RS256, PS256) with a random `kid` per key, only `alg`,
 //!   `kid`, `typ` in the header, `exp` capped at the key's expiry, extra claims that can never
 //!   override registered ones.
-//! - Every credential is verified with the `svid` crate against the CA's own bundle before it
-//!   is returned ([`SelfCheck`]); a CA that cannot produce a verifying SVID returns an error.
+//! - Credentials are verified with the `svid` crate against the CA's own bundle before they
+//!   are returned ([`SelfCheck`]; by default every one when the keys live outside the process,
+//!   the first per key plus a structural check of every one for in-process keys); a CA that
+//!   cannot produce a verifying SVID returns an error.
 //! - Key lifecycle prepared -> active -> retired for both kinds ([`CertificateAuthority::rotate`],
 //!   forced rotation, taint, revoke), the published [`SpiffeBundle`](trust_bundle::SpiffeBundle)
 //!   with `spiffe_sequence` and refresh hint, and change notification
 //!   ([`CertificateAuthority::subscribe`] -> [`CaSnapshot`]).
-//! - Persistence through a [`KeyStore`] ([`MemoryKeyStore`], [`FileKeyStore`]); audit through
-//!   an [`AuditSink`] ([`JsonLinesAuditSink`]).
-//! - Keys sign through the [`Signer`] trait; [`SoftwareSigner`] holds them in memory and signs
-//!   through the rustls provider of the CA's [`svid::Crypto`].
+//! - A lifecycle journal in a [`KeyStore`] ([`MemoryKeyStore`], [`FileKeyStore`]): a CA
+//!   rebuilt on it keeps its authorities, JWT keys and `spiffe_sequence`. Audit through an
+//!   [`AuditSink`] ([`JsonLinesAuditSink`]).
+//! - Every key the CA creates (at build and at each rotation) comes from its [`KeyManager`]:
+//!   [`SoftwareKeyManager`] (keys in memory, persisted through the key store) by default; a
+//!   hardware module or KMS implements the same seam. Keys sign through the [`Signer`] trait
+//!   ([`SoftwareSigner`]: through the rustls provider of the CA's [`svid::Crypto`]).
 //!
 //! Every operation takes `now: SystemTime`; nothing reads the clock except
 //! `TestCa`, which says so.
