@@ -67,10 +67,17 @@ pub(crate) struct Counted<S> {
 
 impl<S> Counted<S> {
     pub(crate) fn new(inner: S, permit: Option<OwnedSemaphorePermit>) -> Self {
+        crate::metrics::stream_opened();
         Self {
             inner,
             _permit: permit,
         }
+    }
+}
+
+impl<S> Drop for Counted<S> {
+    fn drop(&mut self) {
+        crate::metrics::stream_closed();
     }
 }
 

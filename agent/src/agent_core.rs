@@ -65,6 +65,7 @@ impl AgentCore {
         for attestor in &self.attestors {
             let found = attestor.attest(caller).await.map_err(|error| {
                 tracing::warn!(?caller, %error, "attestation failed");
+                crate::metrics::attestation_failed();
                 Status::unavailable(format!("caller attestation failed: {error}"))
             })?;
             selectors.extend(found);

@@ -58,6 +58,7 @@ impl ConfigKeyType {
 /// # socket_mode = "0666"            # octal; the default lets every user connect (attestation
 /// #                                 # decides); "0600" refuses other users at connect()
 /// # tcp_address = "127.0.0.1:8081"  # optional; callers attested by source IP (tcp:ip:...)
+/// # health_address = "127.0.0.1:9090" # optional; HTTP /live, /ready, /metrics (Prometheus)
 ///
 /// [ca]
 /// ttl = "24h"                       # lifetime of each X.509 CA key (the self-signed root)
@@ -96,6 +97,8 @@ pub struct AgentConfig {
     pub socket_mode: Option<u32>,
     /// An optional TCP listener.
     pub tcp_address: Option<SocketAddr>,
+    /// Where the binary serves `/live`, `/ready` and `/metrics` (see [`crate::health`]).
+    pub health_address: Option<SocketAddr>,
     /// Lifetime of the CA's root certificate.
     pub ca_ttl: Duration,
     /// The X.509 CA key type.
@@ -139,6 +142,7 @@ struct RawConfig {
     socket_path: Option<PathBuf>,
     socket_mode: Option<String>,
     tcp_address: Option<String>,
+    health_address: Option<String>,
     #[serde(default)]
     ca: RawCa,
     #[serde(default)]
@@ -248,14 +252,16 @@ impl AgentConfig {
                     .ok_or_else(|| invalid("socket_mode", format!("{mode:?} is not an octal mode")))
             })
             .transpose()?;
-        let tcp_address = raw
-            .tcp_address
-            .as_deref()
-            .map(|addr| {
-                addr.parse::<SocketAddr>()
-                    .map_err(|_| invalid("tcp_address", format!("{addr:?} is not an IP:port")))
-            })
-            .transpose()?;
+        let address = |field: &str, value: Option<&str>| {
+            value
+                .map(|addr| {
+                    addr.parse::<SocketAddr>()
+                        .map_err(|_| invalid(field, format!("{addr:?} is not an IP:port")))
+                })
+                .transpose()
+        };
+        let tcp_address = address("tcp_address", raw.tcp_address.as_deref())?;
+        let health_address = address("health_address", raw.health_address.as_deref())?;
 
         let mut entries = Vec::with_capacity(raw.entry.len());
         for (index, entry) in raw.entry.into_iter().enumerate() {
@@ -272,6 +278,7 @@ impl AgentConfig {
             socket_path: raw.socket_path,
             socket_mode,
             tcp_address,
+            health_address,
             ca_ttl,
             jwt_key_ttl: optional_duration("ca.jwt_key_ttl", raw.ca.jwt_key_ttl.as_deref())?
                 .unwrap_or(ca_ttl),

@@ -62,10 +62,14 @@ pub(crate) fn mint_x509_blocking(
                 .dns_names(entry.dns_names().iter().cloned());
             let svid = ca
                 .mint_x509_svid(&request, SystemTime::now())
-                .map_err(|source| Error::Mint {
-                    spiffe_id: entry.spiffe_id().clone(),
-                    source,
+                .map_err(|source| {
+                    crate::metrics::mint_failed();
+                    Error::Mint {
+                        spiffe_id: entry.spiffe_id().clone(),
+                        source,
+                    }
                 })?;
+            crate::metrics::x509_svid_issued();
             Ok(IssuedSvid {
                 chain: svid.chain_der(),
                 key: Zeroizing::new(svid.private_key().secret_pkcs8_der().to_vec()),
@@ -195,10 +199,14 @@ impl JwtCache {
                             .ttl(ttl);
                     let token =
                         ca.mint_jwt_svid(&request, SystemTime::now())
-                            .map_err(|source| Error::Mint {
-                                spiffe_id: entry.spiffe_id().clone(),
-                                source,
+                            .map_err(|source| {
+                                crate::metrics::mint_failed();
+                                Error::Mint {
+                                    spiffe_id: entry.spiffe_id().clone(),
+                                    source,
+                                }
                             })?;
+                    crate::metrics::jwt_svid_issued();
                     Ok((id, token, refresh_time(Instant::now(), lifetime)))
                 })
                 .collect::<Result<Vec<_>, Error>>()

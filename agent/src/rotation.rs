@@ -168,6 +168,7 @@ async fn on_ca_change(agent: &AgentCore, authority_changed: bool) {
     agent.jwt_cache.clear();
     if authority_changed {
         agent.x509_authority_changes.fetch_add(1, Ordering::SeqCst);
+        crate::metrics::ca_rotated();
         tracing::info!("CA authority changed; re-issuing every X509-SVID");
         let _ = agent.reissue_all().await;
     } else {

@@ -396,6 +396,12 @@ impl AgentHandle {
         let _ = unminted.wait_for(|count| *count == 0).await;
     }
 
+    /// What `/ready` asks: whether this agent can hand out identities now (see
+    /// [`health`](crate::health)).
+    pub fn readiness(&self) -> crate::health::Readiness {
+        crate::health::Readiness::new(Arc::clone(&self.agent))
+    }
+
     /// How many streams are open (all RPCs together).
     pub fn open_streams(&self) -> usize {
         self.agent.state.lock().stream_counts().1

@@ -187,3 +187,103 @@ fn bad_config_is_reported() {
     let output = Command::new(env!("CARGO_BIN_EXE_agent")).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// One HTTP/1.1 GET on `addr`; the status code and body.
+async fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The value of the first sample of `name` in Prometheus text.
+fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|line| line.starts_with(name) && !line.starts_with('#'))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+/// With `health_address`, the binary serves /live, /ready (once the entry has its SVID) and
+/// Prometheus /metrics that count what it issued and the streams open; SIGTERM still ends it
+/// cleanly.
+#[tokio::test]
+async fn binary_serves_live_ready_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agent.sock");
+    let log = dir.path().join("agent.log");
+    let config = write_config(dir.path(), &socket);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replacen(
+            "socket_path",
+            "health_address = \"127.0.0.1:0\"\nsocket_path",
+            1,
+        ),
+    )
+    .unwrap();
+    let mut child = spawn_agent(&config, &log);
+    wait_for_socket(&socket, &mut child).await;
+    let mut addr = None;
+    for _ in 0..100 {
+        let log = std::fs::read_to_string(&log).unwrap();
+        addr = log
+            .lines()
+            .find(|line| line.contains("serving /live"))
+            .and_then(|line| line.split("address=").nth(1))
+            .map(|rest| {
+                rest.split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            });
+        if addr.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let addr = addr.expect("the agent logs its health address");
+
+    assert_eq!(http_get(&addr, "/live").await.0, 200);
+    let mut client = common::client(&socket).await;
+    let (_stream, first) = common::x509_stream(&mut client).await;
+    verify_x509(&first.svids[0]);
+    let (status, body) = http_get(&addr, "/ready").await;
+    assert_eq!((status, body.as_str()), (200, "ready\n"));
+
+    let (status, metrics) = http_get(&addr, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        sample(&metrics, "spiffe_agent_x509_svids_issued_total").is_some_and(|n| n >= 1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "spiffe_agent_open_streams"),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# HELP spiffe_agent_open_streams"),
+        "{metrics}"
+    );
+    assert_eq!(http_get(&addr, "/nothing").await.0, 404);
+
+    signal(&child, "TERM");
+    let status = wait_exit(&mut child).await;
+    assert!(status.success(), "{status}");
+    assert!(tokio::net::TcpStream::connect(&addr).await.is_err());
+}

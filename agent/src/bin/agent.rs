@@ -6,7 +6,8 @@
 //!
 //! Starts a CA for the configured trust domain, mints the configured entries' SVIDs and serves
 //! the Workload API on the socket until SIGINT or SIGTERM, then ends every stream, removes the
-//! socket and exits 0. See `agent/agent.example.toml` and the crate docs.
+//! socket and exits 0. With `health_address` set it also serves `/live`, `/ready` and
+//! `/metrics` (Prometheus) there. See `agent/agent.example.toml` and the crate docs.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -108,7 +109,44 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
+    // Installed before anything is counted; only when someone can read it.
+    let metrics = match config.health_address {
+        Some(_) => {
+            let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+            agent::metrics::describe();
+            Some(handle)
+        }
+        None => None,
+    };
     let handle = builder.serve_unix(&socket).await?;
+    let (stop_health, health_stopped) = tokio::sync::oneshot::channel::<()>();
+    let health = match config.health_address {
+        Some(addr) => {
+            let server = agent::health::HealthServer::new(handle.readiness(), metrics);
+            let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+            let task = tokio::spawn(server.serve(
+                addr,
+                move |bound| {
+                    let _ = bound_tx.send(bound);
+                },
+                async move {
+                    let _ = health_stopped.await;
+                },
+            ));
+            match bound_rx.await {
+                Ok(bound) => tracing::info!(address = %bound, "serving /live, /ready, /metrics"),
+                // The server ended before binding: its error says why.
+                Err(_) => {
+                    task.await??;
+                    return Err("the health server stopped before serving".into());
+                }
+            }
+            Some(task)
+        }
+        None => None,
+    };
     for (id, entry) in handle.entries() {
         let selectors: Vec<&str> = entry.selectors().map(agent::Selector::as_str).collect();
         tracing::info!(
@@ -131,6 +169,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         _ = terminate.recv() => "SIGTERM",
     };
     tracing::info!(signal, "shutting down");
+    let _ = stop_health.send(());
+    if let Some(task) = health {
+        task.await??;
+    }
     handle.shutdown().await?;
     Ok(())
 }

@@ -190,6 +190,11 @@ impl ServedState {
         Arc::clone(&self.mint_wanted)
     }
 
+    /// Whether the agent is shutting down.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
+    }
+
     /// A receiver of the number of entries still waiting for their first SVID.
     pub(crate) fn unminted(&self) -> watch::Receiver<usize> {
         self.unminted.subscribe()
