@@ -116,6 +116,39 @@ impl AgentCore {
         Ok(id)
     }
 
+    /// Replaces the entry `old` by `entry` in one step (callers see the new entry's SVID
+    /// where they saw the old one), once the new SVID is minted. Returns the new id.
+    pub(crate) async fn replace_entry(
+        &self,
+        old: EntryId,
+        entry: RegistrationEntry,
+    ) -> Result<EntryId, Error> {
+        entry.check(&self.trust_domain)?;
+        let entry = Arc::new(entry);
+        let epoch = self.x509_authority_changes.load(Ordering::SeqCst);
+        let minted = issue::mint_x509(&self.ca, vec![Arc::clone(&entry)], self.x509_ttl).await;
+        let mut svid = minted.into_iter().next().ok_or(Error::ShutDown)??;
+        let mut state = self.state.lock();
+        if self.x509_authority_changes.load(Ordering::SeqCst) != epoch {
+            svid.refresh_at = Instant::now();
+        }
+        state.registry.remove(old).ok_or(Error::UnknownEntry(old))?;
+        let id = state.registry.add(entry, Some(Arc::new(svid)));
+        state.publish();
+        drop(state);
+        self.reschedule.notify_one();
+        tracing::info!(old = %old, entry = %id, "replaced");
+        Ok(id)
+    }
+
+    /// Removes an entry; callers left without any get `PermissionDenied` on their streams.
+    pub(crate) fn remove_entry(&self, id: EntryId) -> Result<RegistrationEntry, Error> {
+        let mut state = self.state.lock();
+        let entry = state.registry.remove(id).ok_or(Error::UnknownEntry(id))?;
+        state.publish();
+        Ok(Arc::unwrap_or_clone(entry))
+    }
+
     /// Registers start-up entries without SVIDs: the minting task (started with the rotation
     /// task) mints them, entries a stream waits for first.
     pub(crate) fn register_unminted(&self, entries: Vec<RegistrationEntry>) {

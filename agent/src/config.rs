@@ -59,6 +59,8 @@ impl ConfigKeyType {
 /// #                                 # decides); "0600" refuses other users at connect()
 /// # tcp_address = "127.0.0.1:8081"  # optional; callers attested by source IP (tcp:ip:...)
 /// # health_address = "127.0.0.1:9090" # optional; HTTP /live, /ready, /metrics (Prometheus)
+/// # admin_socket_path = "/tmp/spiffe-agent/admin.sock"  # optional; the admin API (mode 0600)
+/// # admin_allowed_uids = [0]        # who may call it; default root and the agent's own uid
 ///
 /// [ca]
 /// ttl = "24h"                       # lifetime of each X.509 CA key (the self-signed root)
@@ -99,6 +101,11 @@ pub struct AgentConfig {
     pub tcp_address: Option<SocketAddr>,
     /// Where the binary serves `/live`, `/ready` and `/metrics` (see [`crate::health`]).
     pub health_address: Option<SocketAddr>,
+    /// Where the [admin API](crate::admin) is served (the `agent entry ...` commands read it
+    /// from here too).
+    pub admin_socket_path: Option<PathBuf>,
+    /// Who may call the admin API; `None` for the default (root and the agent's own uid).
+    pub admin_allowed_uids: Option<Vec<u32>>,
     /// Lifetime of the CA's root certificate.
     pub ca_ttl: Duration,
     /// The X.509 CA key type.
@@ -143,6 +150,8 @@ struct RawConfig {
     socket_mode: Option<String>,
     tcp_address: Option<String>,
     health_address: Option<String>,
+    admin_socket_path: Option<PathBuf>,
+    admin_allowed_uids: Option<Vec<u32>>,
     #[serde(default)]
     ca: RawCa,
     #[serde(default)]
@@ -279,6 +288,8 @@ impl AgentConfig {
             socket_mode,
             tcp_address,
             health_address,
+            admin_socket_path: raw.admin_socket_path,
+            admin_allowed_uids: raw.admin_allowed_uids,
             ca_ttl,
             jwt_key_ttl: optional_duration("ca.jwt_key_ttl", raw.ca.jwt_key_ttl.as_deref())?
                 .unwrap_or(ca_ttl),
@@ -411,7 +422,7 @@ impl RawFederatedBundle {
 /// Why no built-in attestor ([`UnixAttestor`](crate::UnixAttestor),
 /// [`TcpAttestor`](crate::TcpAttestor), the only ones the `agent` binary runs) ever gives
 /// `selector`, or `None` when one does.
-fn unknown_selector(selector: &Selector) -> Option<String> {
+pub(crate) fn unknown_selector(selector: &Selector) -> Option<String> {
     let forms = |kind: &str, keys: &[&str]| {
         keys.iter()
             .map(|key| format!("{kind}:{key}:<value>"))
@@ -464,11 +475,17 @@ fn invalid(field: &str, message: String) -> Error {
 }
 
 fn optional_duration(field: &str, value: Option<&str>) -> Result<Option<Duration>, Error> {
-    value.map(|value| parse_duration(field, value)).transpose()
+    value.map(|value| duration_field(field, value)).transpose()
+}
+
+/// A duration as the config file writes it, `<number><unit>` with unit `s`, `m`, `h` or `d`
+/// and above zero (`90s`, `10m`, `1h`, `7d`); `None` otherwise.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    duration_field("", text).ok()
 }
 
 /// `<number><unit>` with unit `s`, `m`, `h` or `d`, greater than zero.
-fn parse_duration(field: &str, value: &str) -> Result<Duration, Error> {
+fn duration_field(field: &str, value: &str) -> Result<Duration, Error> {
     let error = || ConfigError::Duration {
         field: field.to_owned(),
         value: value.to_owned(),

@@ -173,6 +173,7 @@
 //   cache), `stream` (one stream), `agent_core` (`AgentCore`, what the RPCs, the rotation task
 //   and `AgentHandle` share), `service` (the gRPC service), `rotation` (the rotation task);
 // - the public face: `config` (the binary's TOML), `server` (`AgentBuilder`, `AgentHandle`).
+pub mod admin;
 mod admit;
 mod agent_core;
 mod attest;
@@ -197,7 +198,7 @@ mod stream;
 
 pub use attest::{AttestFuture, Attestor, TcpAttestor, UnixAttestor};
 pub use caller::Caller;
-pub use config::{AgentConfig, ConfigKeyType};
+pub use config::{AgentConfig, ConfigKeyType, parse_duration};
 pub use entry::{MAX_HINT_LEN, MAX_SELECTORS_PER_ENTRY, RegistrationEntry};
 pub use entry_id::EntryId;
 pub use error::{ConfigError, EntryError, Error, SelectorError};

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use trust_bundle::SpiffeBundle;
 use workload_api::proto::spiffe_workload_api_server::SpiffeWorkloadApiServer;
 
+use crate::admin::{self, AdminOptions, AdminServer};
 use crate::admit::Admit;
 use crate::agent_core::AgentCore;
 use crate::attest::{Attestor, TcpAttestor, UnixAttestor};
@@ -61,6 +62,7 @@ impl Agent {
             limits: Limits::default(),
             crypto,
             ca_rotation_interval: None,
+            admin: AdminOptions::default(),
         }
     }
 }
@@ -79,6 +81,7 @@ pub struct AgentBuilder {
     limits: Limits,
     crypto: Crypto,
     ca_rotation_interval: Option<Duration>,
+    admin: AdminOptions,
 }
 
 impl core::fmt::Debug for AgentBuilder {
@@ -97,6 +100,20 @@ impl core::fmt::Debug for AgentBuilder {
 }
 
 impl AgentBuilder {
+    /// Serves the [admin API](crate::admin) on a Unix socket of its own at `path` (mode
+    /// 0600), for root and the agent's own uid unless
+    /// [`admin_allowed_uids`](Self::admin_allowed_uids) says otherwise.
+    pub fn admin_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.admin.socket = Some(path.into());
+        self
+    }
+
+    /// Which uids may call the admin API (default: root and the agent's own).
+    pub fn admin_allowed_uids(mut self, uids: impl IntoIterator<Item = u32>) -> Self {
+        self.admin.allowed_uids = Some(uids.into_iter().collect());
+        self
+    }
+
     /// Registers an entry at start-up.
     pub fn entry(mut self, entry: RegistrationEntry) -> Self {
         self.entries.push(entry);
@@ -217,6 +234,9 @@ impl AgentBuilder {
     /// [`Error::SocketInUse`], [`Error::NotASocket`]).
     pub async fn serve_unix(self, path: impl AsRef<Path>) -> Result<AgentHandle, Error> {
         let path = path.as_ref().to_owned();
+        if let Some(admin) = &self.admin.socket {
+            admin::check_socket_path(admin, &path)?;
+        }
         let trust_domain = self.ca.trust_domain().clone();
         for entry in &self.entries {
             entry.check(&trust_domain)?;
@@ -252,6 +272,16 @@ impl AgentBuilder {
         };
 
         let (stop, stopped) = watch::channel(false);
+        let admin = match self.admin.socket {
+            Some(socket) => {
+                let uids = self
+                    .admin
+                    .allowed_uids
+                    .unwrap_or_else(admin::default_allowed_uids);
+                Some(admin::serve(Arc::clone(&agent), socket, uids, stopped.clone()).await?)
+            }
+            None => None,
+        };
         let mut servers = Vec::new();
         let connections = ConnectionCounter::new(self.limits);
         let listeners = core::iter::once(Listener::Unix(unix)).chain(tcp.map(Listener::Tcp));
@@ -289,6 +319,7 @@ impl AgentBuilder {
             stop,
             servers,
             rotation: Some(rotation),
+            admin,
         })
     }
 }
@@ -305,6 +336,7 @@ pub struct AgentHandle {
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
     rotation: Option<JoinHandle<()>>,
+    admin: Option<AdminServer>,
 }
 
 impl AgentHandle {
@@ -317,6 +349,11 @@ impl AgentHandle {
     /// `SPIFFE_ENDPOINT_SOCKET`.
     pub fn endpoint(&self) -> String {
         format!("unix://{}", self.socket_path.display())
+    }
+
+    /// The admin socket, when the admin API is served.
+    pub fn admin_socket_path(&self) -> Option<&Path> {
+        self.admin.as_ref().map(|admin| admin.socket.as_path())
     }
 
     /// The TCP address, when serving on TCP too.
@@ -344,10 +381,7 @@ impl AgentHandle {
     /// # Errors
     /// [`Error::UnknownEntry`].
     pub fn remove_entry(&self, id: EntryId) -> Result<RegistrationEntry, Error> {
-        let mut state = self.agent.state.lock();
-        let entry = state.registry.remove(id).ok_or(Error::UnknownEntry(id))?;
-        state.publish();
-        Ok(Arc::unwrap_or_clone(entry))
+        self.agent.remove_entry(id)
     }
 
     /// The registered entries, in registration order.
@@ -435,6 +469,15 @@ impl AgentHandle {
         if let Some(rotation) = self.rotation.take() {
             let _ = rotation.await;
         }
+        if let Some(admin) = self.admin.take() {
+            let abort = admin.task.abort_handle();
+            match tokio::time::timeout(SHUTDOWN_GRACE, admin.task).await {
+                Ok(Ok(Err(error))) if result.is_ok() => result = Err(Error::Transport(error)),
+                Ok(_) => {}
+                Err(_) => abort.abort(),
+            }
+            listen::remove_socket(&admin.socket, admin.inode);
+        }
         listen::remove_socket(&self.socket_path, self.socket_inode);
         tracing::info!(socket = %self.socket_path.display(), "agent stopped");
         result
@@ -453,6 +496,9 @@ impl Drop for AgentHandle {
         }
         if !self.servers.is_empty() || self.rotation.is_some() {
             listen::remove_socket(&self.socket_path, self.socket_inode);
+        }
+        if let Some(admin) = &self.admin {
+            listen::remove_socket(&admin.socket, admin.inode);
         }
     }
 }

@@ -1,58 +1,19 @@
-//! `agent`: a SPIFFE Workload API server with an in-process CA, configured by a TOML file.
-//!
-//! ```text
-//! agent --config agent.toml [--socket /path/to/agent.sock] [-v]
-//! ```
-//!
-//! Starts a CA for the configured trust domain, mints the configured entries' SVIDs and serves
-//! the Workload API on the socket until SIGINT or SIGTERM, then ends every stream, removes the
-//! socket and exits 0. With `health_address` set it also serves `/live`, `/ready` and
-//! `/metrics` (Prometheus) there. See `agent/agent.example.toml` and the crate docs.
+//! `agent run`: serves until SIGINT or SIGTERM, then ends every stream, removes the sockets and
+//! exits 0. Starts a CA for the configured trust domain and mints the configured entries'
+//! SVIDs; with `health_address` set it also serves `/live`, `/ready` and `/metrics`
+//! (Prometheus) there, and with `admin_socket_path` the admin API.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use agent::{Agent, AgentConfig};
+use tokio::runtime::Runtime;
 use tokio::signal::unix::{SignalKind, signal};
 
-const USAGE: &str = "usage: agent --config <file.toml> [--socket <path>] [-v]";
+use crate::cli::RunArgs;
 
-struct Args {
-    config: PathBuf,
-    socket: Option<PathBuf>,
-    verbose: bool,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut config = None;
-    let mut socket = None;
-    let mut verbose = false;
-    let mut args = std::env::args_os().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.to_str() {
-            Some("--config" | "-c") => config = args.next().map(PathBuf::from),
-            Some("--socket" | "-s") => socket = args.next().map(PathBuf::from),
-            Some("-v" | "--verbose") => verbose = true,
-            Some("-h" | "--help") => return Err(USAGE.to_owned()),
-            _ => return Err(format!("unexpected argument {arg:?}\n{USAGE}")),
-        }
-    }
-    Ok(Args {
-        config: config.ok_or_else(|| format!("--config is required\n{USAGE}"))?,
-        socket,
-        verbose,
-    })
-}
-
-fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::from(2);
-        }
-    };
+/// Serves; logs go to stderr.
+pub(crate) fn main(runtime: &Runtime, args: RunArgs) -> ExitCode {
     let level = if args.verbose {
         tracing::Level::DEBUG
     } else {
@@ -63,16 +24,6 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("agent: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
     match runtime.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -83,8 +34,11 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let config = AgentConfig::load(&args.config)?;
+async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let path = args
+        .config
+        .ok_or("--config is required: the agent's configuration file (see agent.example.toml)")?;
+    let config = AgentConfig::load(&path)?;
     let socket = args
         .socket
         .or_else(|| config.socket_path.clone())
@@ -106,6 +60,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(addr) = config.tcp_address {
         builder = builder.tcp(addr);
+    }
+    if let Some(admin) = &config.admin_socket_path {
+        builder = builder.admin_socket(admin);
+    }
+    if let Some(uids) = &config.admin_allowed_uids {
+        builder = builder.admin_allowed_uids(uids.iter().copied());
     }
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
