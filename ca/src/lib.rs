@@ -127,7 +127,7 @@ pub use builder::{
     CertificateAuthorityBuilder, DEFAULT_CA_TTL, DEFAULT_JWT_SVID_TTL, DEFAULT_REFRESH_HINT,
     DEFAULT_X509_SVID_TTL,
 };
-pub use error::{AuditError, CsrError, Error, SignerError};
+pub use error::{AuditError, CsrError, DiskUpstreamError, Error, SignerError};
 pub use keystore::{FileKeyStore, KeyStore, MemoryKeyStore};
 pub use policy::{AllowAll, CredentialKind, IssuanceContext, IssuancePolicy};
 pub use request::{IntermediateRequest, JwtSvidRequest, X509SvidRequest};
@@ -141,5 +141,5 @@ pub use state::AuthorityStatus;
 pub use svid::KeyType;
 #[cfg(feature = "test-util")]
 pub use test_util::TestCa;
-pub use upstream::{IssuedCa, UpstreamAuthority};
+pub use upstream::{DiskUpstream, DiskUpstreamBuilder, IssuedCa, UpstreamAuthority};
 pub use x509::DistinguishedName;
