@@ -2,9 +2,10 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use ca::{CertificateAuthority, KeyType};
+use ca::{CertificateAuthority, DiskUpstream, KeyType};
 use serde::Deserialize;
 use spiffe_id::{SpiffeId, TrustDomain};
 use svid::JwtAlgorithm;
@@ -60,10 +61,18 @@ impl ConfigKeyType {
 /// # tcp_address = "127.0.0.1:8081"  # optional; callers attested by source IP (tcp:ip:...)
 ///
 /// [ca]
-/// ttl = "24h"                       # lifetime of each X.509 CA key (the self-signed root)
+/// ttl = "24h"                       # lifetime of each X.509 CA key (the self-signed root, or
+///                                   # the intermediate an upstream signs, capped by it)
 /// key_type = "ec-p256"              # X.509 CA key: ec-p256 | ec-p384
 /// jwt_key_type = "ec-p256"          # JWT signing key: ec-p256 | ec-p384 | rsa-2048 (aws-lc-rs)
 /// # jwt_key_ttl = "24h"             # lifetime of each JWT signing key; default: ca.ttl
+///
+/// # [ca.upstream_disk]              # optional: an existing CA signs this CA's certificates
+/// # cert_path = "org-ca.pem"        # its certificate (then any intermediates), PEM
+/// # key_path = "org-ca.key"         # its private key, PEM, mode 0600; paths relative to
+/// #                                 # this file
+/// # bundle_path = "org-root.pem"    # its root(s); required unless the certificate is
+/// #                                 # self-signed
 ///
 /// [limits]                          # past a cap a caller gets ResourceExhausted
 /// max_streams_per_connection = 100  # open streaming RPCs on one connection
@@ -96,7 +105,8 @@ pub struct AgentConfig {
     pub socket_mode: Option<u32>,
     /// An optional TCP listener.
     pub tcp_address: Option<SocketAddr>,
-    /// Lifetime of the CA's root certificate.
+    /// Lifetime of each X.509 CA key: the self-signed root's, or the intermediate's that
+    /// [`ca_upstream_disk`](Self::ca_upstream_disk) signs (capped by the upstream).
     pub ca_ttl: Duration,
     /// The X.509 CA key type.
     pub ca_key_type: ConfigKeyType,
@@ -122,6 +132,25 @@ pub struct AgentConfig {
     pub entries: Vec<RegistrationEntry>,
     /// Federated bundles read from their files.
     pub federated_bundles: Vec<SpiffeBundle>,
+    /// `[ca.upstream_disk]`: the files of an existing CA that signs this CA's certificates;
+    /// `None` for a self-signed root.
+    pub ca_upstream_disk: Option<DiskUpstreamConfig>,
+}
+
+/// `[ca.upstream_disk]`: an existing CA (an organisation's own PKI) whose certificate and key
+/// files sign the agent CA's intermediate certificates, as SPIRE's `disk` UpstreamAuthority
+/// does; the published bundle then holds that CA's root. Relative paths in the file are
+/// resolved against the file's directory. See [`ca::DiskUpstream`] for what is checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DiskUpstreamConfig {
+    /// `cert_path`: the upstream CA certificate, then any intermediates (PEM).
+    pub cert_path: PathBuf,
+    /// `key_path`: its private key (PEM: PKCS#8, EC or RSA), readable by the owner only.
+    pub key_path: PathBuf,
+    /// `bundle_path`: the root certificates it chains to (PEM); required unless the
+    /// certificate is self-signed.
+    pub bundle_path: Option<PathBuf>,
 }
 
 /// The defaults when the file leaves a value out: a one-day root, one-hour X509-SVIDs and
@@ -158,6 +187,15 @@ struct RawCa {
     key_type: Option<String>,
     jwt_key_type: Option<String>,
     jwt_key_ttl: Option<String>,
+    upstream_disk: Option<RawUpstreamDisk>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstreamDisk {
+    cert_path: PathBuf,
+    key_path: PathBuf,
+    bundle_path: Option<PathBuf>,
 }
 
 #[derive(Default, Deserialize)]
@@ -197,8 +235,8 @@ struct RawFederatedBundle {
 }
 
 impl AgentConfig {
-    /// Reads and checks a configuration file. Relative federated bundle paths are resolved
-    /// against the file's directory.
+    /// Reads and checks a configuration file. Relative federated bundle and upstream CA
+    /// paths are resolved against the file's directory.
     ///
     /// # Errors
     /// [`Error::Config`] naming the file and the setting that is wrong.
@@ -227,7 +265,8 @@ impl AgentConfig {
         })
     }
 
-    /// Parses configuration text; relative bundle paths are resolved against `base`.
+    /// Parses configuration text; relative bundle and upstream CA paths are resolved against
+    /// `base`.
     ///
     /// # Errors
     /// [`Error::Config`] naming the setting that is wrong.
@@ -266,6 +305,11 @@ impl AgentConfig {
             federated_bundles.push(bundle.load(index, base)?);
         }
 
+        let ca_upstream_disk = raw
+            .ca
+            .upstream_disk
+            .map(|disk| disk.resolve(base))
+            .transpose()?;
         let ca_ttl = optional_duration("ca.ttl", raw.ca.ttl.as_deref())?.unwrap_or(DEFAULT_CA_TTL);
         Ok(Self {
             trust_domain,
@@ -307,17 +351,19 @@ impl AgentConfig {
                 .unwrap_or(DEFAULT_MAX_CONNECTIONS),
             entries,
             federated_bundles,
+            ca_upstream_disk,
         })
     }
 }
 
 impl AgentConfig {
-    /// A root CA for the configured trust domain with the configured lifetimes (CA key, JWT
-    /// signing key), key types and default SVID lifetimes.
+    /// A CA for the configured trust domain with the configured lifetimes (CA key, JWT
+    /// signing key), key types and default SVID lifetimes: a self-signed root, or an
+    /// intermediate under `[ca.upstream_disk]`, whose files are read and checked here.
     ///
     /// # Errors
-    /// [`Error::Ca`] when the CA cannot be built (e.g. RSA key generation without the
-    /// `aws-lc-rs` feature).
+    /// [`ConfigError::UpstreamDisk`] when the upstream CA files are unusable; [`Error::Ca`]
+    /// when the CA cannot be built (e.g. RSA key generation without the `aws-lc-rs` feature).
     pub fn build_ca(&self, now: SystemTime) -> Result<CertificateAuthority, Error> {
         let x509_key_type = match self.ca_key_type {
             ConfigKeyType::EcP256 => KeyType::EcdsaP256,
@@ -329,15 +375,48 @@ impl AgentConfig {
             ConfigKeyType::EcP384 => JwtAlgorithm::Es384,
             ConfigKeyType::Rsa2048 => JwtAlgorithm::Rs256,
         };
-        CertificateAuthority::builder(self.trust_domain.clone())
+        let mut builder = CertificateAuthority::builder(self.trust_domain.clone())
             .ca_ttl(self.ca_ttl)
             .x509_key_type(x509_key_type)
             .jwt_algorithm(jwt_algorithm)
             .jwt_key_ttl(self.jwt_key_ttl)
             .x509_svid_ttl(self.x509_svid_ttl)
-            .jwt_svid_ttl(self.jwt_svid_ttl)
-            .build(now)
-            .map_err(Error::Ca)
+            .jwt_svid_ttl(self.jwt_svid_ttl);
+        if let Some(disk) = &self.ca_upstream_disk {
+            let mut upstream = DiskUpstream::builder(&disk.cert_path, &disk.key_path);
+            if let Some(bundle_path) = &disk.bundle_path {
+                upstream = upstream.bundle_path(bundle_path);
+            }
+            let upstream = upstream
+                .load(self.trust_domain.clone(), now)
+                .map_err(|source| ConfigError::UpstreamDisk { source })?;
+            builder = builder.upstream(Arc::new(upstream));
+        }
+        builder.build(now).map_err(Error::Ca)
+    }
+}
+
+impl RawUpstreamDisk {
+    /// The paths, relative ones resolved against `base`; empty ones refused.
+    fn resolve(self, base: &Path) -> Result<DiskUpstreamConfig, Error> {
+        let resolve = |field: &str, path: PathBuf| {
+            if path.as_os_str().is_empty() {
+                Err(invalid(
+                    &format!("ca.upstream_disk.{field}"),
+                    "must name a file".to_owned(),
+                ))
+            } else {
+                Ok(base.join(path))
+            }
+        };
+        Ok(DiskUpstreamConfig {
+            cert_path: resolve("cert_path", self.cert_path)?,
+            key_path: resolve("key_path", self.key_path)?,
+            bundle_path: self
+                .bundle_path
+                .map(|path| resolve("bundle_path", path))
+                .transpose()?,
+        })
     }
 }
 

@@ -144,7 +144,9 @@
 //!
 //! `cargo run -p spiffekit-agent --bin agent -- --config agent/agent.example.toml [--socket PATH]`
 //! starts an in-process CA for the configured trust domain and serves the configured entries.
-//! It logs what it serves (`RUST_LOG`-style filtering is not supported; `-v` for debug) and
+//! The CA is a self-signed root, or, with `[ca.upstream_disk]`, an intermediate signed by an
+//! existing CA whose certificate and key are files (an organisation's own PKI; see
+//! [`DiskUpstreamConfig`]), so that the bundle holds that organisation's root. It logs what it serves (`RUST_LOG`-style filtering is not supported; `-v` for debug) and
 //! stops cleanly on SIGINT or SIGTERM, removing its socket. The configuration format is
 //! described in [`AgentConfig`] and `agent/agent.example.toml`.
 //!
@@ -195,7 +197,7 @@ mod stream;
 
 pub use attest::{AttestFuture, Attestor, TcpAttestor, UnixAttestor};
 pub use caller::Caller;
-pub use config::{AgentConfig, ConfigKeyType};
+pub use config::{AgentConfig, ConfigKeyType, DiskUpstreamConfig};
 pub use entry::{MAX_HINT_LEN, MAX_SELECTORS_PER_ENTRY, RegistrationEntry};
 pub use entry_id::EntryId;
 pub use error::{ConfigError, EntryError, Error, SelectorError};

@@ -126,9 +126,16 @@ pub enum Error {
     /// The parent cannot sign another CA: its path length constraint is exhausted.
     #[error("the parent CA's path length constraint does not allow another CA below it")]
     PathLenExhausted,
-    /// The files of a [`DiskUpstream`](crate::DiskUpstream) are not a usable CA.
+    /// The files of a [`DiskUpstream`](crate::DiskUpstream) are not a usable CA (boxed: its
+    /// paths would double the size of every `Result` of this crate).
     #[error("disk upstream authority: {0}")]
-    DiskUpstream(#[from] DiskUpstreamError),
+    DiskUpstream(#[source] Box<DiskUpstreamError>),
+}
+
+impl From<DiskUpstreamError> for Error {
+    fn from(error: DiskUpstreamError) -> Self {
+        Self::DiskUpstream(Box::new(error))
+    }
 }
 
 /// Why a PKCS#10 certificate signing request was refused.

@@ -272,7 +272,7 @@ impl Pki {
 
 fn disk_error(result: Result<DiskUpstream, Error>) -> DiskUpstreamError {
     match result {
-        Err(Error::DiskUpstream(error)) => error,
+        Err(Error::DiskUpstream(error)) => *error,
         other => panic!("expected a disk upstream error, got {other:?}"),
     }
 }
