@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use ca::{CertificateAuthority, DiskUpstream, KeyType};
+use ca::{CertificateAuthority, KeyType};
 use serde::Deserialize;
 use spiffe_id::{SpiffeId, TrustDomain};
 use svid::JwtAlgorithm;
 use trust_bundle::SpiffeBundle;
 
 use crate::attest::{TCP_SELECTOR_KEYS, UNIX_SELECTOR_KEYS};
+use crate::ca_upstream::{DiskUpstreamConfig, RawUpstreamDisk};
 use crate::entry::RegistrationEntry;
 use crate::error::{ConfigError, Error};
 use crate::limits::{
@@ -137,22 +138,6 @@ pub struct AgentConfig {
     pub ca_upstream_disk: Option<DiskUpstreamConfig>,
 }
 
-/// `[ca.upstream_disk]`: an existing CA (an organisation's own PKI) whose certificate and key
-/// files sign the agent CA's intermediate certificates, as SPIRE's `disk` UpstreamAuthority
-/// does; the published bundle then holds that CA's root. Relative paths in the file are
-/// resolved against the file's directory. See [`ca::DiskUpstream`] for what is checked.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DiskUpstreamConfig {
-    /// `cert_path`: the upstream CA certificate, then any intermediates (PEM).
-    pub cert_path: PathBuf,
-    /// `key_path`: its private key (PEM: PKCS#8, EC or RSA), readable by the owner only.
-    pub key_path: PathBuf,
-    /// `bundle_path`: the root certificates it chains to (PEM); required unless the
-    /// certificate is self-signed.
-    pub bundle_path: Option<PathBuf>,
-}
-
 /// The defaults when the file leaves a value out: a one-day root, one-hour X509-SVIDs and
 /// five-minute JWT-SVIDs (SPIRE's defaults are the same order: 1 h X509-SVIDs, 5 min JWTs).
 const DEFAULT_CA_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -188,14 +173,6 @@ struct RawCa {
     jwt_key_type: Option<String>,
     jwt_key_ttl: Option<String>,
     upstream_disk: Option<RawUpstreamDisk>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawUpstreamDisk {
-    cert_path: PathBuf,
-    key_path: PathBuf,
-    bundle_path: Option<PathBuf>,
 }
 
 #[derive(Default, Deserialize)]
@@ -383,40 +360,9 @@ impl AgentConfig {
             .x509_svid_ttl(self.x509_svid_ttl)
             .jwt_svid_ttl(self.jwt_svid_ttl);
         if let Some(disk) = &self.ca_upstream_disk {
-            let mut upstream = DiskUpstream::builder(&disk.cert_path, &disk.key_path);
-            if let Some(bundle_path) = &disk.bundle_path {
-                upstream = upstream.bundle_path(bundle_path);
-            }
-            let upstream = upstream
-                .load(self.trust_domain.clone(), now)
-                .map_err(|source| ConfigError::UpstreamDisk { source })?;
-            builder = builder.upstream(Arc::new(upstream));
+            builder = builder.upstream(Arc::new(disk.load(&self.trust_domain, now)?));
         }
         builder.build(now).map_err(Error::Ca)
-    }
-}
-
-impl RawUpstreamDisk {
-    /// The paths, relative ones resolved against `base`; empty ones refused.
-    fn resolve(self, base: &Path) -> Result<DiskUpstreamConfig, Error> {
-        let resolve = |field: &str, path: PathBuf| {
-            if path.as_os_str().is_empty() {
-                Err(invalid(
-                    &format!("ca.upstream_disk.{field}"),
-                    "must name a file".to_owned(),
-                ))
-            } else {
-                Ok(base.join(path))
-            }
-        };
-        Ok(DiskUpstreamConfig {
-            cert_path: resolve("cert_path", self.cert_path)?,
-            key_path: resolve("key_path", self.key_path)?,
-            bundle_path: self
-                .bundle_path
-                .map(|path| resolve("bundle_path", path))
-                .transpose()?,
-        })
     }
 }
 

@@ -174,10 +174,12 @@
 // - what is served: `state` (registry, views, groups of streams), `issue` (minting, JWT-SVID
 //   cache), `stream` (one stream), `agent_core` (`AgentCore`, what the RPCs, the rotation task
 //   and `AgentHandle` share), `service` (the gRPC service), `rotation` (the rotation task);
-// - the public face: `config` (the binary's TOML), `server` (`AgentBuilder`, `AgentHandle`).
+// - the public face: `ca_upstream` (the config's `[ca.upstream_disk]`), `config` (the binary's
+//   TOML), `server` (`AgentBuilder`, `AgentHandle`).
 mod admit;
 mod agent_core;
 mod attest;
+mod ca_upstream;
 mod caller;
 mod config;
 mod connection;
@@ -196,8 +198,9 @@ mod state;
 mod stream;
 
 pub use attest::{AttestFuture, Attestor, TcpAttestor, UnixAttestor};
+pub use ca_upstream::DiskUpstreamConfig;
 pub use caller::Caller;
-pub use config::{AgentConfig, ConfigKeyType, DiskUpstreamConfig};
+pub use config::{AgentConfig, ConfigKeyType};
 pub use entry::{MAX_HINT_LEN, MAX_SELECTORS_PER_ENTRY, RegistrationEntry};
 pub use entry_id::EntryId;
 pub use error::{ConfigError, EntryError, Error, SelectorError};

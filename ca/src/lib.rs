@@ -97,6 +97,7 @@ mod algorithm;
 mod audit;
 mod authority;
 mod builder;
+mod ca_cert;
 mod csr;
 mod error;
 mod jwt;

@@ -1,7 +1,7 @@
 //! Minting credentials: one module per kind ([`x509_svid`], [`jwt_svid`], [`intermediate`]),
 //! each admitted first by [`CertificateAuthority::admit`].
 
-pub(crate) mod intermediate;
+mod intermediate;
 mod jwt_svid;
 mod x509_svid;
 
