@@ -12,6 +12,10 @@
 //!   a parent [`CertificateAuthority`] in-process, or by any [`UpstreamAuthority`] from a CSR
 //!   this crate writes; the returned certificate is checked before use). Its own ID is
 //!   `spiffe://<td>`.
+//! - [`DiskUpstream`]: an organisation's existing CA certificate and private key, read from PEM
+//!   files, as the [`UpstreamAuthority`] (SPIRE's `disk` UpstreamAuthority); the CA's bundle
+//!   then holds the organisation's root. The files are checked when loaded, each failure a
+//!   [`DiskUpstreamError`] naming the file.
 //! - X.509-SVIDs with a key the CA generates ([`KeyType`]: P-256 default, P-384, RSA
 //!   2048/3072/4096, Ed25519) or for the key of a PKCS#10 CSR (signature verified, requested
 //!   names ignored); the profile follows the issuance checklist (digest 2.7): exactly one URI
