@@ -25,8 +25,8 @@ pub use disk::{DiskUpstream, DiskUpstreamBuilder};
 ///
 /// A [`CertificateAuthority`] is one (in-process parent), [`DiskUpstream`] another (a CA
 /// certificate and key from files); an upstream PKI reached over the network implements it
-/// around its own client. Called whenever the CA needs a certificate for
-/// a new key: at build time and at each rotation.
+/// around its own client. Called whenever the CA needs a certificate for a new key: at build
+/// time and at each rotation.
 ///
 /// [`CertificateAuthority`]: crate::CertificateAuthority
 pub trait UpstreamAuthority: Send + Sync {
