@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ca::{CertificateAuthority, KeyType};
@@ -11,6 +12,7 @@ use svid::JwtAlgorithm;
 use trust_bundle::SpiffeBundle;
 
 use crate::attest::{TCP_SELECTOR_KEYS, UNIX_SELECTOR_KEYS};
+use crate::ca_upstream::{DiskUpstreamConfig, RawUpstreamDisk};
 use crate::entry::RegistrationEntry;
 use crate::error::{ConfigError, Error};
 use crate::limits::{
@@ -63,10 +65,18 @@ impl ConfigKeyType {
 /// # admin_allowed_uids = [0]        # who may call it; default root and the agent's own uid
 ///
 /// [ca]
-/// ttl = "24h"                       # lifetime of each X.509 CA key (the self-signed root)
+/// ttl = "24h"                       # lifetime of each X.509 CA key (the self-signed root, or
+///                                   # the intermediate an upstream signs, capped by it)
 /// key_type = "ec-p256"              # X.509 CA key: ec-p256 | ec-p384
 /// jwt_key_type = "ec-p256"          # JWT signing key: ec-p256 | ec-p384 | rsa-2048 (aws-lc-rs)
 /// # jwt_key_ttl = "24h"             # lifetime of each JWT signing key; default: ca.ttl
+///
+/// # [ca.upstream_disk]              # optional: an existing CA signs this CA's certificates
+/// # cert_path = "org-ca.pem"        # its certificate (then any intermediates), PEM
+/// # key_path = "org-ca.key"         # its private key, PEM, mode 0600; paths relative to
+/// #                                 # this file
+/// # bundle_path = "org-root.pem"    # its root(s); required unless the certificate is
+/// #                                 # self-signed
 ///
 /// [limits]                          # past a cap a caller gets ResourceExhausted
 /// max_streams_per_connection = 100  # open streaming RPCs on one connection
@@ -106,7 +116,8 @@ pub struct AgentConfig {
     pub admin_socket_path: Option<PathBuf>,
     /// Who may call the admin API; `None` for the default (root and the agent's own uid).
     pub admin_allowed_uids: Option<Vec<u32>>,
-    /// Lifetime of the CA's root certificate.
+    /// Lifetime of each X.509 CA key: the self-signed root's, or the intermediate's that
+    /// [`ca_upstream_disk`](Self::ca_upstream_disk) signs (capped by the upstream).
     pub ca_ttl: Duration,
     /// The X.509 CA key type.
     pub ca_key_type: ConfigKeyType,
@@ -132,6 +143,9 @@ pub struct AgentConfig {
     pub entries: Vec<RegistrationEntry>,
     /// Federated bundles read from their files.
     pub federated_bundles: Vec<SpiffeBundle>,
+    /// `[ca.upstream_disk]`: the files of an existing CA that signs this CA's certificates;
+    /// `None` for a self-signed root.
+    pub ca_upstream_disk: Option<DiskUpstreamConfig>,
 }
 
 /// The defaults when the file leaves a value out: a one-day root, one-hour X509-SVIDs and
@@ -171,6 +185,7 @@ struct RawCa {
     key_type: Option<String>,
     jwt_key_type: Option<String>,
     jwt_key_ttl: Option<String>,
+    upstream_disk: Option<RawUpstreamDisk>,
 }
 
 #[derive(Default, Deserialize)]
@@ -210,8 +225,8 @@ struct RawFederatedBundle {
 }
 
 impl AgentConfig {
-    /// Reads and checks a configuration file. Relative federated bundle paths are resolved
-    /// against the file's directory.
+    /// Reads and checks a configuration file. Relative federated bundle and upstream CA
+    /// paths are resolved against the file's directory.
     ///
     /// # Errors
     /// [`Error::Config`] naming the file and the setting that is wrong.
@@ -240,7 +255,8 @@ impl AgentConfig {
         })
     }
 
-    /// Parses configuration text; relative bundle paths are resolved against `base`.
+    /// Parses configuration text; relative bundle and upstream CA paths are resolved against
+    /// `base`.
     ///
     /// # Errors
     /// [`Error::Config`] naming the setting that is wrong.
@@ -281,6 +297,11 @@ impl AgentConfig {
             federated_bundles.push(bundle.load(index, base)?);
         }
 
+        let ca_upstream_disk = raw
+            .ca
+            .upstream_disk
+            .map(|disk| disk.resolve(base))
+            .transpose()?;
         let ca_ttl = optional_duration("ca.ttl", raw.ca.ttl.as_deref())?.unwrap_or(DEFAULT_CA_TTL);
         Ok(Self {
             trust_domain,
@@ -325,17 +346,19 @@ impl AgentConfig {
                 .unwrap_or(DEFAULT_MAX_CONNECTIONS),
             entries,
             federated_bundles,
+            ca_upstream_disk,
         })
     }
 }
 
 impl AgentConfig {
-    /// A root CA for the configured trust domain with the configured lifetimes (CA key, JWT
-    /// signing key), key types and default SVID lifetimes.
+    /// A CA for the configured trust domain with the configured lifetimes (CA key, JWT
+    /// signing key), key types and default SVID lifetimes: a self-signed root, or an
+    /// intermediate under `[ca.upstream_disk]`, whose files are read and checked here.
     ///
     /// # Errors
-    /// [`Error::Ca`] when the CA cannot be built (e.g. RSA key generation without the
-    /// `aws-lc-rs` feature).
+    /// [`ConfigError::UpstreamDisk`] when the upstream CA files are unusable; [`Error::Ca`]
+    /// when the CA cannot be built (e.g. RSA key generation without the `aws-lc-rs` feature).
     pub fn build_ca(&self, now: SystemTime) -> Result<CertificateAuthority, Error> {
         let x509_key_type = match self.ca_key_type {
             ConfigKeyType::EcP256 => KeyType::EcdsaP256,
@@ -347,15 +370,17 @@ impl AgentConfig {
             ConfigKeyType::EcP384 => JwtAlgorithm::Es384,
             ConfigKeyType::Rsa2048 => JwtAlgorithm::Rs256,
         };
-        CertificateAuthority::builder(self.trust_domain.clone())
+        let mut builder = CertificateAuthority::builder(self.trust_domain.clone())
             .ca_ttl(self.ca_ttl)
             .x509_key_type(x509_key_type)
             .jwt_algorithm(jwt_algorithm)
             .jwt_key_ttl(self.jwt_key_ttl)
             .x509_svid_ttl(self.x509_svid_ttl)
-            .jwt_svid_ttl(self.jwt_svid_ttl)
-            .build(now)
-            .map_err(Error::Ca)
+            .jwt_svid_ttl(self.jwt_svid_ttl);
+        if let Some(disk) = &self.ca_upstream_disk {
+            builder = builder.upstream(Arc::new(disk.load(&self.trust_domain, now)?));
+        }
+        builder.build(now).map_err(Error::Ca)
     }
 }
 

@@ -184,4 +184,12 @@ pub enum ConfigError {
         #[source]
         source: toml::de::Error,
     },
+    /// The files `[ca.upstream_disk]` names are not a usable upstream CA (the error names
+    /// the file and what is wrong with it).
+    #[error("ca.upstream_disk: {source}")]
+    UpstreamDisk {
+        /// The CA's reason ([`ca::Error::DiskUpstream`] or [`ca::Error::KeyFilePermissions`]).
+        #[source]
+        source: ca::Error,
+    },
 }

@@ -144,7 +144,9 @@
 //!
 //! `cargo run -p spiffekit-agent --bin agent -- --config agent/agent.example.toml [--socket PATH]`
 //! starts an in-process CA for the configured trust domain and serves the configured entries.
-//! It logs what it serves (`RUST_LOG`-style filtering is not supported; `-v` for debug) and
+//! The CA is a self-signed root, or, with `[ca.upstream_disk]`, an intermediate signed by an
+//! existing CA whose certificate and key are files (an organisation's own PKI; see
+//! [`DiskUpstreamConfig`]), so that the bundle holds that organisation's root. It logs what it serves (`RUST_LOG`-style filtering is not supported; `-v` for debug) and
 //! stops cleanly on SIGINT or SIGTERM, removing its socket. The configuration format is
 //! described in [`AgentConfig`] and `agent/agent.example.toml`.
 //!
@@ -172,11 +174,13 @@
 // - what is served: `state` (registry, views, groups of streams), `issue` (minting, JWT-SVID
 //   cache), `stream` (one stream), `agent_core` (`AgentCore`, what the RPCs, the rotation task
 //   and `AgentHandle` share), `service` (the gRPC service), `rotation` (the rotation task);
-// - the public face: `config` (the binary's TOML), `server` (`AgentBuilder`, `AgentHandle`).
+// - the public face: `ca_upstream` (the config's `[ca.upstream_disk]`), `config` (the binary's
+//   TOML), `server` (`AgentBuilder`, `AgentHandle`).
 pub mod admin;
 mod admit;
 mod agent_core;
 mod attest;
+mod ca_upstream;
 mod caller;
 mod config;
 mod connection;
@@ -197,6 +201,7 @@ mod state;
 mod stream;
 
 pub use attest::{AttestFuture, Attestor, TcpAttestor, UnixAttestor};
+pub use ca_upstream::DiskUpstreamConfig;
 pub use caller::Caller;
 pub use config::{AgentConfig, ConfigKeyType, parse_duration};
 pub use entry::{MAX_HINT_LEN, MAX_SELECTORS_PER_ENTRY, RegistrationEntry};

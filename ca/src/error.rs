@@ -135,6 +135,16 @@ pub enum Error {
     /// The parent cannot sign another CA: its path length constraint is exhausted.
     #[error("the parent CA's path length constraint does not allow another CA below it")]
     PathLenExhausted,
+    /// The files of a [`DiskUpstream`](crate::DiskUpstream) are not a usable CA (boxed: its
+    /// paths would double the size of every `Result` of this crate).
+    #[error("disk upstream authority: {0}")]
+    DiskUpstream(#[source] Box<DiskUpstreamError>),
+}
+
+impl From<DiskUpstreamError> for Error {
+    fn from(error: DiskUpstreamError) -> Self {
+        Self::DiskUpstream(Box::new(error))
+    }
 }
 
 /// Why a PKCS#10 certificate signing request was refused.
@@ -214,4 +224,104 @@ impl AuditError {
             source: source.into(),
         }
     }
+}
+
+/// Why the files of a [`DiskUpstream`](crate::DiskUpstream) cannot sign this CA's
+/// certificates. Each names the file that is wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiskUpstreamError {
+    /// The certificate is not self-signed and no bundle says which root it chains to.
+    #[error(
+        "certificate {path} is not self-signed: give the bundle (root certificates) it chains to"
+    )]
+    BundleRequired {
+        /// The certificate file.
+        path: PathBuf,
+    },
+    /// A certificate signed with the key does not verify through the certificate file's chain
+    /// to the roots.
+    #[error("certificate {path} does not verify to a root in {roots_path}")]
+    ChainNotVerified {
+        /// The certificate file.
+        path: PathBuf,
+        /// The file the roots come from: the bundle, or the certificate file when it is the
+        /// root.
+        roots_path: PathBuf,
+        /// The verifier's reason.
+        #[source]
+        source: svid::Error,
+    },
+    /// The private key is not the key of the certificate.
+    #[error("private key {key_path} does not belong to certificate {cert_path}")]
+    KeyMismatch {
+        /// The key file.
+        key_path: PathBuf,
+        /// The certificate file.
+        cert_path: PathBuf,
+    },
+    /// The crypto provider refused the private key, or cannot sign certificates with it.
+    #[error("private key {path} is not usable: {reason}")]
+    KeyRejected {
+        /// The key file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// A certificate does not parse.
+    #[error("certificate file {path} holds a certificate that does not parse")]
+    MalformedCertificate {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The certificate may not sign CA certificates (RFC 5280 4.2.1.3, 4.2.1.9).
+    #[error("certificate {path} cannot sign CA certificates: {reason}")]
+    NotCa {
+        /// The certificate file.
+        path: PathBuf,
+        /// What is missing.
+        reason: &'static str,
+    },
+    /// The certificate is expired or not yet valid.
+    #[error(
+        "certificate {path} is not valid now: valid from {not_before} to {not_after} (seconds since the epoch)"
+    )]
+    NotValid {
+        /// The certificate file.
+        path: PathBuf,
+        /// Its notBefore, seconds since the epoch.
+        not_before: u64,
+        /// Its notAfter, seconds since the epoch.
+        not_after: u64,
+    },
+    /// The file holds no PEM block of the expected kind, or malformed PEM.
+    #[error("{path} holds no usable PEM {expected}")]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What was looked for.
+        expected: &'static str,
+        /// The PEM reader's error.
+        #[source]
+        source: rustls_pki_types::pem::Error,
+    },
+    /// The file could not be read.
+    #[error("cannot read {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is larger than any certificate or key file.
+    #[error("{path} is {len} bytes, more than the {max} read")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
 }

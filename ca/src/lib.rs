@@ -12,6 +12,10 @@
 //!   a parent [`CertificateAuthority`] in-process, or by any [`UpstreamAuthority`] from a CSR
 //!   this crate writes; the returned certificate is checked before use). Its own ID is
 //!   `spiffe://<td>`.
+//! - [`DiskUpstream`]: an organisation's existing CA certificate and private key, read from PEM
+//!   files, as the [`UpstreamAuthority`] (SPIRE's `disk` UpstreamAuthority); the CA's bundle
+//!   then holds the organisation's root. The files are checked when loaded, each failure a
+//!   [`DiskUpstreamError`] naming the file.
 //! - X.509-SVIDs with a key the CA generates ([`KeyType`]: P-256 default, P-384, RSA
 //!   2048/3072/4096, Ed25519) or for the key of a PKCS#10 CSR (signature verified, requested
 //!   names ignored); the profile follows the issuance checklist (digest 2.7): exactly one URI
@@ -102,6 +106,7 @@ mod algorithm;
 mod audit;
 mod authority;
 mod builder;
+mod ca_cert;
 mod csr;
 mod error;
 mod jwt;
@@ -133,7 +138,7 @@ pub use builder::{
     CertificateAuthorityBuilder, DEFAULT_CA_TTL, DEFAULT_JWT_SVID_TTL, DEFAULT_REFRESH_HINT,
     DEFAULT_X509_SVID_TTL,
 };
-pub use error::{AuditError, CsrError, Error, KeyManagerError, SignerError};
+pub use error::{AuditError, CsrError, DiskUpstreamError, Error, KeyManagerError, SignerError};
 pub use key_manager::software::SoftwareKeyManager;
 pub use key_manager::{
     KeyManager, KeyPurpose, KeyRequest, KeyResidence, MAX_KEY_REF_LEN, ManagedKey,
@@ -151,5 +156,5 @@ pub use state::AuthorityStatus;
 pub use svid::KeyType;
 #[cfg(feature = "test-util")]
 pub use test_util::TestCa;
-pub use upstream::{IssuedCa, UpstreamAuthority};
+pub use upstream::{DiskUpstream, DiskUpstreamBuilder, IssuedCa, UpstreamAuthority};
 pub use x509::DistinguishedName;

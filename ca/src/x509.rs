@@ -384,16 +384,21 @@ pub(crate) fn dns_names(names: &[String]) -> Result<Vec<String>, Error> {
         .collect()
 }
 
-/// The fields of a certificate this crate reads back: its validity, subject, SPKI, SKID and
-/// basicConstraints path length.
+/// The fields of a certificate this crate reads back: its issuer and subject, validity, SPKI,
+/// basicConstraints, keyUsage `keyCertSign` and subject key identifier.
 #[derive(Clone, Debug)]
 pub(crate) struct ParsedCert<'a> {
+    pub(crate) issuer: &'a [u8],
     pub(crate) subject: &'a [u8],
     pub(crate) spki: &'a [u8],
     pub(crate) not_before: u64,
     pub(crate) not_after: u64,
     pub(crate) is_ca: bool,
     pub(crate) path_len: Option<u8>,
+    /// Whether keyUsage has `keyCertSign`; `None` without a keyUsage extension.
+    pub(crate) key_cert_sign: Option<bool>,
+    /// The subjectKeyIdentifier's key id, if the extension is present.
+    pub(crate) subject_key_id: Option<&'a [u8]>,
 }
 
 impl<'a> ParsedCert<'a> {
@@ -405,7 +410,7 @@ impl<'a> ParsedCert<'a> {
         tbs.read_optional(tag::CONTEXT_0).ok()?;
         tbs.read(tag::INTEGER).ok()?;
         tbs.read(tag::SEQUENCE).ok()?;
-        tbs.read(tag::SEQUENCE).ok()?;
+        let (_, issuer) = tbs.read_whole(tag::SEQUENCE).ok()?;
         let mut validity = Reader::new(tbs.read(tag::SEQUENCE).ok()?);
         let not_before = der::time::read(&mut validity).ok()?;
         let not_after = der::time::read(&mut validity).ok()?;
@@ -413,6 +418,8 @@ impl<'a> ParsedCert<'a> {
         let (_, spki) = tbs.read_whole(tag::SEQUENCE).ok()?;
         let mut is_ca = false;
         let mut path_len = None;
+        let mut key_cert_sign = None;
+        let mut subject_key_id = None;
         while !tbs.is_empty() {
             let element = tbs.read_any().ok()?;
             if element.tag() != tag::CONTEXT_3 {
@@ -434,16 +441,26 @@ impl<'a> ParsedCert<'a> {
                             _ => Some(u8::MAX),
                         };
                     }
+                } else if extension_oid == oid::KEY_USAGE {
+                    // BIT STRING: unused-bits octet, then bit 0 (MSB) onwards; keyCertSign is
+                    // bit 5 (RFC 5280 4.2.1.3).
+                    let bits = der::read_single(value, tag::BIT_STRING).ok()?;
+                    key_cert_sign = Some(bits.get(1).is_some_and(|b| b & 0x04 != 0));
+                } else if extension_oid == oid::SUBJECT_KEY_ID {
+                    subject_key_id = Some(der::read_single(value, tag::OCTET_STRING).ok()?);
                 }
             }
         }
         Some(Self {
+            issuer,
             subject,
             spki,
             not_before,
             not_after,
             is_ca,
             path_len,
+            key_cert_sign,
+            subject_key_id,
         })
     }
 }

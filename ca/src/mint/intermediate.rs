@@ -1,13 +1,11 @@
 //! CA certificates for downstream CAs of the same trust domain, and the in-process
 //! [`UpstreamAuthority`] a parent CA is.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
-
-use rustls_pki_types::CertificateDer;
 
 use crate::audit::{AuditAction, AuditEvent, AuthorityKind};
 use crate::authority::CertificateAuthority;
+use crate::ca_cert::CaSubject;
 use crate::csr;
 use crate::error::Error;
 use crate::policy::CredentialKind;
@@ -40,63 +38,30 @@ impl CertificateAuthority {
         let spki = csr::public_key_of(csr_der, crypto)?;
         let hot = self.hot()?;
         let authority = &hot.x509;
-        let path_len = match authority.path_len {
-            Some(0) => return Err(Error::PathLenExhausted),
-            Some(parent) => Some(
-                request
-                    .path_len_limit()
-                    .map_or(parent - 1, |r| r.min(parent - 1)),
-            ),
-            None => request.path_len_limit(),
-        };
-        let now_s = unix_seconds(now);
-        let ttl = request.ttl_or(self.inner.config.ca_ttl);
-        let not_after = now_s.saturating_add(ttl.as_secs()).min(authority.not_after);
-        if now_s < authority.not_before || not_after <= now_s {
-            return Err(Error::AuthorityNotValid);
-        }
-        let not_before = now_s
-            .saturating_sub(x509::BACKDATE_SECONDS)
-            .max(authority.not_before);
-        let key_id = x509::key_identifier(crypto, &spki)?;
-        let serial = x509::random_serial(crypto)?;
-        let subject = x509::ca_subject(&key_id);
-        let tbs = x509::ca_tbs(
-            &authority.template,
-            false,
-            &x509::CaFields {
-                serial: &serial,
-                not_before,
-                not_after,
-                subject: &subject,
+        let signed = authority.sign_ca_certificate(
+            crypto,
+            &CaSubject {
                 spki: &spki,
-                key_id: &key_id,
                 uri: own_id.as_str(),
-                path_len,
+                path_len_limit: request.path_len_limit(),
             },
-        );
-        let signature = authority.signer.sign(&tbs)?;
-        let cert = x509::certificate(&tbs, authority.signer.algorithm(), &signature);
-        let mut chain = Vec::with_capacity(1 + authority.chain.len());
-        chain.push(CertificateDer::from(cert));
-        chain.extend(authority.chain.iter().cloned());
-        authority
-            .issued_until
-            .fetch_max(not_after, Ordering::AcqRel);
+            request.ttl_or(self.inner.config.ca_ttl),
+            now,
+        )?;
         self.audit(&AuditEvent {
             action: AuditAction::IntermediateIssued,
             trust_domain: self.inner.trust_domain.to_string(),
             authority_kind: AuthorityKind::X509,
             authority_id: authority.id.clone(),
             spiffe_id: Some(own_id.to_string()),
-            serial: Some(x509::serial_hex(&serial)),
-            not_before: Some(not_before),
-            not_after: Some(not_after),
+            serial: Some(x509::serial_hex(&signed.serial)),
+            not_before: Some(signed.not_before),
+            not_after: Some(signed.not_after),
             requester: request.requester_label().map(str::to_owned),
-            at: now_s,
+            at: unix_seconds(now),
         })?;
         Ok(IssuedCa {
-            chain,
+            chain: signed.chain,
             roots: authority.roots.clone(),
         })
     }

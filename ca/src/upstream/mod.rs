@@ -1,5 +1,6 @@
 //! [`UpstreamAuthority`]: where an intermediate CA's certificate comes from, and the checks a
-//! certificate returned by an upstream passes before the CA signs with its key.
+//! certificate returned by an upstream passes before the CA signs with its key. `disk` holds
+//! [`DiskUpstream`], an organisation's CA certificate and key read from files.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -16,11 +17,16 @@ use crate::signer::Signer;
 use crate::time::{since_epoch, unix_seconds};
 use crate::x509::{self, IssuerTemplate, LeafFields, ParsedCert};
 
+mod disk;
+
+pub use disk::{DiskUpstream, DiskUpstreamBuilder};
+
 /// Where an intermediate CA's certificate comes from.
 ///
-/// A [`CertificateAuthority`] is one (in-process parent); an upstream PKI reached over the
-/// network implements it around its own client. Called whenever the CA needs a certificate for
-/// a new key: at build time and at each rotation.
+/// A [`CertificateAuthority`] is one (in-process parent), [`DiskUpstream`] another (a CA
+/// certificate and key from files); an upstream PKI reached over the network implements it
+/// around its own client. Called whenever the CA needs a certificate for a new key: at build
+/// time and at each rotation.
 ///
 /// [`CertificateAuthority`]: crate::CertificateAuthority
 pub trait UpstreamAuthority: Send + Sync {
@@ -124,6 +130,19 @@ fn probe(
     authority: &X509Authority,
     now: SystemTime,
 ) -> Result<(), Error> {
+    verify_probe(trust_domain, crypto, authority, now)?.map_err(|_| Error::UpstreamCertificate {
+        reason: "a certificate signed with the new key does not verify against the roots",
+    })
+}
+
+/// As [`probe`], with the verifier's verdict as the inner result (`Err` when the probe leaf
+/// does not verify) and failures to make the probe as the outer one.
+pub(crate) fn verify_probe(
+    trust_domain: &TrustDomain,
+    crypto: &svid::Crypto,
+    authority: &X509Authority,
+    now: SystemTime,
+) -> Result<Result<(), svid::Error>, Error> {
     let spki = authority.signer.public_key_spki();
     let key_id = x509::key_identifier(crypto, spki)?;
     let serial = x509::random_serial(crypto)?;
@@ -162,10 +181,7 @@ fn probe(
             reason: "the roots are not usable certificates",
         })?;
     let verifier = X509Verifier::new(bundle, crypto);
-    verifier
+    Ok(verifier
         .verify(&chain, UnixTime::since_unix_epoch(since_epoch(now)))
-        .map(|_| ())
-        .map_err(|_| Error::UpstreamCertificate {
-            reason: "a certificate signed with the new key does not verify against the roots",
-        })
+        .map(|_| ()))
 }
