@@ -83,14 +83,49 @@ fn inspect(path: &Path) -> Result<(), Error> {
             path: path.to_path_buf(),
         });
     }
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| classify(path, e))?;
+    let conn = open_read_only(path).map_err(|e| classify(path, e))?;
     quick_check(&conn, path)?;
     let version = schema::user_version(&conn).map_err(|e| classify(path, e))?;
     if version > schema::SCHEMA_VERSION {
         return Err(schema::newer(path, version));
     }
     schema::verify(&conn, version, path)
+}
+
+/// A read-only connection that creates no file. Without a `-wal` file (the store was closed
+/// cleanly, or never used WAL) the file is opened `immutable`: SQLite then reads it without
+/// locks and without creating `-wal` and `-shm` files, which a plain read-only open of a
+/// WAL-mode database would leave behind. With a `-wal` file (a process stopped without closing
+/// the store, or one is running) a plain read-only open sees the committed transactions in it;
+/// its side files exist already.
+fn open_read_only(path: &Path) -> Result<Connection, rusqlite::Error> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    if Path::new(&wal).exists() {
+        return Connection::open_with_flags(path, flags);
+    }
+    match path.to_str() {
+        Some(text) => {
+            let uri = format!("file:{}?mode=ro&immutable=1", uri_escape(text));
+            Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
+        }
+        None => Connection::open_with_flags(path, flags),
+    }
+}
+
+/// Percent-encodes what a `file:` URI path may not hold literally (RFC 3986: unreserved
+/// characters and `/` stay).
+fn uri_escape(path: &str) -> String {
+    let mut uri = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'/') {
+            uri.push(char::from(byte));
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri
 }
 
 /// `PRAGMA quick_check`: SQLite's scan of every page and index, without the slower
@@ -143,5 +178,17 @@ fn io(path: &Path, source: std::io::Error) -> Error {
     Error::Io {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_escape_keeps_unreserved_and_encodes_the_rest() {
+        assert_eq!(uri_escape("/var/lib/agent-1/a_b.db"), "/var/lib/agent-1/a_b.db");
+        assert_eq!(uri_escape("/tmp/a b?c#d%e"), "/tmp/a%20b%3Fc%23d%25e");
+        assert_eq!(uri_escape("/tmp/é"), "/tmp/%C3%A9");
     }
 }
