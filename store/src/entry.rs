@@ -140,7 +140,10 @@ impl EntryRecord {
 
     /// Replaces the selectors (sorted and deduplicated).
     #[must_use]
-    pub fn with_selectors<S: Into<String>>(mut self, selectors: impl IntoIterator<Item = S>) -> Self {
+    pub fn with_selectors<S: Into<String>>(
+        mut self,
+        selectors: impl IntoIterator<Item = S>,
+    ) -> Self {
         self.selectors = selectors.into_iter().map(Into::into).collect();
         self.selectors.sort();
         self.selectors.dedup();
@@ -292,8 +295,11 @@ mod tests {
             .with_selector("unix:uid:2")
             .with_selector("unix:uid:1")
             .with_selector("unix:uid:2");
-        let b = EntryRecord::new(id("spiffe://example.org/a"))
-            .with_selectors(["unix:uid:1", "unix:uid:2", "unix:uid:1"]);
+        let b = EntryRecord::new(id("spiffe://example.org/a")).with_selectors([
+            "unix:uid:1",
+            "unix:uid:2",
+            "unix:uid:1",
+        ]);
         assert_eq!(a.selectors(), ["unix:uid:1", "unix:uid:2"]);
         assert_eq!(a, b);
     }
@@ -304,13 +310,31 @@ mod tests {
         assert!(base.check().is_err(), "no selector");
         for bad in ["unix", ":uid", "unix:", ""] {
             let err = base.clone().with_selector(bad).check().unwrap_err();
-            assert!(matches!(err, Error::Invalid { what: "selector", .. }), "{bad}");
+            assert!(
+                matches!(
+                    err,
+                    Error::Invalid {
+                        what: "selector",
+                        ..
+                    }
+                ),
+                "{bad}"
+            );
         }
         let ok = base.with_selector("unix:uid:1");
         assert!(ok.check().is_ok());
         for bad in [Duration::ZERO, Duration::from_millis(1500), Duration::MAX] {
             let err = ok.clone().with_x509_ttl(Some(bad)).check().unwrap_err();
-            assert!(matches!(err, Error::Invalid { what: "x509_ttl", .. }), "{bad:?}");
+            assert!(
+                matches!(
+                    err,
+                    Error::Invalid {
+                        what: "x509_ttl",
+                        ..
+                    }
+                ),
+                "{bad:?}"
+            );
         }
     }
 
@@ -321,7 +345,11 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.as_str().len(), 32);
         assert_eq!(a.to_string().parse::<EntryId>().unwrap(), a);
-        assert!("ABCDEF0123456789abcdef0123456789".parse::<EntryId>().is_err());
+        assert!(
+            "ABCDEF0123456789abcdef0123456789"
+                .parse::<EntryId>()
+                .is_err()
+        );
         assert!("abc".parse::<EntryId>().is_err());
     }
 }

@@ -187,7 +187,10 @@ mod tests {
 
     #[test]
     fn uri_escape_keeps_unreserved_and_encodes_the_rest() {
-        assert_eq!(uri_escape("/var/lib/agent-1/a_b.db"), "/var/lib/agent-1/a_b.db");
+        assert_eq!(
+            uri_escape("/var/lib/agent-1/a_b.db"),
+            "/var/lib/agent-1/a_b.db"
+        );
         assert_eq!(uri_escape("/tmp/a b?c#d%e"), "/tmp/a%20b%3Fc%23d%25e");
         assert_eq!(uri_escape("/tmp/é"), "/tmp/%C3%A9");
     }

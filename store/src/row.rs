@@ -30,7 +30,11 @@ pub(crate) struct Columns {
 impl Columns {
     /// The column values of `entry` (already checked by `EntryRecord::check`).
     pub(crate) fn of(entry: &EntryRecord) -> Result<Self, Error> {
-        let domains: Vec<&str> = entry.federates_with.iter().map(TrustDomain::as_str).collect();
+        let domains: Vec<&str> = entry
+            .federates_with
+            .iter()
+            .map(TrustDomain::as_str)
+            .collect();
         Ok(Self {
             spiffe_id: entry.spiffe_id.to_string(),
             parent_id: entry.parent_id.as_ref().map(ToString::to_string),
@@ -62,7 +66,9 @@ pub(crate) fn from_row(row: &Row<'_>) -> Result<EntryRecord, Error> {
         column,
         reason,
     };
-    let id: EntryId = raw_id.parse().map_err(|e: Error| bad("id", e.to_string()))?;
+    let id: EntryId = raw_id
+        .parse()
+        .map_err(|e: Error| bad("id", e.to_string()))?;
     let spiffe_id = parse_id(&text(row, 1, &raw_id, "spiffe_id")?)
         .map_err(|reason| bad("spiffe_id", reason))?;
     let parent_id = match opt_text(row, 2, &raw_id, "parent_id")? {
@@ -119,7 +125,12 @@ fn wrong(id: &str, column: &'static str, want: &str) -> Error {
     }
 }
 
-fn opt_text(row: &Row<'_>, index: usize, id: &str, column: &'static str) -> Result<Option<String>, Error> {
+fn opt_text(
+    row: &Row<'_>,
+    index: usize,
+    id: &str,
+    column: &'static str,
+) -> Result<Option<String>, Error> {
     match value(row, index, id, column)? {
         ValueRef::Null => Ok(None),
         ValueRef::Text(bytes) => String::from_utf8(bytes.to_vec())

@@ -48,7 +48,10 @@ const MIGRATIONS: &[&str] = &[
 pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 // One migration per version, checked at compile time.
-#[expect(clippy::as_conversions, reason = "u32 to usize widens on every supported target")]
+#[expect(
+    clippy::as_conversions,
+    reason = "u32 to usize widens on every supported target"
+)]
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);
 
 /// The schema version the file claims.
@@ -91,7 +94,10 @@ pub(crate) fn newer(path: &Path, found: u32) -> Error {
 /// database, so it is right for every version without a second description of the schema.
 pub(crate) fn verify(conn: &Connection, version: u32, path: &Path) -> Result<(), Error> {
     let expected = Connection::open_in_memory()?;
-    for migration in MIGRATIONS.iter().take(usize::try_from(version).unwrap_or(usize::MAX)) {
+    for migration in MIGRATIONS
+        .iter()
+        .take(usize::try_from(version).unwrap_or(usize::MAX))
+    {
         expected.execute_batch(migration)?;
     }
     let want = describe(&expected)?;
@@ -102,9 +108,15 @@ pub(crate) fn verify(conn: &Connection, version: u32, path: &Path) -> Result<(),
     let detail = match want.iter().zip(&have).find(|(w, h)| w != h) {
         Some((w, h)) => format!("expected {w}, found {h}"),
         None if want.len() > have.len() => {
-            format!("missing {}", want.get(have.len()).map_or("", String::as_str))
+            format!(
+                "missing {}",
+                want.get(have.len()).map_or("", String::as_str)
+            )
         }
-        None => format!("unexpected {}", have.get(want.len()).map_or("", String::as_str)),
+        None => format!(
+            "unexpected {}",
+            have.get(want.len()).map_or("", String::as_str)
+        ),
     };
     Err(Error::SchemaMismatch {
         path: path.to_path_buf(),
@@ -172,13 +184,20 @@ mod tests {
     fn rejects_tables_that_differ_from_the_claimed_version() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn, Path::new("mem")).unwrap();
-        conn.execute_batch("ALTER TABLE entries ADD COLUMN extra TEXT").unwrap();
+        conn.execute_batch("ALTER TABLE entries ADD COLUMN extra TEXT")
+            .unwrap();
         let err = verify(&conn, SCHEMA_VERSION, Path::new("mem")).unwrap_err();
-        assert!(matches!(err, Error::SchemaMismatch { version: 1, .. }), "{err}");
+        assert!(
+            matches!(err, Error::SchemaMismatch { version: 1, .. }),
+            "{err}"
+        );
 
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE other (x)").unwrap();
         let err = verify(&conn, 0, Path::new("mem")).unwrap_err();
-        assert!(matches!(err, Error::SchemaMismatch { version: 0, .. }), "{err}");
+        assert!(
+            matches!(err, Error::SchemaMismatch { version: 0, .. }),
+            "{err}"
+        );
     }
 }

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 
 use crate::entry::{EntryId, EntryRecord};
 use crate::error::Error;
@@ -92,7 +94,10 @@ impl SqliteStore {
         SqliteCaJournal::new(Arc::clone(&self.inner), name)
     }
 
-    fn write<T>(&self, body: impl FnOnce(&Transaction<'_>) -> Result<T, Error>) -> Result<T, Error> {
+    fn write<T>(
+        &self,
+        body: impl FnOnce(&Transaction<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let mut conn = self.inner.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let value = body(&tx)?;
@@ -122,7 +127,11 @@ fn to_i64(n: u64) -> Result<i64, Error> {
 }
 
 /// Inserts one checked entry inside `tx`.
-fn insert(tx: &Transaction<'_>, entry: &EntryRecord, created_at: i64) -> Result<EntryRecord, Error> {
+fn insert(
+    tx: &Transaction<'_>,
+    entry: &EntryRecord,
+    created_at: i64,
+) -> Result<EntryRecord, Error> {
     entry.check()?;
     let c = Columns::of(entry)?;
     let id = EntryId::random()?;
@@ -187,7 +196,12 @@ impl Store for SqliteStore {
 
     fn create_entries(&self, entries: &[EntryRecord]) -> Result<Vec<EntryRecord>, Error> {
         let created_at = now_secs();
-        self.write(|tx| entries.iter().map(|entry| insert(tx, entry, created_at)).collect())
+        self.write(|tx| {
+            entries
+                .iter()
+                .map(|entry| insert(tx, entry, created_at))
+                .collect()
+        })
     }
 
     fn entry(&self, id: &EntryId) -> Result<Option<EntryRecord>, Error> {
@@ -260,12 +274,12 @@ impl Store for SqliteStore {
     }
 
     fn delete_entry(&self, id: &EntryId) -> Result<(), Error> {
-        self.write(|tx| {
-            match tx.execute("DELETE FROM entries WHERE id = ?1", [id.as_str()])? {
+        self.write(
+            |tx| match tx.execute("DELETE FROM entries WHERE id = ?1", [id.as_str()])? {
                 0 => Err(Error::EntryNotFound { id: id.clone() }),
                 _ => Ok(()),
-            }
-        })
+            },
+        )
     }
 
     fn ca_journal(&self, name: &str) -> Result<Arc<dyn ca::KeyStore>, Error> {

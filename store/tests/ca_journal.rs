@@ -42,11 +42,17 @@ fn ca_resumes_same_bundle_from_reopened_file_and_sequence_grows() {
     let store = SqliteStore::open(&path).unwrap();
     let first = build(&store, t0());
     let svid = first
-        .mint_x509_svid(&X509SvidRequest::new("spiffe://example.org/web".parse().unwrap()), t0())
+        .mint_x509_svid(
+            &X509SvidRequest::new("spiffe://example.org/web".parse().unwrap()),
+            t0(),
+        )
         .unwrap();
     let bundle = first.bundle();
     let sequence = first.snapshot().sequence();
-    assert_eq!(store.journal("agent").unwrap().key_names().unwrap().len(), 2);
+    assert_eq!(
+        store.journal("agent").unwrap().key_names().unwrap().len(),
+        2
+    );
     drop((first, store));
 
     // A restart: a new store over the same file, a new CA on its journal.
@@ -56,7 +62,10 @@ fn ca_resumes_same_bundle_from_reopened_file_and_sequence_grows() {
     assert_eq!(second.bundle().jwt_bundle(), bundle.jwt_bundle());
     assert!(second.snapshot().sequence() >= sequence);
     let again = second
-        .mint_x509_svid(&X509SvidRequest::new("spiffe://example.org/web".parse().unwrap()), after(10))
+        .mint_x509_svid(
+            &X509SvidRequest::new("spiffe://example.org/web".parse().unwrap()),
+            after(10),
+        )
         .unwrap();
     // Signed with the resumed key: it verifies under the bundle from before the restart, and
     // the SVID from before verifies under the new one.
@@ -68,7 +77,10 @@ fn ca_resumes_same_bundle_from_reopened_file_and_sequence_grows() {
     second.force_rotate_jwt(after(20)).unwrap();
     let rotated = second.bundle();
     let rotated_sequence = second.snapshot().sequence();
-    assert!(rotated_sequence > sequence, "{rotated_sequence} > {sequence}");
+    assert!(
+        rotated_sequence > sequence,
+        "{rotated_sequence} > {sequence}"
+    );
     assert_ne!(rotated.x509_bundle(), bundle.x509_bundle());
     drop((second, store));
 
@@ -89,10 +101,17 @@ fn journal_keeps_keys_out_of_debug() {
     journal.put_key("x509-abc", b"REPLACED-SECRET").unwrap();
     let key = journal.get_key("x509-abc").unwrap().unwrap();
     assert_eq!(key.as_slice(), b"REPLACED-SECRET");
-    for debug in [format!("{journal:?}"), format!("{store:?}"), format!("{:?}", store.journal("agent").unwrap())] {
+    for debug in [
+        format!("{journal:?}"),
+        format!("{store:?}"),
+        format!("{:?}", store.journal("agent").unwrap()),
+    ] {
         assert!(!debug.contains("SECRET"), "{debug}");
     }
-    assert_eq!(store.journal("agent").unwrap().key_names().unwrap(), ["x509-abc"]);
+    assert_eq!(
+        store.journal("agent").unwrap().key_names().unwrap(),
+        ["x509-abc"]
+    );
 }
 
 #[test]
@@ -100,7 +119,16 @@ fn refuses_bad_journal_names() {
     let store = SqliteStore::in_memory().unwrap();
     for bad in ["", "a/b", "a b", "ä"] {
         let err = store.ca_journal(bad).unwrap_err();
-        assert!(matches!(err, Error::Invalid { what: "journal name", .. }), "{bad}");
+        assert!(
+            matches!(
+                err,
+                Error::Invalid {
+                    what: "journal name",
+                    ..
+                }
+            ),
+            "{bad}"
+        );
     }
     let shared: Arc<dyn KeyStore> = store.ca_journal("root-1_a").unwrap();
     assert_eq!(shared.get_state().unwrap(), None);

@@ -22,7 +22,12 @@ const BATCH: usize = 10;
 
 fn batch(round: usize) -> Vec<EntryRecord> {
     (0..BATCH)
-        .map(|j| full_entry(&format!("b{round}/e{j}"), u32::try_from(round * BATCH + j).unwrap()))
+        .map(|j| {
+            full_entry(
+                &format!("b{round}/e{j}"),
+                u32::try_from(round * BATCH + j).unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -37,11 +42,27 @@ fn crash_child_writer() {
     let store = SqliteStore::open(&path).unwrap();
     let journal = store.ca_journal("agent").unwrap();
     let mut round = store.entries().unwrap().len() / BATCH;
+    // A previous writer may have been killed after a round's entries and before its key and
+    // state: finish those rounds first, as a resuming CA would.
+    let journalled = journal.get_state().unwrap().map_or(0, |state| {
+        String::from_utf8(state).unwrap().parse::<usize>().unwrap() + 1
+    });
+    for unfinished in journalled..round {
+        journal
+            .put_key(
+                &format!("x509-{unfinished}"),
+                format!("key {unfinished}").repeat(200).as_bytes(),
+            )
+            .unwrap();
+    }
     let mut stdout = std::io::stdout();
     loop {
         store.create_entries(&batch(round)).unwrap();
         journal
-            .put_key(&format!("x509-{round}"), format!("key {round}").repeat(200).as_bytes())
+            .put_key(
+                &format!("x509-{round}"),
+                format!("key {round}").repeat(200).as_bytes(),
+            )
             .unwrap();
         journal.put_state(round.to_string().as_bytes()).unwrap();
         writeln!(stdout, "committed {round}").unwrap();
@@ -54,7 +75,12 @@ fn crash_child_writer() {
 /// SIGKILL; returns the last round it reported.
 fn write_then_kill(path: &std::path::Path, rounds: usize) -> Option<usize> {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child_writer", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "crash_child_writer",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -92,9 +118,17 @@ fn sigkill_mid_writes_leaves_a_consistent_prefix() {
 
         let store = SqliteStore::open(&path).unwrap();
         let entries = store.entries().unwrap();
-        assert_eq!(entries.len() % BATCH, 0, "a partial batch: {} entries", entries.len());
+        assert_eq!(
+            entries.len() % BATCH,
+            0,
+            "a partial batch: {} entries",
+            entries.len()
+        );
         let rounds = entries.len() / BATCH;
-        assert!(rounds > reported, "round {reported} was reported committed, {rounds} stored");
+        assert!(
+            rounds > reported,
+            "round {reported} was reported committed, {rounds} stored"
+        );
         for (round, stored) in entries.chunks(BATCH).enumerate() {
             let expected = batch(round);
             for (got, want) in stored.iter().zip(&expected) {
@@ -113,10 +147,16 @@ fn sigkill_mid_writes_leaves_a_consistent_prefix() {
             .unwrap()
             .parse()
             .unwrap();
-        assert!(state >= reported && state < rounds, "state {state}, reported {reported}, rounds {rounds}");
+        assert!(
+            state >= reported && state < rounds,
+            "state {state}, reported {reported}, rounds {rounds}"
+        );
         for round in 0..=state {
             let key = journal.get_key(&format!("x509-{round}")).unwrap().unwrap();
-            assert_eq!(key.as_slice(), format!("key {round}").repeat(200).as_bytes());
+            assert_eq!(
+                key.as_slice(),
+                format!("key {round}").repeat(200).as_bytes()
+            );
         }
         assert!(journal.key_names().unwrap().len() <= rounds);
     }

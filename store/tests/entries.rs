@@ -15,7 +15,11 @@ fn stores() -> Vec<(&'static str, Box<dyn Store>, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
     let file = SqliteStore::open(dir.path().join("s.db")).unwrap();
     vec![
-        ("memory", Box::new(SqliteStore::in_memory().unwrap()), tempfile::tempdir().unwrap()),
+        (
+            "memory",
+            Box::new(SqliteStore::in_memory().unwrap()),
+            tempfile::tempdir().unwrap(),
+        ),
         ("file", Box::new(file), dir),
     ]
 }
@@ -41,7 +45,10 @@ fn crud_round_trip_keeps_every_field() {
         assert_eq!(read, created, "{kind}");
 
         let minimal = store
-            .create_entry(&EntryRecord::new("spiffe://example.org/min".parse().unwrap()).with_selector("k8s:ns:a"))
+            .create_entry(
+                &EntryRecord::new("spiffe://example.org/min".parse().unwrap())
+                    .with_selector("k8s:ns:a"),
+            )
             .unwrap();
         assert_eq!(store.entry(minimal.id()).unwrap().unwrap(), minimal);
         assert_eq!(minimal.parent_id(), None);
@@ -56,7 +63,10 @@ fn crud_round_trip_keeps_every_field() {
         assert_eq!(store.entry(created.id()).unwrap().unwrap(), updated);
         assert_eq!(updated.created_at(), created.created_at());
 
-        assert_eq!(store.entries().unwrap(), vec![updated.clone(), minimal.clone()]);
+        assert_eq!(
+            store.entries().unwrap(),
+            vec![updated.clone(), minimal.clone()]
+        );
         store.delete_entry(updated.id()).unwrap();
         assert_eq!(store.entry(updated.id()).unwrap(), None);
         assert!(matches!(
@@ -71,7 +81,11 @@ fn crud_round_trip_keeps_every_field() {
 fn list_is_in_creation_order_and_ids_are_random() {
     let store = SqliteStore::in_memory().unwrap();
     let created: Vec<EntryRecord> = (0..50)
-        .map(|i| store.create_entry(&full_entry(&format!("w{i}"), i)).unwrap())
+        .map(|i| {
+            store
+                .create_entry(&full_entry(&format!("w{i}"), i))
+                .unwrap()
+        })
         .collect();
     assert_eq!(store.entries().unwrap(), created);
     let ids: HashSet<&EntryId> = created.iter().map(EntryRecord::id).collect();
@@ -79,7 +93,10 @@ fn list_is_in_creation_order_and_ids_are_random() {
     // Not a sequence: consecutive IDs share no long prefix.
     let mut sorted: Vec<&str> = created.iter().map(|e| e.id().as_str()).collect();
     sorted.sort_unstable();
-    assert_ne!(sorted, created.iter().map(|e| e.id().as_str()).collect::<Vec<_>>());
+    assert_ne!(
+        sorted,
+        created.iter().map(|e| e.id().as_str()).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -87,7 +104,9 @@ fn refuses_update_with_stale_revision() {
     let store = SqliteStore::in_memory().unwrap();
     let read_by_a = store.create_entry(&full_entry("web", 1)).unwrap();
     let read_by_b = read_by_a.clone();
-    store.update_entry(&read_by_a.with_hint(Some("a".into()))).unwrap();
+    store
+        .update_entry(&read_by_a.with_hint(Some("a".into())))
+        .unwrap();
     let err = store
         .update_entry(&read_by_b.clone().with_hint(Some("b".into())))
         .unwrap_err();
@@ -95,7 +114,10 @@ fn refuses_update_with_stale_revision() {
         matches!(err, Error::StaleRevision { expected: 1, found: 2, ref id } if id == read_by_b.id()),
         "{err}"
     );
-    assert_eq!(store.entry(read_by_b.id()).unwrap().unwrap().hint(), Some("a"));
+    assert_eq!(
+        store.entry(read_by_b.id()).unwrap().unwrap().hint(),
+        Some("a")
+    );
 
     store.delete_entry(read_by_b.id()).unwrap();
     let err = store.update_entry(&read_by_b).unwrap_err();
@@ -119,16 +141,23 @@ fn refuses_duplicate_identity_parent_and_selectors() {
         "{err}"
     );
     // A different parent, selector set or SPIFFE ID is another entry.
-    store.create_entry(&full_entry("web", 1).with_parent_id(None)).unwrap();
+    store
+        .create_entry(&full_entry("web", 1).with_parent_id(None))
+        .unwrap();
     store.create_entry(&full_entry("web", 2)).unwrap();
     store.create_entry(&full_entry("api", 1)).unwrap();
     // No parent twice is a duplicate too (NULL is not "distinct" here).
-    let err = store.create_entry(&full_entry("web", 1).with_parent_id(None)).unwrap_err();
+    let err = store
+        .create_entry(&full_entry("web", 1).with_parent_id(None))
+        .unwrap_err();
     assert!(matches!(err, Error::DuplicateEntry { .. }), "{err}");
     // An update that would collide is refused and changes nothing.
     let api = store.entries().unwrap().pop().unwrap();
     let err = store
-        .update_entry(&api.clone().with_spiffe_id("spiffe://example.org/web".parse().unwrap()))
+        .update_entry(
+            &api.clone()
+                .with_spiffe_id("spiffe://example.org/web".parse().unwrap()),
+        )
         .unwrap_err();
     assert!(matches!(err, Error::DuplicateEntry { .. }), "{err}");
     assert_eq!(store.entry(api.id()).unwrap().unwrap(), api);
@@ -149,9 +178,21 @@ fn batch_create_is_all_or_nothing() {
     assert!(matches!(err, Error::DuplicateEntry { .. }), "{err}");
     // An invalid entry in the middle: nothing either.
     bad.truncate(10);
-    bad.insert(5, EntryRecord::new("spiffe://example.org/x".parse().unwrap()));
+    bad.insert(
+        5,
+        EntryRecord::new("spiffe://example.org/x".parse().unwrap()),
+    );
     let err = store.create_entries(&bad).unwrap_err();
-    assert!(matches!(err, Error::Invalid { what: "selector", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Invalid {
+                what: "selector",
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert_eq!(store.entries().unwrap(), created);
 }
 
@@ -161,13 +202,42 @@ fn refuses_invalid_entries() {
     let err = store
         .create_entry(&EntryRecord::new("spiffe://example.org/x".parse().unwrap()))
         .unwrap_err();
-    assert!(matches!(err, Error::Invalid { what: "selector", .. }), "{err}");
-    let err = store.create_entry(&full_entry("x", 1).with_selector("nocolon")).unwrap_err();
-    assert!(matches!(err, Error::Invalid { what: "selector", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Invalid {
+                what: "selector",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = store
+        .create_entry(&full_entry("x", 1).with_selector("nocolon"))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Invalid {
+                what: "selector",
+                ..
+            }
+        ),
+        "{err}"
+    );
     let err = store
         .create_entry(&full_entry("x", 1).with_jwt_ttl(Some(std::time::Duration::from_millis(10))))
         .unwrap_err();
-    assert!(matches!(err, Error::Invalid { what: "jwt_ttl", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Invalid {
+                what: "jwt_ttl",
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(store.entries().unwrap().is_empty());
 }
 
@@ -189,7 +259,9 @@ fn unparsable_stored_values_are_typed_errors() {
         ("revision", "-1"),
     ];
     for (i, (column, value)) in cases.into_iter().enumerate() {
-        let bad = store.create_entry(&full_entry(&format!("bad{i}"), 100)).unwrap();
+        let bad = store
+            .create_entry(&full_entry(&format!("bad{i}"), 100))
+            .unwrap();
         let raw = rusqlite::Connection::open(&path).unwrap();
         raw.execute(
             &format!("UPDATE entries SET {column} = {value} WHERE id = ?1"),

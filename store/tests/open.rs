@@ -30,7 +30,11 @@ fn refused_untouched(path: &Path) -> Error {
 fn written_store(path: &Path) {
     let store = SqliteStore::open(path).unwrap();
     store.create_entry(&full_entry("web", 1)).unwrap();
-    store.ca_journal("ca").unwrap().put_key("x509-1", b"secret").unwrap();
+    store
+        .ca_journal("ca")
+        .unwrap()
+        .put_key("x509-1", b"secret")
+        .unwrap();
 }
 
 #[test]
@@ -66,7 +70,10 @@ fn reopen_keeps_entries_and_journal() {
     assert_eq!(store.entries().unwrap(), entries);
     let journal = store.journal("agent").unwrap();
     assert_eq!(journal.key_names().unwrap(), ["x509-1"]);
-    assert_eq!(journal.get_key("x509-1").unwrap().unwrap().as_slice(), b"key one");
+    assert_eq!(
+        journal.get_key("x509-1").unwrap().unwrap().as_slice(),
+        b"key one"
+    );
     assert_eq!(journal.get_key("jwt-1").unwrap(), None);
     assert_eq!(journal.get_state().unwrap().unwrap(), b"{\"state\":1}");
     // Another journal in the same file is separate.
@@ -97,8 +104,12 @@ fn refuses_a_newer_schema_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("agent.db");
     written_store(&path);
+    // What a later version would write: one more migration, here a new table.
     let raw = rusqlite::Connection::open(&path).unwrap();
-    raw.pragma_update(None, "user_version", SqliteStore::SCHEMA_VERSION + 1).unwrap();
+    raw.execute_batch("CREATE TABLE later_feature (x TEXT) STRICT")
+        .unwrap();
+    raw.pragma_update(None, "user_version", SqliteStore::SCHEMA_VERSION + 1)
+        .unwrap();
     drop(raw);
     let err = refused_untouched(&path);
     let supported = SqliteStore::SCHEMA_VERSION;
@@ -107,7 +118,10 @@ fn refuses_a_newer_schema_untouched() {
         "{err}"
     );
     let text = err.to_string();
-    assert!(text.contains(&format!("schema {}", supported + 1)) && text.contains("upgrade"), "{text}");
+    assert!(
+        text.contains(&format!("schema {}", supported + 1)) && text.contains("upgrade"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -167,7 +181,10 @@ fn refuses_tables_that_do_not_match_the_version_untouched() {
     raw.execute_batch("DROP INDEX entries_identity").unwrap();
     drop(raw);
     let err = refused_untouched(&path);
-    assert!(matches!(err, Error::SchemaMismatch { version: 1, .. }), "{err}");
+    assert!(
+        matches!(err, Error::SchemaMismatch { version: 1, .. }),
+        "{err}"
+    );
 
     // Another program's database (version 0 but with tables).
     let other = dir.path().join("other.db");
@@ -175,7 +192,10 @@ fn refuses_tables_that_do_not_match_the_version_untouched() {
     raw.execute_batch("CREATE TABLE notes (text TEXT)").unwrap();
     drop(raw);
     let err = refused_untouched(&other);
-    assert!(matches!(err, Error::SchemaMismatch { version: 0, .. }), "{err}");
+    assert!(
+        matches!(err, Error::SchemaMismatch { version: 0, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -189,6 +209,9 @@ fn refuses_an_unreadable_file_untouched() {
         return;
     }
     let err = SqliteStore::open(&path).unwrap_err();
-    assert!(matches!(err, Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied), "{err}");
+    assert!(
+        matches!(err, Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied),
+        "{err}"
+    );
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
