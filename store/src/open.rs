@@ -148,12 +148,15 @@ fn quick_check(conn: &Connection, path: &Path) -> Result<(), Error> {
 }
 
 /// WAL (readers never block the writer; a crash leaves the last commit), `synchronous=FULL`
-/// (a commit is on disk when it returns, also in WAL mode), foreign keys, a busy timeout.
+/// (a commit is on disk when it returns, also in WAL mode), foreign keys, a busy timeout, and
+/// `secure_delete` (deleted content is overwritten with zeros, so a removed CA key does not
+/// linger in free pages of the file).
 fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
     Ok(())
 }
 

@@ -133,3 +133,27 @@ fn refuses_bad_journal_names() {
     let shared: Arc<dyn KeyStore> = store.ca_journal("root-1_a").unwrap();
     assert_eq!(shared.get_state().unwrap(), None);
 }
+
+/// A removed key's bytes do not stay in the database file (`secure_delete`), once the WAL is
+/// checkpointed into it by closing the store.
+#[test]
+fn removed_keys_leave_no_bytes_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let journal = store.ca_journal("agent").unwrap();
+    let secret = b"PKCS8-SECRET-BYTES-".repeat(20);
+    journal.put_key("x509-old", &secret).unwrap();
+    drop((journal, store));
+    let contains = |bytes: &[u8]| bytes.windows(secret.len()).any(|w| w == secret.as_slice());
+    assert!(contains(&std::fs::read(&path).unwrap()));
+
+    let store = SqliteStore::open(&path).unwrap();
+    store
+        .ca_journal("agent")
+        .unwrap()
+        .remove_key("x509-old")
+        .unwrap();
+    drop(store);
+    assert!(!contains(&std::fs::read(&path).unwrap()));
+}

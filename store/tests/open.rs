@@ -198,20 +198,74 @@ fn refuses_tables_that_do_not_match_the_version_untouched() {
     );
 }
 
+const UNREADABLE_CHILD_ENV: &str = "STORE_UNREADABLE_CHILD";
+
+/// Run by `refuses_an_unreadable_file_untouched` as another user: opens the file it is given
+/// and prints how the open was refused.
+#[test]
+fn unreadable_child() {
+    let Ok(path) = std::env::var(UNREADABLE_CHILD_ENV) else {
+        return;
+    };
+    match SqliteStore::open(&path) {
+        Err(Error::Io { source, .. }) => println!("refused: {:?}", source.kind()),
+        other => println!("unexpected: {other:?}"),
+    }
+}
+
+/// A file this user may not read is refused with `Error::Io` (permission denied) and left as
+/// it was. Root reads any file, so as root the open runs in a child process as `nobody`
+/// (through `setpriv`); without `setpriv` the test is skipped with a printed reason.
 #[test]
 fn refuses_an_unreadable_file_untouched() {
+    if std::env::var(UNREADABLE_CHILD_ENV).is_ok() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("agent.db");
     written_store(&path);
+    let before = (fingerprint(&path), files_in(dir.path()));
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
-    if std::fs::File::open(&path).is_ok() {
-        println!("skipped: running as root, file permissions do not block reads here");
-        return;
+    if std::fs::File::open(&path).is_err() {
+        let err = SqliteStore::open(&path).unwrap_err();
+        assert!(
+            matches!(err, Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied),
+            "{err}"
+        );
+    } else {
+        // Root: let `nobody` try, on a root-owned file of mode 0600 in a directory it may enter.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let output = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "unreadable_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(UNREADABLE_CHILD_ENV, &path)
+            .output();
+        let Ok(output) = output else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "setpriv is needed under CI"
+            );
+            println!("skipped: running as root and setpriv is not available to drop privileges");
+            return;
+        };
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("refused: PermissionDenied"), "{stdout}");
     }
-    let err = SqliteStore::open(&path).unwrap_err();
-    assert!(
-        matches!(err, Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied),
-        "{err}"
-    );
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!((fingerprint(&path), files_in(dir.path())), before);
+}
+
+/// A path that is a directory is refused as I/O, not mistaken for a new store.
+#[test]
+fn refuses_a_directory_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = SqliteStore::open(dir.path()).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err}");
 }
