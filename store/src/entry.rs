@@ -20,10 +20,7 @@ impl EntryId {
     /// A new random ID.
     pub(crate) fn random() -> Result<Self, Error> {
         let mut bytes = [0_u8; ID_BYTES];
-        getrandom::fill(&mut bytes).map_err(|e| Error::Io {
-            path: "<os random source>".into(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        getrandom::fill(&mut bytes).map_err(|e| Error::Random { source: e.into() })?;
         Ok(Self(bytes.iter().map(|b| format!("{b:02x}")).collect()))
     }
 

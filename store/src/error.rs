@@ -93,6 +93,13 @@ pub enum Error {
     /// A lock was poisoned by a panic in another thread; the store refuses further use.
     #[error("the store was poisoned by a panic in another thread: restart the process")]
     Poisoned,
+    /// The operating system's random source failed while drawing an entry ID.
+    #[error("the operating system's random source failed: check the system and retry")]
+    Random {
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The tables do not match the schema version the file claims.
     #[error(
         "the store at {path} claims schema {version} but its tables differ ({detail}): it was \
