@@ -4,7 +4,7 @@
 use core::fmt;
 use std::sync::Arc;
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use zeroize::Zeroizing;
 
 use crate::error::Error;
@@ -61,13 +61,15 @@ impl SqliteCaJournal {
         Ok(names)
     }
 
-    /// Runs `body` on the connection in one transaction, mapping errors into `ca::Error`.
+    /// Runs `body` on the connection in one transaction (taking the write lock first when
+    /// `behavior` is `Immediate`), mapping errors into `ca::Error`.
     fn run<T>(
         &self,
+        behavior: TransactionBehavior,
         body: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, rusqlite::Error>,
     ) -> Result<T, ca::Error> {
         let result = self.inner.lock().and_then(|mut conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(behavior)?;
             let value = body(&tx)?;
             tx.commit()?;
             Ok(value)
@@ -90,7 +92,7 @@ impl fmt::Debug for SqliteCaJournal {
 
 impl ca::KeyStore for SqliteCaJournal {
     fn put_key(&self, name: &str, pkcs8: &[u8]) -> Result<(), ca::Error> {
-        self.run(|tx| {
+        self.run(TransactionBehavior::Immediate, |tx| {
             tx.execute(
                 "INSERT INTO ca_keys (journal, name, pkcs8) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (journal, name) DO UPDATE SET pkcs8 = excluded.pkcs8",
@@ -101,7 +103,7 @@ impl ca::KeyStore for SqliteCaJournal {
     }
 
     fn get_key(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, ca::Error> {
-        self.run(|tx| {
+        self.run(TransactionBehavior::Deferred, |tx| {
             tx.query_row(
                 "SELECT pkcs8 FROM ca_keys WHERE journal = ?1 AND name = ?2",
                 params![self.name, name],
@@ -112,7 +114,7 @@ impl ca::KeyStore for SqliteCaJournal {
     }
 
     fn remove_key(&self, name: &str) -> Result<(), ca::Error> {
-        self.run(|tx| {
+        self.run(TransactionBehavior::Immediate, |tx| {
             tx.execute(
                 "DELETE FROM ca_keys WHERE journal = ?1 AND name = ?2",
                 params![self.name, name],
@@ -122,7 +124,7 @@ impl ca::KeyStore for SqliteCaJournal {
     }
 
     fn put_state(&self, state: &[u8]) -> Result<(), ca::Error> {
-        self.run(|tx| {
+        self.run(TransactionBehavior::Immediate, |tx| {
             tx.execute(
                 "INSERT INTO ca_state (journal, document) VALUES (?1, ?2) \
                  ON CONFLICT (journal) DO UPDATE SET document = excluded.document",
@@ -133,7 +135,7 @@ impl ca::KeyStore for SqliteCaJournal {
     }
 
     fn get_state(&self) -> Result<Option<Vec<u8>>, ca::Error> {
-        self.run(|tx| {
+        self.run(TransactionBehavior::Deferred, |tx| {
             tx.query_row(
                 "SELECT document FROM ca_state WHERE journal = ?1",
                 [&self.name],
