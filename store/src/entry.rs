@@ -17,11 +17,25 @@ const ID_BYTES: usize = 16;
 pub struct EntryId(String);
 
 impl EntryId {
-    /// A new random ID.
-    pub(crate) fn random() -> Result<Self, Error> {
-        let mut bytes = [0_u8; ID_BYTES];
+    /// `count` new random IDs, from one read of the OS's random source.
+    pub(crate) fn random(count: usize) -> Result<Vec<Self>, Error> {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut bytes = vec![0_u8; count.saturating_mul(ID_BYTES)];
         getrandom::fill(&mut bytes).map_err(|e| Error::Random { source: e.into() })?;
-        Ok(Self(bytes.iter().map(|b| format!("{b:02x}")).collect()))
+        Ok(bytes
+            .chunks_exact(ID_BYTES)
+            .map(|id| {
+                let mut text = String::with_capacity(ID_BYTES * 2);
+                for byte in id {
+                    for nibble in [byte >> 4, byte & 0x0f] {
+                        text.push(char::from(
+                            HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+                        ));
+                    }
+                }
+                Self(text)
+            })
+            .collect())
     }
 
     /// The placeholder of a record that was never stored.
@@ -278,7 +292,7 @@ fn check_ttl(what: &'static str, ttl: Option<Duration>) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
 
     use super::*;
 
@@ -337,8 +351,8 @@ mod tests {
 
     #[test]
     fn entry_ids_are_random_hex_and_parse_back() {
-        let a = EntryId::random().unwrap();
-        let b = EntryId::random().unwrap();
+        let ids = EntryId::random(2).unwrap();
+        let (a, b) = (ids[0].clone(), ids[1].clone());
         assert_ne!(a, b);
         assert_eq!(a.as_str().len(), 32);
         assert_eq!(a.to_string().parse::<EntryId>().unwrap(), a);

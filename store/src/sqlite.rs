@@ -130,11 +130,11 @@ fn to_i64(n: u64) -> Result<i64, Error> {
 fn insert(
     tx: &Transaction<'_>,
     entry: &EntryRecord,
+    id: EntryId,
     created_at: i64,
 ) -> Result<EntryRecord, Error> {
     entry.check()?;
     let c = Columns::of(entry)?;
-    let id = EntryId::random()?;
     let mut statement = tx.prepare_cached(
         "INSERT INTO entries (id, spiffe_id, parent_id, selectors, x509_ttl, jwt_ttl, \
          dns_names, hint, federates_with, revision, created_at) \
@@ -191,15 +191,19 @@ fn unique(
 
 impl Store for SqliteStore {
     fn create_entry(&self, entry: &EntryRecord) -> Result<EntryRecord, Error> {
-        self.write(|tx| insert(tx, entry, now_secs()))
+        self.create_entries(core::slice::from_ref(entry))?
+            .pop()
+            .ok_or_else(|| Error::invalid("entry", "nothing was created"))
     }
 
     fn create_entries(&self, entries: &[EntryRecord]) -> Result<Vec<EntryRecord>, Error> {
         let created_at = now_secs();
+        let ids = EntryId::random(entries.len())?;
         self.write(|tx| {
             entries
                 .iter()
-                .map(|entry| insert(tx, entry, created_at))
+                .zip(ids)
+                .map(|(entry, id)| insert(tx, entry, id, created_at))
                 .collect()
         })
     }
