@@ -151,14 +151,17 @@ impl AgentCore {
 
     /// Registers start-up entries without SVIDs: the minting task (started with the rotation
     /// task) mints them, entries a stream waits for first.
-    pub(crate) fn register_unminted(&self, entries: Vec<RegistrationEntry>) {
+    pub(crate) fn register_unminted(&self, entries: Vec<RegistrationEntry>) -> Vec<EntryId> {
         let mut state = self.state.lock();
+        let mut ids = Vec::with_capacity(entries.len());
         for entry in entries {
             let id = state.registry.add(Arc::new(entry), None);
+            ids.push(id);
             tracing::debug!(entry = %id, "registered");
         }
         state.publish();
         tracing::info!(entries = state.registry.iter().count(), "registered");
+        ids
     }
 
     /// Re-issues every X509-SVID and publishes them together with the CA's current bundle.

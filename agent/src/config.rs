@@ -64,6 +64,10 @@ impl ConfigKeyType {
 /// # admin_socket_path = "/tmp/spiffe-agent/admin.sock"  # optional; the admin API (mode 0600)
 /// # admin_allowed_uids = [0]        # who may call it; default root and the agent's own uid
 ///
+/// [store]                           # the CA's keys and journal, entries made by the admin API
+/// path = "agent.db"                 # SQLite, relative to this file; this is the default
+/// # in_memory = true                # nothing persisted: a new trust root at every start
+///
 /// [ca]
 /// ttl = "24h"                       # lifetime of each X.509 CA key (the self-signed root, or
 ///                                   # the intermediate an upstream signs, capped by it)
@@ -116,6 +120,9 @@ pub struct AgentConfig {
     pub admin_socket_path: Option<PathBuf>,
     /// Who may call the admin API; `None` for the default (root and the agent's own uid).
     pub admin_allowed_uids: Option<Vec<u32>>,
+    /// The SQLite store (`[store] path`, default `agent.db` next to the config file); `None`
+    /// with `[store] in_memory = true`.
+    pub store_path: Option<PathBuf>,
     /// Lifetime of each X.509 CA key: the self-signed root's, or the intermediate's that
     /// [`ca_upstream_disk`](Self::ca_upstream_disk) signs (capped by the upstream).
     pub ca_ttl: Duration,
@@ -167,6 +174,8 @@ struct RawConfig {
     admin_socket_path: Option<PathBuf>,
     admin_allowed_uids: Option<Vec<u32>>,
     #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
     ca: RawCa,
     #[serde(default)]
     svid: RawSvid,
@@ -187,6 +196,17 @@ struct RawCa {
     jwt_key_ttl: Option<String>,
     upstream_disk: Option<RawUpstreamDisk>,
 }
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: Option<PathBuf>,
+    #[serde(default)]
+    in_memory: bool,
+}
+
+/// The store's file when the config names none.
+const DEFAULT_STORE_FILE: &str = "agent.db";
 
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -311,6 +331,16 @@ impl AgentConfig {
             health_address,
             admin_socket_path: raw.admin_socket_path,
             admin_allowed_uids: raw.admin_allowed_uids,
+            store_path: match (raw.store.in_memory, raw.store.path) {
+                (true, Some(_)) => {
+                    return Err(invalid(
+                        "store",
+                        "set either path or in_memory = true, not both".to_owned(),
+                    ));
+                }
+                (true, None) => None,
+                (false, path) => Some(base.join(path.unwrap_or_else(|| DEFAULT_STORE_FILE.into()))),
+            },
             ca_ttl,
             jwt_key_ttl: optional_duration("ca.jwt_key_ttl", raw.ca.jwt_key_ttl.as_deref())?
                 .unwrap_or(ca_ttl),
@@ -360,6 +390,20 @@ impl AgentConfig {
     /// [`ConfigError::UpstreamDisk`] when the upstream CA files are unusable; [`Error::Ca`]
     /// when the CA cannot be built (e.g. RSA key generation without the `aws-lc-rs` feature).
     pub fn build_ca(&self, now: SystemTime) -> Result<CertificateAuthority, Error> {
+        self.build_ca_with_journal(None, now)
+    }
+
+    /// As [`build_ca`](Self::build_ca), on `journal`: a CA built again on the same journal
+    /// (e.g. `store::Store::ca_journal`) keeps its trust root, JWT keys and
+    /// `spiffe_sequence`, and resumes its rotation schedule.
+    ///
+    /// # Errors
+    /// As [`build_ca`](Self::build_ca), and the journal's errors.
+    pub fn build_ca_with_journal(
+        &self,
+        journal: Option<Arc<dyn ca::KeyStore>>,
+        now: SystemTime,
+    ) -> Result<CertificateAuthority, Error> {
         let x509_key_type = match self.ca_key_type {
             ConfigKeyType::EcP256 => KeyType::EcdsaP256,
             ConfigKeyType::EcP384 => KeyType::EcdsaP384,
@@ -379,6 +423,9 @@ impl AgentConfig {
             .jwt_svid_ttl(self.jwt_svid_ttl);
         if let Some(disk) = &self.ca_upstream_disk {
             builder = builder.upstream(Arc::new(disk.load(&self.trust_domain, now)?));
+        }
+        if let Some(journal) = journal {
+            builder = builder.key_store(journal);
         }
         builder.build(now).map_err(Error::Ca)
     }

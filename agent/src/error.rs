@@ -56,6 +56,20 @@ pub enum Error {
     /// The agent has shut down.
     #[error("the agent has shut down")]
     ShutDown,
+    /// An entry in the store cannot be served by this agent (edited by hand, or written by an
+    /// agent with other attestors or another trust domain); the agent does not start.
+    #[error(
+        "stored entry {id} cannot be served: {reason}; run the agent version that wrote it, or remove the entry from the store"
+    )]
+    StoredEntry {
+        /// The entry's store id.
+        id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The persistent store refused or failed (see the store's message for what to fix).
+    #[error("the store failed: {0}")]
+    Store(#[source] store::Error),
     /// Another process is serving on the socket path.
     #[error("another server is accepting connections on {0}")]
     SocketInUse(PathBuf),

@@ -9,12 +9,15 @@ use std::time::Duration;
 
 use ca::CertificateAuthority;
 use spiffe_id::TrustDomain;
+use store::Store;
 use svid::Crypto;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use trust_bundle::SpiffeBundle;
 use workload_api::proto::spiffe_workload_api_server::SpiffeWorkloadApiServer;
 
+use crate::admin::catalog::Catalog;
+use crate::admin::records::{self, on_store};
 use crate::admin::{self, AdminOptions, AdminServer};
 use crate::admit::Admit;
 use crate::agent_core::AgentCore;
@@ -63,6 +66,7 @@ impl Agent {
             crypto,
             ca_rotation_interval: None,
             admin: AdminOptions::default(),
+            store: None,
         }
     }
 }
@@ -82,6 +86,7 @@ pub struct AgentBuilder {
     crypto: Crypto,
     ca_rotation_interval: Option<Duration>,
     admin: AdminOptions,
+    store: Option<Arc<dyn Store>>,
 }
 
 impl core::fmt::Debug for AgentBuilder {
@@ -105,6 +110,14 @@ impl AgentBuilder {
     /// [`admin_allowed_uids`](Self::admin_allowed_uids) says otherwise.
     pub fn admin_socket(mut self, path: impl Into<PathBuf>) -> Self {
         self.admin.socket = Some(path.into());
+        self
+    }
+
+    /// Keeps the entries created through the [admin API](crate::admin) in `store`: they are
+    /// served again at the next start, with the same ids. Give the CA a journal in the same
+    /// store (`store.ca_journal(..)` as its key store) to keep its trust root too.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
         self
     }
 
@@ -259,7 +272,29 @@ impl AgentBuilder {
         }
         let ca_changes = agent.ca.subscribe();
         let x509_epoch = ca_changes.borrow().x509_authority_epoch();
-        agent.register_unminted(self.entries);
+        let stored = match &self.store {
+            Some(store) => on_store(store, "list_entries", |s| s.entries()).await?,
+            None => Vec::new(),
+        };
+        let mut stored_entries = Vec::with_capacity(stored.len());
+        for record in &stored {
+            stored_entries.push(records::entry_of(record, &agent.trust_domain)?);
+        }
+        let config_count = self.entries.len();
+        let all: Vec<RegistrationEntry> = self.entries.into_iter().chain(stored_entries).collect();
+        let ids = agent.register_unminted(all.clone());
+        let cataloged = ids
+            .into_iter()
+            .zip(all)
+            .enumerate()
+            .filter_map(
+                |(index, (id, entry))| match index.checked_sub(config_count) {
+                    None => Some(Catalog::from_config(index, id, entry)),
+                    Some(n) => Some(Catalog::from_record(stored.get(n)?, id, entry)),
+                },
+            )
+            .collect();
+        let catalog = Arc::new(Catalog::new(Arc::clone(&agent), cataloged, self.store));
 
         let (unix, inode) = listen::bind_unix(&path, self.socket_mode).await?;
         let tcp = match self.tcp {
@@ -278,7 +313,16 @@ impl AgentBuilder {
                     .admin
                     .allowed_uids
                     .unwrap_or_else(admin::default_allowed_uids);
-                Some(admin::serve(Arc::clone(&agent), socket, uids, stopped.clone()).await?)
+                Some(
+                    admin::serve(
+                        Arc::clone(&agent),
+                        Arc::clone(&catalog),
+                        socket,
+                        uids,
+                        stopped.clone(),
+                    )
+                    .await?,
+                )
             }
             None => None,
         };

@@ -124,12 +124,28 @@ async fn binary_serves_its_config_and_stops_cleanly_on_signals() {
 
 /// A client keeps working across an agent that is killed (SIGKILL: no cleanup, the socket
 /// file stays) and started again on the same path: the restarted agent replaces the stale
-/// socket, and the client's next call reaches it and gets an SVID from the new CA.
+/// socket, and the client's next call reaches it and gets an SVID under the same trust root
+/// (the CA resumed from its store, `agent.db` next to the config). With `[store] in_memory =
+/// true` the restarted agent has a new CA.
 #[tokio::test]
 async fn clients_pick_up_a_killed_and_restarted_agent() {
+    for in_memory in [false, true] {
+        killed_and_restarted(in_memory).await;
+    }
+}
+
+async fn killed_and_restarted(in_memory: bool) {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("agent.sock");
     let config = write_config(dir.path(), &socket);
+    if in_memory {
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(
+            &config,
+            text.replacen("[svid]", "[store]\nin_memory = true\n[svid]", 1),
+        )
+        .unwrap();
+    }
     let mut child = spawn_agent(&config, &dir.path().join("1.log"));
     wait_for_socket(&socket, &mut child).await;
 
@@ -159,7 +175,12 @@ async fn clients_pick_up_a_killed_and_restarted_agent() {
     }
     let after = after.expect("the client never reached the restarted agent");
     assert_eq!(after.svids[0].spiffe_id, before.svids[0].spiffe_id);
-    assert_ne!(after.svids[0].bundle, before.svids[0].bundle, "a new CA");
+    if in_memory {
+        assert_ne!(after.svids[0].bundle, before.svids[0].bundle, "a new CA");
+    } else {
+        assert_eq!(after.svids[0].bundle, before.svids[0].bundle, "the same CA");
+        assert!(dir.path().join("agent.db").exists());
+    }
     verify_x509(&after.svids[0]);
     signal(&child, "TERM");
     assert!(wait_exit(&mut child).await.success());

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::entry::EntryId;
+use crate::entry_id::{EntryId, InvalidEntryId};
 
 /// What went wrong with a store. Messages say what was wrong and what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +137,15 @@ impl Error {
         Self::Invalid {
             what,
             reason: reason.into(),
+        }
+    }
+}
+
+impl From<InvalidEntryId> for Error {
+    fn from(error: InvalidEntryId) -> Self {
+        Self::Invalid {
+            what: "entry id",
+            reason: error.to_string(),
         }
     }
 }

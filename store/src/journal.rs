@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use zeroize::Zeroizing;
 
 use crate::error::Error;
-use crate::sqlite::Inner;
+use crate::shared::Inner;
 
 /// One CA's journal (its PKCS#8 keys and its state document) in a [`SqliteStore`]'s
 /// database, under a name so that one file can hold several CAs (e.g. a root and an

@@ -64,15 +64,18 @@
 #![forbid(unsafe_code)]
 
 mod entry;
+mod entry_id;
 mod error;
 mod journal;
 mod open;
 mod row;
 mod schema;
+mod shared;
 mod sqlite;
 mod store;
 
-pub use entry::{EntryId, EntryRecord};
+pub use entry::EntryRecord;
+pub use entry_id::{EntryId, InvalidEntryId};
 pub use error::Error;
 pub use journal::SqliteCaJournal;
 pub use sqlite::SqliteStore;

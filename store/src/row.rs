@@ -7,7 +7,8 @@ use rusqlite::Row;
 use rusqlite::types::ValueRef;
 use spiffe_id::{SpiffeId, TrustDomain};
 
-use crate::entry::{EntryId, EntryRecord};
+use crate::entry::EntryRecord;
+use crate::entry_id::EntryId;
 use crate::error::Error;
 
 /// The columns [`from_row`] reads, in its order.
@@ -68,7 +69,7 @@ pub(crate) fn from_row(row: &Row<'_>) -> Result<EntryRecord, Error> {
     };
     let id: EntryId = raw_id
         .parse()
-        .map_err(|e: Error| bad("id", e.to_string()))?;
+        .map_err(|e: crate::entry_id::InvalidEntryId| bad("id", e.to_string()))?;
     let spiffe_id = parse_id(&text(row, 1, &raw_id, "spiffe_id")?)
         .map_err(|reason| bad("spiffe_id", reason))?;
     let parent_id = match opt_text(row, 2, &raw_id, "parent_id")? {

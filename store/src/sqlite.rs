@@ -2,17 +2,19 @@
 
 use core::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{
     Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params,
 };
 
-use crate::entry::{EntryId, EntryRecord};
+use crate::entry::EntryRecord;
+use crate::entry_id::EntryId;
 use crate::error::Error;
 use crate::journal::SqliteCaJournal;
 use crate::row::{self, COLUMNS, Columns};
+use crate::shared::Inner;
 use crate::store::Store;
 use crate::{open, schema};
 
@@ -29,21 +31,6 @@ use crate::{open, schema};
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(crate) inner: Arc<Inner>,
-}
-
-pub(crate) struct Inner {
-    conn: Mutex<Connection>,
-    path: PathBuf,
-}
-
-impl Inner {
-    pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Connection>, Error> {
-        self.conn.lock().map_err(|_| Error::Poisoned)
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 impl SqliteStore {
@@ -70,16 +57,13 @@ impl SqliteStore {
 
     fn with(conn: Connection, path: PathBuf) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                conn: Mutex::new(conn),
-                path,
-            }),
+            inner: Arc::new(Inner::new(conn, path)),
         }
     }
 
     /// The database file (`:memory:` for [`SqliteStore::in_memory`]).
     pub fn path(&self) -> &Path {
-        &self.inner.path
+        self.inner.path()
     }
 
     /// The newest schema version this build writes; files of a newer one are refused.
@@ -109,7 +93,7 @@ impl SqliteStore {
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteStore")
-            .field("path", &self.inner.path)
+            .field("path", &self.inner.path())
             .finish_non_exhaustive()
     }
 }
@@ -198,7 +182,7 @@ impl Store for SqliteStore {
 
     fn create_entries(&self, entries: &[EntryRecord]) -> Result<Vec<EntryRecord>, Error> {
         let created_at = now_secs();
-        let ids = EntryId::random(entries.len())?;
+        let ids = EntryId::random(entries.len()).map_err(|e| Error::Random { source: e.into() })?;
         self.write(|tx| {
             entries
                 .iter()

@@ -3,7 +3,8 @@
 use core::fmt;
 use std::sync::Arc;
 
-use crate::entry::{EntryId, EntryRecord};
+use crate::entry::EntryRecord;
+use crate::entry_id::EntryId;
 use crate::error::Error;
 
 /// Persistent state of a control plane: registration entries and CA journals.

@@ -1,16 +1,19 @@
 //! The admin view of the registration entries: a stable string id, where each entry came from
 //! (config file or API), its revision, and the registry id that serves it.
 //!
-//! Writes are serialized by one async lock: an entry is minted and registered (and persisted,
-//! when the agent has a store) before the next write starts, so the catalog, the registry and
-//! the store never disagree about which entries exist.
+//! Writes are serialized by one async lock. With a store, a write reaches the store first and
+//! then the registry; when the registry refuses (the CA cannot mint), the store write is undone,
+//! so the catalog, the registry and the store never disagree about which entries exist. Entries
+//! created through the API keep their store id across restarts.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use spiffe_id::SpiffeId;
+use store::{EntryRecord, Store};
 use tokio::sync::Mutex;
 
+use crate::admin::records::{on_store, record_of};
 use crate::agent_core::AgentCore;
 use crate::entry::RegistrationEntry;
 use crate::entry_id::EntryId;
@@ -51,29 +54,56 @@ pub(crate) enum CatalogError {
 #[derive(Debug)]
 pub(crate) struct Catalog {
     agent: Arc<AgentCore>,
+    store: Option<Arc<dyn Store>>,
     entries: Mutex<Vec<Cataloged>>,
 }
 
 impl Catalog {
-    /// The catalog of an agent whose registry holds `config` entries (in registration order).
-    pub(crate) fn new(agent: Arc<AgentCore>, config: Vec<(EntryId, RegistrationEntry)>) -> Self {
-        let now = unix_now();
-        let entries = config
-            .into_iter()
-            .enumerate()
-            .map(|(index, (entry_id, entry))| Cataloged {
-                id: format!("config-{}", index + 1),
-                entry_id,
-                entry,
-                parent_id: None,
-                revision: 1,
-                created_at: now,
-                source: Source::Config,
-            })
-            .collect();
+    /// The catalog of an agent whose registry holds `entries` (in registration order), which
+    /// persists API writes in `store` when it has one.
+    pub(crate) fn new(
+        agent: Arc<AgentCore>,
+        entries: Vec<Cataloged>,
+        store: Option<Arc<dyn Store>>,
+    ) -> Self {
         Self {
             agent,
+            store,
             entries: Mutex::new(entries),
+        }
+    }
+
+    /// The catalog entry of a config-file entry (`index` in file order).
+    pub(crate) fn from_config(
+        index: usize,
+        entry_id: EntryId,
+        entry: RegistrationEntry,
+    ) -> Cataloged {
+        Cataloged {
+            id: format!("config-{}", index + 1),
+            entry_id,
+            entry,
+            parent_id: None,
+            revision: 1,
+            created_at: unix_now(),
+            source: Source::Config,
+        }
+    }
+
+    /// The catalog entry of a stored entry.
+    pub(crate) fn from_record(
+        record: &EntryRecord,
+        entry_id: EntryId,
+        entry: RegistrationEntry,
+    ) -> Cataloged {
+        Cataloged {
+            id: record.id().to_string(),
+            entry_id,
+            entry,
+            parent_id: record.parent_id().cloned(),
+            revision: record.revision(),
+            created_at: i64::try_from(record.created_at()).unwrap_or(i64::MAX),
+            source: Source::Api,
         }
     }
 
@@ -103,20 +133,40 @@ impl Catalog {
         {
             return Err(CatalogError::Duplicate(same.id.clone()));
         }
-        let id = self.new_id()?;
-        let entry_id = self
-            .agent
-            .add_entry(entry.clone())
-            .await
-            .map_err(CatalogError::Agent)?;
-        let cataloged = Cataloged {
-            id,
-            entry_id,
-            entry,
-            parent_id,
-            revision: 1,
-            created_at: unix_now(),
-            source: Source::Api,
+        let stored = match &self.store {
+            Some(store) => {
+                let record = record_of(&entry, parent_id.as_ref());
+                Some(
+                    on_store(store, "create_entry", move |s| s.create_entry(&record))
+                        .await
+                        .map_err(CatalogError::Agent)?,
+                )
+            }
+            None => None,
+        };
+        let entry_id = match self.agent.add_entry(entry.clone()).await {
+            Ok(entry_id) => entry_id,
+            Err(error) => {
+                if let (Some(store), Some(record)) = (&self.store, &stored) {
+                    let id = record.id().clone();
+                    // Undo: the entry was never served. A failure here leaves an entry that
+                    // the next start serves, which is what the caller asked for.
+                    let _ = on_store(store, "delete_entry", move |s| s.delete_entry(&id)).await;
+                }
+                return Err(CatalogError::Agent(error));
+            }
+        };
+        let cataloged = match &stored {
+            Some(record) => Self::from_record(record, entry_id, entry),
+            None => Cataloged {
+                id: self.new_id()?,
+                entry_id,
+                entry,
+                parent_id,
+                revision: 1,
+                created_at: unix_now(),
+                source: Source::Api,
+            },
         };
         entries.push(cataloged.clone());
         Ok(cataloged)
@@ -148,15 +198,34 @@ impl Catalog {
         let Some(old) = entries.get_mut(index) else {
             return Err(CatalogError::NotFound(id.to_owned()));
         };
-        let entry_id = self
-            .agent
-            .replace_entry(old.entry_id, entry.clone())
-            .await
-            .map_err(CatalogError::Agent)?;
+        let stored = match &self.store {
+            Some(store) => {
+                let current = self.stored_record(store, id).await?;
+                let replacement = merge(current, &entry, parent_id.as_ref());
+                Some(
+                    on_store(store, "update_entry", move |s| s.update_entry(&replacement))
+                        .await
+                        .map_err(CatalogError::Agent)?,
+                )
+            }
+            None => None,
+        };
+        let entry_id = match self.agent.replace_entry(old.entry_id, entry.clone()).await {
+            Ok(entry_id) => entry_id,
+            Err(error) => {
+                if let (Some(store), Some(updated)) = (&self.store, stored) {
+                    // Undo: put the old values back at the new revision.
+                    let restore = merge(updated, &old.entry, old.parent_id.as_ref());
+                    let _ =
+                        on_store(store, "update_entry", move |s| s.update_entry(&restore)).await;
+                }
+                return Err(CatalogError::Agent(error));
+            }
+        };
         old.entry_id = entry_id;
         old.entry = entry;
         old.parent_id = parent_id;
-        old.revision += 1;
+        old.revision = stored.map_or(old.revision + 1, |record| record.revision());
         Ok(old.clone())
     }
 
@@ -164,11 +233,30 @@ impl Catalog {
     pub(crate) async fn delete(&self, id: &str) -> Result<Cataloged, CatalogError> {
         let mut entries = self.entries.lock().await;
         let index = writable(&entries, id)?;
+        if let Some(store) = &self.store {
+            let store_id = store_id(id)?;
+            on_store(store, "delete_entry", move |s| s.delete_entry(&store_id))
+                .await
+                .map_err(CatalogError::Agent)?;
+        }
         let removed = entries.remove(index);
         self.agent
             .remove_entry(removed.entry_id)
             .map_err(CatalogError::Agent)?;
         Ok(removed)
+    }
+
+    /// The stored record of the API entry `id`.
+    async fn stored_record(
+        &self,
+        store: &Arc<dyn Store>,
+        id: &str,
+    ) -> Result<EntryRecord, CatalogError> {
+        let store_id = store_id(id)?;
+        on_store(store, "get_entry", move |s| s.entry(&store_id))
+            .await
+            .map_err(CatalogError::Agent)?
+            .ok_or_else(|| CatalogError::NotFound(id.to_owned()))
     }
 
     fn new_id(&self) -> Result<String, CatalogError> {
@@ -178,6 +266,30 @@ impl Catalog {
         )?;
         Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
     }
+}
+
+/// `id` as a store id.
+fn store_id(id: &str) -> Result<store::EntryId, CatalogError> {
+    id.parse()
+        .map_err(|_| CatalogError::NotFound(id.to_owned()))
+}
+
+/// `record` (its id and revision) carrying the fields of `entry` and `parent_id`.
+fn merge(
+    record: EntryRecord,
+    entry: &RegistrationEntry,
+    parent_id: Option<&SpiffeId>,
+) -> EntryRecord {
+    let fields = record_of(entry, parent_id);
+    record
+        .with_spiffe_id(fields.spiffe_id().clone())
+        .with_parent_id(fields.parent_id().cloned())
+        .with_selectors(fields.selectors().iter().cloned())
+        .with_x509_ttl(fields.x509_ttl())
+        .with_jwt_ttl(fields.jwt_ttl())
+        .with_dns_names(fields.dns_names().iter().cloned())
+        .with_hint(fields.hint().map(str::to_owned))
+        .with_federates_with(fields.federates_with().iter().cloned())
 }
 
 /// The index of `id` if it may be changed through the API.

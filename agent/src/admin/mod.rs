@@ -21,6 +21,7 @@ pub(crate) mod catalog;
 mod client;
 mod convert;
 pub mod proto;
+pub(crate) mod records;
 pub(crate) mod service;
 
 use std::path::{Path, PathBuf};
@@ -54,22 +55,14 @@ pub(crate) struct AdminServer {
     pub(crate) task: JoinHandle<Result<(), tonic::transport::Error>>,
 }
 
-/// Binds the admin socket and serves the catalog of `agent` until `stopped` turns true.
+/// Binds the admin socket and serves `catalog` of `agent` until `stopped` turns true.
 pub(crate) async fn serve(
     agent: Arc<AgentCore>,
+    catalog: Arc<catalog::Catalog>,
     socket: PathBuf,
     allowed_uids: Vec<u32>,
     mut stopped: watch::Receiver<bool>,
 ) -> Result<AdminServer, Error> {
-    let config_entries = {
-        let state = agent.state.lock();
-        state
-            .registry
-            .iter()
-            .map(|(id, registered)| (id, crate::RegistrationEntry::clone(&registered.entry)))
-            .collect()
-    };
-    let catalog = Arc::new(catalog::Catalog::new(Arc::clone(&agent), config_entries));
     let (listener, inode) = listen::bind_unix(&socket, ADMIN_SOCKET_MODE).await?;
     let service = proto::agent_admin_server::AgentAdminServer::new(service::AdminService::new(
         agent,

@@ -6,11 +6,18 @@
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
+use std::sync::Arc;
+
 use agent::{Agent, AgentConfig};
+use ca::CertificateAuthority;
+use store::{SqliteStore, Store};
 use tokio::runtime::Runtime;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::RunArgs;
+
+/// The name of the CA's journal in the store.
+const CA_JOURNAL: &str = "ca";
 
 /// Serves; logs go to stderr.
 pub(crate) fn main(runtime: &Runtime, args: RunArgs) -> ExitCode {
@@ -43,7 +50,14 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         .socket
         .or_else(|| config.socket_path.clone())
         .ok_or("no socket path: set socket_path in the config or pass --socket")?;
-    let ca = config.build_ca(SystemTime::now())?;
+    // The store is opened (and checked: schema, integrity) before anything else, and the CA
+    // is built on its journal; both block, so they run off the async threads.
+    let (ca, store) = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || open_store_and_ca(&config))
+            .await?
+            .map_err(|e| -> Box<dyn std::error::Error> { e })?
+    };
     let mut builder = Agent::builder(ca)
         .drive_ca_rotation(Duration::from_secs(10))
         .x509_svid_ttl(config.x509_svid_ttl)
@@ -60,6 +74,9 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(addr) = config.tcp_address {
         builder = builder.tcp(addr);
+    }
+    if let Some(store) = store {
+        builder = builder.store(store);
     }
     if let Some(admin) = &config.admin_socket_path {
         builder = builder.admin_socket(admin);
@@ -135,4 +152,26 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     handle.shutdown().await?;
     Ok(())
+}
+
+/// The CA and, when persistence is on, the store it resumed from.
+type Opened = (CertificateAuthority, Option<Arc<dyn Store>>);
+
+/// The store named by the config (when persistence is on) and the CA built on its journal.
+fn open_store_and_ca(
+    config: &AgentConfig,
+) -> Result<Opened, Box<dyn std::error::Error + Send + Sync>> {
+    let Some(path) = &config.store_path else {
+        tracing::warn!("[store] in_memory = true: a new trust root at every start");
+        return Ok((config.build_ca(SystemTime::now())?, None));
+    };
+    let store = SqliteStore::open(path)?;
+    let journal = store.ca_journal(CA_JOURNAL)?;
+    let ca = config.build_ca_with_journal(Some(journal), SystemTime::now())?;
+    tracing::info!(
+        store = %path.display(),
+        sequence = ca.snapshot().sequence(),
+        "CA resumed or created on the store"
+    );
+    Ok((ca, Some(Arc::new(store))))
 }
