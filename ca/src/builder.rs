@@ -243,7 +243,7 @@ impl CertificateAuthorityBuilder {
                 Some(bytes) => {
                     let mut state = ca.lock_state()?;
                     *state = persist::resume(&ca, &bytes)?;
-                    ca.publish(&mut state, now)?;
+                    ca.publish_resumed(&mut state, now)?;
                     true
                 }
                 None => false,

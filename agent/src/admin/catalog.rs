@@ -85,7 +85,8 @@ impl Catalog {
             entry,
             parent_id: None,
             revision: 1,
-            created_at: unix_now(),
+            // Declared, not created: no time to report.
+            created_at: 0,
             source: Source::Config,
         }
     }

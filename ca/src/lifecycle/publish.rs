@@ -35,8 +35,19 @@ impl CertificateAuthority {
         Ok(())
     }
 
-    /// Rebuilds the bundle and the hot path from `state` and notifies subscribers.
-    pub(crate) fn publish(&self, state: &mut State, _now: SystemTime) -> Result<(), Error> {
+    /// Rebuilds the bundle and the hot path from `state` and notifies subscribers; a bundle
+    /// that differs from the last one published gets the next `spiffe_sequence`.
+    pub(crate) fn publish(&self, state: &mut State, now: SystemTime) -> Result<(), Error> {
+        self.publish_as(state, now, false)
+    }
+
+    /// Publishes a state just read back from the journal: its bundle is the one published
+    /// before the restart, so it keeps its sequence (peers see no change where there is none).
+    pub(crate) fn publish_resumed(&self, state: &mut State, now: SystemTime) -> Result<(), Error> {
+        self.publish_as(state, now, true)
+    }
+
+    fn publish_as(&self, state: &mut State, _now: SystemTime, resumed: bool) -> Result<(), Error> {
         let td = self.trust_domain().clone();
         let mut roots: Vec<CertificateDer<'static>> = Vec::new();
         for entry in &state.x509 {
@@ -59,7 +70,7 @@ impl CertificateAuthority {
             .published
             .as_ref()
             .is_some_and(|(x, j)| *x == x509 && *j == jwt);
-        if !same || state.sequence == 0 {
+        if (!same && !resumed) || state.sequence == 0 {
             state.sequence += 1;
         }
         state.published = Some((x509.clone(), jwt.clone()));

@@ -31,6 +31,7 @@ pub struct Entry {
     pub revision: u64,
     #[prost(enumeration = "EntrySource", tag = "11")]
     pub source: i32,
+    /// Seconds since the epoch; 0 for config-file entries.
     #[prost(int64, tag = "12")]
     pub created_at: i64,
 }

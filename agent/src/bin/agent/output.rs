@@ -17,7 +17,7 @@ pub(crate) fn entry_json(entry: &proto::Entry) -> Value {
         "federates_with": entry.federates_with,
         "revision": entry.revision,
         "source": source_name(entry.source()),
-        "created_at": entry.created_at,
+        "created_at": (entry.created_at != 0).then_some(entry.created_at),
     })
 }
 
