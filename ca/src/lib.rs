@@ -129,6 +129,8 @@ pub use builder::{
     DEFAULT_X509_SVID_TTL,
 };
 pub use error::{AuditError, CsrError, Error, KeyManagerError, SignerError};
+#[cfg(feature = "pkcs11")]
+pub use key_manager::pkcs11::{Pkcs11Config, Pkcs11Error, Pkcs11KeyManager, Pkcs11Token};
 pub use key_manager::software::SoftwareKeyManager;
 pub use key_manager::{
     KeyManager, KeyPurpose, KeyRequest, KeyResidence, MAX_KEY_REF_LEN, ManagedKey,
