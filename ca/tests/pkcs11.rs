@@ -464,9 +464,8 @@ fn wrong_pin_unknown_token_and_missing_module_are_typed_errors() {
 }
 
 /// The user PIN changes under a running CA (the token logs it out): rotation fails with the
-/// typed wrong-PIN error, the bundle, sequence and journal stay as they were, minting goes
-/// on, and the rotation succeeds once the PIN is back. A token that disappears fails the same
-/// way.
+/// typed wrong-PIN error, the bundle, sequence and journal stay as they were, and the
+/// rotation succeeds once the PIN is back (the manager logs in again by itself).
 #[test]
 fn failing_token_leaves_no_half_rotated_state() {
     on_softhsm(
