@@ -391,7 +391,15 @@ fn wording(e: &Pkcs11Error) -> String {
     match e {
         Pkcs11Error::PinIncorrect => "login refused: wrong PIN".to_owned(),
         Pkcs11Error::PinLocked => "login refused: the PIN is locked".to_owned(),
-        Pkcs11Error::Module(source) | Pkcs11Error::Token(source) => source.to_string(),
+        Pkcs11Error::Module(source) | Pkcs11Error::Token(source) => {
+            match source.downcast_ref::<cryptoki::error::Error>() {
+                // The return value's name, not its paragraph-long description.
+                Some(cryptoki::error::Error::Pkcs11(rv, function)) => {
+                    format!("C_{function:?} returned {rv:?}")
+                }
+                _ => source.to_string(),
+            }
+        }
         Pkcs11Error::TokenNotFound { found } => format!("token gone; tokens present: {found:?}"),
     }
 }
