@@ -31,7 +31,9 @@
 //! - Persistence through a [`KeyStore`] ([`MemoryKeyStore`], [`FileKeyStore`]); audit through
 //!   an [`AuditSink`] ([`JsonLinesAuditSink`]).
 //! - Keys sign through the [`Signer`] trait; [`SoftwareSigner`] holds them in memory and signs
-//!   through the rustls provider of the CA's [`svid::Crypto`].
+//!   through the rustls provider of the CA's [`svid::Crypto`]. A [`KeyManager`] creates, loads
+//!   and destroys every CA key: [`SoftwareKeyManager`] in memory or files, `Pkcs11KeyManager`
+//!   (feature `pkcs11`) on a PKCS#11 token.
 //!
 //! Every operation takes `now: SystemTime`; nothing reads the clock except
 //! `TestCa`, which says so.
@@ -78,6 +80,7 @@
 //! |---|---|---|
 //! | `ring` | yes | `svid::Crypto::ring`: P-256, P-384, Ed25519 key generation; RSA keys can be used, not generated |
 //! | `aws-lc-rs` | no | `svid::Crypto::aws_lc_rs`: every [`KeyType`], including RSA generation |
+//! | `pkcs11` | no | `Pkcs11KeyManager`: CA keys generated and used on a PKCS#11 token (HSM, SoftHSM2); the module is loaded at run time, nothing is needed to build |
 //! | `test-util` | no | `test_util::TestCa` (also `ca::TestCa`): one-line CAs for tests, on the system clock |
 //!
 //! The crypto is one [`svid::Crypto`], given to
