@@ -98,23 +98,34 @@ impl SoftHsm {
     /// # Panics
     /// Under `CI=true` when SoftHSM2 is missing; when the directory cannot be written.
     pub fn start_or_skip(test: &str) -> Option<Self> {
-        let util = Command::new("softhsm2-util").arg("--version").output();
-        let module = module_path();
-        let missing = match (&util, &module) {
-            (Ok(out), Some(_)) if out.status.success() => None,
-            (Err(e), _) => Some(format!("softhsm2-util not runnable: {e}")),
-            (Ok(_), Some(_)) => Some("softhsm2-util --version failed".to_owned()),
-            (Ok(_), None) => Some("libsofthsm2.so not found".to_owned()),
-        };
-        if let Some(reason) = missing {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!(
+        match Self::start() {
+            Ok(hsm) => Some(hsm),
+            Err(reason) => {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
                     "{test}: SoftHSM2 is required under CI ({reason}); run interop/softhsm/setup.sh"
                 );
+                println!("skipping {test}: {reason} (install with interop/softhsm/setup.sh)");
+                None
             }
-            println!("skipping {test}: {reason} (install with interop/softhsm/setup.sh)");
-            return None;
         }
+    }
+
+    /// A fresh token directory, or why SoftHSM2 cannot be used here (benches skip on it).
+    ///
+    /// # Errors
+    /// The reason, when `softhsm2-util` or the module is missing.
+    ///
+    /// # Panics
+    /// When the temporary directory cannot be written.
+    pub fn start() -> Result<Self, String> {
+        let util = Command::new("softhsm2-util").arg("--version").output();
+        let module = match (&util, module_path()) {
+            (Ok(out), Some(module)) if out.status.success() => module,
+            (Err(e), _) => return Err(format!("softhsm2-util not runnable: {e}")),
+            (Ok(_), Some(_)) => return Err("softhsm2-util --version failed".to_owned()),
+            (Ok(_), None) => return Err("libsofthsm2.so not found".to_owned()),
+        };
         let dir = tempfile::tempdir().expect("temporary directory");
         std::fs::create_dir(dir.path().join("tokens")).unwrap();
         std::fs::create_dir(dir.path().join("work")).unwrap();
@@ -123,10 +134,7 @@ impl SoftHsm {
             dir.path().join("tokens").display()
         );
         std::fs::write(dir.path().join("softhsm2.conf"), conf).unwrap();
-        Some(Self {
-            dir,
-            module: module.unwrap(),
-        })
+        Ok(Self { dir, module })
     }
 
     /// The module path.
