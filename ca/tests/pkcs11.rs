@@ -362,7 +362,8 @@ fn rotation_creates_and_destroys_token_keys() {
 }
 
 /// A CA on the token with its journal in a `FileKeyStore`, stopped and started again in a new
-/// process, has the same bundle and keys, and its SVIDs verify against the first bundle.
+/// process, has the same bundle and keys, and its SVIDs verify against the first bundle; so
+/// does one rebuilt in the same process after the module was finalised.
 #[test]
 fn restarted_process_keeps_the_same_root() {
     on_softhsm(
@@ -396,6 +397,13 @@ fn restarted_process_keeps_the_same_root() {
                     )
                     .unwrap();
                 assert!(validate_jwt(&first, &token, "db", now).is_ok());
+
+                // Within one process too: dropping every user finalises the module; opening
+                // it again initialises it again and finds the same keys.
+                drop((ca, keys));
+                let again = builder(manager(env), file_store(env)).build(now).unwrap();
+                assert_eq!(again.bundle().x509_bundle(), first.x509_bundle());
+                assert!(again.mint_x509_svid(&web(), now).is_ok());
             }
         },
     );
@@ -411,8 +419,9 @@ fn pkcs11_source(err: &Error) -> &Pkcs11Error {
         .unwrap_or_else(|| panic!("no Pkcs11Error source: {err:?}"))
 }
 
-/// A wrong PIN and an unknown token label are typed errors at open (the message names the
-/// token and, for a label, the labels present); a module that cannot be loaded names its path.
+/// A wrong PIN and an unknown token label or slot are typed errors at open (the message names
+/// the token and, for a label, the labels present); a module that cannot be loaded names its
+/// path. The token is found by slot id as well.
 #[test]
 fn wrong_pin_unknown_token_and_missing_module_are_typed_errors() {
     let err = Pkcs11KeyManager::open(
@@ -457,8 +466,22 @@ fn wrong_pin_unknown_token_and_missing_module_are_typed_errors() {
                 other => panic!("{other:?}"),
             }
             assert!(err.to_string().contains("\"test\""), "{err}");
-            // The right PIN still works: the failed login did not lock anything.
+            // The right PIN still works: the failed login did not lock anything. By slot id
+            // too; an empty slot is no token.
             manager(env);
+            let slot = Probe::open(env)
+                .session
+                .get_session_info()
+                .unwrap()
+                .slot_id();
+            let by_slot = Pkcs11Config::new(&env.module, Pkcs11Token::Slot(slot.id()), PIN);
+            assert!(Pkcs11KeyManager::open(by_slot, svid::Crypto::default()).is_ok());
+            let empty = Pkcs11Config::new(&env.module, Pkcs11Token::Slot(slot.id() ^ 1), PIN);
+            let err = Pkcs11KeyManager::open(empty, svid::Crypto::default()).unwrap_err();
+            assert!(
+                matches!(pkcs11_source(&err), Pkcs11Error::TokenNotFound { .. }),
+                "{err:?}"
+            );
         },
     );
 }
