@@ -49,6 +49,7 @@ const HOUR: u64 = 3600;
 fn on_softhsm(test: &str, phases: &[&str], body: impl Fn(&ChildEnv)) {
     if let Some(env) = ChildEnv::current() {
         body(&env);
+        std::fs::write(env.work.join(format!("{}.done", env.phase)), "").unwrap();
         return;
     }
     let Some(hsm) = SoftHsm::start_or_skip(test) else {
@@ -58,6 +59,12 @@ fn on_softhsm(test: &str, phases: &[&str], body: impl Fn(&ChildEnv)) {
     for phase in phases {
         let status = hsm.run_child(test, phase);
         assert!(status.success(), "{test}, phase {phase}: {status}");
+        // A child whose test filter matched nothing would also succeed.
+        let done = hsm.work().join(format!("{phase}.done"));
+        assert!(
+            done.exists(),
+            "{test}, phase {phase}: the child did not run the test"
+        );
     }
 }
 
@@ -193,9 +200,9 @@ fn openssl_verify(dir: &Path, root: &[CertificateDer<'_>], chain: &[CertificateD
     );
 }
 
-/// A root and a node CA whose keys are on the token (P-256, P-384, RSA 2048) mint a chain that
-/// `openssl verify -x509_strict` accepts (X509-SVID 4, 5: leaf signed by the node CA, node by
-/// the root in the bundle); the keys are non-extractable, sensitive token objects whose
+/// A root and a node CA whose keys are on the token (P-256, P-384, Ed25519, RSA 2048) mint a
+/// chain that `openssl verify -x509_strict` accepts (X509-SVID 4, 5: leaf signed by the node
+/// CA, node by the root in the bundle); the keys are non-extractable, sensitive token objects whose
 /// `CKA_VALUE` the token refuses to return.
 #[test]
 fn token_keys_mint_chains_that_openssl_verifies() {
@@ -204,7 +211,12 @@ fn token_keys_mint_chains_that_openssl_verifies() {
         &["main"],
         |env| {
             let keys = manager(env);
-            for key_type in [KeyType::EcdsaP256, KeyType::EcdsaP384, KeyType::Rsa2048] {
+            for key_type in [
+                KeyType::EcdsaP256,
+                KeyType::EcdsaP384,
+                KeyType::Ed25519,
+                KeyType::Rsa2048,
+            ] {
                 let now = SystemTime::now();
                 let root = builder(keys.clone(), Arc::new(ca::MemoryKeyStore::new()))
                     .x509_key_type(key_type)
@@ -228,7 +240,7 @@ fn token_keys_mint_chains_that_openssl_verifies() {
 
             let probe = Probe::open(env);
             let refs = keys.key_refs().unwrap();
-            assert_eq!(refs.len(), 12, "{refs:?}");
+            assert_eq!(refs.len(), 16, "{refs:?}");
             for key_ref in refs {
                 let private = probe
                     .session

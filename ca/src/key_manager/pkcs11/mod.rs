@@ -5,7 +5,7 @@
 //! extractable, named by a random 16-byte `CKA_ID` (the key reference is `p11-<hex id>`) and
 //! labelled `<prefix>-<purpose>-<trust domain>` for people listing the token. Signing hashes in
 //! software with the CA's crypto provider and asks the token for `CKM_ECDSA` (re-encoded as
-//! DER), `CKM_SHA256_RSA_PKCS` or `CKM_SHA256_RSA_PKCS_PSS`.
+//! DER), `CKM_EDDSA`, `CKM_SHA256_RSA_PKCS` or `CKM_SHA256_RSA_PKCS_PSS`.
 
 mod signer;
 mod token;
@@ -20,7 +20,7 @@ use cryptoki::types::AuthPin;
 use rustls::crypto::hash::{Hash, HashAlgorithm};
 use svid::{Crypto, KeyType};
 
-use self::signer::{EC_PARAMS_P256, EC_PARAMS_P384, Pkcs11Signer};
+use self::signer::{EC_PARAMS_ED25519, EC_PARAMS_P256, EC_PARAMS_P384, Pkcs11Signer};
 use self::token::Token;
 use crate::algorithm::SignatureAlgorithm;
 use crate::error::{Error, KeyManagerError};
@@ -123,8 +123,8 @@ pub enum Pkcs11Error {
 /// [`residence`](KeyManager::residence) is [`KeyResidence::External`], so
 /// [`SelfCheck::Auto`](crate::SelfCheck::Auto) verifies every credential in full.
 ///
-/// Key types: P-256 and P-384 (ECDSA), RSA 2048/3072/4096 (PKCS#1 v1.5 and PSS, SHA-256).
-/// Ed25519 is [`Error::Unsupported`].
+/// Key types: P-256 and P-384 (ECDSA), Ed25519 (`CKM_EDDSA`, X.509 only, as in software),
+/// RSA 2048/3072/4096 (PKCS#1 v1.5 and PSS, SHA-256); others are [`Error::Unsupported`].
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -277,6 +277,10 @@ impl KeyManager for Pkcs11KeyManager {
                 Mechanism::EccKeyPairGen,
                 Attribute::EcParams(EC_PARAMS_P384.to_vec()),
             ),
+            KeyType::Ed25519 => (
+                Mechanism::EccEdwardsKeyPairGen,
+                Attribute::EcParams(EC_PARAMS_ED25519.to_vec()),
+            ),
             KeyType::Rsa2048 => (
                 Mechanism::RsaPkcsKeyPairGen,
                 Attribute::ModulusBits(2048.into()),
@@ -291,7 +295,7 @@ impl KeyManager for Pkcs11KeyManager {
             ),
             _ => {
                 return Err(Error::Unsupported {
-                    what: "this key type on a PKCS#11 token (P-256, P-384 and RSA are)",
+                    what: "this key type on a PKCS#11 token (P-256, P-384, Ed25519 and RSA are)",
                 });
             }
         };

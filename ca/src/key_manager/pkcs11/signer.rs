@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::MechanismType;
+use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::object::{Attribute, AttributeType, KeyType as CkKeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
@@ -24,6 +25,8 @@ pub(super) const EC_PARAMS_P256: &[u8] =
     &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 /// `CKA_EC_PARAMS` of P-384: the named curve secp384r1.
 pub(super) const EC_PARAMS_P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+/// `CKA_EC_PARAMS` of Ed25519: the OID id-Ed25519 (RFC 8410; PKCS#11 3.0 also allows it).
+pub(super) const EC_PARAMS_ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
 
 /// A key on the token. Signing hashes in software (ECDSA) and asks the token for the
 /// signature; the private key never leaves the token.
@@ -34,7 +37,7 @@ pub(super) struct Pkcs11Signer {
     handle: Mutex<ObjectHandle>,
     algorithm: SignatureAlgorithm,
     spki: Vec<u8>,
-    /// The digest for ECDSA (`CKM_ECDSA` signs a digest); `None` for RSA.
+    /// The digest for ECDSA (`CKM_ECDSA` signs a digest); `None` for RSA and Ed25519.
     digest: Option<&'static dyn Hash>,
 }
 
@@ -58,8 +61,9 @@ impl Pkcs11Signer {
         let digest = match algorithm {
             SignatureAlgorithm::EcdsaP256Sha256 => Some(manager.sha256),
             SignatureAlgorithm::EcdsaP384Sha384 => Some(manager.sha384),
-            SignatureAlgorithm::RsaPkcs1Sha256 | SignatureAlgorithm::RsaPssSha256 => None,
-            SignatureAlgorithm::Ed25519 => return Err(Error::KeyRejected),
+            SignatureAlgorithm::RsaPkcs1Sha256
+            | SignatureAlgorithm::RsaPssSha256
+            | SignatureAlgorithm::Ed25519 => None,
         };
         let digest = match digest {
             Some(None) => {
@@ -120,6 +124,10 @@ impl Pkcs11Signer {
                 mgf: PkcsMgfType::MGF1_SHA256,
                 s_len: 32.into(),
             }),
+            // Pure Ed25519 signs the whole message; its 64 bytes are the X.509 encoding.
+            SignatureAlgorithm::Ed25519 => {
+                Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure))
+            }
             _ => Mechanism::Ecdsa,
         };
         let handle = *self.handle.lock().unwrap_or_else(PoisonError::into_inner);
@@ -221,7 +229,15 @@ fn spki_of(algorithm: SignatureAlgorithm, attributes: &[Attribute]) -> Option<Ve
                 ],
             )
         }
-        SignatureAlgorithm::Ed25519 => return None,
+        SignatureAlgorithm::Ed25519 => {
+            if key_type? != CkKeyType::EC_EDWARDS || params? != EC_PARAMS_ED25519 {
+                return None;
+            }
+            let point = point?;
+            let inner = der::read_single(point, tag::OCTET_STRING).ok();
+            let point = inner.filter(|p| p.len() == 32).unwrap_or(point);
+            (point.len() == 32).then(|| point.to_vec())?
+        }
     };
     let spki = crate::spki::spki_of(algorithm, &public);
     crate::spki::is_supported_spki(&spki).then_some(spki)
