@@ -546,6 +546,8 @@ fn failing_token_leaves_no_half_rotated_state() {
             ca.rotate(at(3 * HOUR)).unwrap();
             assert!(ca.snapshot().sequence() > before.sequence());
             assert_eq!(keys.key_refs().unwrap().len(), 4);
+            let svid = ca.mint_x509_svid(&web(), at(3 * HOUR)).unwrap();
+            assert!(verify(&ca, svid.chain(), at(3 * HOUR)).is_ok());
         },
     );
 }
