@@ -532,6 +532,13 @@ fn failing_token_leaves_no_half_rotated_state() {
             assert_eq!(ca.snapshot().sequence(), before.sequence());
             assert_eq!(ca.bundle(), *before.bundle());
             assert_eq!(store.get_state().unwrap(), journal);
+            // Signing needs the login too: a mint fails, saying why.
+            let err = ca.mint_x509_svid(&web(), now).unwrap_err();
+            assert!(
+                matches!(&err, Error::Signer(_))
+                    && err.source().unwrap().to_string().contains("wrong PIN"),
+                "{err:?}"
+            );
             assert_eq!(
                 keys.key_refs().map_err(|e| pkcs11_source(&e).to_string()),
                 Err("CKR_PIN_INCORRECT".into())

@@ -17,7 +17,7 @@ use super::Pkcs11KeyManager;
 use super::token::Token;
 use crate::algorithm::SignatureAlgorithm;
 use crate::der::{self, tag};
-use crate::error::{Error, SignerError};
+use crate::error::{Error, KeyManagerError, SignerError};
 use crate::signer::Signer;
 
 /// `CKA_EC_PARAMS` of P-256: the named curve prime256v1.
@@ -160,7 +160,14 @@ impl Signer for Pkcs11Signer {
         let raw = self
             .token
             .with_session(|session| self.sign_on_token(session, data))
-            .map_err(SignerError::new)?;
+            .map_err(|e| {
+                let what = format!(
+                    "signing on PKCS#11 token '{}' failed: {}",
+                    self.token.label(),
+                    super::wording(&e)
+                );
+                SignerError::new(KeyManagerError::with_source(what, e))
+            })?;
         if self.digest.is_none() {
             return Ok(raw);
         }
