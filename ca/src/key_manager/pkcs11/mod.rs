@@ -19,6 +19,7 @@ use cryptoki::object::{Attribute, ObjectClass};
 use cryptoki::types::AuthPin;
 use rustls::crypto::hash::{Hash, HashAlgorithm};
 use svid::{Crypto, KeyType};
+use zeroize::Zeroizing;
 
 use self::signer::{EC_PARAMS_ED25519, EC_PARAMS_P256, EC_PARAMS_P384, Pkcs11Signer};
 use self::token::Token;
@@ -63,7 +64,9 @@ impl Pkcs11Config {
         Self {
             module: module.into(),
             token,
-            pin: AuthPin::from(user_pin.into()),
+            // An exact-size copy (a `String` shrunk into a box could leave an unzeroized
+            // buffer behind); the caller's string is zeroized here.
+            pin: AuthPin::from(Zeroizing::new(user_pin.into()).as_str()),
             label_prefix: "spiffekit".to_owned(),
         }
     }
@@ -122,6 +125,11 @@ pub enum Pkcs11Error {
 /// journal names each key by reference, and a restarted CA loads the same token keys.
 /// [`residence`](KeyManager::residence) is [`KeyResidence::External`], so
 /// [`SelfCheck::Auto`](crate::SelfCheck::Auto) verifies every credential in full.
+///
+/// The module is loaded and initialised once per process and path, shared by every manager
+/// of that path, and finalised when the last manager and signer using it are dropped (not when
+/// something else in the process had initialised it). Sessions are pooled; one the token
+/// closes or logs out is replaced and logged in again.
 ///
 /// Key types: P-256 and P-384 (ECDSA), Ed25519 (`CKM_EDDSA`, X.509 only, as in software),
 /// RSA 2048/3072/4096 (PKCS#1 v1.5 and PSS, SHA-256); others are [`Error::Unsupported`].
