@@ -39,8 +39,9 @@
 //!   [`AuditSink`] ([`JsonLinesAuditSink`]).
 //! - Every key the CA creates (at build and at each rotation) comes from its [`KeyManager`]:
 //!   [`SoftwareKeyManager`] (keys in memory, persisted through the key store) by default; a
-//!   hardware module or KMS implements the same seam. Keys sign through the [`Signer`] trait
-//!   ([`SoftwareSigner`]: through the rustls provider of the CA's [`svid::Crypto`]).
+//!   `Pkcs11KeyManager` (feature `pkcs11`) keeps them on a PKCS#11 token; a KMS implements
+//!   the same seam. Keys sign through the [`Signer`] trait ([`SoftwareSigner`]: through the
+//!   rustls provider of the CA's [`svid::Crypto`]).
 //!
 //! Every operation takes `now: SystemTime`; nothing reads the clock except
 //! `TestCa`, which says so.
@@ -87,6 +88,7 @@
 //! |---|---|---|
 //! | `ring` | yes | `svid::Crypto::ring`: P-256, P-384, Ed25519 key generation; RSA keys can be used, not generated |
 //! | `aws-lc-rs` | no | `svid::Crypto::aws_lc_rs`: every [`KeyType`], including RSA generation |
+//! | `pkcs11` | no | `Pkcs11KeyManager`: CA keys generated and used on a PKCS#11 token (HSM, SoftHSM2); the module is loaded at run time, nothing is needed to build |
 //! | `test-util` | no | `test_util::TestCa` (also `ca::TestCa`): one-line CAs for tests, on the system clock |
 //!
 //! The crypto is one [`svid::Crypto`], given to
@@ -139,6 +141,8 @@ pub use builder::{
     DEFAULT_X509_SVID_TTL,
 };
 pub use error::{AuditError, CsrError, DiskUpstreamError, Error, KeyManagerError, SignerError};
+#[cfg(feature = "pkcs11")]
+pub use key_manager::pkcs11::{Pkcs11Config, Pkcs11Error, Pkcs11KeyManager, Pkcs11Token};
 pub use key_manager::software::SoftwareKeyManager;
 pub use key_manager::{
     KeyManager, KeyPurpose, KeyRequest, KeyResidence, MAX_KEY_REF_LEN, ManagedKey,

@@ -12,7 +12,9 @@
 //!   tests against peer implementations;
 //! - [`jwt`]: an ES256 JWT-SVID signing key with its Workload API JWKS;
 //! - `workload_api` (feature `workload-api-server`): a scriptable fake Workload API server on a
-//!   Unix socket, for fault injection in client tests.
+//!   Unix socket, for fault injection in client tests;
+//! - `softhsm` (feature `softhsm`): a private SoftHSM2 token directory, tokens, and tests run in
+//!   child processes with their own `SOFTHSM2_CONF`.
 //!
 //! # Dependency direction
 //!
@@ -32,6 +34,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `workload-api-server` | no | `workload_api`: the fake Workload API server (tonic, tokio) |
+//! | `softhsm` | no | `softhsm`: SoftHSM2 token directories for the PKCS#11 tests and benches |
 
 #![forbid(unsafe_code)]
 #![allow(
@@ -50,6 +53,8 @@
 pub mod differential;
 pub mod jwt;
 pub mod pem;
+#[cfg(feature = "softhsm")]
+pub mod softhsm;
 pub mod time;
 #[cfg(feature = "workload-api-server")]
 pub mod workload_api;

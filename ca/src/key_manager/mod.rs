@@ -9,6 +9,8 @@
 //!
 //! [`SoftwareKeyManager`]: crate::SoftwareKeyManager
 
+#[cfg(feature = "pkcs11")]
+pub(crate) mod pkcs11;
 pub(crate) mod software;
 
 use core::fmt;
