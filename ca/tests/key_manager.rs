@@ -34,8 +34,9 @@ struct Recording {
     destroyed: Mutex<Vec<String>>,
     fail_generate: AtomicBool,
     fail_destroy: AtomicBool,
-    /// Keys generated from now on sign correctly once, then return garbage.
-    faulty: AtomicBool,
+    /// Keys generated from now on sign correctly this many times, then return garbage
+    /// (`usize::MAX`: never).
+    faulty_from: AtomicUsize,
     bad_ref: AtomicBool,
 }
 
@@ -49,7 +50,7 @@ impl Recording {
             destroyed: Mutex::default(),
             fail_generate: AtomicBool::new(false),
             fail_destroy: AtomicBool::new(false),
-            faulty: AtomicBool::new(false),
+            faulty_from: AtomicUsize::new(usize::MAX),
             bad_ref: AtomicBool::new(false),
         })
     }
@@ -70,10 +71,12 @@ impl KeyManager for Recording {
         if self.bad_ref.load(Ordering::SeqCst) {
             key.key_ref = "../../etc/passwd".into();
         }
-        if self.faulty.load(Ordering::SeqCst) {
+        let bad_from = self.faulty_from.load(Ordering::SeqCst);
+        if bad_from != usize::MAX {
             key.signer = Arc::new(Faulty {
                 inner: key.signer,
                 calls: AtomicUsize::new(0),
+                bad_from,
             });
         }
         self.generated
@@ -103,11 +106,12 @@ impl KeyManager for Recording {
     }
 }
 
-/// A signer whose third and later signatures are corrupted: a module that goes bad.
+/// A signer whose signatures from the `bad_from`th on are corrupted: a module that goes bad.
 #[derive(Debug)]
 struct Faulty {
     inner: Arc<dyn Signer>,
     calls: AtomicUsize,
+    bad_from: usize,
 }
 
 impl Signer for Faulty {
@@ -119,7 +123,7 @@ impl Signer for Faulty {
     }
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError> {
         let mut signature = self.inner.sign(message)?;
-        if self.calls.fetch_add(1, Ordering::SeqCst) >= 2 {
+        if self.calls.fetch_add(1, Ordering::SeqCst) >= self.bad_from {
             if let Some(byte) = signature.last_mut() {
                 *byte ^= 1;
             }
@@ -374,8 +378,8 @@ fn auto_self_check_is_full_for_external_keys() {
     ] {
         let store: Arc<dyn KeyStore> = Arc::new(MemoryKeyStore::new());
         let keys = Recording::new(store, residence);
-        keys.faulty.store(true, Ordering::SeqCst);
-        // Good signatures: the self-signed CA certificate, then the first SVID.
+        // Good signatures: the self-signed CA certificate, the build's probe, the first SVID.
+        keys.faulty_from.store(3, Ordering::SeqCst);
         let ca = builder()
             .key_manager(keys)
             .self_check(mode)
@@ -389,4 +393,33 @@ fn auto_self_check_is_full_for_external_keys() {
             "{residence:?} {mode:?}: {minted:?}"
         );
     }
+}
+
+/// A key that signs garbage from the start is refused when it is made: at build (nothing is
+/// returned) and at rotation (the rotation fails, the previous authority keeps signing and
+/// the journal is unchanged), never at the first mint after it took over.
+#[test]
+fn a_key_that_signs_garbage_is_refused_when_made() {
+    let store: Arc<dyn KeyStore> = Arc::new(MemoryKeyStore::new());
+    let keys = Recording::new(store.clone(), KeyResidence::External);
+    keys.faulty_from.store(0, Ordering::SeqCst);
+    let err = builder()
+        .key_store(store.clone())
+        .key_manager(keys.clone())
+        .build(t0())
+        .unwrap_err();
+    assert!(matches!(err, Error::SelfCheck(_)), "{err:?}");
+
+    keys.faulty_from.store(usize::MAX, Ordering::SeqCst);
+    let ca = six_hours()
+        .key_store(store.clone())
+        .key_manager(keys.clone())
+        .build(t0())
+        .unwrap();
+    let journal = store.get_state().unwrap();
+    keys.faulty_from.store(1, Ordering::SeqCst);
+    let err = ca.force_rotate_x509(after(60)).unwrap_err();
+    assert!(matches!(err, Error::SelfCheck(_)), "{err:?}");
+    assert_eq!(store.get_state().unwrap(), journal);
+    assert!(ca.mint_x509_svid(&web(), after(60)).is_ok());
 }

@@ -21,6 +21,7 @@ use crate::key_manager::{self, KeyPurpose, KeyRequest, ManagedKey};
 use crate::keys::{JwtAuthority, X509Authority, jwt_key_parameters};
 use crate::signer::Signer;
 use crate::time::unix_seconds;
+use crate::upstream;
 use crate::x509::{self, IssuerTemplate};
 use svid::KeyType;
 
@@ -87,7 +88,7 @@ impl CertificateAuthority {
         );
         let signature = signer.sign(&tbs)?;
         let cert = CertificateDer::from(x509::certificate(&tbs, signer.algorithm(), &signature));
-        Ok(X509Authority {
+        let authority = X509Authority {
             id: x509::hex(&key_id),
             key_ref: String::new(),
             signer,
@@ -98,7 +99,18 @@ impl CertificateAuthority {
             path_len: config.path_len,
             template,
             issued_until: AtomicU64::new(0),
-        })
+        };
+        // A key that does not sign what verifies (a faulty token, a wrong key behind a
+        // reference) is refused now, while the previous authority still signs, rather than at
+        // the first mint after it takes over.
+        upstream::verify_probe(
+            &self.inner.trust_domain,
+            &self.inner.crypto,
+            &authority,
+            now,
+        )?
+        .map_err(Error::SelfCheck)?;
+        Ok(authority)
     }
 
     /// Makes a new JWT signing key with a fresh random `kid`.
