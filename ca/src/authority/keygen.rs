@@ -42,7 +42,7 @@ impl CertificateAuthority {
                 let key_id = x509::key_identifier(&self.inner.crypto, signer.public_key_spki())?;
                 let csr = csr::build(signer.as_ref(), &x509::ca_subject(&key_id))?;
                 let issued = upstream.sign_intermediate(&csr, config.ca_ttl, now)?;
-                crate::upstream::accept(
+                upstream::accept(
                     &self.inner.trust_domain,
                     &self.inner.crypto,
                     config.path_len,
