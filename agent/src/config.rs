@@ -12,6 +12,7 @@ use svid::JwtAlgorithm;
 use trust_bundle::SpiffeBundle;
 
 use crate::attest::{TCP_SELECTOR_KEYS, UNIX_SELECTOR_KEYS};
+use crate::ca_pkcs11::{Pkcs11KeysConfig, RawPkcs11};
 use crate::ca_upstream::{DiskUpstreamConfig, RawUpstreamDisk};
 use crate::entry::RegistrationEntry;
 use crate::error::{ConfigError, Error};
@@ -81,6 +82,12 @@ impl ConfigKeyType {
 /// #                                 # this file
 /// # bundle_path = "org-root.pem"    # its root(s); required unless the certificate is
 /// #                                 # self-signed
+///
+/// # [ca.pkcs11]                     # optional (feature `pkcs11`): CA keys on a token
+/// # module = "/usr/lib/softhsm/libsofthsm2.so"
+/// # token_label = "spiffe"          # or: slot = 0
+/// # pin_env = "SPIFFE_AGENT_PKCS11_PIN"  # the default; or pin_file = "pin" (mode 0600)
+/// # label_prefix = "spiffekit"
 ///
 /// [limits]                          # past a cap a caller gets ResourceExhausted
 /// max_streams_per_connection = 100  # open streaming RPCs on one connection
@@ -153,6 +160,9 @@ pub struct AgentConfig {
     /// `[ca.upstream_disk]`: the files of an existing CA that signs this CA's certificates;
     /// `None` for a self-signed root.
     pub ca_upstream_disk: Option<DiskUpstreamConfig>,
+    /// `[ca.pkcs11]`: the CA's keys on a PKCS#11 token (feature `pkcs11`); in memory (and in
+    /// the store) without it.
+    pub ca_pkcs11: Option<Pkcs11KeysConfig>,
 }
 
 /// The defaults when the file leaves a value out: a one-day root, one-hour X509-SVIDs and
@@ -195,6 +205,7 @@ struct RawCa {
     jwt_key_type: Option<String>,
     jwt_key_ttl: Option<String>,
     upstream_disk: Option<RawUpstreamDisk>,
+    pkcs11: Option<RawPkcs11>,
 }
 
 #[derive(Default, Deserialize)]
@@ -322,6 +333,7 @@ impl AgentConfig {
             .upstream_disk
             .map(|disk| disk.resolve(base))
             .transpose()?;
+        let ca_pkcs11 = raw.ca.pkcs11.map(|p| p.resolve(base)).transpose()?;
         let ca_ttl = optional_duration("ca.ttl", raw.ca.ttl.as_deref())?.unwrap_or(DEFAULT_CA_TTL);
         Ok(Self {
             trust_domain,
@@ -377,6 +389,7 @@ impl AgentConfig {
             entries,
             federated_bundles,
             ca_upstream_disk,
+            ca_pkcs11,
         })
     }
 }
@@ -426,6 +439,12 @@ impl AgentConfig {
         }
         if let Some(journal) = journal {
             builder = builder.key_store(journal);
+        }
+        if let Some(pkcs11) = &self.ca_pkcs11 {
+            builder = builder.key_manager(crate::ca_pkcs11::key_manager(
+                pkcs11,
+                svid::Crypto::default(),
+            )?);
         }
         builder.build(now).map_err(Error::Ca)
     }
@@ -591,6 +610,23 @@ mod tests {
         let config = AgentConfig::load(&path).unwrap();
         assert_eq!(config.trust_domain.as_str(), "example.org");
         assert!(!config.entries.is_empty());
+    }
+
+    /// The store is on by default, next to the config; `in_memory` turns it off; both at
+    /// once is refused.
+    #[test]
+    fn store_defaults_to_a_file_next_to_the_config() {
+        let parse = |text: &str| AgentConfig::parse(text, Path::new("/etc/spiffe"));
+        let config = parse("trust_domain = \"a.org\"").unwrap();
+        assert_eq!(config.store_path, Some("/etc/spiffe/agent.db".into()));
+        let config = parse("trust_domain = \"a.org\"\n[store]\npath = \"/var/lib/a.db\"").unwrap();
+        assert_eq!(config.store_path, Some("/var/lib/a.db".into()));
+        let config = parse("trust_domain = \"a.org\"\n[store]\nin_memory = true").unwrap();
+        assert_eq!(config.store_path, None);
+        let err = parse("trust_domain = \"a.org\"\n[store]\nin_memory = true\npath = \"x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("store"), "{err}");
     }
 
     #[test]

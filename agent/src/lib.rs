@@ -180,6 +180,7 @@ pub mod admin;
 mod admit;
 mod agent_core;
 mod attest;
+mod ca_pkcs11;
 mod ca_upstream;
 mod caller;
 mod config;
@@ -201,6 +202,7 @@ mod state;
 mod stream;
 
 pub use attest::{AttestFuture, Attestor, TcpAttestor, UnixAttestor};
+pub use ca_pkcs11::{DEFAULT_PIN_ENV, PinSource, Pkcs11KeysConfig, TokenChoice};
 pub use ca_upstream::DiskUpstreamConfig;
 pub use caller::Caller;
 pub use config::{AgentConfig, ConfigKeyType, parse_duration};

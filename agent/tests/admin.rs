@@ -99,8 +99,9 @@ impl Agent {
         panic!("the admin socket did not appear within 10 s");
     }
 
-    /// Stops the agent with `signal` (`TERM`, or `KILL` for no cleanup at all).
-    fn stop(&mut self, signal: &str) {
+    /// Stops the agent with `signal` (`TERM`, or `KILL` for no cleanup at all), waiting
+    /// without blocking the runtime (the test's connections must answer the agent's goodbye).
+    async fn stop(&mut self, signal: &str) {
         let mut child = self.child.take().expect("running");
         let status = Command::new("kill")
             .arg(format!("-{signal}"))
@@ -108,10 +109,16 @@ impl Agent {
             .status()
             .unwrap();
         assert!(status.success());
-        let exit = child.wait().unwrap();
-        if signal == "TERM" {
-            assert!(exit.success(), "{exit}");
+        for _ in 0..200 {
+            if let Some(exit) = child.try_wait().unwrap() {
+                if signal == "TERM" {
+                    assert!(exit.success(), "{exit}");
+                }
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        panic!("the agent did not stop within 10 s");
     }
 }
 
@@ -429,7 +436,7 @@ async fn entries_trust_root_and_jwt_keys_survive_a_restart() {
         .as_u64()
         .unwrap();
 
-    agent.stop("TERM");
+    agent.stop("TERM").await;
     let db = agent.dir.path().join("agent.db");
     let mode = std::fs::metadata(&db).unwrap().permissions();
     assert_eq!(
@@ -460,7 +467,7 @@ async fn entries_trust_root_and_jwt_keys_survive_a_restart() {
     let rotated = agent.json(&["ca", "rotate"]);
     let sequence = rotated["bundle_sequence"].as_u64().unwrap();
     assert!(sequence > sequence_after);
-    agent.stop("TERM");
+    agent.stop("TERM").await;
     agent.spawn().await;
     assert_eq!(
         agent.json(&["ca", "list"])["bundle_sequence"].as_u64(),
@@ -493,7 +500,7 @@ async fn kill_9_during_rotations_leaves_a_consistent_state() {
         });
         // Let a few rotations commit, then kill in the middle of the next ones.
         tokio::time::sleep(Duration::from_millis(150 + 70 * round)).await;
-        agent.stop("KILL");
+        agent.stop("KILL").await;
         let _ = rotations.await;
         agent.spawn().await;
         let authorities = agent.json(&["ca", "list"]);
@@ -516,7 +523,7 @@ async fn kill_9_during_rotations_leaves_a_consistent_state() {
 #[tokio::test]
 async fn unusable_store_stops_the_agent_untouched() {
     let mut agent = start("").await;
-    agent.stop("TERM");
+    agent.stop("TERM").await;
     let db = agent.dir.path().join("agent.db");
     let _ = std::fs::remove_file(agent.dir.path().join("agent.db-wal"));
     let _ = std::fs::remove_file(agent.dir.path().join("agent.db-shm"));
