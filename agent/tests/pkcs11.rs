@@ -24,19 +24,31 @@ use workload_api::proto::X509svidRequest;
 
 const PIN: &str = "5678";
 
-fn spawn(hsm: &SoftHsm, dir: &Path, pin: &str, log: &str) -> Child {
-    hsm.command(env!("CARGO_BIN_EXE_agent"))
-        .arg("--config")
-        .arg(dir.join("agent.toml"))
-        .env("SPIFFE_AGENT_PKCS11_PIN", pin)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join(log)).unwrap())
-        .spawn()
-        .unwrap()
+/// The agent process, killed when the test ends, even by a failed assertion.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
-async fn wait_ready(dir: &Path, child: &mut Child) {
+fn spawn(hsm: &SoftHsm, dir: &Path, pin: &str, log: &str) -> Running {
+    Running(
+        hsm.command(env!("CARGO_BIN_EXE_agent"))
+            .arg("--config")
+            .arg(dir.join("agent.toml"))
+            .env("SPIFFE_AGENT_PKCS11_PIN", pin)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join(log)).unwrap())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+async fn wait_ready(dir: &Path, Running(child): &mut Running) {
     for _ in 0..200 {
         if tokio::net::UnixStream::connect(dir.join("admin.sock"))
             .await
@@ -54,7 +66,8 @@ async fn wait_ready(dir: &Path, child: &mut Child) {
 
 /// SIGTERM, then waits without blocking the runtime (the test's client connections must be
 /// able to answer the agent's goodbye).
-async fn stop(mut child: Child) {
+async fn stop(mut running: Running) {
+    let child = &mut running.0;
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -162,7 +175,7 @@ selectors = ["unix:uid:{uid}"]
     // A wrong PIN stops the agent at start, saying so; the store is left as it was.
     let db_before = std::fs::read(dir.path().join("agent.db")).unwrap();
     let mut child = spawn(&hsm, dir.path(), "0000", "3.log");
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(!status.success());
     let log = std::fs::read_to_string(dir.path().join("3.log")).unwrap();
     assert!(log.contains("wrong PIN"), "{log}");
