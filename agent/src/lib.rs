@@ -7,8 +7,15 @@
 //! pushes the full state to every open stream whenever anything changes.
 //!
 //! Use it to give a control plane a Workload API, or to start a real Workload API inside a
-//! test. It is not a SPIRE agent: there is no node attestation, no server to fetch entries
-//! from, and no persistence; entries and federated bundles are whatever the embedder sets.
+//! test. It is not a SPIRE agent: there is no node attestation and no server to fetch entries
+//! from; entries and federated bundles are whatever the embedder, the config file or the
+//! [admin API](admin) set.
+//!
+//! - [`admin`]: the admin API on a socket of its own (entries, bundle, CA authorities,
+//!   health), [`admin::AdminClient`], and the binary's `agent entry ...` subcommands.
+//! - [`AgentBuilder::store`]: entries created through the admin API persist in a
+//!   `store::Store` (SQLite by default in the binary, with the CA's journal beside them).
+//! - [`metrics`] through the `metrics` facade, [`health`] for `/live`, `/ready`, `/metrics`.
 //!
 //! The protocol (generated messages and server trait, the security header check, the claims
 //! conversion) comes from `workload-api` ([`workload_api::proto`]), which clients share; the
