@@ -98,6 +98,26 @@ impl AgentCore {
     }
 
     pub(crate) async fn add_entry(&self, entry: RegistrationEntry) -> Result<EntryId, Error> {
+        self.register_minted(None, entry).await
+    }
+
+    /// Replaces the entry `old` by `entry` in one step (callers see the new entry's SVID
+    /// where they saw the old one), once the new SVID is minted. Returns the new id.
+    pub(crate) async fn replace_entry(
+        &self,
+        old: EntryId,
+        entry: RegistrationEntry,
+    ) -> Result<EntryId, Error> {
+        self.register_minted(Some(old), entry).await
+    }
+
+    /// Mints `entry`'s first SVID, then registers it (in place of `replaced`, in the same
+    /// publication) and wakes the streams it changes.
+    async fn register_minted(
+        &self,
+        replaced: Option<EntryId>,
+        entry: RegistrationEntry,
+    ) -> Result<EntryId, Error> {
         entry.check(&self.trust_domain)?;
         let entry = Arc::new(entry);
         let epoch = self.x509_authority_changes.load(Ordering::SeqCst);
@@ -108,36 +128,17 @@ impl AgentCore {
             // The CA rotated while this was minted: serve it, and replace it right away.
             svid.refresh_at = Instant::now();
         }
-        let id = state.registry.add(entry, Some(Arc::new(svid)));
-        state.publish();
-        drop(state);
-        self.reschedule.notify_one();
-        tracing::info!(entry = %id, "registered");
-        Ok(id)
-    }
-
-    /// Replaces the entry `old` by `entry` in one step (callers see the new entry's SVID
-    /// where they saw the old one), once the new SVID is minted. Returns the new id.
-    pub(crate) async fn replace_entry(
-        &self,
-        old: EntryId,
-        entry: RegistrationEntry,
-    ) -> Result<EntryId, Error> {
-        entry.check(&self.trust_domain)?;
-        let entry = Arc::new(entry);
-        let epoch = self.x509_authority_changes.load(Ordering::SeqCst);
-        let minted = issue::mint_x509(&self.ca, vec![Arc::clone(&entry)], self.x509_ttl).await;
-        let mut svid = minted.into_iter().next().ok_or(Error::ShutDown)??;
-        let mut state = self.state.lock();
-        if self.x509_authority_changes.load(Ordering::SeqCst) != epoch {
-            svid.refresh_at = Instant::now();
+        if let Some(old) = replaced {
+            state.registry.remove(old).ok_or(Error::UnknownEntry(old))?;
         }
-        state.registry.remove(old).ok_or(Error::UnknownEntry(old))?;
         let id = state.registry.add(entry, Some(Arc::new(svid)));
         state.publish();
         drop(state);
         self.reschedule.notify_one();
-        tracing::info!(old = %old, entry = %id, "replaced");
+        match replaced {
+            Some(old) => tracing::info!(old = %old, entry = %id, "replaced"),
+            None => tracing::info!(entry = %id, "registered"),
+        }
         Ok(id)
     }
 
