@@ -43,7 +43,8 @@ impl EntryId {
         &self.0
     }
 
-    /// Whether the store assigned this ID (false for a record built with [`EntryRecord::new`]).
+    /// Whether the store assigned this ID (false for a record built with
+    /// [`EntryRecord::new`](crate::EntryRecord::new)).
     pub fn is_assigned(&self) -> bool {
         !self.0.is_empty()
     }

@@ -113,6 +113,17 @@ pub enum Error {
         /// The first difference found.
         detail: String,
     },
+    /// PostgreSQL refused or failed (unreachable, authentication, a statement that failed);
+    /// nothing was half-written: each write is one transaction.
+    #[cfg(feature = "postgres")]
+    #[error("the PostgreSQL store at {target} failed: {source}")]
+    Postgres {
+        /// Where the store is (`postgres://user@host:port/db`, never the password).
+        target: String,
+        /// The driver's error.
+        #[source]
+        source: postgres::Error,
+    },
     /// SQLite failed an operation on an open store (disk full, I/O error, busy past the
     /// timeout).
     #[error("the store's database failed: check disk space and permissions, then retry")]

@@ -58,8 +58,12 @@
 //!
 //! # Features
 //!
-//! None. SQLite is compiled from source by `rusqlite`'s `bundled` feature: no system library
-//! is needed and nothing is downloaded at build time.
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `postgres` | no | [`PostgresStore`]: the same [`Store`] on PostgreSQL, for several replicas sharing one database (the `postgres` crate; pure Rust) |
+//!
+//! SQLite is compiled from source by `rusqlite`'s `bundled` feature: no system library is
+//! needed and nothing is downloaded at build time.
 
 #![forbid(unsafe_code)]
 
@@ -68,6 +72,8 @@ mod entry_id;
 mod error;
 mod journal;
 mod open;
+#[cfg(feature = "postgres")]
+mod pg;
 mod row;
 mod schema;
 mod shared;
@@ -78,5 +84,7 @@ pub use entry::EntryRecord;
 pub use entry_id::{EntryId, InvalidEntryId};
 pub use error::Error;
 pub use journal::SqliteCaJournal;
+#[cfg(feature = "postgres")]
+pub use pg::{PostgresCaJournal, PostgresStore};
 pub use sqlite::SqliteStore;
 pub use store::Store;

@@ -59,9 +59,25 @@ fn ttl_secs(ttl: Option<Duration>) -> Option<i64> {
     ttl.and_then(|ttl| i64::try_from(ttl.as_secs()).ok())
 }
 
-/// Reads a row selected with [`COLUMNS`].
-pub(crate) fn from_row(row: &Row<'_>) -> Result<EntryRecord, Error> {
-    let raw_id = text(row, 0, "<unknown>", "id")?;
+/// An `entries` row as the database returned it, before any parsing: what both backends
+/// read, and [`decode`] turns into an [`EntryRecord`].
+pub(crate) struct RawEntry {
+    pub(crate) id: String,
+    pub(crate) spiffe_id: String,
+    pub(crate) parent_id: Option<String>,
+    pub(crate) selectors: String,
+    pub(crate) x509_ttl: Option<i64>,
+    pub(crate) jwt_ttl: Option<i64>,
+    pub(crate) dns_names: String,
+    pub(crate) hint: Option<String>,
+    pub(crate) federates_with: String,
+    pub(crate) revision: i64,
+    pub(crate) created_at: i64,
+}
+
+/// Parses a raw row; a value that does not parse back names the entry and the column.
+pub(crate) fn decode(raw: RawEntry) -> Result<EntryRecord, Error> {
+    let raw_id = raw.id;
     let bad = |column: &'static str, reason: String| Error::BadStoredValue {
         id: raw_id.clone(),
         column,
@@ -70,35 +86,64 @@ pub(crate) fn from_row(row: &Row<'_>) -> Result<EntryRecord, Error> {
     let id: EntryId = raw_id
         .parse()
         .map_err(|e: crate::entry_id::InvalidEntryId| bad("id", e.to_string()))?;
-    let spiffe_id = parse_id(&text(row, 1, &raw_id, "spiffe_id")?)
-        .map_err(|reason| bad("spiffe_id", reason))?;
-    let parent_id = match opt_text(row, 2, &raw_id, "parent_id")? {
+    let spiffe_id = parse_id(&raw.spiffe_id).map_err(|reason| bad("spiffe_id", reason))?;
+    let parent_id = match raw.parent_id {
         Some(parent) => Some(parse_id(&parent).map_err(|reason| bad("parent_id", reason))?),
         None => None,
     };
-    let selectors = list(row, 3, &raw_id, "selectors")?;
+    let list = |column: &'static str, text: &str| -> Result<Vec<String>, Error> {
+        serde_json::from_str(text).map_err(|_| bad(column, "not a JSON array of strings".into()))
+    };
+    let selectors = list("selectors", &raw.selectors)?;
     let sorted = selectors.windows(2).all(|pair| pair.first() < pair.get(1));
     if selectors.is_empty() || !sorted {
         return Err(bad("selectors", "not a sorted, non-empty set".into()));
     }
-    let federates_with = list(row, 8, &raw_id, "federates_with")?
+    let federates_with = list("federates_with", &raw.federates_with)?
         .iter()
         .map(|domain| domain.parse::<TrustDomain>().map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|reason| bad("federates_with", reason))?;
+    let seconds = |column: &'static str, value: Option<i64>| match value {
+        None => Ok(None),
+        Some(n) if n > 0 => Ok(u64::try_from(n).ok().map(Duration::from_secs)),
+        Some(_) => Err(bad(column, "not a positive number of seconds".into())),
+    };
+    let count = |column: &'static str, value: i64| {
+        u64::try_from(value).map_err(|_| bad(column, "not a count >= 0".into()))
+    };
     Ok(EntryRecord {
         id,
         spiffe_id,
         parent_id,
         selectors,
-        x509_ttl: opt_secs(row, 4, &raw_id, "x509_ttl")?,
-        jwt_ttl: opt_secs(row, 5, &raw_id, "jwt_ttl")?,
-        dns_names: list(row, 6, &raw_id, "dns_names")?,
-        hint: opt_text(row, 7, &raw_id, "hint")?,
+        x509_ttl: seconds("x509_ttl", raw.x509_ttl)?,
+        jwt_ttl: seconds("jwt_ttl", raw.jwt_ttl)?,
+        dns_names: list("dns_names", &raw.dns_names)?,
+        hint: raw.hint,
         federates_with,
-        revision: unsigned(row, 9, &raw_id, "revision")?,
-        created_at: unsigned(row, 10, &raw_id, "created_at")?,
+        revision: count("revision", raw.revision)?,
+        created_at: count("created_at", raw.created_at)?,
     })
+}
+
+/// Reads a SQLite row selected with [`COLUMNS`] (its values strictly typed).
+pub(crate) fn from_row(row: &Row<'_>) -> Result<EntryRecord, Error> {
+    let id = text(row, 0, "<unknown>", "id")?;
+    let raw = RawEntry {
+        spiffe_id: text(row, 1, &id, "spiffe_id")?,
+        parent_id: opt_text(row, 2, &id, "parent_id")?,
+        selectors: text(row, 3, &id, "selectors")?,
+        x509_ttl: opt_integer(row, 4, &id, "x509_ttl")?,
+        jwt_ttl: opt_integer(row, 5, &id, "jwt_ttl")?,
+        dns_names: text(row, 6, &id, "dns_names")?,
+        hint: opt_text(row, 7, &id, "hint")?,
+        federates_with: text(row, 8, &id, "federates_with")?,
+        revision: integer(row, 9, &id, "revision")?,
+        created_at: integer(row, 10, &id, "created_at")?,
+        id,
+    };
+    decode(raw)
 }
 
 fn parse_id(text: &str) -> Result<SpiffeId, String> {
@@ -145,27 +190,19 @@ fn text(row: &Row<'_>, index: usize, id: &str, column: &'static str) -> Result<S
     opt_text(row, index, id, column)?.ok_or_else(|| wrong(id, column, "text"))
 }
 
-fn list(row: &Row<'_>, index: usize, id: &str, column: &'static str) -> Result<Vec<String>, Error> {
-    serde_json::from_str(&text(row, index, id, column)?)
-        .map_err(|_| wrong(id, column, "a JSON array of strings"))
-}
-
-fn unsigned(row: &Row<'_>, index: usize, id: &str, column: &'static str) -> Result<u64, Error> {
-    match value(row, index, id, column)? {
-        ValueRef::Integer(n) => u64::try_from(n).map_err(|_| wrong(id, column, "a count >= 0")),
-        _ => Err(wrong(id, column, "an integer")),
-    }
-}
-
-fn opt_secs(
+fn opt_integer(
     row: &Row<'_>,
     index: usize,
     id: &str,
     column: &'static str,
-) -> Result<Option<Duration>, Error> {
+) -> Result<Option<i64>, Error> {
     match value(row, index, id, column)? {
         ValueRef::Null => Ok(None),
-        ValueRef::Integer(n) if n > 0 => Ok(u64::try_from(n).ok().map(Duration::from_secs)),
-        _ => Err(wrong(id, column, "a positive number of seconds")),
+        ValueRef::Integer(n) => Ok(Some(n)),
+        _ => Err(wrong(id, column, "an integer")),
     }
+}
+
+fn integer(row: &Row<'_>, index: usize, id: &str, column: &'static str) -> Result<i64, Error> {
+    opt_integer(row, index, id, column)?.ok_or_else(|| wrong(id, column, "an integer"))
 }

@@ -53,6 +53,8 @@
 pub mod differential;
 pub mod jwt;
 pub mod pem;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "softhsm")]
 pub mod softhsm;
 pub mod time;
