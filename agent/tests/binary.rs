@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{current_uid, next, req, verify_x509};
+use common::{AgentProcess, current_uid, next, req, verify_x509};
 use workload_api::proto::X509svidRequest;
 use workload_api::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient;
 
@@ -43,15 +43,17 @@ hint = "cli"
     config
 }
 
-fn spawn_agent(config: &Path, log: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_agent"))
-        .arg("--config")
-        .arg(config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap()
+fn spawn_agent(config: &Path, log: &Path) -> AgentProcess {
+    AgentProcess(
+        Command::new(env!("CARGO_BIN_EXE_agent"))
+            .arg("--config")
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// Waits until something accepts on `socket` (the agent binds, then logs "ready").

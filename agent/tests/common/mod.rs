@@ -181,3 +181,27 @@ pub fn verify_x509(svid: &X509svid) -> X509Svid {
     assert_eq!(verified.spiffe_id().as_str(), svid.spiffe_id);
     parsed
 }
+
+/// A child process (the `agent` binary), killed and reaped when the test ends, even by a
+/// failed assertion.
+pub struct AgentProcess(pub std::process::Child);
+
+impl std::ops::Deref for AgentProcess {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for AgentProcess {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
