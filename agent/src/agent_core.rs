@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use ca::CertificateAuthority;
 use spiffe_id::TrustDomain;
 use svid::{Audience, Crypto};
 use tokio::sync::Notify;
@@ -22,6 +21,7 @@ use crate::entry::RegistrationEntry;
 use crate::entry_id::EntryId;
 use crate::error::Error;
 use crate::issue::{self, JwtCache};
+use crate::issuer::Issuer;
 use crate::selector::SelectorSet;
 use crate::state::ServedStateLock;
 
@@ -31,7 +31,8 @@ pub(crate) const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
 /// What every RPC and the rotation task share: the CA, the served state, the attestors, the
 /// default TTLs, the JWT-SVID cache and the rotation task's signals.
 pub(crate) struct AgentCore {
-    pub(crate) ca: CertificateAuthority,
+    /// Where SVIDs and the bundle come from.
+    pub(crate) issuer: Issuer,
     pub(crate) trust_domain: TrustDomain,
     pub(crate) state: ServedStateLock,
     pub(crate) attestors: Vec<Arc<dyn Attestor>>,
@@ -80,7 +81,7 @@ impl AgentCore {
         audience: &Audience,
     ) -> Result<Vec<String>, Error> {
         self.jwt_cache
-            .tokens(&self.ca, entries, audience.values(), self.jwt_ttl)
+            .tokens(&self.issuer, entries, audience.values(), self.jwt_ttl)
             .await
     }
 
@@ -121,7 +122,7 @@ impl AgentCore {
         entry.check(&self.trust_domain)?;
         let entry = Arc::new(entry);
         let epoch = self.x509_authority_changes.load(Ordering::SeqCst);
-        let minted = issue::mint_x509(&self.ca, vec![Arc::clone(&entry)], self.x509_ttl).await;
+        let minted = issue::mint_x509(&self.issuer, vec![Arc::clone(&entry)], self.x509_ttl).await;
         let mut svid = minted.into_iter().next().ok_or(Error::ShutDown)??;
         let mut state = self.state.lock();
         if self.x509_authority_changes.load(Ordering::SeqCst) != epoch {
@@ -188,11 +189,11 @@ impl AgentCore {
         refresh_bundle: bool,
     ) -> Result<(), Error> {
         let to_mint = entries.iter().map(|(_, entry)| Arc::clone(entry)).collect();
-        let minted = issue::mint_x509(&self.ca, to_mint, self.x509_ttl).await;
+        let minted = issue::mint_x509(&self.issuer, to_mint, self.x509_ttl).await;
         let mut first_error = None;
         let mut state = self.state.lock();
         if refresh_bundle {
-            state.registry.set_own_bundle(self.ca.bundle());
+            state.registry.set_own_bundle(self.issuer.bundle());
         }
         for ((id, entry), svid) in entries.iter().zip(minted) {
             match svid {

@@ -89,6 +89,15 @@ impl ConfigKeyType {
 /// # pin_env = "SPIFFE_AGENT_PKCS11_PIN"  # the default; or pin_file = "pin" (mode 0600)
 /// # label_prefix = "spiffekit"
 ///
+/// # [upstream]                      # optional: identities from a fleet server instead of
+/// #                                 # an own CA (then no [ca], [store] or [[entry]])
+/// # servers = ["server-1:8081", "server-2:8081"]   # tried in order, failing over
+/// # bootstrap_bundle_path = "bootstrap.pem"       # the server's root(s), PEM
+/// # join_token_env = "SPIFFE_AGENT_JOIN_TOKEN"     # the default; or join_token_file
+/// # x509pop_cert_path = "node.pem"  # or attest by the node's certificate and key
+/// # x509pop_key_path = "node.key"
+/// # sync_interval = "5s"
+///
 /// [limits]                          # past a cap a caller gets ResourceExhausted
 /// max_streams_per_connection = 100  # open streaming RPCs on one connection
 /// max_connections_per_uid = 128     # open connections of one uid (Unix socket)
@@ -163,7 +172,43 @@ pub struct AgentConfig {
     /// `[ca.pkcs11]`: the CA's keys on a PKCS#11 token (feature `pkcs11`); in memory (and in
     /// the store) without it.
     pub ca_pkcs11: Option<Pkcs11KeysConfig>,
+    /// `[upstream]`: take identities from a fleet server (upstream mode).
+    pub upstream: Option<UpstreamFileConfig>,
 }
+
+/// How a node proves itself to the server (`[upstream]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeAttestationConfig {
+    /// A join token read at start from this environment variable.
+    JoinTokenEnv(String),
+    /// A join token read at start from this file (mode 0600).
+    JoinTokenFile(PathBuf),
+    /// x509pop with these PEM files.
+    X509pop {
+        /// The node's certificate (then intermediates).
+        cert_path: PathBuf,
+        /// Its private key.
+        key_path: PathBuf,
+    },
+}
+
+/// `[upstream]`: the servers, how to authenticate them, how the node attests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UpstreamFileConfig {
+    /// `host:port` of each server.
+    pub servers: Vec<String>,
+    /// The PEM roots that authenticate the servers before the first sync.
+    pub bootstrap_bundle_path: PathBuf,
+    /// How the node attests.
+    pub attestation: NodeAttestationConfig,
+    /// How often entries are synced.
+    pub sync_interval: Duration,
+}
+
+/// The environment variable a join token is read from by default.
+pub const DEFAULT_JOIN_TOKEN_ENV: &str = "SPIFFE_AGENT_JOIN_TOKEN";
 
 /// The defaults when the file leaves a value out: a one-day root, one-hour X509-SVIDs and
 /// five-minute JWT-SVIDs (SPIRE's defaults are the same order: 1 h X509-SVIDs, 5 min JWTs).
@@ -195,6 +240,63 @@ struct RawConfig {
     entry: Vec<RawEntry>,
     #[serde(default)]
     federated_bundle: Vec<RawFederatedBundle>,
+    upstream: Option<RawUpstream>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstream {
+    servers: Vec<String>,
+    bootstrap_bundle_path: PathBuf,
+    join_token_env: Option<String>,
+    join_token_file: Option<PathBuf>,
+    x509pop_cert_path: Option<PathBuf>,
+    x509pop_key_path: Option<PathBuf>,
+    sync_interval: Option<String>,
+}
+
+impl RawUpstream {
+    fn resolve(self, base: &Path) -> Result<UpstreamFileConfig, Error> {
+        if self.servers.is_empty() {
+            return Err(invalid(
+                "upstream.servers",
+                "give at least one host:port".to_owned(),
+            ));
+        }
+        let attestation = match (
+            self.join_token_env,
+            self.join_token_file,
+            self.x509pop_cert_path,
+            self.x509pop_key_path,
+        ) {
+            (env, None, None, None) => NodeAttestationConfig::JoinTokenEnv(
+                env.unwrap_or_else(|| DEFAULT_JOIN_TOKEN_ENV.to_owned()),
+            ),
+            (None, Some(file), None, None) => NodeAttestationConfig::JoinTokenFile(base.join(file)),
+            (None, None, Some(cert), Some(key)) => NodeAttestationConfig::X509pop {
+                cert_path: base.join(cert),
+                key_path: base.join(key),
+            },
+            _ => {
+                return Err(invalid(
+                    "upstream",
+                    "choose one attestation: join_token_env, join_token_file, or both \
+                     x509pop_cert_path and x509pop_key_path"
+                        .to_owned(),
+                ));
+            }
+        };
+        Ok(UpstreamFileConfig {
+            servers: self.servers,
+            bootstrap_bundle_path: base.join(self.bootstrap_bundle_path),
+            attestation,
+            sync_interval: optional_duration(
+                "upstream.sync_interval",
+                self.sync_interval.as_deref(),
+            )?
+            .unwrap_or(crate::upstream::DEFAULT_SYNC_INTERVAL),
+        })
+    }
 }
 
 #[derive(Default, Deserialize)]
@@ -334,6 +436,14 @@ impl AgentConfig {
             .map(|disk| disk.resolve(base))
             .transpose()?;
         let ca_pkcs11 = raw.ca.pkcs11.map(|p| p.resolve(base)).transpose()?;
+        let upstream = raw.upstream.map(|u| u.resolve(base)).transpose()?;
+        if upstream.is_some() && !entries.is_empty() {
+            return Err(invalid(
+                "entry",
+                "an agent with [upstream] serves the server's entries: create them on the server"
+                    .to_owned(),
+            ));
+        }
         let ca_ttl = optional_duration("ca.ttl", raw.ca.ttl.as_deref())?.unwrap_or(DEFAULT_CA_TTL);
         Ok(Self {
             trust_domain,
@@ -390,6 +500,7 @@ impl AgentConfig {
             federated_bundles,
             ca_upstream_disk,
             ca_pkcs11,
+            upstream,
         })
     }
 }

@@ -46,6 +46,8 @@ pub struct RegistrationEntry {
     dns_names: Vec<String>,
     hint: Option<String>,
     federates_with: BTreeSet<TrustDomain>,
+    /// The server's ID of this entry (upstream mode), which minting names.
+    upstream_id: Option<std::sync::Arc<str>>,
 }
 
 impl RegistrationEntry {
@@ -60,7 +62,20 @@ impl RegistrationEntry {
             dns_names: Vec::new(),
             hint: None,
             federates_with: BTreeSet::new(),
+            upstream_id: None,
         }
+    }
+
+    /// Marks the entry as the server's entry `id` (upstream mode).
+    #[must_use]
+    pub(crate) fn with_upstream_id(mut self, id: &str) -> Self {
+        self.upstream_id = Some(id.into());
+        self
+    }
+
+    /// The server's ID of this entry, in upstream mode.
+    pub(crate) fn upstream_id(&self) -> Option<&str> {
+        self.upstream_id.as_deref()
     }
 
     /// Adds a selector the caller must have.

@@ -47,6 +47,23 @@ pub enum Error {
         #[source]
         source: ca::Error,
     },
+    /// The fleet server did not give an SVID (upstream mode); retried later.
+    #[error("the server did not issue an SVID for {spiffe_id}: {reason}")]
+    Upstream {
+        /// The identity that was being minted.
+        spiffe_id: SpiffeId,
+        /// What the server or the connection said.
+        reason: String,
+    },
+    /// An agent in upstream mode serves the server's entries only.
+    #[error(
+        "an agent in upstream mode takes its entries from the server: remove the config-file \
+         entries and the store, and create the entries on the server"
+    )]
+    UpstreamLocalEntries,
+    /// Upstream mode could not start: attestation or the first sync failed.
+    #[error("upstream mode: {0}")]
+    UpstreamStart(#[source] node_api::Error),
     /// The path exists and is not a socket, so the agent will not replace it.
     #[error("{0} exists and is not a socket; refusing to replace it")]
     NotASocket(PathBuf),

@@ -53,7 +53,11 @@ impl Readiness {
                 return Err("registration entries still wait for their first X509-SVID");
             }
         }
-        let snapshot = self.agent.ca.snapshot();
+        let ca = match &self.agent.issuer {
+            crate::issuer::Issuer::Ca(ca) => ca,
+            crate::issuer::Issuer::Upstream(upstream) => return upstream.check(now),
+        };
+        let snapshot = ca.snapshot();
         let active = snapshot.authorities().iter().any(|authority| {
             authority.kind == AuthorityKind::X509
                 && authority.status == AuthorityStatus::Active

@@ -6,34 +6,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use ca::{AuthorityKind, CertificateAuthority, JwtSvidRequest, X509SvidRequest};
-use ring::rand::SecureRandom as _;
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
 use crate::entry::RegistrationEntry;
 use crate::entry_id::EntryId;
 use crate::error::Error;
+use crate::issuer::Issuer;
+use crate::refresh::refresh_time;
 use crate::state::IssuedSvid;
-
-/// The share of an SVID's lifetime subtracted at random from its half-life refresh time, so
-/// that SVIDs minted together (at start-up, after a CA rotation) do not all rotate at once
-/// (Workload API §4.3 allows splay; SPIRE rotates at half life).
-const JITTER_FRACTION: u32 = 10;
-
-/// When an SVID minted now with lifetime `ttl` should be replaced: at half its lifetime,
-/// earlier by a random amount up to a tenth of it.
-pub(crate) fn refresh_time(now: Instant, ttl: Duration) -> Instant {
-    let half = ttl / 2;
-    let jitter_max = ttl / JITTER_FRACTION;
-    let mut bytes = [0_u8; 8];
-    let random = match ring::rand::SystemRandom::new().fill(&mut bytes) {
-        Ok(()) => u64::from_le_bytes(bytes),
-        Err(_) => 0,
-    };
-    let jitter_nanos = u64::try_from(jitter_max.as_nanos()).unwrap_or(u64::MAX);
-    let jitter = Duration::from_nanos(random.checked_rem(jitter_nanos).unwrap_or(0));
-    now + half.saturating_sub(jitter)
-}
 
 /// The lifetime an SVID minted now with `ttl` actually gets: the CA caps it at the expiry of
 /// the authority that signs it.
@@ -83,9 +64,22 @@ pub(crate) fn mint_x509_blocking(
 /// microseconds; a task hand-off a few).
 const MIN_MINTS_PER_TASK: usize = 8;
 
+/// Mints X509-SVIDs through the agent's issuer, results in the order of `entries`.
+pub(crate) async fn mint_x509(
+    issuer: &Issuer,
+    entries: Vec<Arc<RegistrationEntry>>,
+    default_ttl: Duration,
+) -> Vec<Result<IssuedSvid, Error>> {
+    match issuer {
+        Issuer::Ca(ca) => mint_x509_with_ca(ca, entries, default_ttl).await,
+        // The server applies each entry's TTL (or its default).
+        Issuer::Upstream(upstream) => crate::upstream::mint_x509(upstream, entries).await,
+    }
+}
+
 /// Mints X509-SVIDs on blocking threads, split over the available cores (a CA rotation
 /// re-issues every SVID at once), results in the order of `entries`.
-pub(crate) async fn mint_x509(
+async fn mint_x509_with_ca(
     ca: &CertificateAuthority,
     entries: Vec<Arc<RegistrationEntry>>,
     default_ttl: Duration,
@@ -153,13 +147,13 @@ impl JwtCache {
     /// One token per entry for `audience`, from the cache or minted (on a blocking thread).
     pub(crate) async fn tokens(
         &self,
-        ca: &CertificateAuthority,
+        issuer: &Issuer,
         entries: &[(EntryId, Arc<RegistrationEntry>)],
         audience: &[String],
         default_ttl: Duration,
     ) -> Result<Vec<String>, Error> {
         let now = Instant::now();
-        let (generation, mut found) = {
+        let (generation, found) = {
             let inner = self.lock();
             let found: Vec<Option<String>> = entries
                 .iter()
@@ -186,34 +180,30 @@ impl JwtCache {
         if missing.is_empty() {
             return Ok(found.into_iter().flatten().collect());
         }
-        let ca = ca.clone();
-        let audience_owned = audience.to_vec();
-        let minted = tokio::task::spawn_blocking(move || {
-            missing
-                .into_iter()
-                .map(|(id, entry)| {
-                    let ttl = entry.jwt_ttl().unwrap_or(default_ttl);
-                    let lifetime = effective_lifetime(&ca, AuthorityKind::Jwt, ttl);
-                    let request =
-                        JwtSvidRequest::new(entry.spiffe_id().clone(), audience_owned.clone())
-                            .ttl(ttl);
-                    let token =
-                        ca.mint_jwt_svid(&request, SystemTime::now())
-                            .map_err(|source| {
-                                crate::metrics::mint_failed();
-                                Error::Mint {
-                                    spiffe_id: entry.spiffe_id().clone(),
-                                    source,
-                                }
-                            })?;
-                    crate::metrics::jwt_svid_issued();
-                    Ok((id, token, refresh_time(Instant::now(), lifetime)))
-                })
-                .collect::<Result<Vec<_>, Error>>()
-        })
-        .await
-        .map_err(|_| Error::ShutDown)??;
+        let minted = match issuer {
+            Issuer::Ca(ca) => mint_jwts_with_ca(ca, missing, audience, default_ttl).await?,
+            Issuer::Upstream(upstream) => {
+                let mut minted = Vec::with_capacity(missing.len());
+                for (id, entry) in missing {
+                    let (token, refresh) =
+                        crate::upstream::mint_jwt(upstream, &entry, audience).await?;
+                    minted.push((id, token, refresh));
+                }
+                minted
+            }
+        };
+        Ok(self.store(generation, now, audience, minted, found))
+    }
 
+    /// Stores freshly minted tokens (unless cleared meanwhile) and fills the gaps of `found`.
+    fn store(
+        &self,
+        generation: u64,
+        now: Instant,
+        audience: &[String],
+        minted: Vec<(EntryId, String, Instant)>,
+        mut found: Vec<Option<String>>,
+    ) -> Vec<String> {
         let mut inner = self.lock();
         let store = inner.generation == generation;
         if store && inner.tokens.len() + minted.len() > JWT_CACHE_CAPACITY {
@@ -238,22 +228,42 @@ impl JwtCache {
                 *slot = Some(token);
             }
         }
-        Ok(found.into_iter().flatten().collect())
+        found.into_iter().flatten().collect()
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refresh_is_between_forty_and_fifty_percent_of_the_lifetime() {
-        let now = Instant::now();
-        let ttl = Duration::from_secs(100);
-        for _ in 0..100 {
-            let at = refresh_time(now, ttl) - now;
-            assert!(at <= Duration::from_secs(50), "{at:?}");
-            assert!(at >= Duration::from_secs(40), "{at:?}");
-        }
-    }
+/// Mints JWT-SVIDs with the agent's own CA, on a blocking thread.
+async fn mint_jwts_with_ca(
+    ca: &CertificateAuthority,
+    missing: Vec<(EntryId, Arc<RegistrationEntry>)>,
+    audience: &[String],
+    default_ttl: Duration,
+) -> Result<Vec<(EntryId, String, Instant)>, Error> {
+    let ca = ca.clone();
+    let audience_owned = audience.to_vec();
+    let minted = tokio::task::spawn_blocking(move || {
+        missing
+            .into_iter()
+            .map(|(id, entry)| {
+                let ttl = entry.jwt_ttl().unwrap_or(default_ttl);
+                let lifetime = effective_lifetime(&ca, AuthorityKind::Jwt, ttl);
+                let request =
+                    JwtSvidRequest::new(entry.spiffe_id().clone(), audience_owned.clone()).ttl(ttl);
+                let token = ca
+                    .mint_jwt_svid(&request, SystemTime::now())
+                    .map_err(|source| {
+                        crate::metrics::mint_failed();
+                        Error::Mint {
+                            spiffe_id: entry.spiffe_id().clone(),
+                            source,
+                        }
+                    })?;
+                crate::metrics::jwt_svid_issued();
+                Ok((id, token, refresh_time(Instant::now(), lifetime)))
+            })
+            .collect::<Result<Vec<_>, Error>>()
+    })
+    .await
+    .map_err(|_| Error::ShutDown)??;
+    Ok(minted)
 }

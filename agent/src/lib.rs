@@ -178,9 +178,12 @@
 //   budget), `caller` (`Caller`, what attestors read), `attest` (the attestors), `admit` (the
 //   tower layer that answers calls over a cap), `h2_authority` (the HTTP/2 `:authority`
 //   rewrite), `listen` (bind and accept);
-// - what is served: `state` (registry, views, groups of streams), `issue` (minting, JWT-SVID
-//   cache), `stream` (one stream), `agent_core` (`AgentCore`, what the RPCs, the rotation task
-//   and `AgentHandle` share), `service` (the gRPC service), `rotation` (the rotation task);
+// - what is served: `refresh` (when an SVID is replaced), `state` (registry, views, groups of
+//   streams), `upstream` (the fleet server
+//   connection: attestation, entry conversion, minting by CSR), `issuer` (own CA or server),
+//   `issue` (minting, JWT-SVID cache), `stream` (one stream), `agent_core` (`AgentCore`, what
+//   the RPCs, the rotation task and `AgentHandle` share), `service` (the gRPC service),
+//   `rotation` (the rotation task), `upstream_sync` (the upstream sync task);
 // - the public face: `ca_upstream` (the config's `[ca.upstream_disk]`), `config` (the binary's
 //   TOML), `server` (`AgentBuilder`, `AgentHandle`).
 pub mod admin;
@@ -198,21 +201,28 @@ mod error;
 mod h2_authority;
 pub mod health;
 mod issue;
+mod issuer;
 mod limits;
 mod listen;
 pub mod metrics;
+mod refresh;
 mod rotation;
 mod selector;
 mod server;
 mod service;
 mod state;
 mod stream;
+mod upstream;
+mod upstream_sync;
 
 pub use attest::{AttestFuture, Attestor, TcpAttestor, UnixAttestor};
 pub use ca_pkcs11::{DEFAULT_PIN_ENV, PinSource, Pkcs11KeysConfig, TokenChoice};
 pub use ca_upstream::DiskUpstreamConfig;
 pub use caller::Caller;
-pub use config::{AgentConfig, ConfigKeyType, parse_duration};
+pub use config::{
+    AgentConfig, ConfigKeyType, DEFAULT_JOIN_TOKEN_ENV, NodeAttestationConfig, UpstreamFileConfig,
+    parse_duration,
+};
 pub use entry::{MAX_HINT_LEN, MAX_SELECTORS_PER_ENTRY, RegistrationEntry};
 pub use entry_id::EntryId;
 pub use error::{ConfigError, EntryError, Error, SelectorError};
@@ -221,5 +231,8 @@ pub use limits::{
 };
 pub use selector::{MAX_SELECTOR_LEN, Selector};
 pub use server::{Agent, AgentBuilder, AgentHandle, DEFAULT_SOCKET_MODE};
+pub use upstream::{DEFAULT_SYNC_INTERVAL, UpstreamConfig};
+// The node API client an upstream-mode agent is configured with.
+pub use node_api;
 // The header's home is `workload_api`; re-exported so `agent::SECURITY_HEADER` keeps working.
 pub use workload_api::SECURITY_HEADER;

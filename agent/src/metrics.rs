@@ -11,6 +11,7 @@
 //! | `spiffe_agent_attestation_failures_total` | counter | callers whose attestation failed |
 //! | `spiffe_agent_open_streams` | gauge | Workload API streams open now |
 //! | `spiffe_agent_store_operation_seconds` | histogram | time of each store operation |
+//! | `spiffe_agent_upstream_connected` | gauge | upstream mode: 1 when the last sync with a server succeeded, 0 when it failed |
 
 use std::time::Duration;
 
@@ -29,6 +30,9 @@ pub const OPEN_STREAMS: &str = "spiffe_agent_open_streams";
 /// Duration of store operations, in seconds.
 pub const STORE_OPERATION_SECONDS: &str = "spiffe_agent_store_operation_seconds";
 
+/// 1 when the last sync with a server succeeded (upstream mode).
+pub const UPSTREAM_CONNECTED: &str = "spiffe_agent_upstream_connected";
+
 /// Gives every metric its help text, for the recorder installed (call once after installing
 /// it; harmless without one).
 pub fn describe() {
@@ -44,6 +48,10 @@ pub fn describe() {
         "Workload API callers whose attestation failed"
     );
     metrics::describe_gauge!(OPEN_STREAMS, "Workload API streams open now");
+    metrics::describe_gauge!(
+        UPSTREAM_CONNECTED,
+        "1 when the last sync with a server succeeded (upstream mode)"
+    );
     metrics::describe_histogram!(
         STORE_OPERATION_SECONDS,
         metrics::Unit::Seconds,
@@ -69,6 +77,10 @@ pub(crate) fn ca_rotated() {
 
 pub(crate) fn attestation_failed() {
     metrics::counter!(ATTESTATION_FAILURES).increment(1);
+}
+
+pub(crate) fn upstream_connected(connected: bool) {
+    metrics::gauge!(UPSTREAM_CONNECTED).set(if connected { 1.0 } else { 0.0 });
 }
 
 pub(crate) fn stream_opened() {

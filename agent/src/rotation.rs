@@ -14,13 +14,18 @@ use crate::issue;
 /// Runs until `stop` turns true (or its sender is dropped).
 pub(crate) async fn run(
     agent: Arc<AgentCore>,
-    (mut ca_changes, mut x509_epoch): (watch::Receiver<Arc<CaSnapshot>>, u64),
+    ca_changes: Option<(watch::Receiver<Arc<CaSnapshot>>, u64)>,
     mut stop: watch::Receiver<bool>,
 ) {
+    // Without a CA of its own (upstream mode) nothing ever changes on this channel; the
+    // upstream sync task publishes bundle changes itself.
+    let (mut ca_changes, mut x509_epoch) = match ca_changes {
+        Some((receiver, epoch)) => (Some(receiver), epoch),
+        None => (None, 0),
+    };
     // The receiver and epoch were taken before the first SVIDs were minted, so a rotation
     // since then shows up as a change with a new epoch.
     let minter = tokio::spawn(mint_first_svids(Arc::clone(&agent), stop.clone()));
-    let mut ca_open = true;
     let mut ca_ticks = agent.ca_rotation_interval.map(|period| {
         let mut ticks = tokio::time::interval(period);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -39,14 +44,13 @@ pub(crate) async fn run(
         };
         tokio::select! {
             changed = stop.changed() => if changed.is_err() { break },
-            changed = ca_changes.changed(), if ca_open => match changed {
-                Ok(()) => {
-                    let epoch = ca_changes.borrow_and_update().x509_authority_epoch();
+            changed = ca_changed(&mut ca_changes) => match changed {
+                Some(epoch) => {
                     let authority_changed = epoch != x509_epoch;
                     x509_epoch = epoch;
                     on_ca_change(&agent, authority_changed).await;
                 }
-                Err(_) => ca_open = false,
+                None => ca_changes = None,
             },
             () = agent.reschedule.notified() => {}
             _ = tick(&mut ca_ticks) => drive_ca(&agent).await,
@@ -79,7 +83,7 @@ async fn mint_first_svids(agent: Arc<AgentCore>, mut stop: watch::Receiver<bool>
         }
         let epoch = agent.x509_authority_changes.load(Ordering::SeqCst);
         let entries = batch.iter().map(|(_, entry)| Arc::clone(entry)).collect();
-        let minted = issue::mint_x509(&agent.ca, entries, agent.x509_ttl).await;
+        let minted = issue::mint_x509(&agent.issuer, entries, agent.x509_ttl).await;
         let rotated = agent.x509_authority_changes.load(Ordering::SeqCst) != epoch;
         let mut failed = false;
         {
@@ -110,6 +114,18 @@ async fn mint_first_svids(agent: Arc<AgentCore>, mut stop: watch::Receiver<bool>
     }
 }
 
+/// The X.509 authority epoch of the CA's next change; `None` when the CA is gone; never
+/// without a CA.
+async fn ca_changed(changes: &mut Option<watch::Receiver<Arc<CaSnapshot>>>) -> Option<u64> {
+    match changes {
+        Some(changes) => match changes.changed().await {
+            Ok(()) => Some(changes.borrow_and_update().x509_authority_epoch()),
+            Err(_) => None,
+        },
+        None => core::future::pending().await,
+    }
+}
+
 /// The next CA lifecycle tick, or never.
 async fn tick(ticks: &mut Option<tokio::time::Interval>) {
     match ticks {
@@ -123,7 +139,9 @@ async fn tick(ticks: &mut Option<tokio::time::Interval>) {
 /// Runs the CA's scheduled key lifecycle (key generation: on a blocking thread). Changes it
 /// makes arrive through the CA's watch channel like any other.
 async fn drive_ca(agent: &AgentCore) {
-    let ca = agent.ca.clone();
+    let Some(ca) = agent.issuer.ca().cloned() else {
+        return;
+    };
     let result = tokio::task::spawn_blocking(move || ca.rotate(std::time::SystemTime::now())).await;
     match result {
         Ok(Ok(())) => {}
@@ -173,7 +191,7 @@ async fn on_ca_change(agent: &AgentCore, authority_changed: bool) {
         let _ = agent.reissue_all().await;
     } else {
         let mut state = agent.state.lock();
-        if state.registry.set_own_bundle(agent.ca.bundle()) {
+        if state.registry.set_own_bundle(agent.issuer.bundle()) {
             state.publish();
         }
     }

@@ -27,11 +27,13 @@ use crate::entry::RegistrationEntry;
 use crate::entry_id::EntryId;
 use crate::error::Error;
 use crate::issue::JwtCache;
+use crate::issuer::Issuer;
 use crate::limits::{ConnectionCounter, Limits};
 use crate::listen::{self, Listener};
 use crate::rotation;
 use crate::service::WorkloadApiService;
 use crate::state::ServedStateLock;
+use crate::upstream::{self, UpstreamConfig};
 
 /// The default mode of the socket file: every local user may connect, and attestation
 /// decides what each gets (a uid that matches no entry gets `PermissionDenied`), as SPIRE's
@@ -53,8 +55,27 @@ impl Agent {
     /// A builder for an agent that mints through `ca`.
     pub fn builder(ca: CertificateAuthority) -> AgentBuilder {
         let crypto = ca.crypto().clone();
-        AgentBuilder {
-            ca,
+        AgentBuilder::with_source(Source::Ca(ca), crypto)
+    }
+
+    /// A builder for an agent in upstream mode: it attests its node to a fleet server and
+    /// takes its entries and SVIDs from there (see [`UpstreamConfig`]).
+    pub fn upstream_builder(config: UpstreamConfig) -> AgentBuilder {
+        let crypto = config.client.config().crypto.clone();
+        AgentBuilder::with_source(Source::Upstream(config), crypto)
+    }
+}
+
+/// Where a new agent's identities come from.
+enum Source {
+    Ca(CertificateAuthority),
+    Upstream(UpstreamConfig),
+}
+
+impl AgentBuilder {
+    fn with_source(source: Source, crypto: Crypto) -> Self {
+        Self {
+            source,
             entries: Vec::new(),
             federated: Vec::new(),
             attestors: vec![Arc::new(UnixAttestor::new()), Arc::new(TcpAttestor)],
@@ -74,7 +95,7 @@ impl Agent {
 /// Configures and starts an [`Agent`].
 #[must_use]
 pub struct AgentBuilder {
-    ca: CertificateAuthority,
+    source: Source,
     entries: Vec<RegistrationEntry>,
     federated: Vec<SpiffeBundle>,
     attestors: Vec<Arc<dyn Attestor>>,
@@ -250,12 +271,27 @@ impl AgentBuilder {
         if let Some(admin) = &self.admin.socket {
             admin::check_socket_path(admin, &path)?;
         }
-        let trust_domain = self.ca.trust_domain().clone();
+        let (issuer, ca_changes, upstream_entries) = match self.source {
+            Source::Ca(ca) => {
+                let changes = ca.subscribe();
+                let epoch = changes.borrow().x509_authority_epoch();
+                (Issuer::Ca(ca), Some((changes, epoch)), None)
+            }
+            Source::Upstream(config) => {
+                if !self.entries.is_empty() || self.store.is_some() {
+                    return Err(Error::UpstreamLocalEntries);
+                }
+                let (upstream, entries) = upstream::sync::start(config).await?;
+                (Issuer::Upstream(upstream), None, Some(entries))
+            }
+        };
+        let own_bundle = issuer.bundle();
+        let trust_domain = own_bundle.trust_domain().clone();
         for entry in &self.entries {
             entry.check(&trust_domain)?;
         }
         let agent = Arc::new(AgentCore {
-            state: ServedStateLock::new(trust_domain.clone(), self.ca.bundle()),
+            state: ServedStateLock::new(trust_domain.clone(), own_bundle),
             trust_domain,
             attestors: self.attestors,
             x509_ttl: self.x509_ttl,
@@ -265,13 +301,11 @@ impl AgentBuilder {
             reschedule: Notify::new(),
             x509_authority_changes: AtomicU64::new(0),
             ca_rotation_interval: self.ca_rotation_interval,
-            ca: self.ca,
+            issuer,
         });
         for bundle in self.federated {
             agent.set_federated_bundle(bundle)?;
         }
-        let ca_changes = agent.ca.subscribe();
-        let x509_epoch = ca_changes.borrow().x509_authority_epoch();
         let stored = match &self.store {
             Some(store) => on_store(store, "list_entries", |s| s.entries()).await?,
             None => Vec::new(),
@@ -343,11 +377,25 @@ impl AgentBuilder {
                 });
             servers.push(tokio::spawn(server));
         }
-        let rotation = tokio::spawn(rotation::run(
-            Arc::clone(&agent),
-            (ca_changes, x509_epoch),
-            stopped,
-        ));
+        let upstream_sync = match (&agent.issuer, upstream_entries) {
+            (Issuer::Upstream(upstream), Some(entries)) => {
+                let ids =
+                    agent.register_unminted(entries.iter().map(|s| s.entry.clone()).collect());
+                let known = entries
+                    .into_iter()
+                    .zip(ids)
+                    .map(|(synced, id)| (synced.upstream_id, (id, synced.revision)))
+                    .collect();
+                Some(tokio::spawn(crate::upstream_sync::run(
+                    Arc::clone(&agent),
+                    Arc::clone(upstream),
+                    known,
+                    stopped.clone(),
+                )))
+            }
+            _ => None,
+        };
+        let rotation = tokio::spawn(rotation::run(Arc::clone(&agent), ca_changes, stopped));
         tracing::info!(
             socket = %path.display(),
             tcp = ?tcp_addr,
@@ -363,6 +411,7 @@ impl AgentBuilder {
             stop,
             servers,
             rotation: Some(rotation),
+            upstream_sync,
             admin,
         })
     }
@@ -380,6 +429,7 @@ pub struct AgentHandle {
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
     rotation: Option<JoinHandle<()>>,
+    upstream_sync: Option<JoinHandle<()>>,
     admin: Option<AdminServer>,
 }
 
@@ -405,9 +455,9 @@ impl AgentHandle {
         self.tcp_addr
     }
 
-    /// The CA the agent mints through.
-    pub fn ca(&self) -> &CertificateAuthority {
-        &self.agent.ca
+    /// The CA the agent mints through; `None` in upstream mode (the server holds it).
+    pub fn ca(&self) -> Option<&CertificateAuthority> {
+        self.agent.issuer.ca()
     }
 
     /// Registers an entry: its X509-SVID is minted before this returns, and every open stream
@@ -512,6 +562,9 @@ impl AgentHandle {
         }
         if let Some(rotation) = self.rotation.take() {
             let _ = rotation.await;
+        }
+        if let Some(sync) = self.upstream_sync.take() {
+            let _ = sync.await;
         }
         if let Some(admin) = self.admin.take() {
             let abort = admin.task.abort_handle();

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use spiffe_id::SpiffeId;
+
 use crate::entry_id::{EntryId, InvalidEntryId};
 
 /// What went wrong with a store. Messages say what was wrong and what to do about it.
@@ -10,11 +12,14 @@ use crate::entry_id::{EntryId, InvalidEntryId};
 pub enum Error {
     /// A stored value does not parse back (the database was edited or damaged).
     #[error(
-        "entry {id} holds an unreadable {column} in the store ({reason}): fix or delete the \
-         entry, or restore a backup"
+        "{record} {id} holds an unreadable {column} in the store ({reason}): fix or delete the \
+         {record}, or restore a backup"
     )]
     BadStoredValue {
-        /// The entry's ID as stored.
+        /// What kind of record holds it: `entry`, `node`, `join token`.
+        record: &'static str,
+        /// Which record: an entry's ID or a node's SPIFFE ID as stored, a join token's
+        /// position in the table (never its hash).
         id: String,
         /// The column that did not parse.
         column: &'static str,
@@ -42,6 +47,13 @@ pub enum Error {
         /// The entry that already has this identity and selector set.
         existing: EntryId,
     },
+    /// A join token with the same hash is pending (the token was created twice, or tokens
+    /// are not random).
+    #[error(
+        "a join token with the same hash is already pending: generate a new random token, or \
+         use the pending one"
+    )]
+    DuplicateJoinToken,
     /// No entry has this ID.
     #[error("no entry {id} in the store: list the entries to find its current ID")]
     EntryNotFound {
@@ -56,6 +68,21 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The join token expired before it was presented; it was deleted.
+    #[error(
+        "the join token expired at {expired_at} (unix seconds) and was removed: create a new \
+         token for the node"
+    )]
+    JoinTokenExpired {
+        /// When it expired (unix seconds).
+        expired_at: u64,
+    },
+    /// No pending join token has this hash: it was never created, or was used already.
+    #[error(
+        "the join token is unknown or was already used (each token attests one node once): \
+         create a new token for the node"
+    )]
+    JoinTokenNotFound,
     /// The store file cannot be created, opened or inspected.
     #[error(
         "cannot open the store at {path}: check that its directory exists and that this user \
@@ -89,6 +116,12 @@ pub enum Error {
         found: u32,
         /// The newest schema version this build knows.
         supported: u32,
+    },
+    /// No attested node has this SPIFFE ID.
+    #[error("no attested node {spiffe_id} in the store: list the nodes to find its SPIFFE ID")]
+    NodeNotFound {
+        /// The SPIFFE ID asked for.
+        spiffe_id: SpiffeId,
     },
     /// A lock was poisoned by a panic in another thread; the store refuses further use.
     #[error("the store was poisoned by a panic in another thread: restart the process")]

@@ -1,5 +1,5 @@
-//! Persistent state for SPIFFE control planes: registration entries and a CA's key journal,
-//! with SQLite as the embedded default.
+//! Persistent state for SPIFFE control planes: registration entries, a CA's key journal, and
+//! a fleet server's join tokens and attested nodes, with SQLite as the embedded default.
 //!
 //! A control plane that embeds `ca` keeps its trust root and its registration entries across
 //! restarts through a [`Store`]:
@@ -12,6 +12,14 @@
 //! - CA journals: [`Store::ca_journal`] is a [`ca::KeyStore`], so a
 //!   [`ca::CertificateAuthority`] built on it keeps its keys, authorities and
 //!   `spiffe_sequence` in the same database.
+//! - Join tokens ([`JoinTokenRecord`]), for a fleet server's `join_token` node attestation:
+//!   only the SHA-256 of each token is stored, and [`Store::consume_join_token`] deletes and
+//!   returns it in one atomic step, so a token attests one node once, even with several
+//!   replicas on one database. An expired token is refused ([`Error::JoinTokenExpired`]) and
+//!   removed; [`Store::purge_expired_join_tokens`] clears the unused ones.
+//! - Attested nodes ([`NodeRecord`]): upserted at each attestation or agent-SVID renewal
+//!   (keeping the first-attestation time), listed in first-attestation order; evicting a node
+//!   deletes its record ([`Store::delete_node`]).
 //!
 //! [`SqliteStore`] is the embedded implementation: one file, created with mode 0600, WAL mode
 //! with `synchronous=FULL` (each write is one transaction, durable when the call returns; a
@@ -71,6 +79,8 @@ mod entry;
 mod entry_id;
 mod error;
 mod journal;
+mod node;
+mod node_row;
 mod open;
 #[cfg(feature = "postgres")]
 mod pg;
@@ -78,12 +88,14 @@ mod row;
 mod schema;
 mod shared;
 mod sqlite;
+mod sqlite_nodes;
 mod store;
 
 pub use entry::EntryRecord;
 pub use entry_id::{EntryId, InvalidEntryId};
 pub use error::Error;
 pub use journal::SqliteCaJournal;
+pub use node::{JoinTokenRecord, NodeRecord};
 #[cfg(feature = "postgres")]
 pub use pg::{PostgresCaJournal, PostgresStore};
 pub use sqlite::SqliteStore;

@@ -78,11 +78,7 @@ pub(crate) struct RawEntry {
 /// Parses a raw row; a value that does not parse back names the entry and the column.
 pub(crate) fn decode(raw: RawEntry) -> Result<EntryRecord, Error> {
     let raw_id = raw.id;
-    let bad = |column: &'static str, reason: String| Error::BadStoredValue {
-        id: raw_id.clone(),
-        column,
-        reason,
-    };
+    let bad = |column: &'static str, reason: String| Origin::entry(&raw_id).bad(column, reason);
     let id: EntryId = raw_id
         .parse()
         .map_err(|e: crate::entry_id::InvalidEntryId| bad("id", e.to_string()))?;
@@ -129,80 +125,112 @@ pub(crate) fn decode(raw: RawEntry) -> Result<EntryRecord, Error> {
 
 /// Reads a SQLite row selected with [`COLUMNS`] (its values strictly typed).
 pub(crate) fn from_row(row: &Row<'_>) -> Result<EntryRecord, Error> {
-    let id = text(row, 0, "<unknown>", "id")?;
+    let id = text(row, 0, Origin::entry("<unknown>"), "id")?;
+    let at = Origin::entry(&id);
     let raw = RawEntry {
-        spiffe_id: text(row, 1, &id, "spiffe_id")?,
-        parent_id: opt_text(row, 2, &id, "parent_id")?,
-        selectors: text(row, 3, &id, "selectors")?,
-        x509_ttl: opt_integer(row, 4, &id, "x509_ttl")?,
-        jwt_ttl: opt_integer(row, 5, &id, "jwt_ttl")?,
-        dns_names: text(row, 6, &id, "dns_names")?,
-        hint: opt_text(row, 7, &id, "hint")?,
-        federates_with: text(row, 8, &id, "federates_with")?,
-        revision: integer(row, 9, &id, "revision")?,
-        created_at: integer(row, 10, &id, "created_at")?,
+        spiffe_id: text(row, 1, at, "spiffe_id")?,
+        parent_id: opt_text(row, 2, at, "parent_id")?,
+        selectors: text(row, 3, at, "selectors")?,
+        x509_ttl: opt_integer(row, 4, at, "x509_ttl")?,
+        jwt_ttl: opt_integer(row, 5, at, "jwt_ttl")?,
+        dns_names: text(row, 6, at, "dns_names")?,
+        hint: opt_text(row, 7, at, "hint")?,
+        federates_with: text(row, 8, at, "federates_with")?,
+        revision: integer(row, 9, at, "revision")?,
+        created_at: integer(row, 10, at, "created_at")?,
         id,
     };
     decode(raw)
 }
 
-fn parse_id(text: &str) -> Result<SpiffeId, String> {
+pub(crate) fn parse_id(text: &str) -> Result<SpiffeId, String> {
     text.parse().map_err(|e: spiffe_id::Error| e.to_string())
+}
+
+/// Which stored record a value belongs to, for [`Error::BadStoredValue`].
+#[derive(Clone, Copy)]
+pub(crate) struct Origin<'a> {
+    /// `entry`, `node`, `join token`.
+    pub(crate) record: &'static str,
+    /// How the record is named in messages (never a token hash).
+    pub(crate) id: &'a str,
+}
+
+impl<'a> Origin<'a> {
+    pub(crate) fn entry(id: &'a str) -> Self {
+        Self {
+            record: "entry",
+            id,
+        }
+    }
+
+    /// The error for `column` of this record.
+    pub(crate) fn bad(self, column: &'static str, reason: impl Into<String>) -> Error {
+        Error::BadStoredValue {
+            record: self.record,
+            id: self.id.to_owned(),
+            column,
+            reason: reason.into(),
+        }
+    }
 }
 
 fn value<'r>(
     row: &'r Row<'_>,
     index: usize,
-    id: &str,
+    at: Origin<'_>,
     column: &'static str,
 ) -> Result<ValueRef<'r>, Error> {
-    row.get_ref(index).map_err(|e| Error::BadStoredValue {
-        id: id.to_owned(),
-        column,
-        reason: e.to_string(),
-    })
+    row.get_ref(index)
+        .map_err(|e| at.bad(column, e.to_string()))
 }
 
-fn wrong(id: &str, column: &'static str, want: &str) -> Error {
-    Error::BadStoredValue {
-        id: id.to_owned(),
-        column,
-        reason: format!("not {want}"),
-    }
+fn wrong(at: Origin<'_>, column: &'static str, want: &str) -> Error {
+    at.bad(column, format!("not {want}"))
 }
 
-fn opt_text(
+pub(crate) fn opt_text(
     row: &Row<'_>,
     index: usize,
-    id: &str,
+    at: Origin<'_>,
     column: &'static str,
 ) -> Result<Option<String>, Error> {
-    match value(row, index, id, column)? {
+    match value(row, index, at, column)? {
         ValueRef::Null => Ok(None),
         ValueRef::Text(bytes) => String::from_utf8(bytes.to_vec())
             .map(Some)
-            .map_err(|_| wrong(id, column, "UTF-8 text")),
-        _ => Err(wrong(id, column, "text")),
+            .map_err(|_| wrong(at, column, "UTF-8 text")),
+        _ => Err(wrong(at, column, "text")),
     }
 }
 
-fn text(row: &Row<'_>, index: usize, id: &str, column: &'static str) -> Result<String, Error> {
-    opt_text(row, index, id, column)?.ok_or_else(|| wrong(id, column, "text"))
+pub(crate) fn text(
+    row: &Row<'_>,
+    index: usize,
+    at: Origin<'_>,
+    column: &'static str,
+) -> Result<String, Error> {
+    opt_text(row, index, at, column)?.ok_or_else(|| wrong(at, column, "text"))
 }
 
 fn opt_integer(
     row: &Row<'_>,
     index: usize,
-    id: &str,
+    at: Origin<'_>,
     column: &'static str,
 ) -> Result<Option<i64>, Error> {
-    match value(row, index, id, column)? {
+    match value(row, index, at, column)? {
         ValueRef::Null => Ok(None),
         ValueRef::Integer(n) => Ok(Some(n)),
-        _ => Err(wrong(id, column, "an integer")),
+        _ => Err(wrong(at, column, "an integer")),
     }
 }
 
-fn integer(row: &Row<'_>, index: usize, id: &str, column: &'static str) -> Result<i64, Error> {
-    opt_integer(row, index, id, column)?.ok_or_else(|| wrong(id, column, "an integer"))
+pub(crate) fn integer(
+    row: &Row<'_>,
+    index: usize,
+    at: Origin<'_>,
+    column: &'static str,
+) -> Result<i64, Error> {
+    opt_integer(row, index, at, column)?.ok_or_else(|| wrong(at, column, "an integer"))
 }

@@ -42,10 +42,31 @@ const MIGRATIONS: &[&str] = &[
         journal TEXT PRIMARY KEY NOT NULL,
         document BLOB NOT NULL
     ) STRICT;",
+    // 2: fleet-server state: pending join tokens (only the SHA-256 of each token, as
+    // lowercase hex) and attested nodes. `seq` gives the listing order as in `entries`
+    // (creation order, first-attestation order: an upsert keeps the row); `selectors` is a
+    // sorted JSON array of strings; times are unix seconds.
+    "CREATE TABLE join_tokens (
+        seq INTEGER PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        agent_id TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE nodes (
+        seq INTEGER PRIMARY KEY,
+        spiffe_id TEXT NOT NULL UNIQUE,
+        attestation TEXT NOT NULL,
+        selectors TEXT NOT NULL,
+        svid_serial TEXT NOT NULL,
+        svid_expires_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;",
 ];
 
 /// The newest schema version this build knows.
-pub(crate) const SCHEMA_VERSION: u32 = 1;
+pub(crate) const SCHEMA_VERSION: u32 = 2;
 
 // One migration per version, checked at compile time.
 #[expect(
@@ -180,6 +201,25 @@ mod tests {
         assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
     }
 
+    /// A version 1 database gains the version 2 tables and keeps what it held; claiming
+    /// version 2 without them is a mismatch.
+    #[test]
+    fn migrates_version_1_and_refuses_version_2_without_its_tables() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS.first().unwrap()).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        verify(&conn, 1, Path::new("mem")).unwrap();
+        let err = verify(&conn, 2, Path::new("mem")).unwrap_err();
+        assert!(
+            matches!(&err, Error::SchemaMismatch { version: 2, detail, .. }
+                if detail.contains("join_tokens")),
+            "{err}"
+        );
+        migrate(&mut conn, Path::new("mem")).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), 2);
+        verify(&conn, 2, Path::new("mem")).unwrap();
+    }
+
     #[test]
     fn rejects_tables_that_differ_from_the_claimed_version() {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -188,7 +228,13 @@ mod tests {
             .unwrap();
         let err = verify(&conn, SCHEMA_VERSION, Path::new("mem")).unwrap_err();
         assert!(
-            matches!(err, Error::SchemaMismatch { version: 1, .. }),
+            matches!(
+                err,
+                Error::SchemaMismatch {
+                    version: SCHEMA_VERSION,
+                    ..
+                }
+            ),
             "{err}"
         );
 

@@ -8,17 +8,20 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{
     Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params,
 };
+use spiffe_id::SpiffeId;
 
 use crate::entry::EntryRecord;
 use crate::entry_id::EntryId;
 use crate::error::Error;
 use crate::journal::SqliteCaJournal;
+use crate::node::{self, JoinTokenRecord, NodeRecord};
 use crate::row::{self, COLUMNS, Columns};
 use crate::shared::Inner;
 use crate::store::Store;
-use crate::{open, schema};
+use crate::{open, schema, sqlite_nodes};
 
-/// The embedded store: registration entries and CA journals in one SQLite database file.
+/// The embedded store: registration entries, CA journals, join tokens and attested nodes in
+/// one SQLite database file.
 ///
 /// Opening creates the file (mode 0600; SQLite gives its `-wal` and `-shm` files the same
 /// mode) or checks an existing one without writing to it, then runs the migrations this build
@@ -272,5 +275,43 @@ impl Store for SqliteStore {
 
     fn ca_journal(&self, name: &str) -> Result<Arc<dyn ca::KeyStore>, Error> {
         Ok(Arc::new(self.journal(name)?))
+    }
+
+    fn create_join_token(&self, token: &JoinTokenRecord) -> Result<JoinTokenRecord, Error> {
+        let created_at = now_secs();
+        self.write(|tx| sqlite_nodes::create_join_token(tx, token, created_at))
+    }
+
+    fn consume_join_token(&self, token_hash: &str, now: u64) -> Result<JoinTokenRecord, Error> {
+        let taken = self.write(|tx| sqlite_nodes::take_join_token(tx, token_hash))?;
+        node::consumed(taken, now)
+    }
+
+    fn join_tokens(&self) -> Result<Vec<JoinTokenRecord>, Error> {
+        let conn = self.inner.lock()?;
+        sqlite_nodes::join_tokens(&conn)
+    }
+
+    fn purge_expired_join_tokens(&self, now: u64) -> Result<usize, Error> {
+        self.write(|tx| sqlite_nodes::purge_expired_join_tokens(tx, now))
+    }
+
+    fn upsert_node(&self, node: &NodeRecord) -> Result<NodeRecord, Error> {
+        let now = now_secs();
+        self.write(|tx| sqlite_nodes::upsert_node(tx, node, now))
+    }
+
+    fn node(&self, spiffe_id: &SpiffeId) -> Result<Option<NodeRecord>, Error> {
+        let conn = self.inner.lock()?;
+        sqlite_nodes::node(&conn, spiffe_id)
+    }
+
+    fn nodes(&self) -> Result<Vec<NodeRecord>, Error> {
+        let conn = self.inner.lock()?;
+        sqlite_nodes::nodes(&conn)
+    }
+
+    fn delete_node(&self, spiffe_id: &SpiffeId) -> Result<NodeRecord, Error> {
+        self.write(|tx| sqlite_nodes::delete_node(tx, spiffe_id))
     }
 }

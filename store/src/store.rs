@@ -3,11 +3,15 @@
 use core::fmt;
 use std::sync::Arc;
 
+use spiffe_id::SpiffeId;
+
 use crate::entry::EntryRecord;
 use crate::entry_id::EntryId;
 use crate::error::Error;
+use crate::node::{JoinTokenRecord, NodeRecord};
 
-/// Persistent state of a control plane: registration entries and CA journals.
+/// Persistent state of a control plane: registration entries, CA journals, and a fleet
+/// server's join tokens and attested nodes.
 ///
 /// [`SqliteStore`](crate::SqliteStore) is the embedded implementation; a fleet server can put
 /// the same data in PostgreSQL behind this trait. Calls are synchronous and may block on disk
@@ -64,4 +68,66 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// # Errors
     /// [`Error::Invalid`] for a name that is empty or not ASCII letters, digits, `-`, `_`.
     fn ca_journal(&self, name: &str) -> Result<Arc<dyn ca::KeyStore>, Error>;
+
+    /// Stores a new join token and returns it with its creation time (system clock). Only
+    /// the token's hash is stored.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] (a hash that is not 64 lowercase hex digits, an `expires_at` past
+    /// `i64::MAX`), [`Error::DuplicateJoinToken`] (the same hash is pending), storage
+    /// failures.
+    fn create_join_token(&self, token: &JoinTokenRecord) -> Result<JoinTokenRecord, Error>;
+
+    /// Uses the join token whose hash is `token_hash`: deletes it and returns it, in one
+    /// atomic step, so of several callers (threads, processes, replicas on one database)
+    /// presenting the same token exactly one gets it.
+    ///
+    /// # Errors
+    /// [`Error::JoinTokenNotFound`] when no pending token has this hash (never created, or
+    /// used already); [`Error::JoinTokenExpired`] when it expired at or before `now` (unix
+    /// seconds): it is deleted all the same. [`Error::BadStoredValue`], storage failures.
+    fn consume_join_token(&self, token_hash: &str, now: u64) -> Result<JoinTokenRecord, Error>;
+
+    /// The pending join tokens (expired ones included until purged), in creation order.
+    ///
+    /// # Errors
+    /// [`Error::BadStoredValue`] for the first stored token that does not parse back;
+    /// storage failures.
+    fn join_tokens(&self) -> Result<Vec<JoinTokenRecord>, Error>;
+
+    /// Deletes the join tokens expired at `now` (`expires_at <= now`, unix seconds) and
+    /// returns how many there were.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn purge_expired_join_tokens(&self, now: u64) -> Result<usize, Error>;
+
+    /// Records an attested node: inserts it, or replaces the node with the same SPIFFE ID
+    /// keeping its `created_at`. Returns the stored form, with `created_at` and `updated_at`
+    /// from the system clock.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] (an attestation type that is not ASCII letters, digits, `_`, `-`; a
+    /// selector not `type:value`; a serial that is not hex; an `svid_expires_at` past
+    /// `i64::MAX`), storage failures.
+    fn upsert_node(&self, node: &NodeRecord) -> Result<NodeRecord, Error>;
+
+    /// The attested node `spiffe_id`, or `None` (never attested, or evicted).
+    ///
+    /// # Errors
+    /// [`Error::BadStoredValue`] if the stored node does not parse back; storage failures.
+    fn node(&self, spiffe_id: &SpiffeId) -> Result<Option<NodeRecord>, Error>;
+
+    /// Every attested node, in first-attestation order.
+    ///
+    /// # Errors
+    /// [`Error::BadStoredValue`] for the first stored node that does not parse back;
+    /// storage failures.
+    fn nodes(&self) -> Result<Vec<NodeRecord>, Error>;
+
+    /// Deletes (evicts) the node `spiffe_id` and returns the record it had.
+    ///
+    /// # Errors
+    /// [`Error::NodeNotFound`], [`Error::BadStoredValue`], storage failures.
+    fn delete_node(&self, spiffe_id: &SpiffeId) -> Result<NodeRecord, Error>;
 }

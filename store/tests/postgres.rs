@@ -1,6 +1,7 @@
 //! `PostgresStore` against a real PostgreSQL (Debian's, started by the test on a Unix socket
-//! in a temporary directory): the `Store` contract as `SqliteStore` keeps it, two replicas on
-//! one database, a CA journal a second replica resumes, and a database of a newer schema
+//! in a temporary directory): the `Store` contract as `SqliteStore` keeps it (entries, join
+//! tokens, nodes), two replicas on one database (racing for one join token too), a CA journal
+//! a second replica resumes, a schema 1 database migrated, and a database of a newer schema
 //! refused untouched.
 
 #![cfg(feature = "postgres")]
@@ -12,10 +13,11 @@
     reason = "test helpers outside #[test] fns"
 )]
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use store::{EntryRecord, Error, PostgresStore, Store};
+use spiffe_id::SpiffeId;
+use store::{EntryRecord, Error, JoinTokenRecord, NodeRecord, PostgresStore, Store};
 use test_support::postgres::PostgresServer;
 
 fn entry(path: &str, uid: u32) -> EntryRecord {
@@ -174,7 +176,7 @@ fn newer_schema_and_unreachable_servers_are_refused() {
             err,
             Error::NewerSchema {
                 found: 7,
-                supported: 1,
+                supported: PostgresStore::SCHEMA_VERSION,
                 ..
             }
         ),
@@ -194,4 +196,279 @@ fn newer_schema_and_unreachable_servers_are_refused() {
     assert!(matches!(err, Error::Postgres { .. }), "{err:?}");
     let err = PostgresStore::connect("host='unterminated").unwrap_err();
     assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+}
+
+/// Far enough ahead that no test clock reaches it.
+const LATER: u64 = 4_000_000_000;
+
+fn agent(name: &str) -> SpiffeId {
+    format!("spiffe://example.org/agent/{name}")
+        .parse()
+        .unwrap()
+}
+
+/// A lowercase hex SHA-256-shaped token hash: the byte `n` 32 times.
+fn token_hash(n: u8) -> String {
+    format!("{n:02x}").repeat(32)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Join tokens as on SQLite (issue 15, `join_token` attestation: single use, with a TTL):
+/// consumed once, an expired one refused and removed, duplicate and malformed hashes
+/// refused, creation order, purge counts; an unparsable stored value is a typed error.
+#[test]
+fn join_tokens_follow_the_store_contract() {
+    let Some((server, params)) = server("join_tokens_follow_the_store_contract") else {
+        return;
+    };
+    let store = PostgresStore::connect(&params).unwrap();
+    let before = unix_now();
+    let created = store
+        .create_join_token(&JoinTokenRecord::new(token_hash(1), agent("a"), LATER))
+        .unwrap();
+    assert!(created.created_at() >= before);
+    assert_eq!(store.join_tokens().unwrap(), vec![created.clone()]);
+    assert_eq!(
+        store
+            .consume_join_token(&token_hash(1), unix_now())
+            .unwrap(),
+        created
+    );
+    let err = store.consume_join_token(&token_hash(1), 0).unwrap_err();
+    assert!(matches!(err, Error::JoinTokenNotFound), "{err:?}");
+
+    store
+        .create_join_token(&JoinTokenRecord::new(token_hash(2), agent("a"), 100))
+        .unwrap();
+    let err = store.consume_join_token(&token_hash(2), 100).unwrap_err();
+    assert!(
+        matches!(err, Error::JoinTokenExpired { expired_at: 100 }),
+        "{err:?}"
+    );
+    let err = store.consume_join_token(&token_hash(2), 0).unwrap_err();
+    assert!(matches!(err, Error::JoinTokenNotFound), "{err:?}");
+
+    let token = JoinTokenRecord::new(token_hash(0xab), agent("a"), 30);
+    store.create_join_token(&token).unwrap();
+    let err = store.create_join_token(&token).unwrap_err();
+    assert!(matches!(err, Error::DuplicateJoinToken), "{err:?}");
+    assert!(!format!("{err} {err:?}").contains("abab"), "{err}");
+    let err = store
+        .create_join_token(&JoinTokenRecord::new("AB".repeat(32), agent("a"), 30))
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+
+    for (n, expires_at) in [(0xf0, 10), (0x80, 20)] {
+        store
+            .create_join_token(&JoinTokenRecord::new(token_hash(n), agent("a"), expires_at))
+            .unwrap();
+    }
+    let order: Vec<u64> = store
+        .join_tokens()
+        .unwrap()
+        .iter()
+        .map(JoinTokenRecord::expires_at)
+        .collect();
+    assert_eq!(order, [30, 10, 20]);
+    assert_eq!(store.purge_expired_join_tokens(20).unwrap(), 2);
+    assert_eq!(store.purge_expired_join_tokens(20).unwrap(), 0);
+    assert_eq!(store.join_tokens().unwrap().len(), 1);
+
+    server.psql("spiffe", "UPDATE join_tokens SET agent_id = 'not an id'");
+    let err = store.join_tokens().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BadStoredValue {
+                record: "join token",
+                column: "agent_id",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!format!("{err} {err:?}").contains("abab"), "{err}");
+}
+
+/// Nodes as on SQLite: an upsert keeps `created_at` and the listing place and replaces the
+/// rest; get, list, evict; an unknown node is `NodeNotFound`.
+#[test]
+fn nodes_follow_the_store_contract() {
+    let Some((server, params)) = server("nodes_follow_the_store_contract") else {
+        return;
+    };
+    let store = PostgresStore::connect(&params).unwrap();
+    let before = unix_now();
+    let a = store
+        .upsert_node(
+            &NodeRecord::new(agent("a"), "join_token")
+                .with_selectors(["b:1", "a:1"])
+                .with_svid_serial("0a")
+                .with_svid_expires_at(LATER),
+        )
+        .unwrap();
+    assert!(a.created_at() >= before);
+    assert_eq!(a.updated_at(), a.created_at());
+    assert_eq!(a.selectors(), ["a:1", "b:1"]);
+    let b = store
+        .upsert_node(&NodeRecord::new(agent("b"), "x509pop"))
+        .unwrap();
+
+    server.psql(
+        "spiffe",
+        "UPDATE nodes SET created_at = 1000, updated_at = 1000 \
+         WHERE spiffe_id = 'spiffe://example.org/agent/a'",
+    );
+    let renewed = store
+        .upsert_node(
+            &NodeRecord::new(agent("a"), "x509pop")
+                .with_selectors(["x509pop:cn:a"])
+                .with_svid_serial("ff")
+                .with_svid_expires_at(LATER + 1),
+        )
+        .unwrap();
+    assert_eq!(renewed.created_at(), 1000);
+    assert!(renewed.updated_at() >= before);
+    assert_eq!(renewed.attestation(), "x509pop");
+    assert_eq!(renewed.selectors(), ["x509pop:cn:a"]);
+    assert_eq!(renewed.svid_serial(), "ff");
+    assert_eq!(renewed.svid_expires_at(), LATER + 1);
+    assert_eq!(store.node(&agent("a")).unwrap().as_ref(), Some(&renewed));
+    assert_eq!(store.node(&agent("c")).unwrap(), None);
+    assert_eq!(store.nodes().unwrap(), vec![renewed.clone(), b.clone()]);
+
+    assert_eq!(store.delete_node(&agent("a")).unwrap(), renewed);
+    let err = store.delete_node(&agent("a")).unwrap_err();
+    assert!(
+        matches!(&err, Error::NodeNotFound { spiffe_id } if *spiffe_id == agent("a")),
+        "{err:?}"
+    );
+    assert_eq!(store.nodes().unwrap(), vec![b]);
+
+    server.psql("spiffe", "UPDATE nodes SET selectors = '{}'");
+    let err = store.nodes().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BadStoredValue {
+                record: "node",
+                column: "selectors",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+/// Two replicas (two connections) race for each of 20 tokens: every token goes to exactly
+/// one of them (issue 15: several server replicas share one PostgreSQL).
+#[test]
+fn two_replicas_consume_a_join_token_exactly_once() {
+    let Some((_server, params)) = server("two_replicas_consume_a_join_token_exactly_once") else {
+        return;
+    };
+    const TOKENS: u8 = 20;
+    let setup = PostgresStore::connect(&params).unwrap();
+    for n in 0..TOKENS {
+        setup
+            .create_join_token(&JoinTokenRecord::new(token_hash(n), agent("a"), LATER))
+            .unwrap();
+    }
+    let barrier = Arc::new(Barrier::new(2));
+    let racers: Vec<_> = (0..2)
+        .map(|_| {
+            let store = PostgresStore::connect(&params).unwrap();
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                (0..TOKENS)
+                    .map(|n| {
+                        barrier.wait();
+                        match store.consume_join_token(&token_hash(n), 0) {
+                            Ok(_) => true,
+                            Err(Error::JoinTokenNotFound) => false,
+                            Err(other) => panic!("token {n}: {other:?}"),
+                        }
+                    })
+                    .collect::<Vec<bool>>()
+            })
+        })
+        .collect();
+    let wins: Vec<Vec<bool>> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+    for (n, (a, b)) in wins[0].iter().zip(&wins[1]).enumerate() {
+        assert!(a ^ b, "token {n}: {:?}", (a, b));
+    }
+    assert!(setup.join_tokens().unwrap().is_empty());
+}
+
+/// Migration 1 of the PostgreSQL schema exactly as released.
+const POSTGRES_SCHEMA_V1: &str = "CREATE TABLE entries (
+        seq BIGSERIAL PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        spiffe_id TEXT NOT NULL,
+        parent_id TEXT,
+        selectors TEXT NOT NULL,
+        x509_ttl BIGINT,
+        jwt_ttl BIGINT,
+        dns_names TEXT NOT NULL,
+        hint TEXT,
+        federates_with TEXT NOT NULL,
+        revision BIGINT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE UNIQUE INDEX entries_identity
+        ON entries (spiffe_id, coalesce(parent_id, ''), selectors);
+    CREATE TABLE ca_keys (
+        journal TEXT NOT NULL,
+        name TEXT NOT NULL,
+        pkcs8 BYTEA NOT NULL,
+        PRIMARY KEY (journal, name)
+    );
+    CREATE TABLE ca_state (
+        journal TEXT PRIMARY KEY,
+        document BYTEA NOT NULL
+    );";
+
+/// A database at schema 1 (what the previous version wrote) keeps its entries and gains the
+/// node tables when a replica of this version connects.
+#[test]
+fn a_schema_1_database_migrates_to_schema_2() {
+    let Some((server, params)) = server("a_schema_1_database_migrates_to_schema_2") else {
+        return;
+    };
+    server.psql(
+        "spiffe",
+        &format!(
+            "CREATE TABLE spiffekit_schema (version INTEGER NOT NULL); {POSTGRES_SCHEMA_V1}; \
+             INSERT INTO spiffekit_schema (version) VALUES (1); \
+             INSERT INTO entries (id, spiffe_id, parent_id, selectors, x509_ttl, jwt_ttl, \
+             dns_names, hint, federates_with, revision, created_at) VALUES \
+             ('00112233445566778899aabbccddeeff', 'spiffe://example.org/web', NULL, \
+             '[\"unix:uid:1000\"]', 3600, NULL, '[]', NULL, '[]', 3, 1700000000)"
+        ),
+    );
+    let store = PostgresStore::connect(&params).unwrap();
+    let entries = store.entries().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].spiffe_id().as_str(), "spiffe://example.org/web");
+    assert_eq!(entries[0].revision(), 3);
+    store
+        .create_join_token(&JoinTokenRecord::new(token_hash(1), agent("a"), LATER))
+        .unwrap();
+    store
+        .upsert_node(&NodeRecord::new(agent("a"), "join_token"))
+        .unwrap();
+    let version = server.psql("spiffe", "SELECT max(version) FROM spiffekit_schema");
+    assert_eq!(version.trim(), "2");
+    assert_eq!(PostgresStore::SCHEMA_VERSION, 2);
+    // A second replica finds it migrated.
+    let again = PostgresStore::connect(&params).unwrap();
+    assert_eq!(again.nodes().unwrap().len(), 1);
+    let versions = server.psql("spiffe", "SELECT count(*) FROM spiffekit_schema");
+    assert_eq!(versions.trim(), "2");
 }

@@ -254,6 +254,33 @@ impl SpiffeTls {
         Ok(SpiffeServerConfig::new(config, builder, Some(verifier)))
     }
 
+    /// As [`mtls_server`](Self::mtls_server), but a client without a certificate completes the
+    /// handshake too, with no peer identity (see
+    /// [`SpiffeClientVerifier::allow_unauthenticated`]): for a service with one call that
+    /// gives clients their identity and others that require it.
+    ///
+    /// # Errors
+    /// As [`mtls_client`](Self::mtls_client).
+    pub fn mtls_server_allowing_anonymous(
+        &self,
+        svids: Arc<dyn X509SvidSource>,
+        bundles: Arc<dyn X509BundleSource>,
+        authorizer: impl Authorizer + 'static,
+    ) -> Result<SpiffeServerConfig, Error> {
+        let verifier = Arc::new(
+            self.client_verifier(bundles, authorizer)
+                .allow_unauthenticated(),
+        );
+        let resolver = SvidResolver::new(svids);
+        let builder = self.server_builder()?;
+        let mut config = builder
+            .clone()
+            .with_client_cert_verifier(verifier.clone())
+            .with_cert_resolver(Arc::new(resolver));
+        self.finish_server(&mut config);
+        Ok(SpiffeServerConfig::new(config, builder, Some(verifier)))
+    }
+
     /// A server that presents its SVID and does not ask clients for a certificate.
     ///
     /// # Errors

@@ -244,6 +244,8 @@ impl ServerCertVerifier for SpiffeServerVerifier {
 /// ```
 pub struct SpiffeClientVerifier {
     inner: PeerVerifier,
+    /// Whether a client without a certificate completes the handshake (with no identity).
+    optional: bool,
 }
 
 impl SpiffeClientVerifier {
@@ -255,7 +257,18 @@ impl SpiffeClientVerifier {
     ) -> Self {
         Self {
             inner: PeerVerifier::new(bundles, Arc::new(authorizer), crypto, Usage::ClientAuth),
+            optional: false,
         }
+    }
+
+    /// Lets clients without a certificate complete the handshake; they have no
+    /// [`PeerIdentity`](crate::PeerIdentity), so the application must refuse whatever needs
+    /// one. A client that sends a certificate is still verified and refused if it fails. For
+    /// services where one call bootstraps the identity the others need (node attestation).
+    #[must_use]
+    pub fn allow_unauthenticated(mut self) -> Self {
+        self.optional = true;
+        self
     }
 
     /// Remembers up to `capacity` chain verification results; see
@@ -305,7 +318,7 @@ impl ClientCertVerifier for SpiffeClientVerifier {
     }
 
     fn client_auth_mandatory(&self) -> bool {
-        true
+        !self.optional
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {

@@ -870,3 +870,55 @@ fn rejects_overlong_chains_up_front() {
         assert!(error.contains("ChainTooLong"), "{error}");
     }
 }
+
+/// `mtls_server_allowing_anonymous`: a client without a certificate completes the handshake
+/// with no identity; one with a certificate is still verified (an unknown CA is refused) and
+/// authorized.
+#[test]
+fn anonymous_clients_pass_only_where_allowed_and_never_with_a_bad_certificate() {
+    for (name, provider) in providers() {
+        let tls = SpiffeTls::new(provider.clone());
+        let allowing = Arc::new(
+            tls.mtls_server_allowing_anonymous(
+                Arc::new(WORLD.a_web.clone()),
+                both_bundles(),
+                IdMatcher::pattern("spiffe://a.example/*").unwrap(),
+            )
+            .unwrap(),
+        );
+        let anonymous = Arc::new(
+            tls.tls_client(
+                both_bundles(),
+                IdMatcher::exact(id("spiffe://a.example/web")),
+            )
+            .unwrap(),
+        );
+        let (_, s) = handshake(&anonymous, &allowing).expect(name);
+        assert!(
+            s.peer().is_err(),
+            "{name}: an anonymous client has no identity"
+        );
+
+        let (_, s) = handshake(
+            &client(&tls, WORLD.a_api.clone(), both_bundles()),
+            &allowing,
+        )
+        .expect(name);
+        assert_eq!(s.peer().unwrap().spiffe_id(), &id("spiffe://a.example/api"));
+
+        let stranger = ca::TestCa::new("a.example").x509_svid("/api");
+        let refused = handshake(&client(&tls, Arc::new(stranger), both_bundles()), &allowing);
+        assert!(
+            refused.is_err(),
+            "{name}: a certificate from an unknown CA passed"
+        );
+
+        // The plain mTLS server still refuses anonymous clients.
+        let strict = server(
+            &tls,
+            both_bundles(),
+            IdMatcher::pattern("spiffe://a.example/*").unwrap(),
+        );
+        assert!(handshake(&anonymous, &strict).is_err(), "{name}");
+    }
+}

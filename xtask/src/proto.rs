@@ -1,9 +1,10 @@
 //! `gen-proto`: Rust code for the workspace's protos, without a system `protoc`.
 //!
 //! protox (a pure-Rust protobuf compiler) turns each proto ([`TARGETS`]: the Workload API's
-//! `workload-api/proto/workload.proto`, the agent's `agent/proto/admin.proto`) into a file
-//! descriptor set, and tonic-prost-build generates the prost messages plus the tonic client and
-//! server from it. The results are checked in, so building needs neither protoc nor a build
+//! `workload-api/proto/workload.proto`, the agent's `agent/proto/admin.proto`, the node API's
+//! `node-api/proto/node.proto`, the server's `server/proto/admin.proto`) into a file
+//! descriptor set, and tonic-prost-build generates the prost messages plus the tonic client
+//! and server from it. The results are checked in, so building needs neither protoc nor a build
 //! script. The Workload API's server half is wrapped in `#[cfg(feature = "server")]`.
 
 use std::path::{Path, PathBuf};
@@ -45,6 +46,20 @@ pub(crate) const TARGETS: &[Target] = &[
         generated: "agent/src/admin/proto/admin.rs",
         configure: |builder| builder,
         out_file: "spiffekit.agent.admin.v1.rs",
+    },
+    Target {
+        proto: "node-api/proto/node.proto",
+        generated: "node-api/src/proto/node.rs",
+        // The join token is a secret: its redacted `Debug` lives in proto.rs.
+        configure: |builder| builder.skip_debug([".spiffekit.node.v1.JoinToken"]),
+        out_file: "spiffekit.node.v1.rs",
+    },
+    Target {
+        proto: "server/proto/admin.proto",
+        generated: "server/src/admin/proto/admin.rs",
+        // The join token is a secret: its redacted `Debug` lives in proto.rs.
+        configure: |builder| builder.skip_debug([".spiffekit.server.admin.v1.JoinToken"]),
+        out_file: "spiffekit.server.admin.v1.rs",
     },
 ];
 

@@ -57,8 +57,13 @@ impl AdminService {
         }
     }
 
-    fn ca(&self) -> CertificateAuthority {
-        self.agent.ca.clone()
+    /// The agent's own CA; an agent in upstream mode has none (its server holds the keys).
+    fn ca(&self) -> Result<CertificateAuthority, Status> {
+        self.agent.issuer.ca().cloned().ok_or_else(|| {
+            Status::failed_precondition(
+                "this agent takes its identities from a server: manage the CA on the server",
+            )
+        })
     }
 
     /// Runs a CA operation on a blocking thread, then lists the authorities.
@@ -68,24 +73,24 @@ impl AdminService {
         + Send
         + 'static,
     ) -> Result<Response<proto::Authorities>, Status> {
-        let ca = self.ca();
+        let ca = self.ca()?;
         tokio::task::spawn_blocking(move || operation(&ca, SystemTime::now()))
             .await
             .map_err(|_| Status::internal("the CA operation did not complete"))?
             .map_err(ca_status)?;
-        Ok(Response::new(self.authorities()))
+        Ok(Response::new(self.authorities()?))
     }
 
-    fn authorities(&self) -> proto::Authorities {
-        let snapshot = self.agent.ca.snapshot();
-        proto::Authorities {
+    fn authorities(&self) -> Result<proto::Authorities, Status> {
+        let snapshot = self.ca()?.snapshot();
+        Ok(proto::Authorities {
             authorities: snapshot
                 .authorities()
                 .iter()
                 .map(authority_to_proto)
                 .collect(),
             bundle_sequence: snapshot.sequence(),
-        }
+        })
     }
 }
 
@@ -211,7 +216,7 @@ impl AgentAdmin for AdminService {
         request: Request<proto::GetBundleRequest>,
     ) -> Result<Response<proto::Bundle>, Status> {
         self.authorize(&request)?;
-        let bundle = self.agent.ca.bundle();
+        let bundle = self.agent.issuer.bundle();
         Ok(Response::new(proto::Bundle {
             trust_domain: bundle.trust_domain().to_string(),
             json: bundle.to_json(),
@@ -224,7 +229,7 @@ impl AgentAdmin for AdminService {
         request: Request<proto::ListAuthoritiesRequest>,
     ) -> Result<Response<proto::Authorities>, Status> {
         self.authorize(&request)?;
-        Ok(Response::new(self.authorities()))
+        Ok(Response::new(self.authorities()?))
     }
 
     async fn rotate_authorities(

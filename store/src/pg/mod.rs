@@ -3,6 +3,7 @@
 
 mod connection;
 mod journal;
+mod nodes;
 mod schema;
 
 use std::sync::Arc;
@@ -10,18 +11,20 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use postgres::error::SqlState;
 use postgres::{Config, Row, Transaction};
+use spiffe_id::SpiffeId;
 
 pub use journal::PostgresCaJournal;
 
 use crate::entry::EntryRecord;
 use crate::entry_id::EntryId;
 use crate::error::Error;
+use crate::node::{self, JoinTokenRecord, NodeRecord};
 use crate::row::{COLUMNS, Columns, RawEntry, decode};
 use crate::store::Store;
 use connection::Connection;
 
-/// Registration entries and CA journals in a PostgreSQL database, shared by every replica
-/// connected to it.
+/// Registration entries, CA journals, join tokens and attested nodes in a PostgreSQL
+/// database, shared by every replica connected to it.
 ///
 /// Connecting runs the migrations this build knows (under an advisory lock, so replicas
 /// starting together migrate once) and refuses a database migrated by a newer version
@@ -77,7 +80,11 @@ impl PostgresStore {
     }
 
     /// The newest schema version this build writes.
-    pub const SCHEMA_VERSION: u32 = 1;
+    #[expect(
+        clippy::as_conversions,
+        reason = "a small positive i32 constant; a const context has no try_from"
+    )]
+    pub const SCHEMA_VERSION: u32 = schema::SCHEMA_VERSION as u32;
 
     /// The CA journal `name` in this database, as a concrete type.
     ///
@@ -127,6 +134,7 @@ fn from_row(row: &Row) -> Result<EntryRecord, Error> {
     let get_err = |column: &'static str| {
         let id = id.clone();
         move |e: postgres::Error| Error::BadStoredValue {
+            record: "entry",
             id: id.clone(),
             column,
             reason: e.to_string(),
@@ -335,5 +343,46 @@ impl Store for PostgresStore {
 
     fn ca_journal(&self, name: &str) -> Result<Arc<dyn ca::KeyStore>, Error> {
         Ok(Arc::new(self.journal(name)?))
+    }
+
+    fn create_join_token(&self, token: &JoinTokenRecord) -> Result<JoinTokenRecord, Error> {
+        let created_at = now_secs();
+        let token = token.clone();
+        self.write(move |tx, target| nodes::create_join_token(tx, target, &token, created_at))
+    }
+
+    fn consume_join_token(&self, token_hash: &str, now: u64) -> Result<JoinTokenRecord, Error> {
+        let token_hash = token_hash.to_owned();
+        let taken =
+            self.write(move |tx, target| nodes::take_join_token(tx, target, &token_hash))?;
+        node::consumed(taken, now)
+    }
+
+    fn join_tokens(&self) -> Result<Vec<JoinTokenRecord>, Error> {
+        self.write(nodes::join_tokens)
+    }
+
+    fn purge_expired_join_tokens(&self, now: u64) -> Result<usize, Error> {
+        self.write(move |tx, target| nodes::purge_expired_join_tokens(tx, target, now))
+    }
+
+    fn upsert_node(&self, node: &NodeRecord) -> Result<NodeRecord, Error> {
+        let now = now_secs();
+        let node = node.clone();
+        self.write(move |tx, target| nodes::upsert_node(tx, target, &node, now))
+    }
+
+    fn node(&self, spiffe_id: &SpiffeId) -> Result<Option<NodeRecord>, Error> {
+        let spiffe_id = spiffe_id.clone();
+        self.write(move |tx, target| nodes::node(tx, target, &spiffe_id))
+    }
+
+    fn nodes(&self) -> Result<Vec<NodeRecord>, Error> {
+        self.write(nodes::nodes)
+    }
+
+    fn delete_node(&self, spiffe_id: &SpiffeId) -> Result<NodeRecord, Error> {
+        let spiffe_id = spiffe_id.clone();
+        self.write(move |tx, target| nodes::delete_node(tx, target, &spiffe_id))
     }
 }

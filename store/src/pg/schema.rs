@@ -36,10 +36,37 @@ const MIGRATIONS: &[&str] = &[
         journal TEXT PRIMARY KEY,
         document BYTEA NOT NULL
     );",
+    // 2: fleet-server state, as in the SQLite schema: pending join tokens (only the SHA-256
+    // of each token, as lowercase hex; consumed by one `DELETE ... RETURNING`) and attested
+    // nodes (`seq` keeps first-attestation order through upserts).
+    "CREATE TABLE join_tokens (
+        seq BIGSERIAL PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        agent_id TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE nodes (
+        seq BIGSERIAL PRIMARY KEY,
+        spiffe_id TEXT NOT NULL UNIQUE,
+        attestation TEXT NOT NULL,
+        selectors TEXT NOT NULL,
+        svid_serial TEXT NOT NULL,
+        svid_expires_at BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );",
 ];
 
 /// The newest schema version this build knows.
-pub(crate) const SCHEMA_VERSION: i32 = 1;
+pub(crate) const SCHEMA_VERSION: i32 = 2;
+
+// One migration per version, checked at compile time.
+#[expect(
+    clippy::as_conversions,
+    reason = "a small positive i32 to usize widens on every supported target"
+)]
+const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);
 
 /// The advisory lock key the migration holds (any constant; "spfk").
 const MIGRATION_LOCK: i64 = 0x7370_666b;

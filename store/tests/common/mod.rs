@@ -44,3 +44,37 @@ pub(crate) fn files_in(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Migration 1 of the SQLite schema exactly as released (schema version 1), to build the
+/// files an older version wrote.
+pub(crate) const SQLITE_SCHEMA_V1: &str = "CREATE TABLE entries (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        spiffe_id TEXT NOT NULL,
+        parent_id TEXT,
+        selectors TEXT NOT NULL,
+        x509_ttl INTEGER,
+        jwt_ttl INTEGER,
+        dns_names TEXT NOT NULL,
+        hint TEXT,
+        federates_with TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE UNIQUE INDEX entries_identity
+        ON entries (spiffe_id, coalesce(parent_id, ''), selectors);
+    CREATE TABLE ca_keys (
+        journal TEXT NOT NULL,
+        name TEXT NOT NULL,
+        pkcs8 BLOB NOT NULL,
+        PRIMARY KEY (journal, name)
+    ) STRICT;
+    CREATE TABLE ca_state (
+        journal TEXT PRIMARY KEY NOT NULL,
+        document BLOB NOT NULL
+    ) STRICT;";
+
+/// A lowercase hex SHA-256-shaped token hash: the byte `n` 32 times.
+pub(crate) fn token_hash(n: u8) -> String {
+    format!("{n:02x}").repeat(32)
+}

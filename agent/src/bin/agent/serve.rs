@@ -8,7 +8,11 @@ use std::time::{Duration, SystemTime};
 
 use std::sync::Arc;
 
-use agent::{Agent, AgentConfig};
+use agent::node_api::x509pop::NodeCredential;
+use agent::node_api::{Attestation, NodeClient, NodeClientConfig};
+use agent::{
+    Agent, AgentBuilder, AgentConfig, NodeAttestationConfig, UpstreamConfig, UpstreamFileConfig,
+};
 use ca::CertificateAuthority;
 use store::{SqliteStore, Store};
 use tokio::runtime::Runtime;
@@ -50,16 +54,25 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         .socket
         .or_else(|| config.socket_path.clone())
         .ok_or("no socket path: set socket_path in the config or pass --socket")?;
-    // The store is opened (and checked: schema, integrity) before anything else, and the CA
-    // is built on its journal; both block, so they run off the async threads.
-    let (ca, store) = {
-        let config = config.clone();
-        tokio::task::spawn_blocking(move || open_store_and_ca(&config))
-            .await?
-            .map_err(|e| -> Box<dyn std::error::Error> { e })?
+    let mut builder = match &config.upstream {
+        Some(upstream) => upstream_builder(&config, upstream)?,
+        None => {
+            // The store is opened (and checked: schema, integrity) before anything else, and
+            // the CA is built on its journal; both block, so they run off the async threads.
+            let (ca, store) = {
+                let config = config.clone();
+                tokio::task::spawn_blocking(move || open_store_and_ca(&config))
+                    .await?
+                    .map_err(|e| -> Box<dyn std::error::Error> { e })?
+            };
+            let builder = Agent::builder(ca).drive_ca_rotation(Duration::from_secs(10));
+            match store {
+                Some(store) => builder.store(store),
+                None => builder,
+            }
+        }
     };
-    let mut builder = Agent::builder(ca)
-        .drive_ca_rotation(Duration::from_secs(10))
+    builder = builder
         .x509_svid_ttl(config.x509_svid_ttl)
         .jwt_svid_ttl(config.jwt_svid_ttl)
         .max_streams_per_connection(config.max_streams_per_connection)
@@ -74,9 +87,6 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(addr) = config.tcp_address {
         builder = builder.tcp(addr);
-    }
-    if let Some(store) = store {
-        builder = builder.store(store);
     }
     if let Some(admin) = &config.admin_socket_path {
         builder = builder.admin_socket(admin);
@@ -152,6 +162,54 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     handle.shutdown().await?;
     Ok(())
+}
+
+/// An agent in upstream mode: the node API client, with the node's attestation.
+fn upstream_builder(
+    config: &AgentConfig,
+    upstream: &UpstreamFileConfig,
+) -> Result<AgentBuilder, Box<dyn std::error::Error>> {
+    let path = &upstream.bootstrap_bundle_path;
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("upstream.bootstrap_bundle_path {}: {e}", path.display()))?;
+    let bundle = trust_bundle::X509Bundle::from_pem(config.trust_domain.clone(), &pem)
+        .map_err(|e| format!("upstream.bootstrap_bundle_path {}: {e}", path.display()))?;
+    let crypto = svid::Crypto::default();
+    let client = NodeClient::new(NodeClientConfig::new(
+        upstream.servers.clone(),
+        bundle,
+        crypto.clone(),
+    ))?;
+    let attestation = match &upstream.attestation {
+        NodeAttestationConfig::JoinTokenEnv(variable) => {
+            let token = std::env::var(variable)
+                .map_err(|_| format!("the join token: set {variable} (upstream.join_token_env)"))?;
+            Attestation::join_token(token.trim())
+        }
+        NodeAttestationConfig::JoinTokenFile(file) => {
+            let token = std::fs::read_to_string(file)
+                .map_err(|e| format!("upstream.join_token_file {}: {e}", file.display()))?;
+            Attestation::join_token(token.trim())
+        }
+        NodeAttestationConfig::X509pop {
+            cert_path,
+            key_path,
+        } => {
+            let read = |path: &std::path::Path| {
+                std::fs::read(path).map_err(|e| format!("x509pop {}: {e}", path.display()))
+            };
+            Attestation::X509pop(NodeCredential::from_pem(
+                &read(cert_path)?,
+                &read(key_path)?,
+                &crypto,
+            )?)
+        }
+        _ => return Err("unsupported node attestation".into()),
+    };
+    tracing::info!(servers = ?upstream.servers, method = attestation.kind(), "upstream mode");
+    Ok(Agent::upstream_builder(
+        UpstreamConfig::new(client, attestation).with_sync_interval(upstream.sync_interval),
+    ))
 }
 
 /// The CA and, when persistence is on, the store it resumed from.

@@ -1,0 +1,86 @@
+//! Starting upstream mode (attest, first sync) and turning the server's entries into
+//! registration entries. The task that keeps syncing is `upstream_sync` (it drives the
+//! agent's core, which this module sits below).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Upstream, UpstreamConfig};
+use crate::entry::RegistrationEntry;
+use crate::entry_id::EntryId;
+use crate::error::Error;
+use crate::selector::Selector;
+use node_api::proto;
+use spiffe_id::{SpiffeId, TrustDomain};
+
+/// A server entry as the agent serves it: its server ID and revision, and the entry.
+pub(crate) struct Synced {
+    pub(crate) upstream_id: String,
+    pub(crate) revision: u64,
+    pub(crate) entry: RegistrationEntry,
+}
+
+/// What the sync task knows was registered: server entry ID -> (local ID, revision).
+pub(crate) type Known = HashMap<String, (EntryId, u64)>;
+
+/// Attests (unless the client already holds an agent SVID) and runs the first sync.
+pub(crate) async fn start(config: UpstreamConfig) -> Result<(Arc<Upstream>, Vec<Synced>), Error> {
+    let client = config.client.clone();
+    if client.agent_svid().is_none() {
+        let attested = client
+            .attest(config.attestation.clone())
+            .await
+            .map_err(Error::UpstreamStart)?;
+        tracing::info!(agent = %attested.svid.spiffe_id(), method = config.attestation.kind(), "node attested");
+    }
+    let sync = client.sync().await.map_err(Error::UpstreamStart)?;
+    let trust_domain = sync.bundle.trust_domain().clone();
+    let entries = convert(&sync.entries, &trust_domain);
+    let upstream = Arc::new(Upstream::new(config, sync.bundle));
+    upstream.record(Ok(()));
+    crate::metrics::upstream_connected(true);
+    Ok((upstream, entries))
+}
+
+/// The server's entries as registration entries; one the agent cannot serve is skipped (and
+/// logged), not fatal.
+pub(crate) fn convert(entries: &[proto::Entry], trust_domain: &TrustDomain) -> Vec<Synced> {
+    entries
+        .iter()
+        .filter_map(|message| match entry_of(message) {
+            Ok(entry) if entry.check(trust_domain).is_ok() => Some(Synced {
+                upstream_id: message.id.clone(),
+                revision: message.revision,
+                entry,
+            }),
+            Ok(_) | Err(_) => {
+                tracing::warn!(entry = %message.id, spiffe_id = %message.spiffe_id, "skipping a server entry this agent cannot serve");
+                None
+            }
+        })
+        .collect()
+}
+
+fn entry_of(message: &proto::Entry) -> Result<RegistrationEntry, String> {
+    let id: SpiffeId = message.spiffe_id.parse().map_err(|e| format!("{e}"))?;
+    let mut entry = RegistrationEntry::new(id).with_upstream_id(&message.id);
+    for selector in &message.selectors {
+        let selector: Selector = selector.parse().map_err(|e| format!("{e}"))?;
+        entry = entry.with_selector(selector);
+    }
+    if message.x509_ttl_seconds > 0 {
+        entry = entry.with_x509_ttl(Duration::from_secs(message.x509_ttl_seconds));
+    }
+    if message.jwt_ttl_seconds > 0 {
+        entry = entry.with_jwt_ttl(Duration::from_secs(message.jwt_ttl_seconds));
+    }
+    for name in &message.dns_names {
+        entry = entry.with_dns_name(name.clone());
+    }
+    entry = entry.with_hint(message.hint.clone());
+    for domain in &message.federates_with {
+        entry = entry.with_federates_with(domain.parse().map_err(|e| format!("{e}"))?);
+    }
+    Ok(entry)
+}

@@ -1,0 +1,66 @@
+//! A SPIFFE fleet server: one trust domain across many machines.
+//!
+//! The server holds the trust domain's CA (`ca`, with any key manager and upstream) and the
+//! registration entries (`store`: SQLite embedded, PostgreSQL shared). Node agents on each
+//! machine attest to it, receive an **agent SVID** (`spiffe://<td>/agent/...`), and through the
+//! node API (`node-api`, gRPC over mTLS with that SVID):
+//!
+//! - sync the entries parented to their node (and, transitively, to those entries),
+//! - send CSRs for their workloads' X509-SVIDs (workload keys never leave the node),
+//! - ask for JWT-SVIDs.
+//!
+//! The server signs only SPIFFE IDs that an entry authorises for the calling node: a
+//! compromised node cannot obtain any other identity; each refusal is logged on the
+//! `spiffekit_server::audit` target.
+//!
+//! Node attestation ([`NodeAttestor`]): [`JoinTokenAttestor`] (single-use tokens with a TTL,
+//! only their hash stored, consumed atomically) and [`X509popAttestor`] (proof of possession
+//! of a key certified by an organisation's CA; the agent ID comes from the certificate by a
+//! template). Evicting a node ([`Server::evict`]) refuses its agent from its next call.
+//!
+//! Limits: SVID requests per node ([`RateLimit`]), batch size, message size (4 MiB), CSR size
+//! (8 KiB), agent clock skew at attestation (5 min by default).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! let store: Arc<dyn store::Store> = Arc::new(store::SqliteStore::open("/var/lib/spiffe/server.db")?);
+//! let ca = ca::CertificateAuthority::builder("example.org".parse()?)
+//!     .key_store(store.ca_journal("server")?)
+//!     .build(std::time::SystemTime::now())?;
+//! let server = server::Server::builder(ca, Arc::clone(&store))
+//!     .serve("0.0.0.0:8081".parse()?)
+//!     .await?;
+//! let token = server.create_join_token(Duration::from_secs(600), None).await?;
+//! println!("join token for {}: {}", token.agent_id, token.token.as_str());
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod attest;
+mod config;
+mod entries;
+mod error;
+mod identity;
+mod node_service;
+mod ops;
+mod rate_limit;
+mod server;
+mod settings;
+
+pub use attest::{
+    AttestedNode, JoinTokenAttestor, NewJoinToken, NodeAttestor, Step, X509popAttestor,
+    X509popConfig,
+};
+pub use config::{
+    ConfigError, ServerConfig, StoreConfig, UpstreamDiskConfig, X509popFileConfig, parse_duration,
+};
+pub use entries::MAX_ENTRIES_PER_NODE;
+pub use error::{AttestError, Error};
+pub use rate_limit::RateLimit;
+pub use server::{Server, ServerBuilder};
