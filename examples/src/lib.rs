@@ -1,1 +1,1 @@
-//! Runnable examples on the in-process CA and agent
+//! Runnable examples on the in-process CA and agent, and on a fleet server with node agents

@@ -1,13 +1,11 @@
 //! The server's own TLS identity (`spiffe://<td>/server`, minted by its CA and replaced at half
-//! its lifetime) and the bundle that verifies agents (the CA's current one).
+//! its lifetime).
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use ca::{CertificateAuthority, X509SvidRequest};
-use spiffe_id::TrustDomain;
 use svid::{X509Svid, X509SvidSource};
-use trust_bundle::{X509Bundle, X509BundleSource};
 
 /// The server SVID's lifetime.
 pub(crate) const SERVER_SVID_TTL: Duration = Duration::from_secs(3600);
@@ -55,18 +53,5 @@ impl X509SvidSource for ServerSvid {
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         ))
-    }
-}
-
-/// The CA's current X.509 authorities, for verifying agent SVIDs.
-pub(crate) struct CaBundle(pub(crate) CertificateAuthority);
-
-impl X509BundleSource for CaBundle {
-    fn x509_bundle(&self, trust_domain: &TrustDomain) -> Option<Arc<X509Bundle>> {
-        (trust_domain == self.0.trust_domain()).then(|| Arc::clone(self.0.bundle().x509_bundle()))
-    }
-
-    fn generation(&self) -> u64 {
-        self.0.bundle().x509_bundle().generation()
     }
 }

@@ -43,6 +43,7 @@
 
 pub mod admin;
 pub mod attest;
+mod bundle;
 mod config;
 mod entries;
 mod error;
@@ -63,4 +64,4 @@ pub use config::{
 pub use entries::MAX_ENTRIES_PER_NODE;
 pub use error::{AttestError, Error};
 pub use rate_limit::RateLimit;
-pub use server::{Server, ServerBuilder};
+pub use server::{DEFAULT_REPLICA, Server, ServerBuilder};

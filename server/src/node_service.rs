@@ -14,6 +14,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::attest::{self, NodeAttestor, Step};
+use crate::bundle::MergedBundle;
 use crate::entries::EntryIndex;
 use crate::error::AttestError;
 use crate::rate_limit::Limiter;
@@ -34,6 +35,12 @@ pub(crate) struct Shared {
     pub(crate) limiter: Limiter,
     /// Whether the last read of the entries from the store succeeded.
     pub(crate) store_ok: std::sync::atomic::AtomicBool,
+    /// This replica's name: its bundle is published under it.
+    pub(crate) replica: String,
+    /// What is served: the own CA's bundle merged with the other replicas'.
+    pub(crate) bundle: Arc<MergedBundle>,
+    /// The own bundle last written to the store.
+    pub(crate) last_published: std::sync::Mutex<Option<String>>,
 }
 
 /// The gRPC service.
@@ -100,12 +107,34 @@ impl Shared {
         }
     }
 
-    /// Reloads the entries, recording whether the store answered (blocking).
+    /// Reloads the entries and the other replicas' bundles, publishing the own bundle when it
+    /// changed; records whether the store answered (blocking).
     pub(crate) fn refresh_entries(&self) -> Result<usize, store::Error> {
-        let result = self.entries.refresh(&*self.store);
+        let result = self
+            .refresh_bundle()
+            .and_then(|()| self.entries.refresh(&*self.store));
         self.store_ok
             .store(result.is_ok(), std::sync::atomic::Ordering::Relaxed);
         result
+    }
+
+    /// Publishes the own CA's bundle (when it changed) and merges every replica's (blocking).
+    fn refresh_bundle(&self) -> Result<(), store::Error> {
+        let own = self.ca.bundle();
+        let json = own.to_json();
+        {
+            let mut last = self
+                .last_published
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.as_deref() != Some(json.as_str()) {
+                self.store.publish_bundle(&self.replica, &json)?;
+                *last = Some(json);
+            }
+        }
+        let published = self.store.published_bundles()?;
+        self.bundle.update(&own, &self.replica, &published);
+        Ok(())
     }
 
     /// The calling node's agent ID, if it presented an agent SVID and is attested (not
@@ -162,7 +191,7 @@ impl Shared {
             spiffe_id: node.spiffe_id.to_string(),
             chain: chain.iter().map(|c| c.as_ref().to_vec()).collect(),
             expires_at,
-            bundle_json: self.ca.bundle().to_json(),
+            bundle_json: self.bundle.get().to_json(),
         })
     }
 
@@ -366,7 +395,7 @@ impl Node for NodeService {
     ) -> Result<Response<proto::SyncEntriesResponse>, Status> {
         let node = self.0.caller(&request).await?;
         let entries = self.0.entries.for_node(&node);
-        let bundle = self.0.ca.bundle();
+        let bundle = self.0.bundle.get();
         Ok(Response::new(proto::SyncEntriesResponse {
             entries: entries.iter().map(|e| entry_to_proto(e)).collect(),
             bundle_json: bundle.to_json(),

@@ -18,12 +18,16 @@ use tokio::task::JoinHandle;
 
 use crate::admin;
 use crate::attest::{self, NodeAttestor};
+use crate::bundle::MergedBundle;
 use crate::entries::EntryIndex;
 use crate::error::Error;
-use crate::identity::{CaBundle, SERVER_SVID_TTL, ServerSvid};
+use crate::identity::{SERVER_SVID_TTL, ServerSvid};
 use crate::node_service::{NodeService, Shared};
 use crate::rate_limit::{Limiter, RateLimit};
 use crate::settings::Settings;
+
+/// A replica's name unless [`ServerBuilder::replica_name`] sets one.
+pub const DEFAULT_REPLICA: &str = "server";
 
 /// How often the CA's key lifecycle runs.
 const CA_LIFECYCLE_INTERVAL: Duration = Duration::from_secs(30);
@@ -38,6 +42,7 @@ pub struct ServerBuilder {
     crypto: svid::Crypto,
     admin_socket: Option<PathBuf>,
     admin_allowed_uids: Option<Vec<u32>>,
+    replica: String,
 }
 
 impl core::fmt::Debug for ServerBuilder {
@@ -63,7 +68,16 @@ impl ServerBuilder {
             crypto: svid::Crypto::default(),
             admin_socket: None,
             admin_allowed_uids: None,
+            replica: DEFAULT_REPLICA.to_owned(),
         }
+    }
+
+    /// This replica's name (default `server`): the name its bundle is published under in the
+    /// store, which every replica merges into the bundle it serves. Replicas sharing a store
+    /// need different names (use the CA journal's name).
+    pub fn replica_name(mut self, name: impl Into<String>) -> Self {
+        self.replica = name.into();
+        self
     }
 
     /// Serves the [admin API](crate::admin) on a Unix socket at `path` (mode 0600), for root
@@ -146,8 +160,9 @@ impl ServerBuilder {
         );
         let tls = SpiffeTls::new(self.crypto.clone()).with_alpn_protocols([b"h2".to_vec()]);
         let svids: Arc<dyn svid::X509SvidSource> = svid.clone();
-        let config =
-            tls.mtls_server_allowing_anonymous(svids, Arc::new(CaBundle(self.ca.clone())), agents)?;
+        let bundle = Arc::new(MergedBundle::new(self.ca.bundle()));
+        let bundles: Arc<dyn trust_bundle::X509BundleSource> = bundle.clone();
+        let config = tls.mtls_server_allowing_anonymous(svids, bundles, agents)?;
         let shared = Arc::new(Shared {
             ca: self.ca,
             store: Arc::clone(&self.store),
@@ -156,6 +171,9 @@ impl ServerBuilder {
             limiter: Limiter::new(self.settings.rate_limit),
             settings: self.settings,
             store_ok: std::sync::atomic::AtomicBool::new(false),
+            replica: self.replica,
+            bundle,
+            last_published: std::sync::Mutex::new(None),
         });
         let index = Arc::clone(&shared);
         tokio::task::spawn_blocking(move || index.refresh_entries())

@@ -11,109 +11,14 @@
     reason = "test code"
 )]
 
-use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-use serde_json::Value;
-use workload_client::{Client, Endpoint};
+use common::processes::{
+    Process, admin, agent_binary, eventually_served, pem, served, server_binary, start_server,
+    write,
+};
 
 mod common;
-
-/// A child process killed (and reaped) when the test ends, even on failure.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Process {
-    /// Sends SIGTERM and expects a clean exit.
-    fn terminate(mut self) {
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.0.id()).unwrap());
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-        let status = self.0.wait().unwrap();
-        assert!(status.success(), "exited with {status}");
-    }
-}
-
-fn server_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_server"))
-}
-
-/// The `agent` binary, built next to this crate's binary (cargo builds only this package's
-/// binaries for its tests).
-fn agent_binary() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "spiffekit-agent",
-            "--bin",
-            "agent",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "building the agent binary failed");
-    server_binary().with_file_name("agent")
-}
-
-/// Runs `server <args>` against the config and returns its JSON output.
-fn admin(config: &Path, args: &[&str]) -> Value {
-    let output = Command::new(server_binary())
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "server {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-}
-
-async fn served(socket: &Path) -> Vec<String> {
-    let client = Client::builder(Endpoint::unix(socket).unwrap())
-        .timeout(Duration::from_secs(3))
-        .connect_lazy()
-        .unwrap();
-    match client.fetch_x509_context().await {
-        Ok(context) => context
-            .svids()
-            .iter()
-            .map(|s| s.spiffe_id().to_string())
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
-async fn eventually_served(socket: &Path, expected: &[&str]) {
-    let mut last = Vec::new();
-    for _ in 0..300 {
-        last = served(socket).await;
-        last.sort();
-        let mut want: Vec<String> = expected.iter().map(|s| (*s).to_owned()).collect();
-        want.sort();
-        if last == want {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("expected {expected:?}, got {last:?}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_and_two_upstream_agents_through_their_binaries() {
@@ -136,26 +41,7 @@ async fn a_server_and_two_upstream_agents_through_their_binaries() {
          admin_socket_path = \"admin.sock\"\nentry_refresh_interval = \"1s\"\n\
          [x509pop]\nroots_path = \"machine-ca.pem\"\ntemplate = \"/agent/x509pop/{subject_cn}\"\n",
     );
-    let mut server = Command::new(server_binary())
-        .arg("--config")
-        .arg(&server_config)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = server.stderr.take().unwrap();
-    let server = Process(server);
-    let mut lines = BufReader::new(stderr).lines();
-    let mut address = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("server: serving trust domain example.org on ") {
-            address = Some(rest.trim().to_owned());
-            break;
-        }
-    }
-    let address = address.expect("the server did not report its address");
-    // Keep reading its log, so that a full pipe never blocks it.
-    std::thread::spawn(move || lines.for_each(drop));
+    let (server, address) = start_server(&server_config);
 
     // Bootstrap bundle and a join token, through the admin subcommands.
     let output = Command::new(server_binary())
@@ -283,18 +169,4 @@ async fn a_server_and_two_upstream_agents_through_their_binaries() {
     agent_a.terminate();
     agent_b.terminate();
     server.terminate();
-}
-
-fn pem(der: &[u8]) -> String {
-    use base64::Engine as _;
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        lines.join("\n")
-    )
 }

@@ -84,6 +84,7 @@ mod node_row;
 mod open;
 #[cfg(feature = "postgres")]
 mod pg;
+mod published;
 mod row;
 mod schema;
 mod shared;
@@ -98,5 +99,6 @@ pub use journal::SqliteCaJournal;
 pub use node::{JoinTokenRecord, NodeRecord};
 #[cfg(feature = "postgres")]
 pub use pg::{PostgresCaJournal, PostgresStore};
+pub use published::{MAX_BUNDLE_DOCUMENT_BYTES, PublishedBundle};
 pub use sqlite::SqliteStore;
 pub use store::Store;

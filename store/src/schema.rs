@@ -63,10 +63,17 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL
     ) STRICT;",
+    // 3: the bundle each replica of a fleet server publishes (its CA's SPIFFE bundle JSON);
+    // every replica serves the union.
+    "CREATE TABLE published_bundles (
+        replica TEXT PRIMARY KEY NOT NULL,
+        document TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;",
 ];
 
 /// The newest schema version this build knows.
-pub(crate) const SCHEMA_VERSION: u32 = 2;
+pub(crate) const SCHEMA_VERSION: u32 = 3;
 
 // One migration per version, checked at compile time.
 #[expect(
@@ -216,8 +223,8 @@ mod tests {
             "{err}"
         );
         migrate(&mut conn, Path::new("mem")).unwrap();
-        assert_eq!(user_version(&conn).unwrap(), 2);
-        verify(&conn, 2, Path::new("mem")).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+        verify(&conn, SCHEMA_VERSION, Path::new("mem")).unwrap();
     }
 
     #[test]

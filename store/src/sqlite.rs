@@ -15,6 +15,7 @@ use crate::entry_id::EntryId;
 use crate::error::Error;
 use crate::journal::SqliteCaJournal;
 use crate::node::{self, JoinTokenRecord, NodeRecord};
+use crate::published::{self, PublishedBundle};
 use crate::row::{self, COLUMNS, Columns};
 use crate::shared::Inner;
 use crate::store::Store;
@@ -313,5 +314,34 @@ impl Store for SqliteStore {
 
     fn delete_node(&self, spiffe_id: &SpiffeId) -> Result<NodeRecord, Error> {
         self.write(|tx| sqlite_nodes::delete_node(tx, spiffe_id))
+    }
+
+    fn publish_bundle(&self, replica: &str, document: &str) -> Result<(), Error> {
+        published::check(replica, document)?;
+        let now = now_secs();
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO published_bundles (replica, document, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (replica) DO UPDATE SET document = excluded.document, \
+                 updated_at = excluded.updated_at",
+                rusqlite::params![replica, document, now],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn published_bundles(&self) -> Result<Vec<PublishedBundle>, Error> {
+        let conn = self.inner.lock()?;
+        let mut statement = conn.prepare_cached(
+            "SELECT replica, document, updated_at FROM published_bundles ORDER BY replica",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(PublishedBundle {
+                replica: row.get(0)?,
+                document: row.get(1)?,
+                updated_at: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 }

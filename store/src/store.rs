@@ -9,6 +9,7 @@ use crate::entry::EntryRecord;
 use crate::entry_id::EntryId;
 use crate::error::Error;
 use crate::node::{JoinTokenRecord, NodeRecord};
+use crate::published::PublishedBundle;
 
 /// Persistent state of a control plane: registration entries, CA journals, and a fleet
 /// server's join tokens and attested nodes.
@@ -130,4 +131,19 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// # Errors
     /// [`Error::NodeNotFound`], [`Error::BadStoredValue`], storage failures.
     fn delete_node(&self, spiffe_id: &SpiffeId) -> Result<NodeRecord, Error>;
+
+    /// Stores `document` (SPIFFE bundle JSON) as the bundle replica `replica` publishes,
+    /// replacing its previous one.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a replica name that is not ASCII letters, digits, `-`, `_`, or a
+    /// document over [`MAX_BUNDLE_DOCUMENT_BYTES`](crate::MAX_BUNDLE_DOCUMENT_BYTES); storage
+    /// failures.
+    fn publish_bundle(&self, replica: &str, document: &str) -> Result<(), Error>;
+
+    /// Every replica's published bundle, by replica name.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn published_bundles(&self) -> Result<Vec<PublishedBundle>, Error>;
 }

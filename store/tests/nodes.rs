@@ -316,8 +316,8 @@ fn a_schema_1_file_migrates_and_a_false_schema_2_is_refused() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 2);
-    assert_eq!(SqliteStore::SCHEMA_VERSION, 2);
+    assert_eq!(version, SqliteStore::SCHEMA_VERSION);
+    assert_eq!(SqliteStore::SCHEMA_VERSION, 3);
 
     let raw = rusqlite::Connection::open(&claims_2).unwrap();
     raw.pragma_update(None, "user_version", 2).unwrap();
@@ -432,4 +432,41 @@ fn unparsable_stored_nodes_and_tokens_are_typed_errors() {
             &EntryRecord::new("spiffe://example.org/w".parse().unwrap()).with_selector("a:b"),
         )
         .unwrap();
+}
+
+/// Each replica's published bundle is kept (the latest one per replica) and listed by name;
+/// bad replica names and oversized documents are refused.
+#[test]
+fn replicas_publish_one_bundle_each() {
+    for (name, store, _dir) in stores() {
+        assert!(store.published_bundles().unwrap().is_empty(), "{name}");
+        store.publish_bundle("replica_b", "{\"keys\":[]}").unwrap();
+        store.publish_bundle("replica_a", "{\"keys\":[1]}").unwrap();
+        store.publish_bundle("replica_b", "{\"keys\":[2]}").unwrap();
+        let published = store.published_bundles().unwrap();
+        let listed: Vec<(&str, &str)> = published
+            .iter()
+            .map(|p| (p.replica.as_str(), p.document.as_str()))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("replica_a", "{\"keys\":[1]}"),
+                ("replica_b", "{\"keys\":[2]}")
+            ],
+            "{name}"
+        );
+        assert!(published.iter().all(|p| p.updated_at > 0), "{name}");
+        for bad in ["", "a b", "../x"] {
+            assert!(
+                matches!(store.publish_bundle(bad, "{}"), Err(Error::Invalid { .. })),
+                "{name}: {bad:?}"
+            );
+        }
+        let huge = "x".repeat(store::MAX_BUNDLE_DOCUMENT_BYTES + 1);
+        assert!(matches!(
+            store.publish_bundle("replica_a", &huge),
+            Err(Error::Invalid { .. })
+        ));
+    }
 }

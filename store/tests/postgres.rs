@@ -464,11 +464,41 @@ fn a_schema_1_database_migrates_to_schema_2() {
         .upsert_node(&NodeRecord::new(agent("a"), "join_token"))
         .unwrap();
     let version = server.psql("spiffe", "SELECT max(version) FROM spiffekit_schema");
-    assert_eq!(version.trim(), "2");
-    assert_eq!(PostgresStore::SCHEMA_VERSION, 2);
+    assert_eq!(version.trim(), "3");
+    assert_eq!(PostgresStore::SCHEMA_VERSION, 3);
     // A second replica finds it migrated.
     let again = PostgresStore::connect(&params).unwrap();
     assert_eq!(again.nodes().unwrap().len(), 1);
     let versions = server.psql("spiffe", "SELECT count(*) FROM spiffekit_schema");
-    assert_eq!(versions.trim(), "2");
+    assert_eq!(versions.trim(), "3");
+}
+
+/// Two replicas on one database see each other's published bundles.
+#[test]
+fn replicas_see_each_others_published_bundles() {
+    let Some((_server, params)) = server("replicas_see_each_others_published_bundles") else {
+        return;
+    };
+    let a = PostgresStore::connect(&params).unwrap();
+    let b = PostgresStore::connect(&params).unwrap();
+    a.publish_bundle("replica_a", "{\"keys\":[1]}").unwrap();
+    b.publish_bundle("replica_b", "{\"keys\":[2]}").unwrap();
+    a.publish_bundle("replica_a", "{\"keys\":[3]}").unwrap();
+    let seen: Vec<(String, String)> = b
+        .published_bundles()
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.replica, p.document))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("replica_a".to_owned(), "{\"keys\":[3]}".to_owned()),
+            ("replica_b".to_owned(), "{\"keys\":[2]}".to_owned())
+        ]
+    );
+    assert!(matches!(
+        a.publish_bundle("bad name", "{}"),
+        Err(Error::Invalid { .. })
+    ));
 }

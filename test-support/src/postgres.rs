@@ -80,20 +80,24 @@ impl PostgresServer {
                 String::from_utf8_lossy(&initdb.stderr)
             ));
         }
-        let server = run_as(as_nobody, &bin.join("postgres"))
-            .arg("-D")
-            .arg(&data)
-            .arg("-k")
-            .arg(dir.path())
-            .args(["-c", "listen_addresses=", "-c", "fsync=off", "-p", "5432"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("postgres: {e}"))?;
+        let server = spawn_postgres(&bin, dir.path())?;
         let server = Self { dir, bin, server };
         server.wait_ready()?;
         Ok(server)
+    }
+
+    /// Stops the server (fast shutdown), keeping its data: a database that went away.
+    pub fn stop(&mut self) {
+        stop_child(&mut self.server);
+    }
+
+    /// Starts the server again on the same data and socket, after [`stop`](Self::stop).
+    ///
+    /// # Errors
+    /// When it does not start or accept connections.
+    pub fn restart(&mut self) -> Result<(), String> {
+        self.server = spawn_postgres(&self.bin, self.dir.path())?;
+        self.wait_ready()
     }
 
     /// A connection string for database `dbname` (create it with
@@ -170,20 +174,42 @@ impl PostgresServer {
 
 impl Drop for PostgresServer {
     fn drop(&mut self) {
-        // SIGINT: fast shutdown (ends sessions, no waiting for clients).
-        let _ = Command::new("kill")
-            .args(["-INT", &self.server.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.server.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.server.kill();
-        let _ = self.server.wait();
+        stop_child(&mut self.server);
     }
+}
+
+/// The server on the data directory in `dir`, listening on a socket there only.
+fn spawn_postgres(bin: &Path, dir: &Path) -> Result<Child, String> {
+    run_as(is_root(), &bin.join("postgres"))
+        .arg("-D")
+        .arg(dir.join("data"))
+        .arg("-k")
+        .arg(dir)
+        .args(["-c", "listen_addresses=", "-c", "fsync=off", "-p", "5432"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("postgres: {e}"))
+}
+
+/// SIGINT (fast shutdown: ends sessions without waiting for clients), then SIGKILL after 10 s.
+fn stop_child(server: &mut Child) {
+    if let Ok(Some(_)) = server.try_wait() {
+        return;
+    }
+    let _ = Command::new("kill")
+        .args(["-INT", &server.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = server.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
 }
 
 /// Debian's versioned binary directory (the newest), else the directory of `initdb` on PATH.

@@ -151,7 +151,7 @@ impl ServerAdmin for AdminService {
         request: Request<proto::GetBundleRequest>,
     ) -> Result<Response<proto::Bundle>, Status> {
         self.authorize(&request)?;
-        let bundle = self.shared.ca.bundle();
+        let bundle = self.shared.bundle.get();
         Ok(Response::new(proto::Bundle {
             trust_domain: bundle.trust_domain().to_string(),
             json: bundle.to_json(),

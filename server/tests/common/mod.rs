@@ -11,6 +11,8 @@
     reason = "test helper; each test file uses part of it"
 )]
 
+pub mod processes;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 

@@ -19,6 +19,7 @@ use crate::entry::EntryRecord;
 use crate::entry_id::EntryId;
 use crate::error::Error;
 use crate::node::{self, JoinTokenRecord, NodeRecord};
+use crate::published::{self, PublishedBundle};
 use crate::row::{COLUMNS, Columns, RawEntry, decode};
 use crate::store::Store;
 use connection::Connection;
@@ -384,5 +385,44 @@ impl Store for PostgresStore {
     fn delete_node(&self, spiffe_id: &SpiffeId) -> Result<NodeRecord, Error> {
         let spiffe_id = spiffe_id.clone();
         self.write(move |tx, target| nodes::delete_node(tx, target, &spiffe_id))
+    }
+
+    fn publish_bundle(&self, replica: &str, document: &str) -> Result<(), Error> {
+        published::check(replica, document)?;
+        let now = now_secs();
+        let (replica, document) = (replica.to_owned(), document.to_owned());
+        self.write(move |tx, target| {
+            tx.execute(
+                "INSERT INTO published_bundles (replica, document, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (replica) DO UPDATE SET document = excluded.document, \
+                 updated_at = excluded.updated_at",
+                &[&replica, &document, &now],
+            )
+            .map_err(db_error(target))?;
+            Ok(())
+        })
+    }
+
+    fn published_bundles(&self) -> Result<Vec<PublishedBundle>, Error> {
+        self.write(|tx, target| {
+            let rows = tx
+                .query(
+                    "SELECT replica, document, updated_at FROM published_bundles ORDER BY replica",
+                    &[],
+                )
+                .map_err(db_error(target))?;
+            rows.iter()
+                .map(|row| {
+                    Ok(PublishedBundle {
+                        replica: row.try_get(0).map_err(db_error(target))?,
+                        document: row.try_get(1).map_err(db_error(target))?,
+                        updated_at: u64::try_from(
+                            row.try_get::<_, i64>(2).map_err(db_error(target))?,
+                        )
+                        .unwrap_or(0),
+                    })
+                })
+                .collect()
+        })
     }
 }

@@ -56,10 +56,16 @@ const MIGRATIONS: &[&str] = &[
         created_at BIGINT NOT NULL,
         updated_at BIGINT NOT NULL
     );",
+    // 3: the bundle each replica of a fleet server publishes, as in the SQLite schema.
+    "CREATE TABLE published_bundles (
+        replica TEXT PRIMARY KEY,
+        document TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );",
 ];
 
 /// The newest schema version this build knows.
-pub(crate) const SCHEMA_VERSION: i32 = 2;
+pub(crate) const SCHEMA_VERSION: i32 = 3;
 
 // One migration per version, checked at compile time.
 #[expect(
