@@ -3,6 +3,7 @@
 //! ```toml
 //! trust_domain = "example.org"
 //! listen_address = "127.0.0.1:8081"          # the node API (TLS)
+//! health_address = "127.0.0.1:9091"          # optional: /live /ready /metrics (HTTP)
 //! admin_socket_path = "/tmp/spiffe-server/admin.sock"
 //! # admin_allowed_uids = [0, 1000]           # default: root and the server's uid
 //! agent_svid_ttl = "1h"                      # durations: <n>s, <n>m, <n>h or <n>d
@@ -75,6 +76,7 @@ pub enum ConfigError {
 struct Raw {
     trust_domain: String,
     listen_address: String,
+    health_address: Option<String>,
     admin_socket_path: Option<PathBuf>,
     admin_allowed_uids: Option<Vec<u32>>,
     agent_svid_ttl: Option<String>,
@@ -160,6 +162,8 @@ pub struct ServerConfig {
     pub trust_domain: TrustDomain,
     /// The node API's address.
     pub listen_address: SocketAddr,
+    /// Where `/live`, `/ready` and `/metrics` are served, if anywhere.
+    pub health_address: Option<SocketAddr>,
     /// The admin socket, if any.
     pub admin_socket_path: Option<PathBuf>,
     /// Who may use the admin socket (default: root and the server's uid).
@@ -265,9 +269,17 @@ impl ServerConfig {
                 "the rate must be above 0 and the burst at least 1".into(),
             ));
         }
+        let health_address = raw
+            .health_address
+            .map(|text| {
+                text.parse()
+                    .map_err(|e| invalid("health_address", format!("{text:?}: {e}")))
+            })
+            .transpose()?;
         Ok(Self {
             trust_domain,
             listen_address,
+            health_address,
             admin_socket_path: raw.admin_socket_path.map(resolve),
             admin_allowed_uids: raw.admin_allowed_uids,
             agent_svid_ttl: duration("agent_svid_ttl", raw.agent_svid_ttl, 3600)?,

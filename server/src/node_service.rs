@@ -62,7 +62,8 @@ async fn blocking<T: Send + 'static>(
         .map_err(|_| Status::unavailable("the server is shutting down"))
 }
 
-fn audit_refusal(node: Option<&SpiffeId>, what: &str, reason: &dyn core::fmt::Display) {
+fn audit_refusal(node: Option<&SpiffeId>, what: &'static str, reason: &dyn core::fmt::Display) {
+    crate::metrics::refused(what);
     tracing::warn!(
         target: "spiffekit_server::audit",
         node = node.map(ToString::to_string).unwrap_or_default(),
@@ -187,6 +188,7 @@ impl Shared {
         self.store
             .upsert_node(&record)
             .map_err(|e| Status::unavailable(format!("the store failed: {e}")))?;
+        crate::metrics::agent_svid_issued();
         Ok(proto::AgentSvid {
             spiffe_id: node.spiffe_id.to_string(),
             chain: chain.iter().map(|c| c.as_ref().to_vec()).collect(),
@@ -232,7 +234,9 @@ impl Shared {
             .cloned()
             .ok_or(AttestError::MethodNotEnabled(method))?;
         let csr = start.csr.clone();
-        let step = blocking(move || attestor.begin(&start)).await??;
+        let step = blocking(move || attestor.begin(&start))
+            .await?
+            .inspect_err(|_| crate::metrics::attestation(method, false))?;
         let node = match step {
             Step::Attested(node) => node,
             Step::Challenge { challenge, finish } => {
@@ -244,11 +248,14 @@ impl Shared {
                     .await
                     .map_err(|_| Status::deadline_exceeded("no answer to the challenge"))??
                     .ok_or_else(|| Status::invalid_argument("no answer to the challenge"))?;
-                blocking(move || finish(&answer)).await??
+                blocking(move || finish(&answer))
+                    .await?
+                    .inspect_err(|_| crate::metrics::attestation(method, false))?
             }
         };
         let shared = Arc::clone(&self);
         let svid = blocking(move || shared.issue_agent_svid(&node, method, &csr)).await??;
+        crate::metrics::attestation(method, true);
         tracing::info!(node = %svid.spiffe_id, method, "node attested");
         Ok(proto::AttestResponse {
             step: Some(proto::attest_response::Step::Svid(svid)),
@@ -288,12 +295,15 @@ impl Shared {
             .ca
             .mint_x509_svid_for_csr(&request.csr, &svid_request, SystemTime::now())
         {
-            Ok(chain) => proto::X509SvidResult {
-                entry_id: request.entry_id.clone(),
-                expires_at: chain.first().map_or(0, |leaf| not_after(leaf)),
-                chain: chain.iter().map(|c| c.as_ref().to_vec()).collect(),
-                error: String::new(),
-            },
+            Ok(chain) => {
+                crate::metrics::x509_svid_issued();
+                proto::X509SvidResult {
+                    entry_id: request.entry_id.clone(),
+                    expires_at: chain.first().map_or(0, |leaf| not_after(leaf)),
+                    chain: chain.iter().map(|c| c.as_ref().to_vec()).collect(),
+                    error: String::new(),
+                }
+            }
             Err(error) => {
                 audit_refusal(Some(node), "x509-svid", &error);
                 refused(error.to_string())
@@ -458,6 +468,7 @@ impl Node for NodeService {
         let token = blocking(move || ca.mint_jwt_svid(&jwt_request, SystemTime::now()))
             .await?
             .map_err(|e| Status::invalid_argument(format!("the JWT-SVID was refused: {e}")))?;
+        crate::metrics::jwt_svid_issued();
         let ttl_seconds = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
         Ok(Response::new(proto::MintJwtSvidResponse {
             token,

@@ -43,6 +43,10 @@ pub struct ServerBuilder {
     admin_socket: Option<PathBuf>,
     admin_allowed_uids: Option<Vec<u32>>,
     replica: String,
+    health: Option<(
+        SocketAddr,
+        Option<metrics_exporter_prometheus::PrometheusHandle>,
+    )>,
 }
 
 impl core::fmt::Debug for ServerBuilder {
@@ -69,7 +73,19 @@ impl ServerBuilder {
             admin_socket: None,
             admin_allowed_uids: None,
             replica: DEFAULT_REPLICA.to_owned(),
+            health: None,
         }
+    }
+
+    /// Serves `/live`, `/ready` and `/metrics` (the text of `metrics`, when given) over HTTP
+    /// on `address` (see [`Server::health_addr`]).
+    pub fn health(
+        mut self,
+        address: SocketAddr,
+        metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    ) -> Self {
+        self.health = Some((address, metrics));
+        self
     }
 
     /// This replica's name (default `server`): the name its bundle is published under in the
@@ -201,6 +217,19 @@ impl ServerBuilder {
             }
             None => None,
         };
+        let health = match self.health {
+            Some((address, metrics)) => {
+                let mut stop = stopped.clone();
+                let (bound, task) =
+                    crate::health::serve(Arc::clone(&shared), metrics, address, async move {
+                        stop_requested(&mut stop).await;
+                    })
+                    .await?;
+                tracing::info!(address = %bound, "serving /live, /ready, /metrics");
+                Some((bound, task))
+            }
+            None => None,
+        };
         let background = tokio::spawn(background(Arc::clone(&shared), svid, stopped));
         tracing::info!(address = %local_addr, trust_domain = %trust_domain, "serving the node API");
         Ok(Server {
@@ -210,6 +239,7 @@ impl ServerBuilder {
             serve,
             background,
             admin,
+            health,
         })
     }
 }
@@ -273,6 +303,7 @@ pub struct Server {
     serve: JoinHandle<Result<(), tonic::transport::Error>>,
     background: JoinHandle<()>,
     admin: Option<admin::AdminServer>,
+    health: Option<(SocketAddr, JoinHandle<std::io::Result<()>>)>,
 }
 
 impl core::fmt::Debug for Shared {
@@ -292,6 +323,11 @@ impl Server {
     /// The address the node API listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where `/live`, `/ready` and `/metrics` are served, when they are.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health.as_ref().map(|(address, _)| *address)
     }
 
     /// The admin socket, when the admin API is served.
@@ -368,6 +404,9 @@ impl Server {
         let _ = self.background.await;
         if let Some(admin) = self.admin.take() {
             admin.finish().await;
+        }
+        if let Some((_, task)) = self.health.take() {
+            let _ = task.await;
         }
         match self.serve.await {
             Ok(Ok(())) | Err(_) => Ok(()),

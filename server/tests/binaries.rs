@@ -14,8 +14,8 @@
 use std::process::Command;
 
 use common::processes::{
-    Process, admin, agent_binary, eventually_served, pem, served, server_binary, start_server,
-    write,
+    Process, admin, agent_binary, eventually_served, http_get, pem, served, server_binary,
+    start_server_with_health, write,
 };
 
 mod common;
@@ -39,9 +39,13 @@ async fn a_server_and_two_upstream_agents_through_their_binaries() {
         &server_config,
         "trust_domain = \"example.org\"\nlisten_address = \"127.0.0.1:0\"\n\
          admin_socket_path = \"admin.sock\"\nentry_refresh_interval = \"1s\"\n\
+         health_address = \"127.0.0.1:0\"\n\
          [x509pop]\nroots_path = \"machine-ca.pem\"\ntemplate = \"/agent/x509pop/{subject_cn}\"\n",
     );
-    let (server, address) = start_server(&server_config);
+    let (server, address, health) = start_server_with_health(&server_config);
+    let health = health.expect("the server reports its health address");
+    assert_eq!(http_get(&health, "/live").0, 200);
+    assert_eq!(http_get(&health, "/ready"), (200, "ready\n".to_owned()));
 
     // Bootstrap bundle and a join token, through the admin subcommands.
     let output = Command::new(server_binary())
@@ -119,6 +123,14 @@ async fn a_server_and_two_upstream_agents_through_their_binaries() {
 
     eventually_served(&path("a.sock"), &["spiffe://example.org/web"]).await;
     eventually_served(&path("b.sock"), &["spiffe://example.org/db"]).await;
+    let (status, metrics) = http_get(&health, "/metrics");
+    assert_eq!(status, 200);
+    for attested in [
+        "spiffe_server_attestations_total{method=\"join_token\",result=\"ok\"} 1",
+        "spiffe_server_attestations_total{method=\"x509pop\",result=\"ok\"} 1",
+    ] {
+        assert!(metrics.contains(attested), "{attested} not in {metrics}");
+    }
     let nodes = admin(&server_config, &["node", "list"]);
     let mut ids: Vec<&str> = nodes
         .as_array()

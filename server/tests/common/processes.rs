@@ -117,6 +117,12 @@ pub async fn eventually_served(socket: &Path, expected: &[&str]) {
 
 /// Starts `server --config <config>` and returns it with the node API address it reports.
 pub fn start_server(config: &Path) -> (Process, String) {
+    let (process, address, _) = start_server_with_health(config);
+    (process, address)
+}
+
+/// As [`start_server`], with the health address when the config sets one.
+pub fn start_server_with_health(config: &Path) -> (Process, String, Option<String>) {
     let mut child = Command::new(server_binary())
         .arg("--config")
         .arg(config)
@@ -127,8 +133,12 @@ pub fn start_server(config: &Path) -> (Process, String) {
     let process = Process(child);
     let mut lines = BufReader::new(stderr).lines();
     let mut address = None;
+    let mut health = None;
     for line in lines.by_ref() {
         let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("server: /live /ready /metrics on http://") {
+            health = Some(rest.trim().to_owned());
+        }
         if let Some(rest) = line
             .strip_prefix("server: serving trust domain ")
             .and_then(|rest| rest.split_once(" on "))
@@ -140,7 +150,30 @@ pub fn start_server(config: &Path) -> (Process, String) {
     let address = address.expect("the server did not report its address");
     // Keep reading its log, so that a full pipe never blocks it.
     std::thread::spawn(move || lines.for_each(drop));
-    (process, address)
+    (process, address, health)
+}
+
+/// `GET path` over HTTP/1.1: the status code and the body.
+pub fn http_get(address: &str, path: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
 }
 
 pub fn pem(der: &[u8]) -> String {

@@ -96,7 +96,18 @@ async fn serve(path: &std::path::Path) -> Result<(), Failure> {
     if let Some(uids) = &config.admin_allowed_uids {
         server = server.admin_allowed_uids(uids.iter().copied());
     }
+    if let Some(address) = config.health_address {
+        let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+        server::metrics::describe();
+        server = server.health(address, Some(handle));
+    }
     let server = server.serve(config.listen_address).await?;
+    if let Some(address) = server.health_addr() {
+        eprintln!("server: /live /ready /metrics on http://{address}");
+    }
+    // Last: scripts and tests wait for this line.
     eprintln!(
         "server: serving trust domain {} on {}",
         config.trust_domain,
