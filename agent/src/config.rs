@@ -97,6 +97,8 @@ impl ConfigKeyType {
 /// # x509pop_cert_path = "node.pem"  # or attest by the node's certificate and key
 /// # x509pop_key_path = "node.key"
 /// # sync_interval = "5s"
+/// # state_dir = "."                 # the agent SVID kept across restarts (0600 file); a
+/// #                                 # join token works once, so a restart resumes from it
 ///
 /// [limits]                          # past a cap a caller gets ResourceExhausted
 /// max_streams_per_connection = 100  # open streaming RPCs on one connection
@@ -205,6 +207,8 @@ pub struct UpstreamFileConfig {
     pub attestation: NodeAttestationConfig,
     /// How often entries are synced.
     pub sync_interval: Duration,
+    /// Where the agent SVID is kept across restarts (default: this file's folder).
+    pub state_dir: PathBuf,
 }
 
 /// The environment variable a join token is read from by default.
@@ -253,6 +257,7 @@ struct RawUpstream {
     x509pop_cert_path: Option<PathBuf>,
     x509pop_key_path: Option<PathBuf>,
     sync_interval: Option<String>,
+    state_dir: Option<PathBuf>,
 }
 
 impl RawUpstream {
@@ -290,6 +295,7 @@ impl RawUpstream {
             servers: self.servers,
             bootstrap_bundle_path: base.join(self.bootstrap_bundle_path),
             attestation,
+            state_dir: base.join(self.state_dir.unwrap_or_default()),
             sync_interval: optional_duration(
                 "upstream.sync_interval",
                 self.sync_interval.as_deref(),
@@ -714,6 +720,41 @@ fn duration_field(field: &str, value: &str) -> Result<Duration, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_upstream_section_and_refuses_mixed_setups() {
+        let base = Path::new("/etc/spiffe");
+        let text = "trust_domain = \"example.org\"\n[upstream]\n\
+                    servers = [\"a:8081\", \"b:8081\"]\nbootstrap_bundle_path = \"root.pem\"\n";
+        let config = AgentConfig::parse(text, base).unwrap();
+        let upstream = config.upstream.unwrap();
+        assert_eq!(upstream.servers, ["a:8081", "b:8081"]);
+        assert_eq!(upstream.bootstrap_bundle_path, base.join("root.pem"));
+        assert_eq!(
+            upstream.attestation,
+            NodeAttestationConfig::JoinTokenEnv(DEFAULT_JOIN_TOKEN_ENV.to_owned())
+        );
+        let x509pop =
+            format!("{text}x509pop_cert_path = \"n.pem\"\nx509pop_key_path = \"n.key\"\n");
+        assert!(matches!(
+            AgentConfig::parse(&x509pop, base)
+                .unwrap()
+                .upstream
+                .unwrap()
+                .attestation,
+            NodeAttestationConfig::X509pop { .. }
+        ));
+        for bad in [
+            format!("{text}join_token_file = \"t\"\nx509pop_cert_path = \"n.pem\"\n"),
+            format!("{text}x509pop_cert_path = \"n.pem\"\n"),
+            text.replace("[\"a:8081\", \"b:8081\"]", "[]"),
+            format!(
+                "{text}[[entry]]\nspiffe_id = \"spiffe://example.org/a\"\nselectors = [\"unix:uid:1\"]\n"
+            ),
+        ] {
+            assert!(AgentConfig::parse(&bad, base).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn parses_the_example_file() {

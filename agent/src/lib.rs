@@ -7,9 +7,13 @@
 //! pushes the full state to every open stream whenever anything changes.
 //!
 //! Use it to give a control plane a Workload API, or to start a real Workload API inside a
-//! test. It is not a SPIRE agent: there is no node attestation and no server to fetch entries
-//! from; entries and federated bundles are whatever the embedder, the config file or the
-//! [admin API](admin) set.
+//! test. Standalone, its entries and federated bundles are whatever the embedder, the config
+//! file or the [admin API](admin) set, and it mints through its own CA. In **upstream mode**
+//! ([`Agent::upstream_builder`], `[upstream]` in the binary's config) it is a fleet's node
+//! agent: it attests its node to a `server` (join token or x509pop, through `node-api`),
+//! serves the entries the server authorises for that node, and gets each SVID by sending a CSR
+//! (workload keys never leave the node); when no server answers it keeps serving what it holds
+//! until it expires and recovers by itself (see [`UpstreamConfig`]).
 //!
 //! - [`admin`]: the admin API on a socket of its own (entries, bundle, CA authorities,
 //!   health), [`admin::AdminClient`], and the binary's `agent entry ...` subcommands.
@@ -163,6 +167,7 @@
 //! |---|---|---|
 //! | `ring` | yes | minting and JWT validation with ring |
 //! | `aws-lc-rs` | no | minting and validation with aws-lc-rs (RSA JWT keys, ES512) |
+//! | `pkcs11` | no | `[ca.pkcs11]`: the CA's keys on a PKCS#11 token |
 //!
 //! # Specifications
 //!

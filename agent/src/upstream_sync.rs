@@ -55,8 +55,14 @@ async fn stop_requested(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
 
+/// Saves the agent SVID and bundle off the async threads.
+async fn save(upstream: &Arc<Upstream>) {
+    let upstream = Arc::clone(upstream);
+    let _ = tokio::task::spawn_blocking(move || upstream.save()).await;
+}
+
 /// Renews the agent SVID once half its life has passed.
-async fn renew_if_due(upstream: &Upstream) {
+async fn renew_if_due(upstream: &Arc<Upstream>) {
     let client = upstream.client();
     let Some(expires_at) = client.agent_svid_expires_at() else {
         return;
@@ -68,6 +74,7 @@ async fn renew_if_due(upstream: &Upstream) {
     match client.renew().await {
         Ok(_) => {
             upstream.schedule_renewal();
+            save(upstream).await;
             tracing::info!("agent SVID renewed");
         }
         Err(error) => {
@@ -81,7 +88,7 @@ async fn renew_if_due(upstream: &Upstream) {
 
 /// Attests again after the server refused this node (evicted); works for x509pop, not for a
 /// used join token.
-async fn reattest(upstream: &Upstream) {
+async fn reattest(upstream: &Arc<Upstream>) {
     match upstream
         .client()
         .attest(upstream.config.attestation.clone())
@@ -89,6 +96,7 @@ async fn reattest(upstream: &Upstream) {
     {
         Ok(attested) => {
             upstream.schedule_renewal();
+            save(upstream).await;
             tracing::warn!(agent = %attested.svid.spiffe_id(), "the server had refused this node; attested again");
         }
         Err(error) => {
@@ -98,8 +106,14 @@ async fn reattest(upstream: &Upstream) {
 }
 
 /// Installs a sync: bundle, then entries added, changed and removed.
-async fn apply(agent: &AgentCore, upstream: &Upstream, known: &mut Known, sync: node_api::Sync) {
+async fn apply(
+    agent: &AgentCore,
+    upstream: &Arc<Upstream>,
+    known: &mut Known,
+    sync: node_api::Sync,
+) {
     if upstream.set_bundle(sync.bundle) {
+        save(upstream).await;
         agent.jwt_cache.clear();
         let mut state = agent.state.lock();
         if state.registry.set_own_bundle(upstream.bundle()) {

@@ -254,3 +254,50 @@ async fn an_evicted_or_unattested_agent_gets_nothing_new() {
         .unwrap_err();
     assert!(refused.to_string().contains("used already"), "{refused}");
 }
+
+/// A join token works once: an agent with a state directory restarts on the agent SVID it
+/// saved (mode 0600), with the same node identity, and serves its entries again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_agent_resumes_with_its_saved_identity() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let fleet = Fleet::start().await;
+    let token = fleet
+        .server()
+        .create_join_token(Duration::from_secs(60), None)
+        .await
+        .unwrap();
+    fleet.entry("/web", &token.agent_id).await;
+    let state = fleet.dir.path().join("state");
+    let start = || {
+        let client = NodeClient::new(NodeClientConfig::new(
+            vec![fleet.address.to_string()],
+            fleet.bundle.clone(),
+            svid::Crypto::default(),
+        ))
+        .unwrap();
+        let upstream = UpstreamConfig::new(client, Attestation::join_token(token.token.as_str()))
+            .with_sync_interval(SYNC)
+            .with_state_dir(&state);
+        Agent::upstream_builder(upstream).serve_unix(fleet.dir.path().join("node.sock"))
+    };
+    let agent = start().await.unwrap();
+    eventually_served(agent.socket_path(), &["spiffe://example.org/web"]).await;
+    agent.shutdown().await.unwrap();
+    let saved = state.join("agent-svid.json");
+    let mode = std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    // The token is spent; the saved SVID carries the agent through the restart.
+    let agent = start().await.unwrap();
+    eventually_served(agent.socket_path(), &["spiffe://example.org/web"]).await;
+    let nodes = fleet.server().nodes().await.unwrap();
+    assert_eq!(nodes.len(), 1);
+    assert_eq!(nodes[0].spiffe_id(), &token.agent_id);
+    agent.shutdown().await.unwrap();
+
+    // A damaged file is ignored: the agent tries to attest, and the used token is refused.
+    std::fs::write(&saved, b"{not json").unwrap();
+    let refused = start().await.unwrap_err();
+    assert!(refused.to_string().contains("used already"), "{refused}");
+}

@@ -7,6 +7,7 @@
 //! agent recovers by itself when a server is back.
 
 mod mint;
+pub(crate) mod saved;
 pub(crate) mod sync;
 
 use std::sync::{Arc, Mutex, RwLock};
@@ -31,6 +32,9 @@ pub struct UpstreamConfig {
     pub attestation: Attestation,
     /// How often entries and the bundle are synced.
     pub sync_interval: Duration,
+    /// Where the agent SVID is kept across restarts (a file of mode 0600 in it); `None`:
+    /// nowhere, and a restarted agent must attest again (impossible with a used join token).
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl UpstreamConfig {
@@ -40,7 +44,16 @@ impl UpstreamConfig {
             client,
             attestation,
             sync_interval: DEFAULT_SYNC_INTERVAL,
+            state_dir: None,
         }
+    }
+
+    /// Keeps the agent SVID in `dir` across restarts (see
+    /// [`state_dir`](Self::state_dir)).
+    #[must_use]
+    pub fn with_state_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
     }
 
     /// Syncs every `interval`.
@@ -146,6 +159,22 @@ impl Upstream {
                 status.last_error = None;
             }
             Err(error) => status.last_error = Some(error),
+        }
+    }
+
+    /// Writes the current agent SVID and bundle to the state directory, if there is one
+    /// (blocking; a failure is logged: the agent keeps running on what it holds).
+    pub(crate) fn save(&self) {
+        let Some(dir) = &self.config.state_dir else {
+            return;
+        };
+        let client = self.client();
+        let (Some(svid), Some(expires_at)) = (client.agent_svid(), client.agent_svid_expires_at())
+        else {
+            return;
+        };
+        if let Err(error) = saved::save(dir, &svid, expires_at, &self.bundle()) {
+            tracing::warn!(dir = %dir.display(), %error, "saving the agent SVID failed");
         }
     }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Upstream, UpstreamConfig};
+use super::{Upstream, UpstreamConfig, saved};
 use crate::entry::RegistrationEntry;
 use crate::entry_id::EntryId;
 use crate::error::Error;
@@ -27,18 +27,52 @@ pub(crate) type Known = HashMap<String, (EntryId, u64)>;
 /// Attests (unless the client already holds an agent SVID) and runs the first sync.
 pub(crate) async fn start(config: UpstreamConfig) -> Result<(Arc<Upstream>, Vec<Synced>), Error> {
     let client = config.client.clone();
+    let trust_domain = client.config().trust_domain.clone();
     if client.agent_svid().is_none() {
-        let attested = client
-            .attest(config.attestation.clone())
-            .await
-            .map_err(Error::UpstreamStart)?;
-        tracing::info!(agent = %attested.svid.spiffe_id(), method = config.attestation.kind(), "node attested");
+        let saved = match &config.state_dir {
+            Some(dir) => {
+                let (dir, crypto) = (dir.clone(), client.config().crypto.clone());
+                let trust_domain = trust_domain.clone();
+                tokio::task::spawn_blocking(move || saved::load(&dir, &trust_domain, &crypto))
+                    .await
+                    .ok()
+                    .flatten()
+            }
+            None => None,
+        };
+        if let Some(resumed) = saved {
+            tracing::info!(agent = %resumed.svid.spiffe_id(), "resuming with the saved agent SVID");
+            client
+                .resume(resumed.svid, resumed.expires_at, resumed.bundle)
+                .map_err(Error::UpstreamStart)?;
+        }
     }
-    let sync = client.sync().await.map_err(Error::UpstreamStart)?;
-    let trust_domain = sync.bundle.trust_domain().clone();
+    let sync = match client.agent_svid() {
+        Some(_) => match client.sync().await {
+            Err(error) if error.is_node_refused() => {
+                tracing::warn!(%error, "the server refuses the saved identity; attesting again");
+                None
+            }
+            other => Some(other.map_err(Error::UpstreamStart)?),
+        },
+        None => None,
+    };
+    let sync = match sync {
+        Some(sync) => sync,
+        None => {
+            let attested = client
+                .attest(config.attestation.clone())
+                .await
+                .map_err(Error::UpstreamStart)?;
+            tracing::info!(agent = %attested.svid.spiffe_id(), method = config.attestation.kind(), "node attested");
+            client.sync().await.map_err(Error::UpstreamStart)?
+        }
+    };
     let entries = convert(&sync.entries, &trust_domain);
     let upstream = Arc::new(Upstream::new(config, sync.bundle));
     upstream.record(Ok(()));
+    let saving = Arc::clone(&upstream);
+    let _ = tokio::task::spawn_blocking(move || saving.save()).await;
     crate::metrics::upstream_connected(true);
     Ok((upstream, entries))
 }

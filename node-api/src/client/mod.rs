@@ -159,6 +159,37 @@ impl NodeClient {
         self.inner.svid.get()
     }
 
+    /// Uses an agent SVID obtained earlier (kept across a restart) instead of attesting:
+    /// `svid` and its expiry, and the trust domain's bundle received with it.
+    ///
+    /// # Errors
+    /// [`Error::Bundle`] for a bundle of another trust domain; [`Error::Protocol`] for an
+    /// SVID outside the trust domain.
+    pub fn resume(
+        &self,
+        svid: X509Svid,
+        expires_at: SystemTime,
+        bundle: SpiffeBundle,
+    ) -> Result<(), Error> {
+        if !svid
+            .spiffe_id()
+            .is_member_of(&self.inner.config.trust_domain)
+        {
+            return Err(Error::Protocol(format!(
+                "the saved agent SVID {} is not in trust domain {}",
+                svid.spiffe_id(),
+                self.inner.config.trust_domain
+            )));
+        }
+        self.inner.bundle.set(bundle)?;
+        self.inner.svid.set(Arc::new(svid));
+        let seconds = expires_at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        self.inner.svid_expires_at.store(seconds, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// When the agent SVID expires, once attested.
     pub fn agent_svid_expires_at(&self) -> Option<SystemTime> {
         let seconds = self.inner.svid_expires_at.load(Ordering::Relaxed);

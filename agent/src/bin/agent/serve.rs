@@ -208,7 +208,9 @@ fn upstream_builder(
     };
     tracing::info!(servers = ?upstream.servers, method = attestation.kind(), "upstream mode");
     Ok(Agent::upstream_builder(
-        UpstreamConfig::new(client, attestation).with_sync_interval(upstream.sync_interval),
+        UpstreamConfig::new(client, attestation)
+            .with_sync_interval(upstream.sync_interval)
+            .with_state_dir(&upstream.state_dir),
     ))
 }
 
