@@ -52,6 +52,46 @@ impl Shared {
         .await
     }
 
+    pub(crate) async fn entry(
+        self: &Arc<Self>,
+        id: store::EntryId,
+    ) -> Result<Option<EntryRecord>, Error> {
+        on_store(self, move |shared| Ok(shared.store.entry(&id)?)).await
+    }
+
+    /// Replaces an entry if its stored revision is still the one `entry` carries.
+    pub(crate) async fn update_entry(
+        self: &Arc<Self>,
+        entry: EntryRecord,
+    ) -> Result<EntryRecord, Error> {
+        check_entry(&entry, self.ca.trust_domain())?;
+        on_store(self, move |shared| {
+            let updated = shared.store.update_entry(&entry)?;
+            shared.refresh_entries()?;
+            Ok(updated)
+        })
+        .await
+    }
+
+    /// Runs a CA operation (rotation, taint, revoke) on a blocking thread.
+    pub(crate) async fn ca_operation(
+        self: &Arc<Self>,
+        operation: impl FnOnce(
+            &ca::CertificateAuthority,
+            std::time::SystemTime,
+        ) -> Result<(), ca::Error>
+        + Send
+        + 'static,
+    ) -> Result<(), Error> {
+        on_store(self, move |shared| {
+            operation(&shared.ca, std::time::SystemTime::now())?;
+            // Publish the new bundle to the other replicas now rather than at the next tick.
+            shared.refresh_entries()?;
+            Ok(())
+        })
+        .await
+    }
+
     pub(crate) async fn delete_entry(self: &Arc<Self>, id: store::EntryId) -> Result<(), Error> {
         on_store(self, move |shared| {
             shared.store.delete_entry(&id)?;

@@ -13,6 +13,8 @@
 
 use std::process::Command;
 
+use serde_json::Value;
+
 use common::processes::{
     Process, admin, agent_binary, eventually_served, http_get, pem, served, server_binary,
     start_server_with_health, write,
@@ -177,6 +179,74 @@ async fn a_server_and_two_upstream_agents_through_their_binaries() {
     )
     .await;
     assert_eq!(served(&path("a.sock")).await, ["spiffe://example.org/web"]);
+
+    // An entry changed through `entry update` (its selector moved to another uid) leaves its
+    // node; an entry created after `ca rotate` is signed by the new key and served.
+    let cache = admin(&server_config, &["entry", "list", "--parent-id", node_b])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["spiffe_id"] == "spiffe://example.org/cache")
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .unwrap();
+    let other_uid = format!("unix:uid:{}", uid.wrapping_add(4242));
+    let updated = admin(
+        &server_config,
+        &["entry", "update", &cache, "--selector", &other_uid],
+    );
+    assert_eq!(updated["revision"], 2);
+    eventually_served(&path("b.sock"), &["spiffe://example.org/db"]).await;
+    let before = admin(&server_config, &["ca", "list"]);
+    let rotated = admin(&server_config, &["ca", "rotate", "--x509"]);
+    let x509 = |listing: &Value| {
+        listing["authorities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["kind"] == "x509")
+            .map(|a| {
+                (
+                    a["id"].as_str().unwrap().to_owned(),
+                    a["status"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let active_before: Vec<_> = x509(&before)
+        .into_iter()
+        .filter(|(_, s)| s == "active")
+        .collect();
+    let active_after: Vec<_> = x509(&rotated)
+        .into_iter()
+        .filter(|(_, s)| s == "active")
+        .collect();
+    assert_eq!(active_before.len(), 1);
+    assert_eq!(active_after.len(), 1);
+    assert_ne!(
+        active_before, active_after,
+        "the rotation put a new X.509 key in service"
+    );
+    admin(
+        &server_config,
+        &[
+            "entry",
+            "create",
+            "--spiffe-id",
+            "spiffe://example.org/after-rotation",
+            "--parent-id",
+            node_b,
+            "--selector",
+            &format!("unix:uid:{uid}"),
+        ],
+    );
+    eventually_served(
+        &path("b.sock"),
+        &[
+            "spiffe://example.org/db",
+            "spiffe://example.org/after-rotation",
+        ],
+    )
+    .await;
 
     agent_a.terminate();
     agent_b.terminate();

@@ -260,6 +260,8 @@ impl Server {
                             return Err(e);
                         }
                     };
+                    // Small writes (HTTP/2 frames, TLS records) go out at once.
+                    let _ = tcp.set_nodelay(true);
                     // The watcher is taken now, so a shutdown that starts during the handshake
                     // still reaches this connection.
                     connections.spawn(connection(

@@ -99,6 +99,8 @@ impl SpiffeAcceptor {
     /// # Errors
     /// As [`accept`](Self::accept).
     pub async fn accept_tcp(&self, tcp: TcpStream) -> Result<ServerStream<TcpStream>, Error> {
+        // Small writes (HTTP/2 frames, TLS records) go out at once, as the connector's do.
+        let _ = tcp.set_nodelay(true);
         let remote = tcp.peer_addr().ok();
         self.accept(tcp, remote).await
     }

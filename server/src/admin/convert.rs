@@ -27,6 +27,29 @@ pub(crate) fn entry_from_proto(message: &proto::Entry) -> Result<EntryRecord, St
         .spiffe_id
         .parse()
         .map_err(|e| invalid("spiffe_id", format!("{:?}: {e}", message.spiffe_id)))?;
+    fill(EntryRecord::new(spiffe_id), message)
+}
+
+/// `current` (as stored: id, revision, creation time) with every field from `message`.
+pub(crate) fn entry_over(
+    current: EntryRecord,
+    message: &proto::Entry,
+) -> Result<EntryRecord, Status> {
+    if message.revision != current.revision() {
+        return Err(Status::failed_precondition(format!(
+            "entry {} changed since it was read (now at revision {}); read it again and retry",
+            current.id(),
+            current.revision()
+        )));
+    }
+    fill(current, message)
+}
+
+fn fill(record: EntryRecord, message: &proto::Entry) -> Result<EntryRecord, Status> {
+    let spiffe_id: SpiffeId = message
+        .spiffe_id
+        .parse()
+        .map_err(|e| invalid("spiffe_id", format!("{:?}: {e}", message.spiffe_id)))?;
     let parent: SpiffeId = message
         .parent_id
         .parse()
@@ -39,7 +62,8 @@ pub(crate) fn entry_from_proto(message: &proto::Entry) -> Result<EntryRecord, St
                 .map_err(|e| invalid("federates_with", format!("{name:?}: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(EntryRecord::new(spiffe_id)
+    Ok(record
+        .with_spiffe_id(spiffe_id)
         .with_parent_id(Some(parent))
         .with_selectors(message.selectors.iter().cloned())
         .with_x509_ttl(seconds(message.x509_ttl_seconds))
@@ -84,13 +108,46 @@ pub(crate) fn node_to_proto(node: &NodeRecord) -> proto::Node {
     }
 }
 
+/// An authority as the API reports it.
+pub(crate) fn authority_to_proto(info: &ca::AuthorityInfo) -> proto::Authority {
+    let unix = |time: std::time::SystemTime| {
+        time.duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|d| i64::try_from(d.as_secs()).ok())
+            .unwrap_or(0)
+    };
+    proto::Authority {
+        kind: match info.kind {
+            ca::AuthorityKind::X509 => proto::AuthorityKind::X509,
+            ca::AuthorityKind::Jwt => proto::AuthorityKind::Jwt,
+            _ => proto::AuthorityKind::Unspecified,
+        }
+        .into(),
+        id: info.id.clone(),
+        status: match info.status {
+            ca::AuthorityStatus::Prepared => "prepared",
+            ca::AuthorityStatus::Active => "active",
+            ca::AuthorityStatus::Retired => "retired",
+            ca::AuthorityStatus::Tainted => "tainted",
+            _ => "unknown",
+        }
+        .to_owned(),
+        not_before: unix(info.not_before),
+        not_after: unix(info.not_after),
+    }
+}
+
 /// The status for a server error.
 pub(crate) fn status_of(error: crate::Error) -> Status {
     match &error {
         crate::Error::InvalidEntry(_) | crate::Error::NotAnAgentId(_) => {
             Status::invalid_argument(error.to_string())
         }
+        crate::Error::Ca(ca::Error::InvalidRequest { reason }) => {
+            Status::failed_precondition(reason.to_string())
+        }
         crate::Error::Store(store_error) => match store_error {
+            store::Error::StaleRevision { .. } => Status::failed_precondition(error.to_string()),
             store::Error::DuplicateEntry { .. } => Status::already_exists(error.to_string()),
             store::Error::EntryNotFound { .. } | store::Error::NodeNotFound { .. } => {
                 Status::not_found(error.to_string())

@@ -8,7 +8,9 @@ use tokio::net::unix::UCred;
 use tonic::transport::server::UdsConnectInfo;
 use tonic::{Request, Response, Status};
 
-use super::convert::{entry_from_proto, entry_to_proto, node_to_proto, status_of};
+use super::convert::{
+    authority_to_proto, entry_from_proto, entry_over, entry_to_proto, node_to_proto, status_of,
+};
 use super::proto::{self, server_admin_server::ServerAdmin};
 use crate::node_service::Shared;
 
@@ -50,6 +52,42 @@ impl AdminService {
     }
 }
 
+fn entry_id(text: &str) -> Result<store::EntryId, Status> {
+    text.parse()
+        .map_err(|e| Status::invalid_argument(format!("id {text:?}: {e}")))
+}
+
+impl AdminService {
+    fn authorities(&self) -> proto::Authorities {
+        let snapshot = self.shared.ca.snapshot();
+        proto::Authorities {
+            authorities: snapshot
+                .authorities()
+                .iter()
+                .map(authority_to_proto)
+                .collect(),
+            bundle_sequence: snapshot.sequence(),
+        }
+    }
+
+    /// Runs a CA operation on this replica's CA, then lists its authorities.
+    async fn ca_operation(
+        &self,
+        operation: impl FnOnce(
+            &ca::CertificateAuthority,
+            std::time::SystemTime,
+        ) -> Result<(), ca::Error>
+        + Send
+        + 'static,
+    ) -> Result<Response<proto::Authorities>, Status> {
+        self.shared
+            .ca_operation(operation)
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(self.authorities()))
+    }
+}
+
 #[tonic::async_trait]
 impl ServerAdmin for AdminService {
     async fn create_entry(
@@ -81,15 +119,47 @@ impl ServerAdmin for AdminService {
         }))
     }
 
+    async fn get_entry(
+        &self,
+        request: Request<proto::GetEntryRequest>,
+    ) -> Result<Response<proto::Entry>, Status> {
+        self.authorize(&request)?;
+        let id = entry_id(&request.into_inner().id)?;
+        match self.shared.entry(id.clone()).await.map_err(status_of)? {
+            Some(entry) => Ok(Response::new(entry_to_proto(&entry))),
+            None => Err(Status::not_found(format!("no entry {id}"))),
+        }
+    }
+
+    async fn update_entry(
+        &self,
+        request: Request<proto::Entry>,
+    ) -> Result<Response<proto::Entry>, Status> {
+        self.authorize(&request)?;
+        let message = request.into_inner();
+        let id = entry_id(&message.id)?;
+        let current = self
+            .shared
+            .entry(id.clone())
+            .await
+            .map_err(status_of)?
+            .ok_or_else(|| Status::not_found(format!("no entry {id}")))?;
+        let replacement = entry_over(current, &message)?;
+        let updated = self
+            .shared
+            .update_entry(replacement)
+            .await
+            .map_err(status_of)?;
+        tracing::info!(id = %updated.id(), revision = updated.revision(), "entry updated");
+        Ok(Response::new(entry_to_proto(&updated)))
+    }
+
     async fn delete_entry(
         &self,
         request: Request<proto::DeleteEntryRequest>,
     ) -> Result<Response<proto::DeleteEntryResponse>, Status> {
         self.authorize(&request)?;
-        let id = request.into_inner().id;
-        let id: store::EntryId = id
-            .parse()
-            .map_err(|e| Status::invalid_argument(format!("id {id:?}: {e}")))?;
+        let id = entry_id(&request.into_inner().id)?;
         self.shared.delete_entry(id).await.map_err(status_of)?;
         Ok(Response::new(proto::DeleteEntryResponse {}))
     }
@@ -157,6 +227,69 @@ impl ServerAdmin for AdminService {
             json: bundle.to_json(),
             sequence: bundle.sequence().unwrap_or(0),
         }))
+    }
+
+    async fn list_authorities(
+        &self,
+        request: Request<proto::ListAuthoritiesRequest>,
+    ) -> Result<Response<proto::Authorities>, Status> {
+        self.authorize(&request)?;
+        Ok(Response::new(self.authorities()))
+    }
+
+    async fn rotate_authorities(
+        &self,
+        request: Request<proto::RotateAuthoritiesRequest>,
+    ) -> Result<Response<proto::Authorities>, Status> {
+        self.authorize(&request)?;
+        let proto::RotateAuthoritiesRequest { x509, jwt } = request.into_inner();
+        tracing::info!(target: "spiffekit_server::audit", x509, jwt, "CA rotation requested");
+        self.ca_operation(move |ca, now| {
+            if !x509 && !jwt {
+                return ca.rotate(now);
+            }
+            if x509 {
+                ca.force_rotate_x509(now)?;
+            }
+            if jwt {
+                ca.force_rotate_jwt(now)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn taint_authority(
+        &self,
+        request: Request<proto::TaintAuthorityRequest>,
+    ) -> Result<Response<proto::Authorities>, Status> {
+        self.authorize(&request)?;
+        let kind = request.into_inner().kind();
+        tracing::warn!(target: "spiffekit_server::audit", ?kind, "tainting the active authority");
+        match kind {
+            proto::AuthorityKind::X509 => {
+                self.ca_operation(|ca, now| ca.taint_x509_authority(now))
+                    .await
+            }
+            proto::AuthorityKind::Jwt => self.ca_operation(|ca, now| ca.taint_jwt_key(now)).await,
+            proto::AuthorityKind::Unspecified => Err(Status::invalid_argument("kind: x509 or jwt")),
+        }
+    }
+
+    async fn revoke_authority(
+        &self,
+        request: Request<proto::RevokeAuthorityRequest>,
+    ) -> Result<Response<proto::Authorities>, Status> {
+        self.authorize(&request)?;
+        let id = request.into_inner().id;
+        if id.is_empty() {
+            return Err(Status::invalid_argument(
+                "id: the authority's id, as `ca list` shows it",
+            ));
+        }
+        tracing::warn!(target: "spiffekit_server::audit", %id, "revoking authority");
+        self.ca_operation(move |ca, now| ca.revoke_authority(&id, now))
+            .await
     }
 
     async fn health(

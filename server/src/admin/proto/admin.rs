@@ -42,6 +42,11 @@ pub struct ListEntriesResponse {
     pub entries: ::prost::alloc::vec::Vec<Entry>,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetEntryRequest {
+    #[prost(string, tag = "1")]
+    pub id: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct DeleteEntryRequest {
     #[prost(string, tag = "1")]
     pub id: ::prost::alloc::string::String,
@@ -107,6 +112,47 @@ pub struct Bundle {
     #[prost(uint64, tag = "3")]
     pub sequence: u64,
 }
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Authority {
+    #[prost(enumeration = "AuthorityKind", tag = "1")]
+    pub kind: i32,
+    /// Hex subject key identifier (X.509) or `kid` (JWT).
+    #[prost(string, tag = "2")]
+    pub id: ::prost::alloc::string::String,
+    /// prepared, active, retired or tainted.
+    #[prost(string, tag = "3")]
+    pub status: ::prost::alloc::string::String,
+    #[prost(int64, tag = "4")]
+    pub not_before: i64,
+    #[prost(int64, tag = "5")]
+    pub not_after: i64,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListAuthoritiesRequest {}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Authorities {
+    #[prost(message, repeated, tag = "1")]
+    pub authorities: ::prost::alloc::vec::Vec<Authority>,
+    #[prost(uint64, tag = "2")]
+    pub bundle_sequence: u64,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RotateAuthoritiesRequest {
+    #[prost(bool, tag = "1")]
+    pub x509: bool,
+    #[prost(bool, tag = "2")]
+    pub jwt: bool,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TaintAuthorityRequest {
+    #[prost(enumeration = "AuthorityKind", tag = "1")]
+    pub kind: i32,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RevokeAuthorityRequest {
+    #[prost(string, tag = "1")]
+    pub id: ::prost::alloc::string::String,
+}
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct HealthRequest {}
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -117,6 +163,35 @@ pub struct HealthResponse {
     pub reason: ::prost::alloc::string::String,
     #[prost(string, tag = "3")]
     pub trust_domain: ::prost::alloc::string::String,
+}
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum AuthorityKind {
+    Unspecified = 0,
+    X509 = 1,
+    Jwt = 2,
+}
+impl AuthorityKind {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "AUTHORITY_KIND_UNSPECIFIED",
+            Self::X509 => "AUTHORITY_KIND_X509",
+            Self::Jwt => "AUTHORITY_KIND_JWT",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "AUTHORITY_KIND_UNSPECIFIED" => Some(Self::Unspecified),
+            "AUTHORITY_KIND_X509" => Some(Self::X509),
+            "AUTHORITY_KIND_JWT" => Some(Self::Jwt),
+            _ => None,
+        }
+    }
 }
 /// Generated client implementations.
 pub mod server_admin_client {
@@ -254,6 +329,57 @@ pub mod server_admin_client {
                 );
             self.inner.unary(req, path, codec).await
         }
+        pub async fn get_entry(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GetEntryRequest>,
+        ) -> std::result::Result<tonic::Response<super::Entry>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/spiffekit.server.admin.v1.ServerAdmin/GetEntry",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new("spiffekit.server.admin.v1.ServerAdmin", "GetEntry"),
+                );
+            self.inner.unary(req, path, codec).await
+        }
+        /// Replaces an entry; `revision` must be the current one (a concurrent edit is refused,
+        /// never lost).
+        pub async fn update_entry(
+            &mut self,
+            request: impl tonic::IntoRequest<super::Entry>,
+        ) -> std::result::Result<tonic::Response<super::Entry>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/spiffekit.server.admin.v1.ServerAdmin/UpdateEntry",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new(
+                        "spiffekit.server.admin.v1.ServerAdmin",
+                        "UpdateEntry",
+                    ),
+                );
+            self.inner.unary(req, path, codec).await
+        }
         pub async fn delete_entry(
             &mut self,
             request: impl tonic::IntoRequest<super::DeleteEntryRequest>,
@@ -383,6 +509,115 @@ pub mod server_admin_client {
                 );
             self.inner.unary(req, path, codec).await
         }
+        /// This replica's CA authorities (each replica has its own keys).
+        pub async fn list_authorities(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ListAuthoritiesRequest>,
+        ) -> std::result::Result<tonic::Response<super::Authorities>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/spiffekit.server.admin.v1.ServerAdmin/ListAuthorities",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new(
+                        "spiffekit.server.admin.v1.ServerAdmin",
+                        "ListAuthorities",
+                    ),
+                );
+            self.inner.unary(req, path, codec).await
+        }
+        /// Forces the next key of the asked kinds into service now; with neither, runs the
+        /// scheduled rotation.
+        pub async fn rotate_authorities(
+            &mut self,
+            request: impl tonic::IntoRequest<super::RotateAuthoritiesRequest>,
+        ) -> std::result::Result<tonic::Response<super::Authorities>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/spiffekit.server.admin.v1.ServerAdmin/RotateAuthorities",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new(
+                        "spiffekit.server.admin.v1.ServerAdmin",
+                        "RotateAuthorities",
+                    ),
+                );
+            self.inner.unary(req, path, codec).await
+        }
+        /// Stops the active authority of a kind from signing now; what it signed stays valid.
+        pub async fn taint_authority(
+            &mut self,
+            request: impl tonic::IntoRequest<super::TaintAuthorityRequest>,
+        ) -> std::result::Result<tonic::Response<super::Authorities>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/spiffekit.server.admin.v1.ServerAdmin/TaintAuthority",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new(
+                        "spiffekit.server.admin.v1.ServerAdmin",
+                        "TaintAuthority",
+                    ),
+                );
+            self.inner.unary(req, path, codec).await
+        }
+        /// Removes a retired or tainted authority from the bundle: what it signed stops verifying.
+        pub async fn revoke_authority(
+            &mut self,
+            request: impl tonic::IntoRequest<super::RevokeAuthorityRequest>,
+        ) -> std::result::Result<tonic::Response<super::Authorities>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/spiffekit.server.admin.v1.ServerAdmin/RevokeAuthority",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new(
+                        "spiffekit.server.admin.v1.ServerAdmin",
+                        "RevokeAuthority",
+                    ),
+                );
+            self.inner.unary(req, path, codec).await
+        }
         pub async fn health(
             &mut self,
             request: impl tonic::IntoRequest<super::HealthRequest>,
@@ -433,6 +668,16 @@ pub mod server_admin_server {
             tonic::Response<super::ListEntriesResponse>,
             tonic::Status,
         >;
+        async fn get_entry(
+            &self,
+            request: tonic::Request<super::GetEntryRequest>,
+        ) -> std::result::Result<tonic::Response<super::Entry>, tonic::Status>;
+        /// Replaces an entry; `revision` must be the current one (a concurrent edit is refused,
+        /// never lost).
+        async fn update_entry(
+            &self,
+            request: tonic::Request<super::Entry>,
+        ) -> std::result::Result<tonic::Response<super::Entry>, tonic::Status>;
         async fn delete_entry(
             &self,
             request: tonic::Request<super::DeleteEntryRequest>,
@@ -461,6 +706,27 @@ pub mod server_admin_server {
             &self,
             request: tonic::Request<super::GetBundleRequest>,
         ) -> std::result::Result<tonic::Response<super::Bundle>, tonic::Status>;
+        /// This replica's CA authorities (each replica has its own keys).
+        async fn list_authorities(
+            &self,
+            request: tonic::Request<super::ListAuthoritiesRequest>,
+        ) -> std::result::Result<tonic::Response<super::Authorities>, tonic::Status>;
+        /// Forces the next key of the asked kinds into service now; with neither, runs the
+        /// scheduled rotation.
+        async fn rotate_authorities(
+            &self,
+            request: tonic::Request<super::RotateAuthoritiesRequest>,
+        ) -> std::result::Result<tonic::Response<super::Authorities>, tonic::Status>;
+        /// Stops the active authority of a kind from signing now; what it signed stays valid.
+        async fn taint_authority(
+            &self,
+            request: tonic::Request<super::TaintAuthorityRequest>,
+        ) -> std::result::Result<tonic::Response<super::Authorities>, tonic::Status>;
+        /// Removes a retired or tainted authority from the bundle: what it signed stops verifying.
+        async fn revoke_authority(
+            &self,
+            request: tonic::Request<super::RevokeAuthorityRequest>,
+        ) -> std::result::Result<tonic::Response<super::Authorities>, tonic::Status>;
         async fn health(
             &self,
             request: tonic::Request<super::HealthRequest>,
@@ -615,6 +881,94 @@ pub mod server_admin_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = ListEntriesSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/spiffekit.server.admin.v1.ServerAdmin/GetEntry" => {
+                    #[allow(non_camel_case_types)]
+                    struct GetEntrySvc<T: ServerAdmin>(pub Arc<T>);
+                    impl<
+                        T: ServerAdmin,
+                    > tonic::server::UnaryService<super::GetEntryRequest>
+                    for GetEntrySvc<T> {
+                        type Response = super::Entry;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GetEntryRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as ServerAdmin>::get_entry(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GetEntrySvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/spiffekit.server.admin.v1.ServerAdmin/UpdateEntry" => {
+                    #[allow(non_camel_case_types)]
+                    struct UpdateEntrySvc<T: ServerAdmin>(pub Arc<T>);
+                    impl<T: ServerAdmin> tonic::server::UnaryService<super::Entry>
+                    for UpdateEntrySvc<T> {
+                        type Response = super::Entry;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::Entry>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as ServerAdmin>::update_entry(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = UpdateEntrySvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
@@ -840,6 +1194,187 @@ pub mod server_admin_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = GetBundleSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/spiffekit.server.admin.v1.ServerAdmin/ListAuthorities" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListAuthoritiesSvc<T: ServerAdmin>(pub Arc<T>);
+                    impl<
+                        T: ServerAdmin,
+                    > tonic::server::UnaryService<super::ListAuthoritiesRequest>
+                    for ListAuthoritiesSvc<T> {
+                        type Response = super::Authorities;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ListAuthoritiesRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as ServerAdmin>::list_authorities(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListAuthoritiesSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/spiffekit.server.admin.v1.ServerAdmin/RotateAuthorities" => {
+                    #[allow(non_camel_case_types)]
+                    struct RotateAuthoritiesSvc<T: ServerAdmin>(pub Arc<T>);
+                    impl<
+                        T: ServerAdmin,
+                    > tonic::server::UnaryService<super::RotateAuthoritiesRequest>
+                    for RotateAuthoritiesSvc<T> {
+                        type Response = super::Authorities;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::RotateAuthoritiesRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as ServerAdmin>::rotate_authorities(&inner, request)
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = RotateAuthoritiesSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/spiffekit.server.admin.v1.ServerAdmin/TaintAuthority" => {
+                    #[allow(non_camel_case_types)]
+                    struct TaintAuthoritySvc<T: ServerAdmin>(pub Arc<T>);
+                    impl<
+                        T: ServerAdmin,
+                    > tonic::server::UnaryService<super::TaintAuthorityRequest>
+                    for TaintAuthoritySvc<T> {
+                        type Response = super::Authorities;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::TaintAuthorityRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as ServerAdmin>::taint_authority(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = TaintAuthoritySvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/spiffekit.server.admin.v1.ServerAdmin/RevokeAuthority" => {
+                    #[allow(non_camel_case_types)]
+                    struct RevokeAuthoritySvc<T: ServerAdmin>(pub Arc<T>);
+                    impl<
+                        T: ServerAdmin,
+                    > tonic::server::UnaryService<super::RevokeAuthorityRequest>
+                    for RevokeAuthoritySvc<T> {
+                        type Response = super::Authorities;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::RevokeAuthorityRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as ServerAdmin>::revoke_authority(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = RevokeAuthoritySvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

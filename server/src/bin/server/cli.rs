@@ -14,6 +14,8 @@ Examples:
   server entry list -c server.toml --json
   server node list -c server.toml
   server node evict -c server.toml spiffe://example.org/agent/x509pop/node-1
+  server entry update -c server.toml 65bd27e8... --selector unix:uid:1001
+  server ca rotate -c server.toml --x509
   server bundle show -c server.toml --pem > bootstrap.pem
   server healthcheck -c server.toml && echo ready";
 
@@ -45,6 +47,9 @@ pub(crate) enum Command {
     /// The trust domain's bundle.
     #[command(subcommand)]
     Bundle(BundleCommand),
+    /// This replica's CA authorities: list, rotate, taint, revoke.
+    #[command(subcommand)]
+    Ca(CaCommand),
     /// Exits 0 when the server is ready, 1 otherwise.
     Healthcheck(Target),
 }
@@ -137,11 +142,71 @@ pub(crate) enum EntryCommand {
         #[arg(long)]
         parent_id: Option<String>,
     },
+    /// Shows one entry.
+    Show {
+        #[command(flatten)]
+        target: Target,
+        /// The entry's ID.
+        id: String,
+    },
+    /// Changes an entry: the options given replace those fields, the others stay.
+    Update {
+        #[command(flatten)]
+        target: Target,
+        /// The entry's ID.
+        id: String,
+        /// A new SPIFFE ID.
+        #[arg(long)]
+        spiffe_id: Option<String>,
+        /// A new parent ID.
+        #[arg(long)]
+        parent_id: Option<String>,
+        /// New selectors (replacing all of them), repeatable.
+        #[arg(long = "selector")]
+        selectors: Vec<String>,
+        /// A new X509-SVID lifetime.
+        #[arg(long, value_parser = duration)]
+        x509_ttl: Option<std::time::Duration>,
+    },
     /// Deletes an entry.
     Delete {
         #[command(flatten)]
         target: Target,
         /// The entry's ID.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CaCommand {
+    /// Lists this replica's authorities and their status.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Puts the next key into service now (both kinds unless one is chosen).
+    Rotate {
+        #[command(flatten)]
+        target: Target,
+        /// Only the X.509 authority.
+        #[arg(long)]
+        x509: bool,
+        /// Only the JWT key.
+        #[arg(long)]
+        jwt: bool,
+    },
+    /// Stops the active authority of a kind from signing (`x509` or `jwt`).
+    Taint {
+        #[command(flatten)]
+        target: Target,
+        /// `x509` or `jwt`.
+        kind: String,
+    },
+    /// Removes a retired or tainted authority from the bundle.
+    Revoke {
+        #[command(flatten)]
+        target: Target,
+        /// The authority's ID, as `ca list` shows it.
         id: String,
     },
 }

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use serde_json::{Value, json};
 use server::admin::{AdminClient, proto};
 
-use crate::cli::{BundleCommand, Command, EntryCommand, NodeCommand, Target, TokenCommand};
+use crate::cli::{
+    BundleCommand, CaCommand, Command, EntryCommand, NodeCommand, Target, TokenCommand,
+};
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
@@ -209,6 +211,47 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Entry(EntryCommand::Show { target, id }) => {
+            let entry = client(&target)
+                .await?
+                .raw()
+                .get_entry(proto::GetEntryRequest { id })
+                .await?
+                .into_inner();
+            print(&target, &entry_json(&entry), &entry_text(&entry));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Entry(EntryCommand::Update {
+            target,
+            id,
+            spiffe_id,
+            parent_id,
+            selectors,
+            x509_ttl,
+        }) => {
+            let mut admin = client(&target).await?;
+            let mut entry = admin
+                .raw()
+                .get_entry(proto::GetEntryRequest { id })
+                .await?
+                .into_inner();
+            if let Some(spiffe_id) = spiffe_id {
+                entry.spiffe_id = spiffe_id;
+            }
+            if let Some(parent_id) = parent_id {
+                entry.parent_id = parent_id;
+            }
+            if !selectors.is_empty() {
+                entry.selectors = selectors;
+            }
+            if let Some(ttl) = x509_ttl {
+                entry.x509_ttl_seconds = ttl.as_secs();
+            }
+            let updated = admin.raw().update_entry(entry).await?.into_inner();
+            print(&target, &entry_json(&updated), &entry_text(&updated));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ca(command) => ca(command).await,
         Command::Entry(EntryCommand::Delete { target, id }) => {
             client(&target)
                 .await?
@@ -265,4 +308,74 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
             })
         }
     }
+}
+
+fn authorities_output(target: &Target, authorities: &proto::Authorities) {
+    let json = json!({
+        "bundle_sequence": authorities.bundle_sequence,
+        "authorities": authorities.authorities.iter().map(|a| json!({
+            "kind": if a.kind() == proto::AuthorityKind::Jwt { "jwt" } else { "x509" },
+            "id": a.id,
+            "status": a.status,
+            "not_before": a.not_before,
+            "not_after": a.not_after,
+        })).collect::<Vec<_>>(),
+    });
+    let text: String = authorities
+        .authorities
+        .iter()
+        .map(|a| {
+            let kind = if a.kind() == proto::AuthorityKind::Jwt {
+                "jwt "
+            } else {
+                "x509"
+            };
+            format!("{kind}  {:<10} {}  until {}\n", a.status, a.id, a.not_after)
+        })
+        .collect();
+    print(target, &json, &text);
+}
+
+async fn ca(command: CaCommand) -> Result<ExitCode, Failure> {
+    let (target, authorities) = match command {
+        CaCommand::List { target } => {
+            let answer = client(&target)
+                .await?
+                .raw()
+                .list_authorities(proto::ListAuthoritiesRequest {})
+                .await?;
+            (target, answer.into_inner())
+        }
+        CaCommand::Rotate { target, x509, jwt } => {
+            let answer = client(&target)
+                .await?
+                .raw()
+                .rotate_authorities(proto::RotateAuthoritiesRequest { x509, jwt })
+                .await?;
+            (target, answer.into_inner())
+        }
+        CaCommand::Taint { target, kind } => {
+            let kind = match kind.as_str() {
+                "x509" => proto::AuthorityKind::X509,
+                "jwt" => proto::AuthorityKind::Jwt,
+                other => return Err(format!("{other:?}: give x509 or jwt").into()),
+            };
+            let answer = client(&target)
+                .await?
+                .raw()
+                .taint_authority(proto::TaintAuthorityRequest { kind: kind.into() })
+                .await?;
+            (target, answer.into_inner())
+        }
+        CaCommand::Revoke { target, id } => {
+            let answer = client(&target)
+                .await?
+                .raw()
+                .revoke_authority(proto::RevokeAuthorityRequest { id })
+                .await?;
+            (target, answer.into_inner())
+        }
+    };
+    authorities_output(&target, &authorities);
+    Ok(ExitCode::SUCCESS)
 }
