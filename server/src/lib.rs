@@ -39,6 +39,35 @@
 //! # }
 //! ```
 
+//! # Replicas
+//!
+//! Several servers may share one store (PostgreSQL, feature `postgres`). Each needs its own CA
+//! journal and [`ServerBuilder::replica_name`]; sign them under one upstream root
+//! (`ca::DiskUpstream`) so that the bundle's X.509 authority is that root. Each replica
+//! publishes its CA's bundle in the store and serves the union of all replicas' bundles, so an
+//! SVID or JWT-SVID signed by any of them verifies everywhere. Entries, nodes and join tokens
+//! are shared: a token is accepted by one replica only; an entry or an eviction made through
+//! one replica reaches the others at their next refresh ([`ServerBuilder::entry_refresh_interval`]
+//! for entries; node checks read the store on every call). Agents list every replica and fail
+//! over.
+//!
+//! # The `server` binary
+//!
+//! `server --config server.toml` serves (see [`ServerConfig`] and `server/server.example.toml`):
+//! the node API, the [admin API](admin) on a 0600 Unix socket, and with `health_address`
+//! `/live`, `/ready` and `/metrics` ([`metrics`]). The other subcommands administer a running
+//! server through its admin socket: `token create`, `node list|evict`,
+//! `entry create|list|show|update|delete`, `bundle show [--pem]`, `ca list|rotate|taint|revoke`,
+//! `healthcheck`; `--json` for scripts. SIGINT and SIGTERM stop it cleanly.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `ring` | yes | minting and TLS with ring |
+//! | `aws-lc-rs` | no | minting and TLS with aws-lc-rs |
+//! | `postgres` | no | `[store] postgres = ...` in the binary (`store::PostgresStore`) |
+
 #![forbid(unsafe_code)]
 
 pub mod admin;

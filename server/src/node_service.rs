@@ -73,6 +73,17 @@ fn audit_refusal(node: Option<&SpiffeId>, what: &'static str, reason: &dyn core:
     );
 }
 
+/// The agent ID the caller's mTLS session proved, if it is an agent's.
+fn agent_of<T>(request: &Request<T>) -> Result<SpiffeId, Status> {
+    let id = tls_integration::tonic::peer_spiffe_id(request)
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("this call needs an agent SVID: attest first"))?;
+    if !id.path().starts_with(node_api::AGENT_PATH_PREFIX) {
+        return Err(Status::permission_denied(format!("{id} is not an agent")));
+    }
+    Ok(id)
+}
+
 /// The `not_after` of a DER certificate, seconds since the epoch.
 fn not_after(der: &[u8]) -> i64 {
     x509_parser::parse_x509_certificate(der)
@@ -140,21 +151,19 @@ impl Shared {
 
     /// The calling node's agent ID, if it presented an agent SVID and is attested (not
     /// evicted).
-    async fn caller<T>(&self, request: &Request<T>) -> Result<SpiffeId, Status> {
-        let id = tls_integration::tonic::peer_spiffe_id(request)
-            .cloned()
-            .ok_or_else(|| {
-                Status::unauthenticated("this call needs an agent SVID: attest first")
-            })?;
-        if !id.path().starts_with(node_api::AGENT_PATH_PREFIX) {
-            return Err(Status::permission_denied(format!("{id} is not an agent")));
-        }
-        let store = Arc::clone(&self.store);
-        let lookup = id.clone();
-        match blocking(move || store.node(&lookup)).await? {
-            Ok(Some(_)) => Ok(id),
+    async fn caller<T>(self: &Arc<Self>, request: &Request<T>) -> Result<SpiffeId, Status> {
+        let id = agent_of(request)?;
+        let shared = Arc::clone(self);
+        blocking(move || shared.check_node(&id).map(|()| id)).await?
+    }
+
+    /// Refuses a node that is not attested (never was, or was evicted); reads the store, so
+    /// an eviction through any replica counts from the next call (blocking).
+    fn check_node(&self, id: &SpiffeId) -> Result<(), Status> {
+        match self.store.node(id) {
+            Ok(Some(_)) => Ok(()),
             Ok(None) => {
-                audit_refusal(Some(&id), "call", &"node not attested or evicted");
+                audit_refusal(Some(id), "call", &"node not attested or evicted");
                 Err(Status::permission_denied(format!(
                     "node {id} is not attested or was evicted: attest again"
                 )))
@@ -263,11 +272,22 @@ impl Shared {
     }
 
     /// Mints one X509-SVID for an authorised entry (blocking).
+    /// When the active X.509 authority stops signing: no SVID outlives it (seconds since the
+    /// epoch; `i64::MAX` when unknown).
+    fn x509_expiry_bound(&self) -> i64 {
+        self.ca
+            .snapshot()
+            .active(ca::AuthorityKind::X509)
+            .and_then(|authority| authority.not_after.duration_since(UNIX_EPOCH).ok())
+            .map_or(i64::MAX, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    }
+
     fn mint_one(
         &self,
         node: &SpiffeId,
         entry: Option<&Arc<EntryRecord>>,
         request: &proto::X509SvidRequest,
+        expiry_bound: i64,
     ) -> proto::X509SvidResult {
         let refused = |error: String| proto::X509SvidResult {
             entry_id: request.entry_id.clone(),
@@ -291,15 +311,22 @@ impl Shared {
             .ttl(ttl)
             .dns_names(entry.dns_names().iter().cloned())
             .requester(node.to_string());
+        let now = SystemTime::now();
         match self
             .ca
-            .mint_x509_svid_for_csr(&request.csr, &svid_request, SystemTime::now())
+            .mint_x509_svid_for_csr(&request.csr, &svid_request, now)
         {
             Ok(chain) => {
                 crate::metrics::x509_svid_issued();
+                // The CA signs for `ttl` from `now`, capped at its authority's expiry: what
+                // the certificate says, without parsing it again.
+                let ttl_seconds = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+                let now_seconds = now
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
                 proto::X509SvidResult {
                     entry_id: request.entry_id.clone(),
-                    expires_at: chain.first().map_or(0, |leaf| not_after(leaf)),
+                    expires_at: now_seconds.saturating_add(ttl_seconds).min(expiry_bound),
                     chain: chain.iter().map(|c| c.as_ref().to_vec()).collect(),
                     error: String::new(),
                 }
@@ -418,7 +445,7 @@ impl Node for NodeService {
         &self,
         request: Request<proto::MintX509SvidsRequest>,
     ) -> Result<Response<proto::MintX509SvidsResponse>, Status> {
-        let node = self.0.caller(&request).await?;
+        let node = agent_of(&request)?;
         let requests = request.into_inner().requests;
         if requests.len() > self.0.settings.max_batch {
             return Err(Status::invalid_argument(format!(
@@ -428,15 +455,22 @@ impl Node for NodeService {
             )));
         }
         self.0.rate_limit(&node, requests.len())?;
-        let authorized = self.0.entries.authorized(&node);
         let shared = Arc::clone(&self.0);
+        // The node check and the signatures in one blocking task: one hand-off per call.
         let results = blocking(move || {
-            requests
-                .iter()
-                .map(|request| shared.mint_one(&node, authorized.get(&request.entry_id), request))
-                .collect()
+            shared.check_node(&node)?;
+            let authorized = shared.entries.authorized(&node);
+            let expiry = shared.x509_expiry_bound();
+            Ok::<_, Status>(
+                requests
+                    .iter()
+                    .map(|request| {
+                        shared.mint_one(&node, authorized.get(&request.entry_id), request, expiry)
+                    })
+                    .collect(),
+            )
         })
-        .await?;
+        .await??;
         Ok(Response::new(proto::MintX509SvidsResponse { results }))
     }
 

@@ -214,6 +214,8 @@ async fn a_node_gets_and_mints_only_its_own_entries() {
         .await
         .unwrap();
     assert!(results[0].error.is_empty(), "{}", results[0].error);
+    let (_, leaf) = x509_parser::parse_x509_certificate(&results[0].chain[0]).unwrap();
+    assert_eq!(results[0].expires_at, leaf.validity().not_after.timestamp());
     let chain = results[0]
         .chain
         .iter()
