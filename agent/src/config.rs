@@ -97,8 +97,9 @@ impl ConfigKeyType {
 /// # x509pop_cert_path = "node.pem"  # or attest by the node's certificate and key
 /// # x509pop_key_path = "node.key"
 /// # sync_interval = "5s"
-/// # state_dir = "."                 # the agent SVID kept across restarts (0600 file); a
-/// #                                 # join token works once, so a restart resumes from it
+/// # state_dir = "/var/lib/agent"    # the agent SVID kept across restarts (0600 file); a
+/// #                                 # join token works once, so a restart resumes from it;
+/// #                                 # default: <config file name>.state/ beside this file
 ///
 /// [limits]                          # past a cap a caller gets ResourceExhausted
 /// max_streams_per_connection = 100  # open streaming RPCs on one connection
@@ -207,8 +208,10 @@ pub struct UpstreamFileConfig {
     pub attestation: NodeAttestationConfig,
     /// How often entries are synced.
     pub sync_interval: Duration,
-    /// Where the agent SVID is kept across restarts (default: this file's folder).
-    pub state_dir: PathBuf,
+    /// Where the agent SVID is kept across restarts; `None`: the binary uses
+    /// `<config file name>.state/` next to the config file (one per config, so that agents
+    /// whose configs share a folder never share an identity).
+    pub state_dir: Option<PathBuf>,
 }
 
 /// The environment variable a join token is read from by default.
@@ -295,7 +298,7 @@ impl RawUpstream {
             servers: self.servers,
             bootstrap_bundle_path: base.join(self.bootstrap_bundle_path),
             attestation,
-            state_dir: base.join(self.state_dir.unwrap_or_default()),
+            state_dir: self.state_dir.map(|dir| base.join(dir)),
             sync_interval: optional_duration(
                 "upstream.sync_interval",
                 self.sync_interval.as_deref(),

@@ -85,6 +85,6 @@ impl Error {
     /// Whether the server refused this node (evicted, or never attested): attest again.
     pub fn is_node_refused(&self) -> bool {
         matches!(self, Self::Refused { status, .. } if status.code() == tonic::Code::PermissionDenied
-            && status.message().contains("node"))
+            && status.message().contains(crate::NODE_NOT_ATTESTED))
     }
 }

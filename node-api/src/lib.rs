@@ -45,6 +45,10 @@ pub const AGENT_PATH_PREFIX: &str = "/agent/";
 /// The path of the server's own SVID.
 pub const SERVER_PATH: &str = "/server";
 
+/// What a server's `PermissionDenied` says when the calling node is not attested (never was,
+/// or was evicted), so that an agent knows to attest again rather than retry.
+pub const NODE_NOT_ATTESTED: &str = "is not attested or was evicted";
+
 /// The largest message either side accepts (a sync of many entries fits; a flood does not).
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 

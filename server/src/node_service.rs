@@ -22,7 +22,7 @@ use crate::settings::Settings;
 
 /// The largest CSR accepted.
 const MAX_CSR_BYTES: usize = 8 * 1024;
-/// How long a node has to answer a challenge.
+/// How long a node has to send its first message, and to answer a challenge.
 const CHALLENGE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the node API and the server's background tasks share.
@@ -165,7 +165,8 @@ impl Shared {
             Ok(None) => {
                 audit_refusal(Some(id), "call", &"node not attested or evicted");
                 Err(Status::permission_denied(format!(
-                    "node {id} is not attested or was evicted: attest again"
+                    "node {id} {}: attest again",
+                    node_api::NODE_NOT_ATTESTED
                 )))
             }
             Err(error) => Err(Status::unavailable(format!("the store failed: {error}"))),
@@ -212,9 +213,10 @@ impl Shared {
         mut inbound: Streaming<proto::AttestRequest>,
         outbound: &mpsc::Sender<Result<proto::AttestResponse, Status>>,
     ) -> Result<proto::AttestResponse, Status> {
-        let first = inbound
-            .message()
-            .await?
+        // A node that opens the stream and says nothing does not hold a task for long.
+        let first = tokio::time::timeout(CHALLENGE_TIMEOUT, inbound.message())
+            .await
+            .map_err(|_| Status::deadline_exceeded("no attestation message in time"))??
             .ok_or_else(|| Status::invalid_argument("no attestation message"))?;
         let Some(proto::attest_request::Step::Start(start)) = first.step else {
             return Err(AttestError::Malformed("the first message must be `start`".into()).into());
@@ -415,7 +417,12 @@ impl Node for NodeService {
             let current = store
                 .node(&node)
                 .map_err(|e| Status::unavailable(format!("the store failed: {e}")))?
-                .ok_or_else(|| Status::permission_denied(format!("node {node} was evicted")))?;
+                .ok_or_else(|| {
+                    Status::permission_denied(format!(
+                        "node {node} {}: attest again",
+                        node_api::NODE_NOT_ATTESTED
+                    ))
+                })?;
             let attested = attest::AttestedNode {
                 spiffe_id: node,
                 selectors: current.selectors().to_vec(),

@@ -55,7 +55,7 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         .or_else(|| config.socket_path.clone())
         .ok_or("no socket path: set socket_path in the config or pass --socket")?;
     let mut builder = match &config.upstream {
-        Some(upstream) => upstream_builder(&config, upstream)?,
+        Some(upstream) => upstream_builder(&config, upstream, &path)?,
         None => {
             // The store is opened (and checked: schema, integrity) before anything else, and
             // the CA is built on its journal; both block, so they run off the async threads.
@@ -168,6 +168,7 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
 fn upstream_builder(
     config: &AgentConfig,
     upstream: &UpstreamFileConfig,
+    config_path: &std::path::Path,
 ) -> Result<AgentBuilder, Box<dyn std::error::Error>> {
     let path = &upstream.bootstrap_bundle_path;
     let pem = std::fs::read(path)
@@ -210,7 +211,12 @@ fn upstream_builder(
     Ok(Agent::upstream_builder(
         UpstreamConfig::new(client, attestation)
             .with_sync_interval(upstream.sync_interval)
-            .with_state_dir(&upstream.state_dir),
+            .with_state_dir(
+                upstream
+                    .state_dir
+                    .clone()
+                    .unwrap_or_else(|| config_path.with_extension("state")),
+            ),
     ))
 }
 
