@@ -2,7 +2,7 @@
 //! SVID renewal at half its life, re-attestation after an eviction (x509pop), bounded backoff
 //! while no server answers.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -121,13 +121,10 @@ async fn apply(
         }
     }
     let desired = convert(&sync.entries, &agent.trust_domain);
-    let wanted: HashMap<&str, ()> = desired
-        .iter()
-        .map(|s| (s.upstream_id.as_str(), ()))
-        .collect();
+    let wanted: HashSet<&str> = desired.iter().map(|s| s.upstream_id.as_str()).collect();
     let gone: Vec<String> = known
         .keys()
-        .filter(|id| !wanted.contains_key(id.as_str()))
+        .filter(|id| !wanted.contains(id.as_str()))
         .cloned()
         .collect();
     for upstream_id in gone {

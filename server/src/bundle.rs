@@ -8,17 +8,19 @@ use spiffe_id::TrustDomain;
 use store::PublishedBundle;
 use trust_bundle::{JwtBundle, SpiffeBundle, X509Bundle, X509BundleSource};
 
-/// The merged bundle, replaced whole.
+/// The merged bundle and its JSON, replaced whole on each change: every sync and attestation
+/// sends the JSON, which is built once per bundle change rather than once per call.
 pub(crate) struct MergedBundle {
     trust_domain: TrustDomain,
-    current: RwLock<Arc<SpiffeBundle>>,
+    current: RwLock<(Arc<SpiffeBundle>, Arc<str>)>,
 }
 
 impl MergedBundle {
     pub(crate) fn new(own: Arc<SpiffeBundle>) -> Self {
+        let json = Arc::from(own.to_json());
         Self {
             trust_domain: own.trust_domain().clone(),
-            current: RwLock::new(own),
+            current: RwLock::new((own, json)),
         }
     }
 
@@ -27,8 +29,17 @@ impl MergedBundle {
             &self
                 .current
                 .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0,
         )
+    }
+
+    /// The bundle and its SPIFFE bundle JSON, from the same update.
+    pub(crate) fn with_json(&self) -> (Arc<SpiffeBundle>, Arc<str>) {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Replaces the bundle with `own` merged with the other replicas' documents.
@@ -38,8 +49,9 @@ impl MergedBundle {
             .current
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if **current != merged {
-            *current = Arc::new(merged);
+        if *current.0 != merged {
+            let json = Arc::from(merged.to_json());
+            *current = (Arc::new(merged), json);
         }
     }
 }

@@ -203,7 +203,7 @@ impl Shared {
             spiffe_id: node.spiffe_id.to_string(),
             chain: chain.iter().map(|c| c.as_ref().to_vec()).collect(),
             expires_at,
-            bundle_json: self.bundle.get().to_json(),
+            bundle_json: self.bundle.with_json().1.to_string(),
         })
     }
 
@@ -439,10 +439,10 @@ impl Node for NodeService {
     ) -> Result<Response<proto::SyncEntriesResponse>, Status> {
         let node = self.0.caller(&request).await?;
         let entries = self.0.entries.for_node(&node);
-        let bundle = self.0.bundle.get();
+        let (bundle, json) = self.0.bundle.with_json();
         Ok(Response::new(proto::SyncEntriesResponse {
             entries: entries.iter().map(|e| entry_to_proto(e)).collect(),
-            bundle_json: bundle.to_json(),
+            bundle_json: json.to_string(),
             bundle_sequence: bundle.sequence().unwrap_or(0),
             server_time: unix_now(),
         }))

@@ -221,10 +221,10 @@ impl ServerAdmin for AdminService {
         request: Request<proto::GetBundleRequest>,
     ) -> Result<Response<proto::Bundle>, Status> {
         self.authorize(&request)?;
-        let bundle = self.shared.bundle.get();
+        let (bundle, json) = self.shared.bundle.with_json();
         Ok(Response::new(proto::Bundle {
             trust_domain: bundle.trust_domain().to_string(),
-            json: bundle.to_json(),
+            json: json.to_string(),
             sequence: bundle.sequence().unwrap_or(0),
         }))
     }
