@@ -17,6 +17,9 @@
 //! [store]
 //! path = "server.db"                         # SQLite, relative to this file
 //! # postgres = "host=/run/postgresql dbname=spiffe user=spiffe"   (feature postgres)
+//! # postgres_ca_path = "db-ca.pem"            # TLS to the database, server checked; required
+//! #                                          # off a Unix socket (never falls back to clear)
+//! # postgres_password_env = "SPIFFE_DB_PASSWORD"   # the password, kept out of this file
 //! journal = "server"                         # the CA journal's name in the store
 //!
 //! [x509pop]                                  # optional: attest nodes by their certificates
@@ -36,6 +39,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use spiffe_id::TrustDomain;
 
+use crate::postgres_config::PostgresConfig;
 use crate::rate_limit::RateLimit;
 
 /// What is wrong with a configuration file.
@@ -98,6 +102,8 @@ struct Raw {
 struct RawStore {
     path: Option<PathBuf>,
     postgres: Option<String>,
+    postgres_ca_path: Option<PathBuf>,
+    postgres_password_env: Option<String>,
     journal: Option<String>,
 }
 
@@ -128,8 +134,8 @@ struct RawDisk {
 pub enum StoreConfig {
     /// A SQLite file.
     Sqlite(PathBuf),
-    /// A PostgreSQL connection string (feature `postgres`).
-    Postgres(String),
+    /// A PostgreSQL database (feature `postgres`).
+    Postgres(PostgresConfig),
 }
 
 /// x509pop settings.
@@ -257,9 +263,21 @@ impl ServerConfig {
                     "set either path or postgres, not both".into(),
                 ));
             }
-            (_, Some(url)) => StoreConfig::Postgres(url),
-            (Some(path), None) => StoreConfig::Sqlite(resolve(path)),
-            (None, None) => StoreConfig::Sqlite(base.join("server.db")),
+            (_, Some(params)) => StoreConfig::Postgres(PostgresConfig {
+                params,
+                ca_path: raw.store.postgres_ca_path.map(resolve),
+                password_env: raw.store.postgres_password_env,
+            }),
+            (path, None) => {
+                if raw.store.postgres_ca_path.is_some() || raw.store.postgres_password_env.is_some()
+                {
+                    return Err(invalid(
+                        "store",
+                        "postgres_ca_path and postgres_password_env need postgres".into(),
+                    ));
+                }
+                StoreConfig::Sqlite(path.map_or_else(|| base.join("server.db"), resolve))
+            }
         };
         let per_second = raw.rate_limit_per_second.unwrap_or(200.0);
         let burst = raw.rate_limit_burst.unwrap_or(2000.0);
@@ -331,6 +349,27 @@ mod tests {
         assert_eq!(config.agent_svid_ttl, Duration::from_secs(3600));
     }
 
+    /// TLS roots resolve against the file's folder; the password stays a variable's name.
+    #[test]
+    fn postgres_settings_are_read() {
+        let config = ServerConfig::parse(
+            "trust_domain = \"example.org\"\nlisten_address = \"127.0.0.1:8081\"\n\
+             [store]\npostgres = \"host=db.internal dbname=spiffe\"\n\
+             postgres_ca_path = \"db-ca.pem\"\npostgres_password_env = \"DB_PASSWORD\"\n",
+            Path::new("/etc/s/server.toml"),
+            Path::new("/etc/s"),
+        )
+        .unwrap();
+        assert_eq!(
+            config.store,
+            StoreConfig::Postgres(PostgresConfig {
+                params: "host=db.internal dbname=spiffe".into(),
+                ca_path: Some("/etc/s/db-ca.pem".into()),
+                password_env: Some("DB_PASSWORD".into()),
+            })
+        );
+    }
+
     #[test]
     fn bad_values_name_their_key() {
         let bad = [
@@ -349,6 +388,11 @@ mod tests {
             (
                 "trust_domain = \"a.org\"\nlisten_address = \"127.0.0.1:1\"\nbogus = 1",
                 "bogus",
+            ),
+            (
+                "trust_domain = \"a.org\"\nlisten_address = \"127.0.0.1:1\"\n\
+                 [store]\npath = \"s.db\"\npostgres_ca_path = \"ca.pem\"",
+                "need postgres",
             ),
         ];
         for (text, key) in bad {

@@ -41,7 +41,8 @@
 
 //! # Replicas
 //!
-//! Several servers may share one store (PostgreSQL, feature `postgres`). Each needs its own CA
+//! Several servers may share one store (PostgreSQL, feature `postgres`; across a network with
+//! TLS, [`PostgresConfig::ca_path`], which never falls back to clear text). Each needs its own CA
 //! journal and [`ServerBuilder::replica_name`]; sign them under one upstream root
 //! (`ca::DiskUpstream`) so that the bundle's X.509 authority is that root. Each replica
 //! publishes its CA's bundle in the store and serves the union of all replicas' bundles, so an
@@ -81,6 +82,7 @@ mod identity;
 pub mod metrics;
 mod node_service;
 mod ops;
+mod postgres_config;
 mod rate_limit;
 mod server;
 mod settings;
@@ -94,5 +96,8 @@ pub use config::{
 };
 pub use entries::MAX_ENTRIES_PER_NODE;
 pub use error::{AttestError, Error};
+pub use postgres_config::PostgresConfig;
+#[cfg(feature = "postgres")]
+pub use postgres_config::PostgresSettingsError;
 pub use rate_limit::RateLimit;
 pub use server::{DEFAULT_REPLICA, Server, ServerBuilder};

@@ -39,6 +39,7 @@ fn server_config(dir: &Path, name: &str, listen: &str, postgres: &str) -> std::p
              admin_socket_path = \"{name}.sock\"\nentry_refresh_interval = \"1s\"\n\
              x509_svid_ttl = \"{SVID_TTL}\"\nagent_svid_ttl = \"10m\"\n\
              [store]\npostgres = \"{postgres}\"\njournal = \"{name}\"\n\
+             postgres_ca_path = \"db-ca.pem\"\n\
              [ca.upstream_disk]\ncert_path = \"root.pem\"\nkey_path = \"root.key\"\n"
         ),
     );
@@ -64,16 +65,32 @@ fn entry(config: &Path, path: &str, parent: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_one_postgres_survive_losing_either() {
-    let Some(postgres) =
-        PostgresServer::start_or_skip("two_servers_on_one_postgres_survive_losing_either")
-    else {
+    // The replicas reach the database over loopback TCP, TLS only, as across a network.
+    let db_ca = test_support::x509::Ca::builder("example.org")
+        .common_name("database CA")
+        .validity(test_support::x509::Validity::around_now(
+            Duration::from_secs(3600),
+            Duration::from_secs(3600),
+        ))
+        .build();
+    let db_cert = db_ca.leaf_with(
+        "spiffe://example.org/db",
+        test_support::x509::KeyType::P256,
+        |params| params.subject_alt_names = vec![test_support::x509::dns("localhost")],
+    );
+    let Some(postgres) = PostgresServer::start_with_tls_or_skip(
+        "two_servers_on_one_postgres_survive_losing_either",
+        &test_support::pem::pem([&db_cert.cert, &db_ca.cert]),
+        &db_cert.key_pem(),
+    ) else {
         return;
     };
     postgres.create_database("spiffe");
-    let params = postgres.connection_string("spiffe");
+    let params = postgres.tcp_connection_string("spiffe");
     let agent_binary = agent_binary();
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name);
+    write(&path("db-ca.pem"), &pem(&db_ca.cert));
 
     // The organisation's root: both replicas sign under it.
     let key = KeyPair::generate().unwrap();

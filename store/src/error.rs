@@ -149,7 +149,7 @@ pub enum Error {
     /// PostgreSQL refused or failed (unreachable, authentication, a statement that failed);
     /// nothing was half-written: each write is one transaction.
     #[cfg(feature = "postgres")]
-    #[error("the PostgreSQL store at {target} failed: {source}")]
+    #[error("the PostgreSQL store at {target} failed: {}", with_causes(.source))]
     Postgres {
         /// Where the store is (`postgres://user@host:port/db`, never the password).
         target: String,
@@ -192,4 +192,18 @@ impl From<InvalidEntryId> for Error {
             reason: error.to_string(),
         }
     }
+}
+
+/// The driver's message and its causes ("error performing TLS handshake: invalid peer
+/// certificate: UnknownIssuer"): its own message alone rarely says what to fix.
+#[cfg(feature = "postgres")]
+fn with_causes(error: &postgres::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }

@@ -98,7 +98,7 @@ pub use error::Error;
 pub use journal::SqliteCaJournal;
 pub use node::{JoinTokenRecord, NodeRecord};
 #[cfg(feature = "postgres")]
-pub use pg::{PostgresCaJournal, PostgresStore};
+pub use pg::{PostgresCaJournal, PostgresOptions, PostgresStore};
 pub use published::{MAX_BUNDLE_DOCUMENT_BYTES, PublishedBundle};
 pub use sqlite::SqliteStore;
 pub use store::Store;

@@ -17,7 +17,9 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use spiffe_id::SpiffeId;
-use store::{EntryRecord, Error, JoinTokenRecord, NodeRecord, PostgresStore, Store};
+use store::{
+    EntryRecord, Error, JoinTokenRecord, NodeRecord, PostgresOptions, PostgresStore, Store,
+};
 use test_support::postgres::PostgresServer;
 
 fn entry(path: &str, uid: u32) -> EntryRecord {
@@ -501,4 +503,92 @@ fn replicas_see_each_others_published_bundles() {
         a.publish_bundle("bad name", "{}"),
         Err(Error::Invalid { .. })
     ));
+}
+
+/// A CA valid now, and a `localhost` server certificate (chain PEM, key PEM) it signed.
+fn tls_material(ca_name: &str) -> (test_support::x509::Ca, String, String) {
+    use test_support::x509::{Ca, Validity};
+    let ca = Ca::builder("example.org")
+        .common_name(ca_name)
+        .validity(Validity::around_now(
+            Duration::from_secs(3600),
+            Duration::from_secs(3600),
+        ))
+        .build();
+    let leaf = ca.leaf_with(
+        "spiffe://example.org/db",
+        test_support::x509::KeyType::P256,
+        |params| params.subject_alt_names = vec![test_support::x509::dns("localhost")],
+    );
+    let chain = test_support::pem::pem([&leaf.cert, &ca.cert]);
+    (ca, chain, leaf.key_pem())
+}
+
+/// A rustls client trusting only `ca`.
+fn client_trusting(ca: &test_support::x509::Ca) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.cert.clone()).unwrap();
+    rustls::ClientConfig::builder_with_provider(svid::Crypto::ring().provider().clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+/// Over TCP the store talks TLS, verifies the server against the roots it was given, never
+/// falls back to clear text, and keeps the password out of `Debug`.
+#[test]
+fn tls_connections_verify_the_server_and_never_fall_back() {
+    let test = "tls_connections_verify_the_server_and_never_fall_back";
+    let (ca, chain, key) = tls_material("db CA");
+    let Some(server) = PostgresServer::start_with_tls_or_skip(test, &chain, &key) else {
+        return;
+    };
+    server.create_database("spiffe");
+    let tcp = server.tcp_connection_string("spiffe");
+
+    let options = PostgresOptions::new(&tcp)
+        .tls(client_trusting(&ca))
+        .password("unused: the test server trusts loopback");
+    assert!(!format!("{options:?}").contains("unused"), "{options:?}");
+    let store = PostgresStore::connect_with(options).unwrap();
+    let web = store.create_entry(&entry("web", 1000)).unwrap();
+    assert_eq!(store.entry(web.id()).unwrap(), Some(web));
+    let ssl = server.psql(
+        "spiffe",
+        "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
+         WHERE ssl AND datname = 'spiffe' AND client_addr IS NOT NULL",
+    );
+    assert_eq!(ssl.trim(), "1", "the store's session is encrypted");
+
+    // A server certificate from another CA: refused by the client (a machine in the middle).
+    let (other, _, _) = tls_material("another CA");
+    let err = PostgresStore::connect_with(PostgresOptions::new(&tcp).tls(client_trusting(&other)))
+        .unwrap_err();
+    assert!(matches!(err, Error::Postgres { .. }), "{err}");
+    assert!(err.to_string().contains("certificate"), "{err}");
+
+    // A server that answers "no TLS" (or a machine in the middle saying so): refused, never
+    // talked to in clear, whatever sslmode the string asked for.
+    let clear = PostgresServer::start_on_loopback().unwrap();
+    for sslmode in ["", " sslmode=prefer"] {
+        let params = format!("{}{sslmode}", clear.tcp_connection_string("postgres"));
+        let err =
+            PostgresStore::connect_with(PostgresOptions::new(&params).tls(client_trusting(&ca)))
+                .unwrap_err();
+        assert!(matches!(err, Error::Postgres { .. }), "{sslmode}: {err}");
+        assert!(err.to_string().contains("TLS"), "{err}");
+    }
+    PostgresStore::connect(&clear.tcp_connection_string("postgres")).unwrap();
+
+    // TLS settings with sslmode=disable contradict each other: refused before connecting.
+    let err = PostgresStore::connect_with(
+        PostgresOptions::new(&format!("{tcp} sslmode=disable")).tls(client_trusting(&ca)),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    assert!(err.to_string().contains("sslmode"), "{err}");
+
+    // Without TLS, this server's TCP listener lets no one in (hostssl only).
+    assert!(PostgresStore::connect(&tcp).is_err());
 }

@@ -10,8 +10,9 @@
 use std::sync::mpsc;
 use std::thread;
 
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, Config};
 
+use super::options::Tls;
 use crate::error::Error;
 
 /// A job for the connection thread.
@@ -26,7 +27,7 @@ pub(crate) struct Connection {
 
 impl Connection {
     /// Connects (on the connection thread) and returns once the first connection is up.
-    pub(crate) fn open(config: Config) -> Result<Self, Error> {
+    pub(crate) fn open(config: Config, tls: Tls) -> Result<Self, Error> {
         let target = describe(&config);
         let (jobs, queue) = mpsc::channel::<Job>();
         let (ready, first) = mpsc::sync_channel::<Result<(), Error>>(1);
@@ -34,7 +35,7 @@ impl Connection {
         thread::Builder::new()
             .name("spiffekit-postgres".into())
             .spawn(move || {
-                let mut client = match config.connect(NoTls) {
+                let mut client = match tls.connect(&config) {
                     Ok(client) => {
                         let _ = ready.send(Ok(()));
                         client
@@ -51,7 +52,7 @@ impl Connection {
                     if client.is_closed() {
                         // The server went away: one attempt per job; the job's own error
                         // says what happened when this fails too.
-                        if let Ok(fresh) = config.connect(NoTls) {
+                        if let Ok(fresh) = tls.connect(&config) {
                             client = fresh;
                         }
                     }

@@ -4,16 +4,18 @@
 mod connection;
 mod journal;
 mod nodes;
+mod options;
 mod schema;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use postgres::error::SqlState;
-use postgres::{Config, Row, Transaction};
+use postgres::{Row, Transaction};
 use spiffe_id::SpiffeId;
 
 pub use journal::PostgresCaJournal;
+pub use options::PostgresOptions;
 
 use crate::entry::EntryRecord;
 use crate::entry_id::EntryId;
@@ -35,8 +37,9 @@ use connection::Connection;
 ///
 /// Calls block: async code runs them in `tokio::task::spawn_blocking`. The connection lives on
 /// a thread of its own (the `postgres` client must not be used or dropped inside an async
-/// task), and is re-established when the server closed it. The connection is not encrypted:
-/// use a Unix socket or a trusted network (the password and entries travel as sent).
+/// task), and is re-established when the server closed it. Over a network, connect with
+/// [`PostgresOptions::tls`] ([`connect_with`](Self::connect_with)): without it the password and
+/// the entries travel in clear, which only a Unix socket or a trusted network makes safe.
 ///
 /// ```no_run
 /// use store::{EntryRecord, PostgresStore, Store};
@@ -69,10 +72,18 @@ impl PostgresStore {
     /// [`Error::Invalid`] for a connection string that does not parse, [`Error::Postgres`]
     /// when the server cannot be reached or refuses, [`Error::NewerSchema`].
     pub fn connect(params: &str) -> Result<Self, Error> {
-        let config: Config = params
-            .parse()
-            .map_err(|e: postgres::Error| Error::invalid("connection string", e.to_string()))?;
-        let connection = Connection::open(config)?;
+        Self::connect_with(PostgresOptions::new(params))
+    }
+
+    /// Connects as `options` say (TLS, a password apart from the string) and migrates the
+    /// schema.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect); [`Error::Invalid`] for `sslmode=disable` with TLS set,
+    /// [`Error::Postgres`] when the server refuses TLS or its certificate does not verify.
+    pub fn connect_with(options: PostgresOptions) -> Result<Self, Error> {
+        let (config, tls) = options.resolve()?;
+        let connection = Connection::open(config, tls)?;
         let target = connection.target().to_owned();
         connection.run(move |client| schema::migrate(client, &target))?;
         Ok(Self {

@@ -35,11 +35,20 @@ pub(crate) fn main(runtime: &Runtime, args: &RunArgs) -> ExitCode {
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
-fn open_store(config: &ServerConfig) -> Result<Arc<dyn store::Store>, Failure> {
+fn open_store(
+    config: &ServerConfig,
+    #[cfg_attr(
+        not(feature = "postgres"),
+        expect(unused_variables, reason = "TLS to PostgreSQL only")
+    )]
+    crypto: &svid::Crypto,
+) -> Result<Arc<dyn store::Store>, Failure> {
     match &config.store {
         StoreConfig::Sqlite(path) => Ok(Arc::new(store::SqliteStore::open(path)?)),
         #[cfg(feature = "postgres")]
-        StoreConfig::Postgres(params) => Ok(Arc::new(store::PostgresStore::connect(params)?)),
+        StoreConfig::Postgres(settings) => Ok(Arc::new(store::PostgresStore::connect_with(
+            settings.options(crypto)?,
+        )?)),
         #[cfg(not(feature = "postgres"))]
         StoreConfig::Postgres(_) => {
             Err("[store] postgres needs the server built with the `postgres` feature".into())
@@ -52,8 +61,8 @@ async fn serve(path: &std::path::Path) -> Result<(), Failure> {
     let config = ServerConfig::load(path)?;
     let crypto = svid::Crypto::default();
     let store = {
-        let config = config.clone();
-        tokio::task::spawn_blocking(move || open_store(&config)).await??
+        let (config, crypto) = (config.clone(), crypto.clone());
+        tokio::task::spawn_blocking(move || open_store(&config, &crypto)).await??
     };
     let now = SystemTime::now();
     let mut builder = ca::CertificateAuthority::builder(config.trust_domain.clone())
