@@ -11,6 +11,8 @@
 //! jwt_svid_ttl = "5m"
 //! max_clock_skew = "5m"
 //! entry_refresh_interval = "5s"
+//! # max_node_staleness = "5s"                # trust a node's attested state this long
+//! #                                          # without the store (default: read every call)
 //! rate_limit_per_second = 200                # SVID requests per node
 //! rate_limit_burst = 2000
 //!
@@ -88,6 +90,7 @@ struct Raw {
     jwt_svid_ttl: Option<String>,
     max_clock_skew: Option<String>,
     entry_refresh_interval: Option<String>,
+    max_node_staleness: Option<String>,
     rate_limit_per_second: Option<f64>,
     rate_limit_burst: Option<f64>,
     #[serde(default)]
@@ -184,6 +187,8 @@ pub struct ServerConfig {
     pub max_clock_skew: Duration,
     /// How often entries are reloaded from the store.
     pub entry_refresh_interval: Duration,
+    /// How long a node seen attested is trusted without reading the store (zero: never).
+    pub max_node_staleness: Duration,
     /// SVID requests per node.
     pub rate_limit: RateLimit,
     /// The store.
@@ -309,6 +314,7 @@ impl ServerConfig {
                 raw.entry_refresh_interval,
                 5,
             )?,
+            max_node_staleness: duration("max_node_staleness", raw.max_node_staleness, 0)?,
             rate_limit: RateLimit::new(per_second, burst),
             store,
             journal: raw.store.journal.unwrap_or_else(|| "server".to_owned()),

@@ -80,6 +80,7 @@ mod error;
 mod health;
 mod identity;
 pub mod metrics;
+mod node_cache;
 mod node_service;
 mod ops;
 mod postgres_config;

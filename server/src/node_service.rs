@@ -17,6 +17,7 @@ use crate::attest::{self, NodeAttestor, Step};
 use crate::bundle::MergedBundle;
 use crate::entries::EntryIndex;
 use crate::error::AttestError;
+use crate::node_cache::NodeCache;
 use crate::rate_limit::Limiter;
 use crate::settings::Settings;
 
@@ -41,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) bundle: Arc<MergedBundle>,
     /// The own bundle last written to the store.
     pub(crate) last_published: std::sync::Mutex<Option<String>>,
+    /// Nodes recently seen attested in the store.
+    pub(crate) nodes: NodeCache,
 }
 
 /// The gRPC service.
@@ -157,12 +160,21 @@ impl Shared {
         blocking(move || shared.check_node(&id).map(|()| id)).await?
     }
 
-    /// Refuses a node that is not attested (never was, or was evicted); reads the store, so
-    /// an eviction through any replica counts from the next call (blocking).
+    /// Refuses a node that is not attested (never was, or was evicted); reads the store unless
+    /// it did so for this node within `max_node_staleness` (see [`NodeCache`]) (blocking).
     fn check_node(&self, id: &SpiffeId) -> Result<(), Status> {
+        if self.nodes.is_fresh(id, std::time::Instant::now()) {
+            return Ok(());
+        }
+        let generation = self.nodes.generation();
         match self.store.node(id) {
-            Ok(Some(_)) => Ok(()),
+            Ok(Some(_)) => {
+                self.nodes
+                    .confirm(id, std::time::Instant::now(), generation);
+                Ok(())
+            }
             Ok(None) => {
+                self.nodes.forget(id);
                 audit_refusal(Some(id), "call", &"node not attested or evicted");
                 Err(Status::permission_denied(format!(
                     "node {id} {}: attest again",

@@ -110,7 +110,14 @@ impl Shared {
     }
 
     pub(crate) async fn evict(self: &Arc<Self>, node: SpiffeId) -> Result<NodeRecord, Error> {
-        let evicted = on_store(self, move |shared| Ok(shared.store.delete_node(&node)?)).await?;
+        let evicted = on_store(self, move |shared| {
+            // Before and after the delete: no call between the two is answered from memory.
+            shared.nodes.forget(&node);
+            let evicted = shared.store.delete_node(&node);
+            shared.nodes.forget(&node);
+            Ok(evicted?)
+        })
+        .await?;
         tracing::warn!(target: "spiffekit_server::audit", node = %evicted.spiffe_id(), "node evicted");
         Ok(evicted)
     }

@@ -22,6 +22,7 @@ use crate::bundle::MergedBundle;
 use crate::entries::EntryIndex;
 use crate::error::Error;
 use crate::identity::{SERVER_SVID_TTL, ServerSvid};
+use crate::node_cache::NodeCache;
 use crate::node_service::{NodeService, Shared};
 use crate::rate_limit::{Limiter, RateLimit};
 use crate::settings::Settings;
@@ -154,6 +155,15 @@ impl ServerBuilder {
         self
     }
 
+    /// How long a node found attested in the store is trusted without reading the store
+    /// again (default zero: every call reads it). An eviction through this server applies at
+    /// once; one through another replica of the same store applies here within this bound.
+    /// A few seconds save a store round trip on most calls (one per node per interval).
+    pub fn max_node_staleness(mut self, staleness: Duration) -> Self {
+        self.settings.max_node_staleness = staleness;
+        self
+    }
+
     /// The crypto provider for TLS and x509pop (default: `svid::Crypto::default()`).
     pub fn crypto(mut self, crypto: svid::Crypto) -> Self {
         self.crypto = crypto;
@@ -185,6 +195,7 @@ impl ServerBuilder {
             entries: EntryIndex::default(),
             attestors: self.attestors,
             limiter: Limiter::new(self.settings.rate_limit),
+            nodes: NodeCache::new(self.settings.max_node_staleness),
             settings: self.settings,
             store_ok: std::sync::atomic::AtomicBool::new(false),
             replica: self.replica,

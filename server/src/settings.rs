@@ -14,6 +14,7 @@ pub(crate) struct Settings {
     pub(crate) max_batch: usize,
     pub(crate) rate_limit: RateLimit,
     pub(crate) entry_refresh: Duration,
+    pub(crate) max_node_staleness: Duration,
 }
 
 impl Default for Settings {
@@ -26,6 +27,7 @@ impl Default for Settings {
             max_batch: 1000,
             rate_limit: RateLimit::default(),
             entry_refresh: Duration::from_secs(5),
+            max_node_staleness: Duration::ZERO,
         }
     }
 }

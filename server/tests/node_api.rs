@@ -11,6 +11,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Fleet, Options, TRUST_DOMAIN, entry};
@@ -243,17 +244,49 @@ async fn a_node_gets_and_mints_only_its_own_entries() {
     assert_eq!(refused_code(&refused), tonic::Code::PermissionDenied);
 }
 
-/// An evicted node is refused on its next call.
+/// A node evicted through the server is refused on its next call, even when the server
+/// trusts its memory of attested nodes for an hour.
 #[tokio::test]
 async fn an_evicted_node_is_refused_on_its_next_call() {
-    let fleet = Fleet::start().await;
-    let a = fleet.joined().await;
-    a.sync().await.unwrap();
-    let id = a.agent_svid().unwrap().spiffe_id().clone();
-    fleet.server.evict(id).await.unwrap();
-    let error = a.sync().await.unwrap_err();
-    assert_eq!(refused_code(&error), tonic::Code::PermissionDenied);
-    assert!(error.is_node_refused(), "{error}");
+    for staleness in [Duration::ZERO, Duration::from_secs(3600)] {
+        let fleet = Fleet::start_with(Options {
+            max_node_staleness: staleness,
+            ..Options::default()
+        })
+        .await;
+        let a = fleet.joined().await;
+        a.sync().await.unwrap();
+        a.sync().await.unwrap();
+        let id = a.agent_svid().unwrap().spiffe_id().clone();
+        fleet.server.evict(id).await.unwrap();
+        let error = a.sync().await.unwrap_err();
+        assert_eq!(refused_code(&error), tonic::Code::PermissionDenied, "{staleness:?}");
+        assert!(error.is_node_refused(), "{error}");
+    }
+}
+
+/// A node deleted from the store by another replica is refused on its next call by default,
+/// and once `max_node_staleness` has passed since this server last read it otherwise.
+#[tokio::test]
+async fn an_eviction_through_another_replica_applies_within_the_staleness_bound() {
+    for staleness in [Duration::ZERO, Duration::from_millis(500)] {
+        let fleet = Fleet::start_with(Options {
+            max_node_staleness: staleness,
+            ..Options::default()
+        })
+        .await;
+        let a = fleet.joined().await;
+        a.sync().await.unwrap();
+        let id = a.agent_svid().unwrap().spiffe_id().clone();
+        let store = Arc::clone(&fleet.store);
+        tokio::task::spawn_blocking(move || store.delete_node(&id))
+            .await
+            .unwrap()
+            .unwrap();
+        tokio::time::sleep(staleness).await;
+        let error = a.sync().await.unwrap_err();
+        assert_eq!(refused_code(&error), tonic::Code::PermissionDenied, "{staleness:?}");
+    }
 }
 
 /// Renewal gives a new agent SVID for the same node, and the new one is used from then on.
@@ -273,6 +306,7 @@ async fn the_agent_svid_renews() {
 async fn a_flood_of_csrs_from_one_node_is_rate_limited() {
     let fleet = Fleet::start_with(Options {
         rate_limit: RateLimit::new(1.0, 3.0),
+        ..Options::default()
     })
     .await;
     let a = fleet.joined().await;

@@ -67,6 +67,7 @@ pub struct Fleet {
 #[derive(Default)]
 pub struct Options {
     pub rate_limit: RateLimit,
+    pub max_node_staleness: Duration,
 }
 
 impl Fleet {
@@ -92,6 +93,7 @@ impl Fleet {
         let server = Server::builder(ca, Arc::clone(&store))
             .attestor(Arc::new(x509pop))
             .rate_limit(options.rate_limit)
+            .max_node_staleness(options.max_node_staleness)
             .entry_refresh_interval(Duration::from_millis(100))
             .serve("127.0.0.1:0".parse().unwrap())
             .await

@@ -83,6 +83,7 @@ async fn serve(path: &std::path::Path) -> Result<(), Failure> {
         .max_clock_skew(config.max_clock_skew)
         .rate_limit(config.rate_limit)
         .entry_refresh_interval(config.entry_refresh_interval)
+        .max_node_staleness(config.max_node_staleness)
         .replica_name(config.journal.clone())
         .crypto(crypto.clone());
     if let Some(x509pop) = &config.x509pop {
