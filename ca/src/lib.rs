@@ -42,6 +42,8 @@
 //!   `Pkcs11KeyManager` (feature `pkcs11`) keeps them on a PKCS#11 token; a KMS implements
 //!   the same seam. Keys sign through the [`Signer`] trait ([`SoftwareSigner`]: through the
 //!   rustls provider of the CA's [`svid::Crypto`]).
+//! - [`pkcs11_section`]: the `[ca.pkcs11]` section of the `agent` and `server` configuration
+//!   files (parsed without any feature; opening the token needs `pkcs11`).
 //!
 //! Every operation takes `now: SystemTime`; nothing reads the clock except
 //! `TestCa`, which says so.
@@ -117,6 +119,7 @@ mod keys;
 mod keystore;
 mod lifecycle;
 mod mint;
+pub mod pkcs11_section;
 mod policy;
 mod request;
 mod self_check;
