@@ -12,7 +12,7 @@ use svid::JwtAlgorithm;
 use trust_bundle::SpiffeBundle;
 
 use crate::attest::{TCP_SELECTOR_KEYS, UNIX_SELECTOR_KEYS};
-use crate::ca_pkcs11::{Pkcs11KeysConfig, RawPkcs11};
+use crate::ca_pkcs11::Pkcs11KeysConfig;
 use crate::ca_upstream::{DiskUpstreamConfig, RawUpstreamDisk};
 use crate::entry::RegistrationEntry;
 use crate::error::{ConfigError, Error};
@@ -316,7 +316,7 @@ struct RawCa {
     jwt_key_type: Option<String>,
     jwt_key_ttl: Option<String>,
     upstream_disk: Option<RawUpstreamDisk>,
-    pkcs11: Option<RawPkcs11>,
+    pkcs11: Option<ca::pkcs11_section::RawSection>,
 }
 
 #[derive(Default, Deserialize)]
@@ -444,7 +444,11 @@ impl AgentConfig {
             .upstream_disk
             .map(|disk| disk.resolve(base))
             .transpose()?;
-        let ca_pkcs11 = raw.ca.pkcs11.map(|p| p.resolve(base)).transpose()?;
+        let ca_pkcs11 = raw
+            .ca
+            .pkcs11
+            .map(|p| crate::ca_pkcs11::resolve(p, base))
+            .transpose()?;
         let upstream = raw.upstream.map(|u| u.resolve(base)).transpose()?;
         if upstream.is_some() && !entries.is_empty() {
             return Err(invalid(

@@ -42,6 +42,8 @@
 //!   `Pkcs11KeyManager` (feature `pkcs11`) keeps them on a PKCS#11 token; a KMS implements
 //!   the same seam. Keys sign through the [`Signer`] trait ([`SoftwareSigner`]: through the
 //!   rustls provider of the CA's [`svid::Crypto`]).
+//! - [`pkcs11_section`]: the `[ca.pkcs11]` section of the `agent` and `server` configuration
+//!   files (parsed without any feature; opening the token needs `pkcs11`).
 //!
 //! Every operation takes `now: SystemTime`; nothing reads the clock except
 //! `TestCa`, which says so.
@@ -88,7 +90,7 @@
 //! |---|---|---|
 //! | `ring` | yes | `svid::Crypto::ring`: P-256, P-384, Ed25519 key generation; RSA keys can be used, not generated |
 //! | `aws-lc-rs` | no | `svid::Crypto::aws_lc_rs`: every [`KeyType`], including RSA generation |
-//! | `pkcs11` | no | `Pkcs11KeyManager`: CA keys generated and used on a PKCS#11 token (HSM, SoftHSM2); the module is loaded at run time, nothing is needed to build |
+//! | `pkcs11` | no | `Pkcs11KeyManager`: CA keys generated and used on a PKCS#11 token (HSM, SoftHSM2); the module is loaded at run time, nothing is needed to build. `pkcs11_section::Pkcs11KeysConfig::open` opens it from a config section |
 //! | `test-util` | no | `test_util::TestCa` (also `ca::TestCa`): one-line CAs for tests, on the system clock |
 //!
 //! The crypto is one [`svid::Crypto`], given to
@@ -117,6 +119,7 @@ mod keys;
 mod keystore;
 mod lifecycle;
 mod mint;
+pub mod pkcs11_section;
 mod policy;
 mod request;
 mod self_check;

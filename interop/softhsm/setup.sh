@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs SoftHSM2 (Debian package `softhsm2`: softhsm2-util and the PKCS#11 module
-# libsofthsm2.so) for the PKCS#11 key manager tests (ca/tests/pkcs11.rs) and bench
+# libsofthsm2.so) for the PKCS#11 key manager tests (ca/tests/pkcs11.rs), the `[ca.pkcs11]`
+# tests of the binaries (agent/tests/pkcs11.rs, server/tests/pkcs11.rs) and the bench
 # (benches/benches/pkcs11.rs), and prints what is there.
 #
 #   bash interop/softhsm/setup.sh

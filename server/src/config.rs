@@ -32,12 +32,27 @@
 //! cert_path = "intermediate.pem"
 //! key_path = "intermediate.key"
 //! bundle_path = "root.pem"
+//!
+//! [ca.pkcs11]                                # optional (feature pkcs11): CA keys on a token
+//! module = "/usr/lib/softhsm/libsofthsm2.so"
+//! token_label = "spiffe"                     # or: slot = 0
+//! pin_env = "SPIFFE_SERVER_PKCS11_PIN"       # the default; or pin_file = "pin" (mode 0600)
+//! label_prefix = "spiffekit"                 # the start of the keys' CKA_LABEL
 //! ```
+//!
+//! With `[ca.pkcs11]` the CA's keys (the X.509 authority and the JWT signing key, and each
+//! rotation's) are generated on the token and never leave it; the store's journal keeps only
+//! their references, so a restarted server uses the same keys. With `[ca.upstream_disk]` too,
+//! the key on the token is the intermediate's, signed by the upstream CA: each replica keeps its
+//! own intermediate on its token under the shared root. The section is the agent's
+//! (`ca::pkcs11_section`); the PIN is never in the file.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use ca::pkcs11_section::{Pkcs11KeysConfig, RawSection, SectionError};
 use serde::Deserialize;
 use spiffe_id::TrustDomain;
 
@@ -75,7 +90,26 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// `[ca.pkcs11]` is unusable: a key of the section, the PIN, or the token's refusal.
+    #[error("{path}: {}: {source}", pkcs11_field(source))]
+    Pkcs11 {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (its [`field`](SectionError::field) names the key).
+        #[source]
+        source: SectionError,
+    },
 }
+
+/// `ca.pkcs11.<key>`, or `ca.pkcs11` when the token refused.
+fn pkcs11_field(error: &SectionError) -> String {
+    error
+        .field()
+        .map_or_else(|| "ca.pkcs11".to_owned(), |key| format!("ca.pkcs11.{key}"))
+}
+
+/// The environment variable the `[ca.pkcs11]` PIN is read from when the section names none.
+pub const DEFAULT_PIN_ENV: &str = "SPIFFE_SERVER_PKCS11_PIN";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -121,6 +155,7 @@ struct RawX509pop {
 #[serde(deny_unknown_fields)]
 struct RawCa {
     upstream_disk: Option<RawDisk>,
+    pkcs11: Option<RawSection>,
 }
 
 #[derive(Deserialize)]
@@ -199,6 +234,11 @@ pub struct ServerConfig {
     pub x509pop: Option<X509popFileConfig>,
     /// The upstream CA on disk, when configured.
     pub upstream_disk: Option<UpstreamDiskConfig>,
+    /// `[ca.pkcs11]`: the CA's keys on a PKCS#11 token (feature `pkcs11`; see
+    /// [`ca_key_manager`](Self::ca_key_manager)); in the store's journal without it.
+    pub ca_pkcs11: Option<Pkcs11KeysConfig>,
+    /// The file this was read from, named by errors found after parsing.
+    path: PathBuf,
 }
 
 /// `<number><unit>` with unit `s`, `m`, `h` or `d`, greater than zero.
@@ -292,6 +332,15 @@ impl ServerConfig {
                 "the rate must be above 0 and the burst at least 1".into(),
             ));
         }
+        let ca_pkcs11 = raw
+            .ca
+            .pkcs11
+            .map(|section| section.resolve(base, DEFAULT_PIN_ENV))
+            .transpose()
+            .map_err(|source| ConfigError::Pkcs11 {
+                path: path.to_owned(),
+                source,
+            })?;
         let health_address = raw
             .health_address
             .map(|text| {
@@ -327,12 +376,54 @@ impl ServerConfig {
                 key_path: resolve(d.key_path),
                 bundle_path: d.bundle_path.map(resolve),
             }),
+            ca_pkcs11,
+            path: path.to_owned(),
         })
+    }
+
+    /// The key manager of `[ca.pkcs11]`, opened now (PIN read, token found, user logged in),
+    /// for [`CertificateAuthorityBuilder::key_manager`](ca::CertificateAuthorityBuilder::key_manager);
+    /// `None` without the section. `crypto` hashes what the token signs. Blocking (it loads
+    /// the module and talks to the token).
+    ///
+    /// # Errors
+    /// [`ConfigError::Pkcs11`] when the PIN cannot be read or the token refuses;
+    /// [`ConfigError::Invalid`] when the server was built without the `pkcs11` feature.
+    pub fn ca_key_manager(
+        &self,
+        crypto: &svid::Crypto,
+    ) -> Result<Option<Arc<dyn ca::KeyManager>>, ConfigError> {
+        let Some(pkcs11) = &self.ca_pkcs11 else {
+            return Ok(None);
+        };
+        #[cfg(feature = "pkcs11")]
+        {
+            let manager = pkcs11
+                .open(crypto.clone())
+                .map_err(|source| ConfigError::Pkcs11 {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            Ok(Some(Arc::new(manager)))
+        }
+        #[cfg(not(feature = "pkcs11"))]
+        {
+            let _ = (pkcs11, crypto);
+            Err(ConfigError::Invalid {
+                path: self.path.clone(),
+                field: "ca.pkcs11",
+                message: "this server was built without the `pkcs11` feature \
+                          (cargo install --features pkcs11)"
+                    .to_owned(),
+            })
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use ca::pkcs11_section::{PinSource, TokenChoice};
+
     use super::*;
 
     #[test]
@@ -405,5 +496,182 @@ mod tests {
             let error = ServerConfig::parse(text, Path::new("s.toml"), Path::new(".")).unwrap_err();
             assert!(error.to_string().contains(key), "{error}");
         }
+    }
+
+    fn with_pkcs11(section: &str) -> Result<ServerConfig, ConfigError> {
+        ServerConfig::parse(
+            &format!(
+                "trust_domain = \"example.org\"\nlisten_address = \"127.0.0.1:8081\"\n\
+                 [ca.pkcs11]\n{section}"
+            ),
+            Path::new("/etc/s/server.toml"),
+            Path::new("/etc/s"),
+        )
+    }
+
+    /// The server's default PIN variable is its own; relative paths are resolved.
+    #[test]
+    fn reads_the_pkcs11_section_with_its_defaults() {
+        let config =
+            with_pkcs11("module = \"/usr/lib/softhsm/libsofthsm2.so\"\ntoken_label = \"t\"")
+                .unwrap()
+                .ca_pkcs11
+                .unwrap();
+        assert_eq!(config.module, Path::new("/usr/lib/softhsm/libsofthsm2.so"));
+        assert_eq!(config.token, TokenChoice::Label("t".into()));
+        assert_eq!(
+            config.pin,
+            PinSource::Env("SPIFFE_SERVER_PKCS11_PIN".into())
+        );
+        assert_eq!(config.label_prefix, None);
+        let config = with_pkcs11(
+            "module = \"lib.so\"\nslot = 3\npin_file = \"pin\"\nlabel_prefix = \"replica-1\"",
+        )
+        .unwrap()
+        .ca_pkcs11
+        .unwrap();
+        assert_eq!(config.module, Path::new("/etc/s/lib.so"));
+        assert_eq!(config.token, TokenChoice::Slot(3));
+        assert_eq!(config.pin, PinSource::File("/etc/s/pin".into()));
+        assert_eq!(config.label_prefix.as_deref(), Some("replica-1"));
+        let config = with_pkcs11("module = \"m\"\nslot = 0\npin_env = \"HSM_PIN\"")
+            .unwrap()
+            .ca_pkcs11
+            .unwrap();
+        assert_eq!(config.pin, PinSource::Env("HSM_PIN".into()));
+        let none = ServerConfig::parse(
+            "trust_domain = \"example.org\"\nlisten_address = \"127.0.0.1:8081\"\n",
+            Path::new("s.toml"),
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(none.ca_pkcs11, None);
+        assert!(
+            none.ca_key_manager(&svid::Crypto::default())
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    /// Ambiguous, missing or unknown keys are refused, naming `ca.pkcs11.<key>` and the file
+    /// (negative tests).
+    #[test]
+    fn refuses_ambiguous_pkcs11_sections() {
+        for (section, field) in [
+            ("module = \"m\"", "ca.pkcs11.token_label"),
+            (
+                "module = \"m\"\ntoken_label = \"t\"\nslot = 1",
+                "ca.pkcs11.token_label",
+            ),
+            (
+                "module = \"m\"\ntoken_label = \"t\"\npin_env = \"P\"\npin_file = \"f\"",
+                "ca.pkcs11.pin_file",
+            ),
+            ("module = \"\"\ntoken_label = \"t\"", "ca.pkcs11.module"),
+        ] {
+            let err = with_pkcs11(section).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Pkcs11 { .. }),
+                "{section}: {err}"
+            );
+            let text = err.to_string();
+            assert!(
+                text.starts_with("/etc/s/server.toml: ") && text.contains(field),
+                "{section}: {text}"
+            );
+        }
+        for (section, key) in [
+            ("module = \"m\"\ntoken_label = \"t\"\npin = \"1234\"", "pin"),
+            ("token_label = \"t\"", "module"),
+            ("module = \"m\"\nslot = -1", "slot"),
+        ] {
+            let err = with_pkcs11(section).unwrap_err();
+            assert!(matches!(err, ConfigError::Parse { .. }), "{section}: {err}");
+            assert!(err.to_string().contains(key), "{section}: {err}");
+        }
+    }
+
+    /// The agent allows both sections, and so does the server: the key on the token is the
+    /// intermediate's, signed by the upstream CA.
+    #[test]
+    fn pkcs11_combines_with_upstream_disk() {
+        let config = with_pkcs11(
+            "module = \"m\"\ntoken_label = \"t\"\n[ca.upstream_disk]\n\
+             cert_path = \"up.pem\"\nkey_path = \"up.key\"",
+        )
+        .unwrap();
+        assert!(config.ca_pkcs11.is_some());
+        assert_eq!(
+            config.upstream_disk.unwrap().cert_path,
+            Path::new("/etc/s/up.pem")
+        );
+    }
+
+    /// An unset PIN variable is named, under `ca.pkcs11.pin_env`, before the token is touched.
+    #[cfg(feature = "pkcs11")]
+    #[test]
+    fn an_unset_pin_variable_is_named() {
+        let config = with_pkcs11(
+            "module = \"/nonexistent/pkcs11.so\"\ntoken_label = \"t\"\n\
+             pin_env = \"SPIFFEKIT_SERVER_TEST_PIN_NEVER_SET\"",
+        )
+        .unwrap();
+        let err = config
+            .ca_key_manager(&svid::Crypto::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ca.pkcs11.pin_env")
+                && err.contains("SPIFFEKIT_SERVER_TEST_PIN_NEVER_SET"),
+            "{err}"
+        );
+    }
+
+    /// A module that cannot be loaded is the token's refusal, under `ca.pkcs11`.
+    #[cfg(all(feature = "pkcs11", unix))]
+    #[test]
+    fn a_missing_module_is_named() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pin"), "1234\n").unwrap();
+        std::fs::set_permissions(
+            dir.path().join("pin"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        let config = ServerConfig::parse(
+            "trust_domain = \"example.org\"\nlisten_address = \"127.0.0.1:8081\"\n\
+             [ca.pkcs11]\nmodule = \"missing.so\"\nslot = 0\npin_file = \"pin\"",
+            &dir.path().join("server.toml"),
+            dir.path(),
+        )
+        .unwrap();
+        let err = config.ca_key_manager(&svid::Crypto::default()).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                ConfigError::Pkcs11 {
+                    source: SectionError::Open(_),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("missing.so"), "{err}");
+    }
+
+    /// A server built without the `pkcs11` feature refuses the section, saying how to get it.
+    #[cfg(not(feature = "pkcs11"))]
+    #[test]
+    fn refuses_the_section_without_the_feature() {
+        let config = with_pkcs11("module = \"m\"\ntoken_label = \"t\"").unwrap();
+        let err = config
+            .ca_key_manager(&svid::Crypto::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ca.pkcs11") && err.contains("--features pkcs11"),
+            "{err}"
+        );
     }
 }

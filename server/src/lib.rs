@@ -44,7 +44,8 @@
 //! Several servers may share one store (PostgreSQL, feature `postgres`; across a network with
 //! TLS, [`PostgresConfig::ca_path`], which never falls back to clear text). Each needs its own CA
 //! journal and [`ServerBuilder::replica_name`]; sign them under one upstream root
-//! (`ca::DiskUpstream`) so that the bundle's X.509 authority is that root. Each replica
+//! (`ca::DiskUpstream`) so that the bundle's X.509 authority is that root (each replica's
+//! intermediate key may live on its own PKCS#11 token: `[ca.pkcs11]`). Each replica
 //! publishes its CA's bundle in the store and serves the union of all replicas' bundles, so an
 //! SVID or JWT-SVID signed by any of them verifies everywhere. Entries, nodes and join tokens
 //! are shared: a token is accepted by one replica only; an entry or an eviction made through
@@ -59,7 +60,10 @@
 //! `/live`, `/ready` and `/metrics` ([`metrics`]). The other subcommands administer a running
 //! server through its admin socket: `token create`, `node list|evict`,
 //! `entry create|list|show|update|delete`, `bundle show [--pem]`, `ca list|rotate|taint|revoke`,
-//! `healthcheck`; `--json` for scripts. SIGINT and SIGTERM stop it cleanly.
+//! `healthcheck`; `--json` for scripts. SIGINT and SIGTERM stop it cleanly. With the feature
+//! `pkcs11`, `[ca.pkcs11]` keeps the CA's keys on a PKCS#11 token (an HSM; the PIN from
+//! `SPIFFE_SERVER_PKCS11_PIN` or a 0600 file), and the store's journal names them, so a
+//! restarted server signs with the same keys ([`ServerConfig::ca_key_manager`]).
 //!
 //! # Features
 //!
@@ -68,6 +72,7 @@
 //! | `ring` | yes | minting and TLS with ring |
 //! | `aws-lc-rs` | no | minting and TLS with aws-lc-rs |
 //! | `postgres` | no | `[store] postgres = ...` in the binary (`store::PostgresStore`) |
+//! | `pkcs11` | no | `[ca.pkcs11]` in the binary: the CA's keys on a PKCS#11 token (`ca::Pkcs11KeyManager`; the module is loaded at run time) |
 
 #![forbid(unsafe_code)]
 
@@ -93,7 +98,8 @@ pub use attest::{
     X509popConfig,
 };
 pub use config::{
-    ConfigError, ServerConfig, StoreConfig, UpstreamDiskConfig, X509popFileConfig, parse_duration,
+    ConfigError, DEFAULT_PIN_ENV, ServerConfig, StoreConfig, UpstreamDiskConfig, X509popFileConfig,
+    parse_duration,
 };
 pub use entries::MAX_ENTRIES_PER_NODE;
 pub use error::{AttestError, Error};

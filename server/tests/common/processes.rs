@@ -123,12 +123,15 @@ pub fn start_server(config: &Path) -> (Process, String) {
 
 /// As [`start_server`], with the health address when the config sets one.
 pub fn start_server_with_health(config: &Path) -> (Process, String, Option<String>) {
-    let mut child = Command::new(server_binary())
-        .arg("--config")
-        .arg(config)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut command = Command::new(server_binary());
+    command.arg("--config").arg(config);
+    spawn_server(command)
+}
+
+/// Starts the server `command` (the binary with its arguments and environment), and returns
+/// it with the node API address and the health address it reports.
+pub fn spawn_server(mut command: Command) -> (Process, String, Option<String>) {
+    let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let process = Process(child);
     let mut lines = BufReader::new(stderr).lines();

@@ -1,5 +1,5 @@
-//! `server run`: opens the store, builds the CA and attestors from the config, serves until
-//! SIGINT or SIGTERM.
+//! `server run`: opens the CA's token (`[ca.pkcs11]`) and the store, builds the CA and
+//! attestors from the config, serves until SIGINT or SIGTERM.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -60,6 +60,13 @@ fn open_store(
 async fn serve(path: &std::path::Path) -> Result<(), Failure> {
     let config = ServerConfig::load(path)?;
     let crypto = svid::Crypto::default();
+    // The token first: a wrong PIN or a missing token stops the server before the store is
+    // created or migrated.
+    let key_manager = {
+        let config = config.clone();
+        let crypto = crypto.clone();
+        tokio::task::spawn_blocking(move || config.ca_key_manager(&crypto)).await??
+    };
     let store = {
         let (config, crypto) = (config.clone(), crypto.clone());
         tokio::task::spawn_blocking(move || open_store(&config, &crypto)).await??
@@ -74,6 +81,9 @@ async fn serve(path: &std::path::Path) -> Result<(), Failure> {
             upstream = upstream.bundle_path(bundle);
         }
         builder = builder.upstream(Arc::new(upstream.load(config.trust_domain.clone(), now)?));
+    }
+    if let Some(keys) = key_manager {
+        builder = builder.key_manager(keys);
     }
     let ca = builder.build(now)?;
     let mut server = Server::builder(ca, Arc::clone(&store))
