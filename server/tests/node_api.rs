@@ -260,7 +260,11 @@ async fn an_evicted_node_is_refused_on_its_next_call() {
         let id = a.agent_svid().unwrap().spiffe_id().clone();
         fleet.server.evict(id).await.unwrap();
         let error = a.sync().await.unwrap_err();
-        assert_eq!(refused_code(&error), tonic::Code::PermissionDenied, "{staleness:?}");
+        assert_eq!(
+            refused_code(&error),
+            tonic::Code::PermissionDenied,
+            "{staleness:?}"
+        );
         assert!(error.is_node_refused(), "{error}");
     }
 }
@@ -285,7 +289,11 @@ async fn an_eviction_through_another_replica_applies_within_the_staleness_bound(
             .unwrap();
         tokio::time::sleep(staleness).await;
         let error = a.sync().await.unwrap_err();
-        assert_eq!(refused_code(&error), tonic::Code::PermissionDenied, "{staleness:?}");
+        assert_eq!(
+            refused_code(&error),
+            tonic::Code::PermissionDenied,
+            "{staleness:?}"
+        );
     }
 }
 
