@@ -4,6 +4,8 @@
 #
 #   interop/.go/bin/spiffediff    go-spiffe's x509svid / jwtsvid verdicts for a JSON job
 #                                 (svid/tests/go_spiffe_diff.rs)
+#   interop/.go/bin/federationpeer  go-spiffe's federation package: FetchBundle (https_web,
+#                                 https_spiffe) and NewHandler, for the federation interop tests
 #
 #   bash interop/go/setup.sh
 #
