@@ -17,7 +17,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Running, RotatingSvid, WebPki, crypto, within, write_pair};
+use common::{RotatingSvid, Running, WebPki, crypto, within, write_pair};
 use federation::client::{Client, Endpoint, Fetched, Profile};
 use federation::endpoint::{BundlePublisher, EndpointTls, WebCertificate};
 use trust_bundle::SpiffeBundle;
@@ -116,7 +116,10 @@ async fn https_web_certificate_reloads_and_survives_garbage() {
     let presented = || common::web_leaf(server.addr, pki.roots(), "localhost");
 
     assert_eq!(within(presented()).await, first_leaf);
-    assert!(!certificate.reload().unwrap(), "unchanged files are not reloaded");
+    assert!(
+        !certificate.reload().unwrap(),
+        "unchanged files are not reloaded"
+    );
 
     let (chain, key, second_leaf) = pki.server(&["localhost"]);
     write_pair(dir.path(), &chain, &key);
@@ -177,12 +180,18 @@ async fn https_spiffe_svid_rotates_without_restart() {
     let server = Running::endpoint(tls, publisher.service("/bundle")).await;
     let bundles = Arc::new(a.bundle_set());
 
-    assert_eq!(within(common::spiffe_leaf(server.addr, bundles.clone())).await, first_leaf);
+    assert_eq!(
+        within(common::spiffe_leaf(server.addr, bundles.clone())).await,
+        first_leaf
+    );
     let second = a.x509_svid("/federation/endpoint");
     let second_leaf = second.chain()[0].clone();
     assert_ne!(first_leaf, second_leaf);
     svids.set(second);
-    assert_eq!(within(common::spiffe_leaf(server.addr, bundles)).await, second_leaf);
+    assert_eq!(
+        within(common::spiffe_leaf(server.addr, bundles)).await,
+        second_leaf
+    );
 
     let endpoint = Endpoint::new(
         server.url("127.0.0.1", "/bundle"),
@@ -233,7 +242,8 @@ async fn curl_fetches_the_https_web_endpoint() {
     let text = String::from_utf8(output.stdout).unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     assert!(
-        head.to_ascii_lowercase().contains("content-type: application/json"),
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
         "{head}"
     );
     let bundle = SpiffeBundle::parse(a.trust_domain().clone(), body).unwrap();

@@ -96,10 +96,14 @@ async fn rejects_a_bundle_of_another_trust_domain() {
 /// Digest 7.3 (the body is a SPIFFE bundle) and 4.4: malformed JSON is refused.
 #[tokio::test]
 async fn rejects_malformed_json() {
-    let (server, pki) = raw_web(|_| reply(200, &[("content-type", "application/json")], "{\"keys\": [")).await;
+    let (server, pki) =
+        raw_web(|_| reply(200, &[("content-type", "application/json")], "{\"keys\": [")).await;
     let endpoint = web_endpoint(server.url("localhost", "/"), &pki, "a.example");
     let refused = fetch(&endpoint).await.unwrap_err();
-    assert!(matches!(refused, Error::Document(trust_bundle::Error::Json(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Error::Document(trust_bundle::Error::Json(_))),
+        "{refused:?}"
+    );
     server.stop().await;
 }
 
@@ -120,7 +124,10 @@ async fn rejects_an_oversize_response() {
         let endpoint = web_endpoint(server.url("localhost", path), &pki, "a.example");
         let client = Client::new(crypto()).with_max_response_bytes(8 * 1024);
         let refused = fetch_with(client, &endpoint).await.unwrap_err();
-        assert!(matches!(refused, Error::TooLarge { max: 8192 }), "{path}: {refused:?}");
+        assert!(
+            matches!(refused, Error::TooLarge { max: 8192 }),
+            "{path}: {refused:?}"
+        );
     }
     server.stop().await;
 }
@@ -276,18 +283,33 @@ async fn follows_valid_redirects_and_refuses_the_others() {
 
     let fetched = fetch(&endpoint("/moved")).await.unwrap();
     assert_eq!(fetched.sequence(), Some(3));
-    let refused = fetch_with(Client::new(crypto()).with_max_redirects(0), &endpoint("/moved"))
-        .await
-        .unwrap_err();
-    assert!(matches!(refused, Error::TooManyRedirects { max: 0 }), "{refused:?}");
+    let refused = fetch_with(
+        Client::new(crypto()).with_max_redirects(0),
+        &endpoint("/moved"),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(refused, Error::TooManyRedirects { max: 0 }),
+        "{refused:?}"
+    );
     let refused = fetch(&endpoint("/loop")).await.unwrap_err();
-    assert!(matches!(refused, Error::TooManyRedirects { max: 3 }), "{refused:?}");
+    assert!(
+        matches!(refused, Error::TooManyRedirects { max: 3 }),
+        "{refused:?}"
+    );
     let refused = fetch(&endpoint("/plain")).await.unwrap_err();
-    assert!(matches!(refused, Error::Url(UrlError::NotHttps)), "{refused:?}");
+    assert!(
+        matches!(refused, Error::Url(UrlError::NotHttps)),
+        "{refused:?}"
+    );
     let refused = fetch(&endpoint("/nowhere")).await.unwrap_err();
     assert!(matches!(refused, Error::BadRedirect), "{refused:?}");
     let refused = fetch(&endpoint("/missing")).await.unwrap_err();
-    assert!(matches!(refused, Error::Status { status } if status == 404), "{refused:?}");
+    assert!(
+        matches!(refused, Error::Status { status } if status == 404),
+        "{refused:?}"
+    );
     server.stop().await;
 }
 

@@ -257,13 +257,16 @@ impl Client {
             }
             break self.read_body(response).await?;
         };
-        let bundle = SpiffeBundle::parse(endpoint.trust_domain.clone(), &body)
-            .map_err(Error::Document)?;
+        let bundle =
+            SpiffeBundle::parse(endpoint.trust_domain.clone(), &body).map_err(Error::Document)?;
         check_authorities(&bundle)?;
         Ok(Fetched { bundle })
     }
 
-    async fn read_body(&self, response: http::Response<hyper::body::Incoming>) -> Result<Bytes, Error> {
+    async fn read_body(
+        &self,
+        response: http::Response<hyper::body::Incoming>,
+    ) -> Result<Bytes, Error> {
         let max = self.max_response_bytes;
         let declared = response
             .headers()
@@ -328,7 +331,10 @@ async fn get(
         .as_uri()
         .path_and_query()
         .map_or("/", http::uri::PathAndQuery::as_str);
-    let authority = url.as_uri().authority().map_or("", http::uri::Authority::as_str);
+    let authority = url
+        .as_uri()
+        .authority()
+        .map_or("", http::uri::Authority::as_str);
     let request = Request::get(path)
         .header(header::HOST, authority)
         .header(header::ACCEPT, "application/json")
@@ -350,7 +356,10 @@ fn handshake_error(error: tls_integration::Error, profile: &Profile, timeout: Du
     if io.kind() == std::io::ErrorKind::TimedOut {
         return Error::Timeout { after: timeout };
     }
-    match io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+    match io
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
         // Under https_spiffe only our verifier judges certificates.
         Some(rustls::Error::InvalidCertificate(_)) if spiffe => {
             Error::EndpointIdentity(tls_integration::Error::Handshake(io))

@@ -52,14 +52,15 @@ impl EndpointUrl {
             location.to_owned()
         } else {
             let base = self.uri.path();
-            let directory = base.rfind('/').map_or("/", |at| base.get(..=at).unwrap_or("/"));
+            let directory = base
+                .rfind('/')
+                .map_or("/", |at| base.get(..=at).unwrap_or("/"));
             format!("{directory}{location}")
         };
         let mut parts = Parts::default();
         parts.scheme = Some(Scheme::HTTPS);
         parts.authority = self.uri.authority().cloned();
-        parts.path_and_query =
-            Some(PathAndQuery::from_str(&path).map_err(|_| UrlError::Invalid)?);
+        parts.path_and_query = Some(PathAndQuery::from_str(&path).map_err(|_| UrlError::Invalid)?);
         Self::try_from(Uri::from_parts(parts).map_err(|_| UrlError::Invalid)?)
     }
 }
@@ -122,7 +123,10 @@ mod tests {
     /// Digest 7.3: no userinfo.
     #[test]
     fn rejects_userinfo() {
-        for url in ["https://user@a.example/", "https://user:secret@a.example:443/b"] {
+        for url in [
+            "https://user@a.example/",
+            "https://user:secret@a.example:443/b",
+        ] {
             assert_eq!(url.parse::<EndpointUrl>(), Err(UrlError::UserInfo), "{url}");
         }
     }
@@ -150,10 +154,7 @@ mod tests {
             base.redirect("//b.example/y").unwrap().to_string(),
             "https://b.example/y"
         );
-        assert_eq!(
-            base.redirect("http://b.example/"),
-            Err(UrlError::NotHttps)
-        );
+        assert_eq!(base.redirect("http://b.example/"), Err(UrlError::NotHttps));
         assert_eq!(
             base.redirect("https://u@b.example/"),
             Err(UrlError::UserInfo)

@@ -216,10 +216,7 @@ mod tests {
         let service = publisher().service("/bundle");
         let response = service.respond(&Request::get("/bundle").body(()).unwrap());
         assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(
-            response.headers()[header::CONTENT_TYPE],
-            "application/json"
-        );
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
     }
 
     #[test]

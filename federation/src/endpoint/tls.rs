@@ -88,7 +88,10 @@ impl WebCertificate {
     pub fn reload(&self) -> Result<bool, Error> {
         let now = (stamp(&self.chain_path), stamp(&self.key_path));
         {
-            let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut seen = self
+                .seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if *seen == now {
                 return Ok(false);
             }

@@ -216,8 +216,16 @@ pub fn reply(status: u16, headers: &[(&str, &str)], body: impl Into<Bytes>) -> R
 
 /// A body sent in `chunks` frames without a declared length (chunked encoding).
 pub fn chunked(status: u16, chunk: Bytes, chunks: usize) -> Reply {
-    let body = Chunks { chunk, left: chunks };
-    Reply::Now(Response::builder().status(status).body(body.boxed()).unwrap())
+    let body = Chunks {
+        chunk,
+        left: chunks,
+    };
+    Reply::Now(
+        Response::builder()
+            .status(status)
+            .body(body.boxed())
+            .unwrap(),
+    )
 }
 
 struct Chunks {
