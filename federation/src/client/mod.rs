@@ -234,7 +234,9 @@ impl Client {
         let mut url = endpoint.url.clone();
         let mut redirects = 0;
         let body = loop {
-            let response = get(&connector, &endpoint.profile, &url, self.timeout).await?;
+            // The connection task lives as long as this iteration's response and body.
+            let (response, _connection) =
+                get(&connector, &endpoint.profile, &url, self.timeout).await?;
             let status = response.status();
             if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
                 if redirects == self.max_redirects {
@@ -308,13 +310,23 @@ impl Client {
     }
 }
 
+/// The task driving one HTTP connection, aborted when dropped: a fetch that ends (done,
+/// refused, or timed out with the request in flight) leaves no connection behind.
+struct ConnectionTask(tokio::task::JoinHandle<()>);
+
+impl Drop for ConnectionTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// One `GET` over a new connection (HTTP/1.1).
 async fn get(
     connector: &SpiffeConnector,
     profile: &Profile,
     url: &EndpointUrl,
     timeout: Duration,
-) -> Result<http::Response<hyper::body::Incoming>, Error> {
+) -> Result<(http::Response<hyper::body::Incoming>, ConnectionTask), Error> {
     let stream = connector
         .connect(url.as_uri())
         .await
@@ -322,11 +334,11 @@ async fn get(
     let (mut sender, connection) = hyper::client::conn::http1::handshake(stream)
         .await
         .map_err(Error::Http)?;
-    tokio::spawn(async move {
+    let task = ConnectionTask(tokio::spawn(async move {
         if let Err(error) = connection.await {
             tracing::debug!(%error, "bundle endpoint connection closed");
         }
-    });
+    }));
     let path = url
         .as_uri()
         .path_and_query()
@@ -340,7 +352,8 @@ async fn get(
         .header(header::ACCEPT, "application/json")
         .body(Empty::<Bytes>::new())
         .map_err(|_| Error::Url(crate::UrlError::Invalid))?;
-    sender.send_request(request).await.map_err(Error::Http)
+    let response = sender.send_request(request).await.map_err(Error::Http)?;
+    Ok((response, task))
 }
 
 /// Sorts a connector failure: our SPIFFE verifier's refusal, another TLS refusal, or a
