@@ -205,6 +205,53 @@ async fn https_spiffe_svid_rotates_without_restart() {
     server.stop().await;
 }
 
+/// Digest 7.3, 7.4: the endpoint requires no client authentication; under either profile it
+/// does not even ask for a client certificate.
+#[tokio::test]
+async fn endpoint_asks_for_no_client_certificate() {
+    let a = ca::TestCa::new("a.example");
+    let publisher = BundlePublisher::new(bundle_of(&a, 1));
+
+    let pki = WebPki::new("web");
+    let dir = tempfile::tempdir().unwrap();
+    let (chain, key, _) = pki.server(&["localhost"]);
+    let (chain_path, key_path) = write_pair(dir.path(), &chain, &key);
+    let certificate =
+        Arc::new(WebCertificate::from_pem_files(chain_path, key_path, &crypto()).unwrap());
+    let web = Running::endpoint(
+        EndpointTls::https_web(certificate, &crypto()).unwrap(),
+        publisher.service("/"),
+    )
+    .await;
+    let web_client = rustls::ClientConfig::builder_with_provider(Arc::clone(crypto().provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(pki.roots())
+        .with_no_client_auth();
+    assert!(!within(common::asks_for_client_certificate(web.addr, &web_client)).await);
+
+    let svid = Arc::new(a.x509_svid("/federation/endpoint"));
+    let spiffe = Running::endpoint(
+        EndpointTls::https_spiffe(Arc::new(svid), &crypto()).unwrap(),
+        publisher.service("/"),
+    )
+    .await;
+    let spiffe_client = tls_integration::SpiffeTls::new(crypto())
+        .tls_client(Arc::new(a.bundle_set()), tls_integration::danger::AnyPeer)
+        .unwrap();
+    let (spiffe_client, _peer) = spiffe_client.for_connection();
+    assert!(
+        !within(common::asks_for_client_certificate(
+            spiffe.addr,
+            &spiffe_client
+        ))
+        .await
+    );
+
+    web.stop().await;
+    spiffe.stop().await;
+}
+
 /// Digest 7.3, with an independent client: `curl --cacert` fetches the `https_web` endpoint
 /// and gets the bundle document as JSON.
 #[tokio::test]

@@ -284,3 +284,37 @@ pub async fn spiffe_leaf(
         .unwrap();
     stream.get_ref().1.peer_certificates().unwrap()[0].clone()
 }
+
+/// Records whether a server asked for a client certificate (rustls calls a client resolver
+/// only on a CertificateRequest); presents none.
+#[derive(Debug, Default)]
+struct Recorder(std::sync::atomic::AtomicBool);
+
+impl rustls::client::ResolvesClientCert for Recorder {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _schemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        None
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// Whether the server at `addr` asks a client with `config` for a certificate in a full
+/// handshake.
+pub async fn asks_for_client_certificate(addr: SocketAddr, config: &rustls::ClientConfig) -> bool {
+    let recorder = Arc::new(Recorder::default());
+    let mut config = config.clone();
+    config.client_auth_cert_resolver = recorder.clone();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    recorder.0.load(std::sync::atomic::Ordering::SeqCst)
+}
