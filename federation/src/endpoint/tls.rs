@@ -24,8 +24,10 @@ use crate::error::Error;
 /// ALPN of both profiles: HTTP/2 when the client offers it (curl does), else HTTP/1.1.
 const ALPN: [&str; 2] = ["h2", "http/1.1"];
 
-/// What a file looked like when last read: a change of either field means "read it again".
-type Stamp = Option<(SystemTime, u64)>;
+/// What a file looked like when last read (modification time, size, and inode on Unix, which
+/// a replacement by rename changes even within the file system's time granularity): a change
+/// of any field means "read it again".
+type Stamp = Option<(SystemTime, u64, u64)>;
 
 /// The `https_web` server certificate: a WebPKI chain and its key from PEM files, reloaded
 /// when the files change (digest 7.3).
@@ -35,8 +37,8 @@ type Stamp = Option<(SystemTime, u64)>;
 ///
 /// # How changes are found: an mtime poll
 ///
-/// [`watch`](Self::watch) checks the files' modification time and size every `interval` (a
-/// `stat` each; nothing is read while they are unchanged), and [`reload`](Self::reload) does
+/// [`watch`](Self::watch) checks the files' modification time, size and inode every
+/// `interval` (a `stat` each; nothing is read while they are unchanged), and [`reload`](Self::reload) does
 /// the same once, on demand. A poll rather than inotify (the `notify` crate) because the
 /// usual ways certificates are replaced defeat file watches: Kubernetes swaps a symlinked
 /// directory, ACME clients rename over the file, editors write a new inode; a watch on the
@@ -80,7 +82,7 @@ impl WebCertificate {
         })
     }
 
-    /// Reloads the files if their modification time or size changed since they were last
+    /// Reloads the files if their modification time, size or inode changed since they were last
     /// looked at. Returns whether a new pair is now in service.
     ///
     /// # Errors
@@ -155,7 +157,11 @@ impl ResolvesServerCert for WebCertificate {
 
 fn stamp(path: &Path) -> Stamp {
     let metadata = std::fs::metadata(path).ok()?;
-    Some((metadata.modified().ok()?, metadata.len()))
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some((metadata.modified().ok()?, metadata.len(), inode))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Error> {
