@@ -4,6 +4,8 @@
 #   openssl   (s_server / s_client)   Debian package `openssl`
 #   curl                               Debian package `curl`
 #
+# federation/tests/endpoint.rs uses curl too (it fetches the https_web bundle endpoint).
+#
 # go-spiffe's peer (interop/.go/bin/spiffetlspeer) is built by interop/go/setup.sh.
 #
 #   bash interop/tls/setup.sh
