@@ -13,9 +13,15 @@
 //!   configured [`Endpoint`](client::Endpoint) (URL, profile, trust domain: digest 7.2), with
 //!   bounded size, time and redirects, and typed errors.
 //!
-//! What it is not (yet): the refresh loop. Polling by `spiffe_refresh_hint`, keeping the last
-//! good bundle, sequence policy and feeding a `BundleSet` belong to the federation manager,
-//! built on [`Client::fetch`](client::Client::fetch).
+//! - [`manager`]: a [`FederationManager`](manager::FederationManager) with one task per
+//!   relationship: it polls by `spiffe_refresh_hint` (clamped, jittered, stretched after
+//!   failures), refuses a lower `spiffe_sequence` unless the relationship or an operator's reset
+//!   allows it, keeps the last good bundle through every failure (optionally across restarts
+//!   through a [`LastGoodStore`](manager::LastGoodStore)), authenticates a self-serving
+//!   `https_spiffe` endpoint with the latest bundle taken, and publishes one `BundleSet` whose
+//!   generation moves on each change. Each relationship reports its status.
+//!
+//! Not here yet: `federates_with` relationships in the agent's and server's configurations.
 //!
 //! # An endpoint and a fetch, over loopback
 //!
@@ -80,5 +86,6 @@
 pub mod client;
 pub mod endpoint;
 mod error;
+pub mod manager;
 
 pub use error::{Error, UrlError};
