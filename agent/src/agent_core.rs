@@ -98,6 +98,16 @@ impl AgentCore {
         Ok(())
     }
 
+    /// Removes a foreign trust domain's bundle; whether there was one.
+    pub(crate) fn remove_federated_bundle(&self, trust_domain: &TrustDomain) -> bool {
+        let mut state = self.state.lock();
+        let removed = state.registry.remove_federated(trust_domain);
+        if removed {
+            state.publish();
+        }
+        removed
+    }
+
     pub(crate) async fn add_entry(&self, entry: RegistrationEntry) -> Result<EntryId, Error> {
         self.register_minted(None, entry).await
     }

@@ -14,8 +14,11 @@ use trust_bundle::SpiffeBundle;
 use crate::attest::{TCP_SELECTOR_KEYS, UNIX_SELECTOR_KEYS};
 use crate::ca_pkcs11::Pkcs11KeysConfig;
 use crate::ca_upstream::{DiskUpstreamConfig, RawUpstreamDisk};
+use crate::duration::duration_field;
+pub use crate::duration::parse_duration;
 use crate::entry::RegistrationEntry;
 use crate::error::{ConfigError, Error};
+use crate::federation_config::{FederationConfig, RawFederation};
 use crate::limits::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_UID, DEFAULT_MAX_STREAMS_PER_CONNECTION,
 };
@@ -177,6 +180,8 @@ pub struct AgentConfig {
     pub ca_pkcs11: Option<Pkcs11KeysConfig>,
     /// `[upstream]`: take identities from a fleet server (upstream mode).
     pub upstream: Option<UpstreamFileConfig>,
+    /// `[federation]`: the bundle endpoint and the relationships with other trust domains.
+    pub federation: FederationConfig,
 }
 
 /// How a node proves itself to the server (`[upstream]`).
@@ -248,6 +253,8 @@ struct RawConfig {
     #[serde(default)]
     federated_bundle: Vec<RawFederatedBundle>,
     upstream: Option<RawUpstream>,
+    #[serde(default)]
+    federation: RawFederation,
 }
 
 #[derive(Deserialize)]
@@ -438,6 +445,30 @@ impl AgentConfig {
         for (index, bundle) in raw.federated_bundle.into_iter().enumerate() {
             federated_bundles.push(bundle.load(index, base)?);
         }
+        let federation = raw.federation.resolve(base, &trust_domain)?;
+        if let Some(both) = federation.federates_with.iter().find(|relationship| {
+            federated_bundles
+                .iter()
+                .any(|bundle| *bundle.trust_domain() == relationship.trust_domain)
+        }) {
+            return Err(ConfigError::Invalid {
+                field: "federation.federates_with".to_owned(),
+                message: format!(
+                    "{} also has a [[federated_bundle]] file: keep one source of its bundle",
+                    both.trust_domain
+                ),
+            }
+            .into());
+        }
+        if federation.bundle_endpoint.is_some() && raw.upstream.is_some() {
+            return Err(ConfigError::Invalid {
+                field: "federation.bundle_endpoint".to_owned(),
+                message: "the bundle endpoint serves this agent's own CA bundle; in upstream \
+                          mode the trust domain's bundle is the fleet server's"
+                    .to_owned(),
+            }
+            .into());
+        }
 
         let ca_upstream_disk = raw
             .ca
@@ -514,6 +545,7 @@ impl AgentConfig {
             ca_upstream_disk,
             ca_pkcs11,
             upstream,
+            federation,
         })
     }
 }
@@ -691,37 +723,6 @@ fn invalid(field: &str, message: String) -> Error {
 
 fn optional_duration(field: &str, value: Option<&str>) -> Result<Option<Duration>, Error> {
     value.map(|value| duration_field(field, value)).transpose()
-}
-
-/// A duration as the config file writes it, `<number><unit>` with unit `s`, `m`, `h` or `d`
-/// and above zero (`90s`, `10m`, `1h`, `7d`); `None` otherwise.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    duration_field("", text).ok()
-}
-
-/// `<number><unit>` with unit `s`, `m`, `h` or `d`, greater than zero.
-fn duration_field(field: &str, value: &str) -> Result<Duration, Error> {
-    let error = || ConfigError::Duration {
-        field: field.to_owned(),
-        value: value.to_owned(),
-    };
-    let split = value
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(error)?;
-    let (number, unit) = value.split_at(split);
-    let number: u64 = number.parse().map_err(|_| error())?;
-    let scale = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(error().into()),
-    };
-    let seconds = number.checked_mul(scale).ok_or_else(error)?;
-    if seconds == 0 {
-        return Err(error().into());
-    }
-    Ok(Duration::from_secs(seconds))
 }
 
 #[cfg(test)]

@@ -161,6 +161,12 @@
 //! stops cleanly on SIGINT or SIGTERM, removing its socket. The configuration format is
 //! described in [`AgentConfig`] and `agent/agent.example.toml`.
 //!
+//! With `[federation]` ([`FederationConfig`]) it serves its trust domain's bundle endpoint
+//! (`https_spiffe` with an X509-SVID of its CA, or `https_web`) and keeps the bundles of the
+//! trust domains it federates with live: a `federation` crate manager polls each peer and
+//! [`AgentHandle::follow_federated_bundles`] hands every change to the Workload API streams of
+//! the callers whose entries federate with that trust domain.
+//!
 //! # Features
 //!
 //! | feature | default | what it adds |
@@ -200,9 +206,12 @@ mod ca_upstream;
 mod caller;
 mod config;
 mod connection;
+mod duration;
 mod entry;
 mod entry_id;
 mod error;
+pub mod federation;
+mod federation_config;
 mod h2_authority;
 pub mod health;
 mod issue;
@@ -231,6 +240,10 @@ pub use config::{
 pub use entry::{MAX_HINT_LEN, MAX_SELECTORS_PER_ENTRY, RegistrationEntry};
 pub use entry_id::EntryId;
 pub use error::{ConfigError, EntryError, Error, SelectorError};
+pub use federation_config::{
+    BundleEndpointConfig, EndpointProfileConfig, FederationConfig, RelationshipConfig,
+    RelationshipProfileConfig,
+};
 pub use limits::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_UID, DEFAULT_MAX_STREAMS_PER_CONNECTION,
 };

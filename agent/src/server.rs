@@ -421,7 +421,7 @@ impl AgentBuilder {
 /// waiting.
 #[derive(Debug)]
 pub struct AgentHandle {
-    agent: Arc<AgentCore>,
+    pub(crate) agent: Arc<AgentCore>,
     socket_path: PathBuf,
     socket_inode: u64,
     tcp_addr: Option<SocketAddr>,
@@ -500,12 +500,7 @@ impl AgentHandle {
     /// Removes a foreign trust domain's bundle; returns whether there was one. Streams that
     /// had it receive a state without it ("empty means cleared", Workload API §4.4).
     pub fn remove_federated_bundle(&self, trust_domain: &TrustDomain) -> bool {
-        let mut state = self.agent.state.lock();
-        let removed = state.registry.remove_federated(trust_domain);
-        if removed {
-            state.publish();
-        }
-        removed
+        self.agent.remove_federated_bundle(trust_domain)
     }
 
     /// Re-issues every X509-SVID now (as if each reached its refresh time) and pushes the new

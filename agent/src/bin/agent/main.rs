@@ -12,6 +12,7 @@
 
 mod cli;
 mod commands;
+mod federation;
 mod output;
 mod serve;
 

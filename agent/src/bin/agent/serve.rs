@@ -134,6 +134,7 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
         None => None,
     };
+    let federation = crate::federation::start(&config, &handle).await?;
     for (id, entry) in handle.entries() {
         let selectors: Vec<&str> = entry.selectors().map(agent::Selector::as_str).collect();
         tracing::info!(
@@ -160,6 +161,7 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(task) = health {
         task.await??;
     }
+    federation.stop().await?;
     handle.shutdown().await?;
     Ok(())
 }
