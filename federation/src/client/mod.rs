@@ -198,7 +198,7 @@ impl Client {
     /// Fetches the bundle of `endpoint` once: `GET` of its URL over TLS of its profile,
     /// following redirects to valid endpoint URLs with the same TLS checks (under
     /// `https_spiffe` the same SPIFFE ID), then parses the body as a bundle document of the
-    /// configured trust domain. Each fetch is logged at `INFO` (digest 7.7: log every fetch).
+    /// configured trust domain. Each fetch is logged at `DEBUG`; a [`FederationManager`](crate::manager::FederationManager) logs each fetch of its relationships at `INFO` (digest 7.7: log every fetch).
     ///
     /// # Errors
     /// [`Error::Connect`], [`Error::Tls`] (WebPKI refusals), [`Error::EndpointIdentity`]
@@ -211,14 +211,16 @@ impl Client {
             .unwrap_or(Err(Error::Timeout {
                 after: self.timeout,
             }));
+        // Debug level: the manager logs each fetch of a relationship at info (digest 7.7);
+        // a caller using the client alone has the result in hand.
         match &result {
-            Ok(fetched) => tracing::info!(
+            Ok(fetched) => tracing::debug!(
                 url = %endpoint.url,
                 trust_domain = %endpoint.trust_domain,
                 sequence = ?fetched.sequence(),
                 "bundle fetched"
             ),
-            Err(error) => tracing::warn!(
+            Err(error) => tracing::debug!(
                 url = %endpoint.url,
                 trust_domain = %endpoint.trust_domain,
                 %error,
