@@ -198,7 +198,9 @@ impl Client {
     /// Fetches the bundle of `endpoint` once: `GET` of its URL over TLS of its profile,
     /// following redirects to valid endpoint URLs with the same TLS checks (under
     /// `https_spiffe` the same SPIFFE ID), then parses the body as a bundle document of the
-    /// configured trust domain. Each fetch is logged at `DEBUG`; a [`FederationManager`](crate::manager::FederationManager) logs each fetch of its relationships at `INFO` (digest 7.7: log every fetch).
+    /// configured trust domain. Each fetch is logged at `DEBUG`; a
+    /// [`FederationManager`](crate::manager::FederationManager) logs each fetch of its
+    /// relationships at `INFO` (digest 7.7: log every fetch).
     ///
     /// # Errors
     /// [`Error::Connect`], [`Error::Tls`] (WebPKI refusals), [`Error::EndpointIdentity`]
