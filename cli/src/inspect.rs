@@ -42,7 +42,7 @@ pub(crate) fn run(args: &InspectArgs) -> Result<(), Error> {
     let now = describe::parse_at(args.at.as_deref())?;
     let mut values = Vec::new();
     let mut lines = Vec::new();
-    let mut first_error = None;
+    let mut failed = 0;
     for path in &args.files {
         let described = read_input(path)
             .and_then(|bytes| describe_file(path, &bytes, args.trust_domain.as_deref(), now));
@@ -65,12 +65,20 @@ pub(crate) fn run(args: &InspectArgs) -> Result<(), Error> {
                     "file": path.display().to_string(),
                     "error": crate::error::chain(&error),
                 }));
-                first_error.get_or_insert(error);
+                failed += 1;
             }
         }
     }
     describe::print(args.json, &Value::Array(values), &lines);
-    first_error.map_or(Ok(()), Err)
+    if failed == 0 {
+        Ok(())
+    } else {
+        // Each failure was printed with its file above.
+        Err(Error::Usage(format!(
+            "{failed} of {} inputs could not be described",
+            args.files.len()
+        )))
+    }
 }
 
 type Described = (Value, Vec<String>);
