@@ -84,7 +84,7 @@ fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
 fn leaf_trust_domain(leaf: Option<&CertificateDer<'_>>) -> Option<TrustDomain> {
     let facts = describe::certificate(leaf?, 0).ok()?;
     let id = svid::SpiffeId::parse(facts.get("spiffe_id")?.as_str()?).ok()?;
-    Some(id.trust_domain().clone())
+    Some(id.trust_domain())
 }
 
 /// `verify`.
@@ -154,7 +154,7 @@ pub(crate) fn validate(args: &ValidateArgs) -> Result<(), Error> {
     // is refused by the validator below with the rule it breaks.
     let subject_td = UnverifiedJwtSvid::parse_insecure(&token)
         .ok()
-        .map(|t| t.spiffe_id().trust_domain().clone());
+        .map(|t| t.spiffe_id().trust_domain());
     let bundles = match (&subject_td, args.bundles.iter().all(|b| !b.contains('='))) {
         (None, true) => BundleSet::new(),
         _ => load_bundles(&args.bundles, subject_td.as_ref())?,

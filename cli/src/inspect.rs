@@ -229,12 +229,11 @@ fn chain_and_keys(
         let issued_by_next = facts
             .get(index + 1)
             .map(|next| next.get("subject") == cert.get("issuer"));
-        match issued_by_next {
-            Some(false) => lines.push(format!(
+        if issued_by_next == Some(false) {
+            lines.push(format!(
                 "  (issuer is not the subject of #{}: the chain is out of order or incomplete)",
                 index + 1
-            )),
-            Some(true) | None => {}
+            ));
         }
     }
     for key in keys {

@@ -116,8 +116,7 @@ fn token(vector: &Value) -> String {
 fn cli_verdict(vector: &Value) -> String {
     let at = vector["validation_time"].as_str().unwrap().to_owned();
     let mut args: Vec<String> = Vec::new();
-    let stdin;
-    if vector["kind"] == "x509" {
+    let stdin = if vector["kind"] == "x509" {
         args.extend([
             "verify".to_owned(),
             "--json".to_owned(),
@@ -132,7 +131,7 @@ fn cli_verdict(vector: &Value) -> String {
         args.extend(["--usage".to_owned(), usage.to_owned()]);
         args.extend(bundle_args(vector));
         args.push(file(&vector["files"]["chain"]).display().to_string());
-        stdin = None;
+        None
     } else {
         args.extend([
             "validate".to_owned(),
@@ -148,8 +147,8 @@ fn cli_verdict(vector: &Value) -> String {
         }
         args.extend(bundle_args(vector));
         args.push("-".to_owned());
-        stdin = Some(token(vector).into_bytes());
-    }
+        Some(token(vector).into_bytes())
+    };
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let output = run(&args, stdin.as_deref());
     let value = json(&output);
