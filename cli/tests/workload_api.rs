@@ -424,3 +424,36 @@ fn workload_api_errors_are_clear() {
     assert_exit(&no_audience, 2);
     assert!(String::from_utf8_lossy(&no_audience.stderr).contains("--audience"));
 }
+
+/// `watch` started before the agent exists keeps retrying (the error on stderr, with the
+/// delay) instead of exiting, and still stops cleanly on SIGTERM.
+#[test]
+fn watch_without_an_agent_retries_until_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("later.sock");
+    let mut child = Command::new(common::bin())
+        .args(["watch", "--timeout", "2", "--socket"])
+        .arg(&socket)
+        .env_remove("SPIFFE_ENDPOINT_SOCKET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let first = lines
+        .recv_timeout(Duration::from_secs(60))
+        .expect("an error line");
+    assert!(first.contains("retrying in 1s"), "{first}");
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_exit(&output, 0);
+}
