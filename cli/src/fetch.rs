@@ -47,7 +47,7 @@ pub(crate) async fn fetch(args: FetchArgs) -> Result<(), Error> {
     }
     let client = connect(&args.socket).await?;
     let now = describe::now();
-    let (value, mut lines, files) = match args.what {
+    let (mut value, mut lines, files) = match args.what {
         FetchKind::X509 => {
             let context = client
                 .fetch_x509_context()
@@ -82,6 +82,10 @@ pub(crate) async fn fetch(args: FetchArgs) -> Result<(), Error> {
         let written = write_generation(dir, &files)?;
         for path in &written {
             lines.push(format!("Wrote {}", path.display()));
+        }
+        if let Some(object) = value.as_object_mut() {
+            let paths: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+            object.insert("written".to_owned(), json!(paths));
         }
     }
     describe::print(args.json, &value, &lines);

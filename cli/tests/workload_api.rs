@@ -254,6 +254,14 @@ async fn fetch_jwt_write_then_validate() {
     assert_eq!(value["svids"][0]["spiffe_id"], "spiffe://example.org/web");
     assert_eq!(value["svids"][0]["audience"][0], "spiffe://example.org/db");
     let token_path = out.path().join("jwt_svid.token");
+    assert!(
+        value["written"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str() == Some(token_path.to_str().unwrap())),
+        "{value}"
+    );
     assert_eq!(mode(&token_path), 0o600);
     let token = std::fs::read(&token_path).unwrap();
     assert_eq!(
