@@ -14,7 +14,11 @@
 //! - `workload_api` (feature `workload-api-server`): a scriptable fake Workload API server on a
 //!   Unix socket, for fault injection in client tests;
 //! - `softhsm` (feature `softhsm`): a private SoftHSM2 token directory, tokens, and tests run in
-//!   child processes with their own `SOFTHSM2_CONF`.
+//!   child processes with their own `SOFTHSM2_CONF`;
+//! - `postgres` (feature `postgres`) and `nginx` (feature `nginx`): private servers in
+//!   temporary directories, on a Unix socket or a loopback port, stopped on drop;
+//! - [`process`]: what those share: peers run unprivileged (`nobody` under root), free ports,
+//!   signals, and the `CI=true` rule that a missing peer fails the test.
 //!
 //! # Dependency direction
 //!
@@ -35,6 +39,8 @@
 //! |---|---|---|
 //! | `workload-api-server` | no | `workload_api`: the fake Workload API server (tonic, tokio) |
 //! | `softhsm` | no | `softhsm`: SoftHSM2 token directories for the PKCS#11 tests and benches |
+//! | `postgres` | no | `postgres`: a private PostgreSQL server (plain, or TLS on loopback) |
+//! | `nginx` | no | `nginx`: a private nginx on a loopback port |
 
 #![forbid(unsafe_code)]
 #![allow(
@@ -52,9 +58,12 @@
 
 pub mod differential;
 pub mod jwt;
+#[cfg(feature = "nginx")]
+pub mod nginx;
 pub mod pem;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod process;
 #[cfg(feature = "softhsm")]
 pub mod softhsm;
 pub mod time;

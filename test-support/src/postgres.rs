@@ -14,11 +14,10 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use crate::process::{NOBODY, free_port, is_root, run_as, skip_or_fail};
+
 /// The superuser the test cluster is created with.
 pub const USER: &str = "spiffekit";
-
-/// The uid and gid of `nobody` on Debian, which runs the server when the tests run as root.
-const NOBODY: u32 = 65_534;
 
 /// A running test server; stopped (fast shutdown) and its directory removed on drop.
 #[derive(Debug)]
@@ -54,11 +53,7 @@ impl PostgresServer {
         match started {
             Ok(server) => Some(server),
             Err(reason) => {
-                assert!(
-                    std::env::var("CI").as_deref() != Ok("true"),
-                    "{test}: PostgreSQL is required under CI ({reason}); run interop/postgres/setup.sh"
-                );
-                println!("skipping {test}: {reason} (install with interop/postgres/setup.sh)");
+                skip_or_fail(test, "PostgreSQL", &reason, "interop/postgres/setup.sh");
                 None
             }
         }
@@ -138,7 +133,7 @@ impl PostgresServer {
 
     /// Stops the server (fast shutdown), keeping its data: a database that went away.
     pub fn stop(&mut self) {
-        stop_child(&mut self.server);
+        stop_fast(&mut self.server);
     }
 
     /// Starts the server again on the same data and socket, after [`stop`](Self::stop).
@@ -238,7 +233,7 @@ impl PostgresServer {
 
 impl Drop for PostgresServer {
     fn drop(&mut self) {
-        stop_child(&mut self.server);
+        stop_fast(&mut self.server);
     }
 }
 
@@ -292,33 +287,6 @@ fn configure_tls(data: &Path, cert: &str, key: &str, as_nobody: bool) -> Result<
     std::fs::write(&conf, text).map_err(|e| format!("postgresql.conf: {e}"))
 }
 
-/// A loopback port nothing listens on now.
-fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .map_err(|e| format!("no free port: {e}"))
-}
-
-/// SIGINT (fast shutdown: ends sessions without waiting for clients), then SIGKILL after 10 s.
-fn stop_child(server: &mut Child) {
-    if let Ok(Some(_)) = server.try_wait() {
-        return;
-    }
-    let _ = Command::new("kill")
-        .args(["-INT", &server.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = server.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = server.kill();
-    let _ = server.wait();
-}
-
 /// Debian's versioned binary directory (the newest), else the directory of `initdb` on PATH.
 fn bin_dir() -> Option<PathBuf> {
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
@@ -337,29 +305,7 @@ fn bin_dir() -> Option<PathBuf> {
     })
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| out.stdout.starts_with(b"0\n"))
-}
-
-/// `program`, run as `nobody` through `setpriv` when `as_nobody`.
-fn run_as(as_nobody: bool, program: &Path) -> Command {
-    if as_nobody {
-        let mut command = Command::new("setpriv");
-        command
-            .args([
-                "--reuid",
-                &NOBODY.to_string(),
-                "--regid",
-                &NOBODY.to_string(),
-                "--clear-groups",
-                "--",
-            ])
-            .arg(program);
-        command
-    } else {
-        Command::new(program)
-    }
+/// SIGINT (fast shutdown: ends sessions without waiting for clients), then SIGKILL after 10 s.
+fn stop_fast(server: &mut Child) {
+    crate::process::stop_child(server, "INT", Duration::from_secs(10));
 }
