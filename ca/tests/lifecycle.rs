@@ -186,6 +186,59 @@ fn forced_rotation() {
     );
 }
 
+/// Two-step rotation (SPIRE's `localauthority prepare` / `activate`): `prepare_x509` publishes
+/// the next authority at once, long before its schedule, and signs nothing with it; a second
+/// call prepares no third key; `force_rotate_x509` then activates that same prepared key. So
+/// federated peers can receive it before anything is signed by it (digest 7.5).
+#[test]
+fn prepare_then_activate() {
+    let ca = six_hour_ca();
+    let seq0 = ca.snapshot().sequence();
+    let before = ca.bundle();
+    let active = ca
+        .snapshot()
+        .active(AuthorityKind::X509)
+        .unwrap()
+        .id
+        .clone();
+    ca.prepare_x509(after(60)).unwrap();
+    ca.prepare_x509(after(61)).unwrap();
+    let snap = ca.snapshot();
+    assert_eq!(
+        statuses(&ca, AuthorityKind::X509),
+        [AuthorityStatus::Active, AuthorityStatus::Prepared]
+    );
+    assert_eq!(snap.x509_authority_epoch(), 1, "nothing activated");
+    assert_eq!(snap.active(AuthorityKind::X509).unwrap().id, active);
+    assert_eq!(
+        ca.bundle().x509_bundle().len(),
+        2,
+        "the prepared root is published"
+    );
+    assert!(snap.sequence() > seq0);
+    let prepared = snap
+        .authorities()
+        .iter()
+        .find(|a| a.status == AuthorityStatus::Prepared)
+        .unwrap()
+        .id
+        .clone();
+    // Still signed by the active authority: it verifies with the old root alone.
+    let svid = ca.mint_x509_svid(&web(), after(62)).unwrap();
+    verify_with(&before, svid.chain(), after(62)).unwrap();
+
+    ca.force_rotate_x509(after(120)).unwrap();
+    let snap = ca.snapshot();
+    assert_eq!(snap.x509_authority_epoch(), 2);
+    assert_eq!(snap.active(AuthorityKind::X509).unwrap().id, prepared);
+    ca.prepare_jwt(after(60)).unwrap();
+    assert_eq!(
+        statuses(&ca, AuthorityKind::Jwt),
+        [AuthorityStatus::Active, AuthorityStatus::Prepared]
+    );
+    assert_eq!(ca.snapshot().jwt_key_epoch(), 1);
+}
+
 /// Taint: the key stops signing now, stays published while its SVIDs live (holders re-issue
 /// on the epoch change); revoke drops it and its SVIDs stop verifying.
 #[test]

@@ -23,6 +23,27 @@ impl CertificateAuthority {
         self.lifecycle(now, Some(Mode::Scheduled), Some(Mode::Scheduled))
     }
 
+    /// Prepares the next X.509 authority now, ahead of its schedule, and publishes it in the
+    /// bundle without signing anything with it (nothing happens when one is prepared already).
+    /// With [`force_rotate_x509`](Self::force_rotate_x509) later, an operator rotates in two
+    /// steps, as SPIRE's `localauthority x509 prepare` / `activate`: federated trust domains
+    /// and workloads receive the new authority before anything they verify is signed by it.
+    ///
+    /// # Errors
+    /// As [`rotate`](Self::rotate).
+    pub fn prepare_x509(&self, now: SystemTime) -> Result<(), Error> {
+        self.lifecycle(now, Some(Mode::Prepare), None)
+    }
+
+    /// Prepares the next JWT key now and publishes it; see
+    /// [`prepare_x509`](Self::prepare_x509).
+    ///
+    /// # Errors
+    /// As [`rotate`](Self::rotate).
+    pub fn prepare_jwt(&self, now: SystemTime) -> Result<(), Error> {
+        self.lifecycle(now, None, Some(Mode::Prepare))
+    }
+
     /// Prepares (if needed) and activates a new X.509 authority now; the old one is retired.
     ///
     /// # Errors

@@ -15,6 +15,8 @@ const MAX_ACTIVATION_LEAD: u64 = 7 * 24 * 3600;
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Mode {
     Scheduled,
+    /// Prepare (and publish) the next key now if none is prepared; activate nothing.
+    Prepare,
     Force,
     Taint,
 }
@@ -68,13 +70,14 @@ pub(super) fn step<A: Lifetime>(
     let activate_at = not_after.saturating_sub((lifetime / 6).min(MAX_ACTIVATION_LEAD));
     let activate = match mode {
         Mode::Scheduled => now >= activate_at,
+        Mode::Prepare => false,
         Mode::Force | Mode::Taint => true,
     };
     let mut changed = false;
     let has_prepared = entries
         .iter()
         .any(|e| e.status == AuthorityStatus::Prepared);
-    if !has_prepared && (activate || now >= prepare_at) {
+    if !has_prepared && (activate || mode == Mode::Prepare || now >= prepare_at) {
         let next = prepare()?;
         events.push(pending(AuditAction::AuthorityPrepared, kind, next.as_ref()));
         entries.push(Entry::new(AuthorityStatus::Prepared, next));
