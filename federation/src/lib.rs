@@ -72,6 +72,7 @@
 //! |---|---|---|
 //! | `ring` | yes | `svid::Crypto::ring` and `Crypto::default` (rustls' ring provider) |
 //! | `aws-lc-rs` | no | `svid::Crypto::aws_lc_rs`; `Crypto::default` prefers it |
+//! | `store` | no | `manager::StoreLastGood`: last good bundles in a `store::Store` (SQLite, PostgreSQL) |
 //!
 //! Features are additive; every function takes the [`svid::Crypto`] to use.
 //!

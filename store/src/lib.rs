@@ -78,6 +78,7 @@
 mod entry;
 mod entry_id;
 mod error;
+mod federated;
 mod journal;
 mod node;
 mod node_row;
@@ -95,6 +96,7 @@ mod store;
 pub use entry::EntryRecord;
 pub use entry_id::{EntryId, InvalidEntryId};
 pub use error::Error;
+pub use federated::FederatedBundle;
 pub use journal::SqliteCaJournal;
 pub use node::{JoinTokenRecord, NodeRecord};
 #[cfg(feature = "postgres")]

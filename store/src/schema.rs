@@ -70,10 +70,17 @@ const MIGRATIONS: &[&str] = &[
         document TEXT NOT NULL,
         updated_at INTEGER NOT NULL
     ) STRICT;",
+    // 4: the last good bundle of each federated trust domain (SPIFFE bundle JSON), kept for
+    // restarts while a peer's bundle endpoint is down.
+    "CREATE TABLE federated_bundles (
+        trust_domain TEXT PRIMARY KEY NOT NULL,
+        document TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;",
 ];
 
 /// The newest schema version this build knows.
-pub(crate) const SCHEMA_VERSION: u32 = 3;
+pub(crate) const SCHEMA_VERSION: u32 = 4;
 
 // One migration per version, checked at compile time.
 #[expect(

@@ -8,11 +8,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{
     Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params,
 };
-use spiffe_id::SpiffeId;
+use spiffe_id::{SpiffeId, TrustDomain};
 
 use crate::entry::EntryRecord;
 use crate::entry_id::EntryId;
 use crate::error::Error;
+use crate::federated::{self, FederatedBundle};
 use crate::journal::SqliteCaJournal;
 use crate::node::{self, JoinTokenRecord, NodeRecord};
 use crate::published::{self, PublishedBundle};
@@ -343,5 +344,50 @@ impl Store for SqliteStore {
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn save_federated_bundle(
+        &self,
+        trust_domain: &TrustDomain,
+        document: &str,
+    ) -> Result<(), Error> {
+        federated::check(document)?;
+        let now = now_secs();
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO federated_bundles (trust_domain, document, updated_at) \
+                 VALUES (?1, ?2, ?3) ON CONFLICT (trust_domain) DO UPDATE SET \
+                 document = excluded.document, updated_at = excluded.updated_at",
+                rusqlite::params![trust_domain.as_str(), document, now],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn federated_bundle(
+        &self,
+        trust_domain: &TrustDomain,
+    ) -> Result<Option<FederatedBundle>, Error> {
+        let conn = self.inner.lock()?;
+        let mut statement = conn.prepare_cached(
+            "SELECT trust_domain, document, updated_at FROM federated_bundles \
+             WHERE trust_domain = ?1",
+        )?;
+        let mut rows = statement.query([trust_domain.as_str()])?;
+        let Some(row) = rows.next()? else {
+            return Ok(None);
+        };
+        let name: String = row.get(0)?;
+        FederatedBundle::from_row(&name, row.get(1)?, row.get(2)?).map(Some)
+    }
+
+    fn delete_federated_bundle(&self, trust_domain: &TrustDomain) -> Result<bool, Error> {
+        self.write(|tx| {
+            let deleted = tx.execute(
+                "DELETE FROM federated_bundles WHERE trust_domain = ?1",
+                [trust_domain.as_str()],
+            )?;
+            Ok(deleted > 0)
+        })
     }
 }

@@ -3,11 +3,12 @@
 use core::fmt;
 use std::sync::Arc;
 
-use spiffe_id::SpiffeId;
+use spiffe_id::{SpiffeId, TrustDomain};
 
 use crate::entry::EntryRecord;
 use crate::entry_id::EntryId;
 use crate::error::Error;
+use crate::federated::FederatedBundle;
 use crate::node::{JoinTokenRecord, NodeRecord};
 use crate::published::PublishedBundle;
 
@@ -146,4 +147,32 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// # Errors
     /// Storage failures.
     fn published_bundles(&self) -> Result<Vec<PublishedBundle>, Error>;
+
+    /// Saves `document` (SPIFFE bundle JSON) as the last good bundle of the federated trust
+    /// domain `trust_domain`, replacing the previous one.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a document over
+    /// [`MAX_BUNDLE_DOCUMENT_BYTES`](crate::MAX_BUNDLE_DOCUMENT_BYTES); storage failures.
+    fn save_federated_bundle(
+        &self,
+        trust_domain: &TrustDomain,
+        document: &str,
+    ) -> Result<(), Error>;
+
+    /// The last good bundle saved for `trust_domain`, if any.
+    ///
+    /// # Errors
+    /// [`Error::BadStoredValue`], storage failures.
+    fn federated_bundle(
+        &self,
+        trust_domain: &TrustDomain,
+    ) -> Result<Option<FederatedBundle>, Error>;
+
+    /// Forgets the bundle saved for `trust_domain` (the relationship ended); whether there
+    /// was one.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn delete_federated_bundle(&self, trust_domain: &TrustDomain) -> Result<bool, Error>;
 }

@@ -317,7 +317,7 @@ fn a_schema_1_file_migrates_and_a_false_schema_2_is_refused() {
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
     assert_eq!(version, SqliteStore::SCHEMA_VERSION);
-    assert_eq!(SqliteStore::SCHEMA_VERSION, 3);
+    assert_eq!(SqliteStore::SCHEMA_VERSION, 4);
 
     let raw = rusqlite::Connection::open(&claims_2).unwrap();
     raw.pragma_update(None, "user_version", 2).unwrap();
@@ -468,5 +468,13 @@ fn replicas_publish_one_bundle_each() {
             store.publish_bundle("replica_a", &huge),
             Err(Error::Invalid { .. })
         ));
+    }
+}
+
+/// A federated trust domain's last good bundle (SQLite; PostgreSQL in tests/postgres.rs).
+#[test]
+fn federated_bundles_keep_the_last_good_per_trust_domain() {
+    for (name, store, _dir) in stores() {
+        common::check_federated_bundles(name, store.as_ref());
     }
 }

@@ -13,6 +13,8 @@
     reason = "test helpers outside #[test] fns"
 )]
 
+mod common;
+
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -466,13 +468,24 @@ fn a_schema_1_database_migrates_to_schema_2() {
         .upsert_node(&NodeRecord::new(agent("a"), "join_token"))
         .unwrap();
     let version = server.psql("spiffe", "SELECT max(version) FROM spiffekit_schema");
-    assert_eq!(version.trim(), "3");
-    assert_eq!(PostgresStore::SCHEMA_VERSION, 3);
+    assert_eq!(version.trim(), "4");
+    assert_eq!(PostgresStore::SCHEMA_VERSION, 4);
     // A second replica finds it migrated.
     let again = PostgresStore::connect(&params).unwrap();
     assert_eq!(again.nodes().unwrap().len(), 1);
     let versions = server.psql("spiffe", "SELECT count(*) FROM spiffekit_schema");
-    assert_eq!(versions.trim(), "3");
+    assert_eq!(versions.trim(), "4");
+}
+
+/// A federated trust domain's last good bundle on PostgreSQL, as on SQLite.
+#[test]
+fn federated_bundles_keep_the_last_good_per_trust_domain() {
+    let Some((_server, params)) = server("federated_bundles_keep_the_last_good_per_trust_domain")
+    else {
+        return;
+    };
+    let store = PostgresStore::connect(&params).unwrap();
+    common::check_federated_bundles("postgres", &store);
 }
 
 /// Two replicas on one database see each other's published bundles.

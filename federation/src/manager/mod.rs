@@ -20,10 +20,14 @@ use tokio::task::JoinHandle;
 use trust_bundle::{BundleSet, SpiffeBundle};
 
 mod fetcher;
+#[cfg(feature = "store")]
+mod persist;
 mod schedule;
 mod sequence;
 
 pub use fetcher::{EndpointFetcher, LatestBundle};
+#[cfg(feature = "store")]
+pub use persist::StoreLastGood;
 pub use schedule::{DEFAULT_REFRESH_HINT, RefreshPolicy};
 pub use sequence::{SequencePolicy, Verdict, judge};
 

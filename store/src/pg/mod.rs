@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use postgres::error::SqlState;
 use postgres::{Row, Transaction};
-use spiffe_id::SpiffeId;
+use spiffe_id::{SpiffeId, TrustDomain};
 
 pub use journal::PostgresCaJournal;
 pub use options::PostgresOptions;
@@ -20,6 +20,7 @@ pub use options::PostgresOptions;
 use crate::entry::EntryRecord;
 use crate::entry_id::EntryId;
 use crate::error::Error;
+use crate::federated::{self, FederatedBundle};
 use crate::node::{self, JoinTokenRecord, NodeRecord};
 use crate::published::{self, PublishedBundle};
 use crate::row::{COLUMNS, Columns, RawEntry, decode};
@@ -434,6 +435,65 @@ impl Store for PostgresStore {
                     })
                 })
                 .collect()
+        })
+    }
+
+    fn save_federated_bundle(
+        &self,
+        trust_domain: &TrustDomain,
+        document: &str,
+    ) -> Result<(), Error> {
+        federated::check(document)?;
+        let now = now_secs();
+        let (name, document) = (trust_domain.as_str().to_owned(), document.to_owned());
+        self.write(move |tx, target| {
+            tx.execute(
+                "INSERT INTO federated_bundles (trust_domain, document, updated_at) \
+                 VALUES ($1, $2, $3) ON CONFLICT (trust_domain) DO UPDATE SET \
+                 document = excluded.document, updated_at = excluded.updated_at",
+                &[&name, &document, &now],
+            )
+            .map_err(db_error(target))?;
+            Ok(())
+        })
+    }
+
+    fn federated_bundle(
+        &self,
+        trust_domain: &TrustDomain,
+    ) -> Result<Option<FederatedBundle>, Error> {
+        let name = trust_domain.as_str().to_owned();
+        self.write(move |tx, target| {
+            let row = tx
+                .query_opt(
+                    "SELECT trust_domain, document, updated_at FROM federated_bundles \
+                     WHERE trust_domain = $1",
+                    &[&name],
+                )
+                .map_err(db_error(target))?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let stored: String = row.try_get(0).map_err(db_error(target))?;
+            FederatedBundle::from_row(
+                &stored,
+                row.try_get(1).map_err(db_error(target))?,
+                row.try_get(2).map_err(db_error(target))?,
+            )
+            .map(Some)
+        })
+    }
+
+    fn delete_federated_bundle(&self, trust_domain: &TrustDomain) -> Result<bool, Error> {
+        let name = trust_domain.as_str().to_owned();
+        self.write(move |tx, target| {
+            let deleted = tx
+                .execute(
+                    "DELETE FROM federated_bundles WHERE trust_domain = $1",
+                    &[&name],
+                )
+                .map_err(db_error(target))?;
+            Ok(deleted > 0)
         })
     }
 }

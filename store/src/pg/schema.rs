@@ -62,10 +62,16 @@ const MIGRATIONS: &[&str] = &[
         document TEXT NOT NULL,
         updated_at BIGINT NOT NULL
     );",
+    // 4: the last good bundle of each federated trust domain, as in the SQLite schema.
+    "CREATE TABLE federated_bundles (
+        trust_domain TEXT PRIMARY KEY,
+        document TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );",
 ];
 
 /// The newest schema version this build knows.
-pub(crate) const SCHEMA_VERSION: i32 = 3;
+pub(crate) const SCHEMA_VERSION: i32 = 4;
 
 // One migration per version, checked at compile time.
 #[expect(

@@ -78,3 +78,34 @@ pub(crate) const SQLITE_SCHEMA_V1: &str = "CREATE TABLE entries (
 pub(crate) fn token_hash(n: u8) -> String {
     format!("{n:02x}").repeat(32)
 }
+
+/// A federated trust domain's last good bundle: saved (the latest replaces the previous),
+/// read back per trust domain, forgotten on delete; an oversized document is refused and the
+/// previous one stays.
+pub(crate) fn check_federated_bundles(name: &str, store: &dyn store::Store) {
+    let (a, b): (spiffe_id::TrustDomain, spiffe_id::TrustDomain) =
+        ("a.example".parse().unwrap(), "b.example".parse().unwrap());
+    assert!(store.federated_bundle(&a).unwrap().is_none(), "{name}");
+    store.save_federated_bundle(&a, "{\"keys\":[1]}").unwrap();
+    store.save_federated_bundle(&b, "{\"keys\":[2]}").unwrap();
+    store.save_federated_bundle(&a, "{\"keys\":[3]}").unwrap();
+    let saved = store.federated_bundle(&a).unwrap().unwrap();
+    assert_eq!(saved.trust_domain, a, "{name}");
+    assert_eq!(saved.document, "{\"keys\":[3]}", "{name}");
+    assert!(saved.updated_at > 0, "{name}");
+    let huge = "x".repeat(store::MAX_BUNDLE_DOCUMENT_BYTES + 1);
+    assert!(
+        matches!(
+            store.save_federated_bundle(&a, &huge),
+            Err(store::Error::Invalid { .. })
+        ),
+        "{name}"
+    );
+    let kept = store.federated_bundle(&a).unwrap().unwrap();
+    assert_eq!(kept.document, "{\"keys\":[3]}", "{name}");
+    assert!(store.delete_federated_bundle(&a).unwrap(), "{name}");
+    assert!(!store.delete_federated_bundle(&a).unwrap(), "{name}");
+    assert!(store.federated_bundle(&a).unwrap().is_none(), "{name}");
+    let other = store.federated_bundle(&b).unwrap().unwrap();
+    assert_eq!(other.document, "{\"keys\":[2]}", "{name}");
+}
