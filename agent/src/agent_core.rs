@@ -49,6 +49,9 @@ pub(crate) struct AgentCore {
     pub(crate) x509_authority_changes: AtomicU64,
     /// How often the rotation task runs the CA's key lifecycle, if at all.
     pub(crate) ca_rotation_interval: Option<Duration>,
+    /// The federation manager whose bundles this agent serves, for the admin API
+    /// ([`AgentHandle::federate`](crate::AgentHandle::federate)).
+    pub(crate) federation: std::sync::Mutex<Option<Arc<federation::manager::FederationManager>>>,
 }
 
 impl core::fmt::Debug for AgentCore {

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use ca::{CertificateAuthority, X509SvidRequest};
 use federation::endpoint::BundlePublisher;
+use federation::manager::FederationManager;
 use spiffe_id::{SpiffeId, TrustDomain};
 use svid::{X509Svid, X509SvidSource};
 use tokio::sync::watch;
@@ -27,6 +28,21 @@ impl AgentHandle {
     /// alone. The task ends when the sender is dropped.
     pub fn follow_federated_bundles(&self, bundles: watch::Receiver<BundleSet>) -> JoinHandle<()> {
         tokio::spawn(follow(Arc::clone(&self.agent), bundles))
+    }
+}
+
+impl AgentHandle {
+    /// Serves `manager`'s bundles as [`follow_federated_bundles`](Self::follow_federated_bundles)
+    /// does, and answers the admin API's federation calls from it (list the relationships
+    /// with their last refresh, sequence and error; reset a held sequence).
+    pub fn federate(&self, manager: Arc<FederationManager>) -> JoinHandle<()> {
+        let task = self.follow_federated_bundles(manager.subscribe());
+        *self
+            .agent
+            .federation
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(manager);
+        task
     }
 }
 

@@ -301,6 +301,7 @@ impl AgentBuilder {
             reschedule: Notify::new(),
             x509_authority_changes: AtomicU64::new(0),
             ca_rotation_interval: self.ca_rotation_interval,
+            federation: std::sync::Mutex::new(None),
             issuer,
         });
         for bundle in self.federated {

@@ -491,6 +491,7 @@ async fn kill_9_during_rotations_leaves_a_consistent_state() {
                     .rotate_authorities(proto::RotateAuthoritiesRequest {
                         x509: true,
                         jwt: true,
+                        prepare_only: false,
                     })
                     .await;
                 if rotated.is_err() {

@@ -190,7 +190,8 @@ pub(crate) fn status_name(status: AuthorityStatus) -> &'static str {
     }
 }
 
-fn unix(time: SystemTime) -> i64 {
+/// Seconds since the epoch (0 for a time before it).
+pub(crate) fn unix(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH)
         .ok()
         .and_then(|d| i64::try_from(d.as_secs()).ok())

@@ -12,6 +12,8 @@
 //!   [`MIN_X509_TTL`]..=[`MAX_X509_TTL`] and [`MIN_JWT_TTL`]..=[`MAX_JWT_TTL`]. Entries from
 //!   the config file are listed but changed only there.
 //! - The bundle as served, the authorities with their status, forced rotation, taint, revoke.
+//! - Federation: the relationships with their last refresh, sequence and error; resetting a
+//!   held sequence.
 //! - Health: ready or why not.
 //!
 //! The `agent` binary's subcommands (`agent entry create ...`) are clients of this API; so is
@@ -20,6 +22,7 @@
 pub(crate) mod catalog;
 mod client;
 mod convert;
+mod federation;
 pub mod proto;
 pub(crate) mod records;
 pub(crate) mod service;

@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 
 use crate::admin::catalog::{Catalog, CatalogError, Cataloged};
 use crate::admin::convert::{authority_to_proto, entry_from_proto, entry_to_proto};
+use crate::admin::federation;
 use crate::admin::proto::{self, agent_admin_server::AgentAdmin};
 use crate::agent_core::AgentCore;
 use crate::health::Readiness;
@@ -237,11 +238,24 @@ impl AgentAdmin for AdminService {
         request: Request<proto::RotateAuthoritiesRequest>,
     ) -> Result<Response<proto::Authorities>, Status> {
         self.authorize(&request)?;
-        let proto::RotateAuthoritiesRequest { x509, jwt } = request.into_inner();
-        tracing::info!(x509, jwt, "CA rotation requested");
+        let proto::RotateAuthoritiesRequest {
+            x509,
+            jwt,
+            prepare_only,
+        } = request.into_inner();
+        tracing::info!(x509, jwt, prepare_only, "CA rotation requested");
         self.ca_operation(move |ca, now| {
             if !x509 && !jwt {
                 return ca.rotate(now);
+            }
+            if prepare_only {
+                if x509 {
+                    ca.prepare_x509(now)?;
+                }
+                if jwt {
+                    ca.prepare_jwt(now)?;
+                }
+                return Ok(());
             }
             if x509 {
                 ca.force_rotate_x509(now)?;
@@ -307,5 +321,22 @@ impl AgentAdmin for AdminService {
             entries: u64::try_from(entries).unwrap_or(u64::MAX),
             open_streams: u64::try_from(open_streams).unwrap_or(u64::MAX),
         }))
+    }
+
+    async fn list_federation_relationships(
+        &self,
+        request: Request<proto::ListFederationRelationshipsRequest>,
+    ) -> Result<Response<proto::FederationRelationships>, Status> {
+        self.authorize(&request)?;
+        federation::list(&self.agent).map(Response::new)
+    }
+
+    async fn reset_federation_sequence(
+        &self,
+        request: Request<proto::ResetFederationSequenceRequest>,
+    ) -> Result<Response<proto::FederationRelationships>, Status> {
+        self.authorize(&request)?;
+        let trust_domain = request.into_inner().trust_domain;
+        federation::reset_sequence(&self.agent, &trust_domain).map(Response::new)
     }
 }

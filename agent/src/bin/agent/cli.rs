@@ -13,7 +13,10 @@ Examples:
   agent entry list -c agent.toml --json
   agent entry update -c agent.toml 3f9c... --selector unix:uid:1001
   agent bundle show --admin-socket /run/spiffe-agent/admin.sock
-  agent ca rotate -c agent.toml --x509
+  agent ca rotate -c agent.toml --x509 --prepare   publish the next authority now...
+  agent ca rotate -c agent.toml --x509             ...and activate it later
+  agent federation list -c agent.toml
+  agent federation reset-sequence -c agent.toml partner.example
   agent healthcheck -c agent.toml && echo ready";
 
 /// A SPIFFE Workload API agent with an in-process CA, and the commands that administer it.
@@ -41,6 +44,9 @@ pub(crate) enum Command {
     /// The CA's authorities: list, rotate, taint, revoke.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// Federation relationships: list them with their state, reset a held sequence.
+    #[command(subcommand)]
+    Federation(FederationCommand),
     /// Exits 0 when the agent is ready to hand out identities, 1 otherwise.
     Healthcheck(Target),
 }
@@ -167,8 +173,13 @@ pub(crate) enum CaCommand {
         #[arg(long)]
         jwt: bool,
         /// Only the scheduled rotation (prepare / activate / retire as due).
-        #[arg(long, conflicts_with_all = ["x509", "jwt"])]
+        #[arg(long, conflicts_with_all = ["x509", "jwt", "prepare"])]
         scheduled: bool,
+        /// Only prepare the next key(s) and publish them in the bundle; run the command again
+        /// without --prepare to activate them (federated trust domains and workloads get the
+        /// new authority before anything is signed by it).
+        #[arg(long)]
+        prepare: bool,
     },
     /// Stops the active authority of a kind from signing now; a new one takes over.
     Taint {
@@ -191,4 +202,19 @@ pub(crate) enum CaCommand {
 pub(crate) enum Kind {
     X509,
     Jwt,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum FederationCommand {
+    /// Lists the relationships: endpoint, held sequence, last refresh, last error, refused
+    /// sequence, next refresh.
+    List(Target),
+    /// Lets the next bundle of a relationship carry a lower spiffe_sequence than the one held
+    /// (the peer was rebuilt on a new database), and fetches it now.
+    ResetSequence {
+        #[command(flatten)]
+        target: Target,
+        /// The federated trust domain, e.g. partner.example.
+        trust_domain: String,
+    },
 }

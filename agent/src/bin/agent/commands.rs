@@ -7,7 +7,9 @@ use agent::AgentConfig;
 use agent::admin::{AdminClient, proto};
 use tonic::Status;
 
-use crate::cli::{BundleCommand, CaCommand, Command, EntryCommand, EntryFields, Kind, Target};
+use crate::cli::{
+    BundleCommand, CaCommand, Command, EntryCommand, EntryFields, FederationCommand, Kind, Target,
+};
 use crate::output;
 
 /// Runs one admin subcommand; prints the result, or the error and what to do, and returns the
@@ -39,6 +41,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ca(command) => ca(command).await,
+        Command::Federation(command) => federation(command).await,
         Command::Healthcheck(target) => {
             let mut admin = connect(&target).await?;
             let health = admin
@@ -171,6 +174,7 @@ async fn ca(command: CaCommand) -> Result<ExitCode, String> {
             x509,
             jwt,
             scheduled,
+            prepare,
         } => {
             // No kind named: both, unless only the schedule was asked for.
             let both = !x509 && !jwt && !scheduled;
@@ -180,6 +184,7 @@ async fn ca(command: CaCommand) -> Result<ExitCode, String> {
                 .rotate_authorities(proto::RotateAuthoritiesRequest {
                     x509: x509 || both,
                     jwt: jwt || both,
+                    prepare_only: prepare,
                 })
                 .await;
             (target, "ca rotate", reply)
@@ -210,6 +215,39 @@ async fn ca(command: CaCommand) -> Result<ExitCode, String> {
         print_json(&output::authorities_json(&authorities));
     } else {
         print!("{}", output::authorities_text(&authorities));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn federation(command: FederationCommand) -> Result<ExitCode, String> {
+    let (target, reply) = match command {
+        FederationCommand::List(target) => {
+            let mut admin = connect(&target).await?;
+            let reply = admin
+                .grpc()
+                .list_federation_relationships(proto::ListFederationRelationshipsRequest {})
+                .await
+                .map_err(|s| refused("federation list", &s))?;
+            (target, reply)
+        }
+        FederationCommand::ResetSequence {
+            target,
+            trust_domain,
+        } => {
+            let mut admin = connect(&target).await?;
+            let reply = admin
+                .grpc()
+                .reset_federation_sequence(proto::ResetFederationSequenceRequest { trust_domain })
+                .await
+                .map_err(|s| refused("federation reset-sequence", &s))?;
+            (target, reply)
+        }
+    };
+    let relationships = reply.into_inner();
+    if target.json {
+        print_json(&output::relationships_json(&relationships));
+    } else {
+        print!("{}", output::relationships_text(&relationships));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -127,6 +127,64 @@ pub(crate) fn authorities_text(authorities: &proto::Authorities) -> String {
     out
 }
 
+/// Federation relationships as JSON (times as seconds since the epoch, absent when never).
+pub(crate) fn relationships_json(relationships: &proto::FederationRelationships) -> Value {
+    let list: Vec<Value> = relationships
+        .relationships
+        .iter()
+        .map(|r| {
+            json!({
+                "trust_domain": r.trust_domain,
+                "endpoint": r.endpoint,
+                "has_bundle": r.has_bundle,
+                "sequence": r.sequence,
+                "last_attempt": r.last_attempt,
+                "last_success": r.last_success,
+                "last_error": (!r.last_error.is_empty()).then_some(&r.last_error),
+                "refused_sequence": r.refused_sequence,
+                "consecutive_failures": r.consecutive_failures,
+                "next_attempt": r.next_attempt,
+            })
+        })
+        .collect();
+    json!({ "relationships": list })
+}
+
+/// Federation relationships, a block each.
+pub(crate) fn relationships_text(relationships: &proto::FederationRelationships) -> String {
+    if relationships.relationships.is_empty() {
+        return "no federation relationships\n".to_owned();
+    }
+    let when = |t: Option<i64>| t.map_or_else(|| "never".to_owned(), rfc3339);
+    let mut out = String::new();
+    for r in &relationships.relationships {
+        let held = match (r.has_bundle, r.sequence) {
+            (false, _) => "no bundle".to_owned(),
+            (true, Some(sequence)) => format!("sequence {sequence}"),
+            (true, None) => "no sequence".to_owned(),
+        };
+        out.push_str(&format!("{}  ({held})\n", r.trust_domain));
+        out.push_str(&format!("  endpoint      {}\n", r.endpoint));
+        out.push_str(&format!("  last success  {}\n", when(r.last_success)));
+        out.push_str(&format!("  last attempt  {}\n", when(r.last_attempt)));
+        out.push_str(&format!("  next attempt  {}\n", when(r.next_attempt)));
+        if !r.last_error.is_empty() {
+            out.push_str(&format!(
+                "  last error    {} ({} in a row)\n",
+                r.last_error, r.consecutive_failures
+            ));
+        }
+        if let Some(refused) = r.refused_sequence {
+            out.push_str(&format!(
+                "  refused       sequence {refused}, lower than the one held \
+                 (`agent federation reset-sequence {}` accepts it once)\n",
+                r.trust_domain
+            ));
+        }
+    }
+    out
+}
+
 /// RFC 3339 UTC, or the raw number for a time before the epoch.
 fn rfc3339(seconds: i64) -> String {
     u64::try_from(seconds).map_or_else(|_| seconds.to_string(), trust_bundle::der::time::rfc3339)
