@@ -65,6 +65,8 @@ pub mod blocking;
 mod bundle_source;
 mod client;
 mod error;
+#[cfg(feature = "fs")]
+pub mod fs;
 mod jwt_source;
 pub mod response;
 mod types;
@@ -74,7 +76,7 @@ mod x509_source;
 
 pub use bundle_source::{BundleKinds, BundleSource};
 pub use client::{Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
-pub use error::{Error, ResponseError, Rpc};
+pub use error::{Error, FsError, ResponseError, Rpc};
 pub use jwt_source::{DEFAULT_JWT_CACHE_CAPACITY, JwtSource};
 pub use types::{AgentVerifiedJwtSvid, JwtSvid, Limits, X509Context};
 pub use update_stream::UpdateStream;
