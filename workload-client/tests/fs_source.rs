@@ -120,7 +120,10 @@ async fn loads_a_filesystem_delivery_folder() {
     let source = FsSource::builder(dir.path()).build().await.unwrap();
     assert_eq!(source.x509_svid().unwrap().chain(), svid.chain());
     assert_eq!(
-        source.x509_bundle(&td("example.org")).unwrap().authorities(),
+        source
+            .x509_bundle(&td("example.org"))
+            .unwrap()
+            .authorities(),
         ca.x509_bundle().authorities()
     );
     assert_eq!(
@@ -275,7 +278,11 @@ async fn half_written_file_keeps_the_last_good_state() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("credential-bundle.pem");
     std::fs::write(&path, credential(&one)).unwrap();
-    std::fs::write(dir.path().join("example.org.spiffe-trust-bundle.pem"), roots(&ca)).unwrap();
+    std::fs::write(
+        dir.path().join("example.org.spiffe-trust-bundle.pem"),
+        roots(&ca),
+    )
+    .unwrap();
     let source = FsSource::builder(dir.path())
         .watch(false)
         .poll_interval(Duration::from_secs(3600))
@@ -305,7 +312,11 @@ async fn half_written_file_keeps_the_last_good_state() {
     assert!(matches!(&refused, Error::Files(e) if matches!(**e, FsError::Bundle { .. })));
     assert_eq!(leaf(&source), one.leaf().to_vec());
 
-    std::fs::write(dir.path().join("example.org.spiffe-trust-bundle.pem"), roots(&ca)).unwrap();
+    std::fs::write(
+        dir.path().join("example.org.spiffe-trust-bundle.pem"),
+        roots(&ca),
+    )
+    .unwrap();
     assert!(source.reload().await.unwrap());
     assert_eq!(leaf(&source), two.leaf().to_vec());
     assert!(source.status().is_healthy());
@@ -358,7 +369,11 @@ async fn removed_trust_bundle_file_removes_the_trust_domain() {
         credential(&ca.x509_svid("/web")),
     )
     .unwrap();
-    std::fs::write(dir.path().join("example.org.spiffe-trust-bundle.pem"), roots(&ca)).unwrap();
+    std::fs::write(
+        dir.path().join("example.org.spiffe-trust-bundle.pem"),
+        roots(&ca),
+    )
+    .unwrap();
     let partner_file = dir.path().join("partner.example.spiffe-trust-bundle.pem");
     std::fs::write(&partner_file, roots(&partner)).unwrap();
     let source = FsSource::builder(dir.path()).build().await.unwrap();
@@ -443,7 +458,12 @@ async fn no_handshake_sees_a_mismatched_key_and_certificate_during_generation_sw
     };
     let mut writer = AtomicWriter::new(dir.path());
     let first = files(&generations[0]);
-    writer.write(&first.iter().map(|(n, c)| (*n, c.as_slice())).collect::<Vec<_>>());
+    writer.write(
+        &first
+            .iter()
+            .map(|(n, c)| (*n, c.as_slice()))
+            .collect::<Vec<_>>(),
+    );
 
     let source = Arc::new(
         FsSource::builder(dir.path())
@@ -462,7 +482,12 @@ async fn no_handshake_sees_a_mismatched_key_and_certificate_during_generation_sw
             let mut next = 1;
             while !stop.load(Ordering::Relaxed) {
                 let files = &contents[next % contents.len()];
-                writer.write(&files.iter().map(|(n, c)| (*n, c.as_slice())).collect::<Vec<_>>());
+                writer.write(
+                    &files
+                        .iter()
+                        .map(|(n, c)| (*n, c.as_slice()))
+                        .collect::<Vec<_>>(),
+                );
                 swaps.fetch_add(1, Ordering::Relaxed);
                 next += 1;
             }

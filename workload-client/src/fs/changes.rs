@@ -65,8 +65,7 @@ impl DirWatch {
             None => return Err(std::io::ErrorKind::UnexpectedEof.into()),
         }
         // `timeout` polls the stream once before looking at its (zero) deadline.
-        while let Ok(Some(event)) = tokio::time::timeout(Duration::ZERO, self.events.next()).await
-        {
+        while let Ok(Some(event)) = tokio::time::timeout(Duration::ZERO, self.events.next()).await {
             event?;
         }
         Ok(())

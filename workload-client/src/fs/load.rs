@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use spiffe_id::TrustDomain;
 use svid::{Crypto, X509Svid};
-use trust_bundle::{BundleSet, MAX_BUNDLE_BYTES, MAX_BUNDLE_MAP_BYTES, MAX_TRUST_DOMAINS_PER_MAP};
 use trust_bundle::X509Bundle;
+use trust_bundle::{BundleSet, MAX_BUNDLE_BYTES, MAX_BUNDLE_MAP_BYTES, MAX_TRUST_DOMAINS_PER_MAP};
 use zeroize::Zeroizing;
 
 use crate::error::FsError;
@@ -41,7 +41,7 @@ pub(crate) enum Identity {
 pub(crate) enum Trust {
     /// One `<trust-domain><suffix>` file of authorities per trust domain (SPIFFE Filesystem
     /// Delivery).
-    TrustDomainFiles(String),
+    PerTrustDomainFiles(String),
     /// A SPIFFE bundle map (gRPC A87 `spiffe_trust_bundle_map_file`); X.509 authorities only.
     BundleMap(PathBuf),
     /// The authorities of the SVID's own trust domain (spiffe-helper `svid_bundle_file_name`).
@@ -113,7 +113,7 @@ impl Layout {
             }
         };
         let bundles = match &self.trust {
-            Trust::TrustDomainFiles(suffix) => trust_domain_files(base, suffix)?,
+            Trust::PerTrustDomainFiles(suffix) => trust_domain_files(base, suffix)?,
             Trust::BundleMap(name) => bundle_map(&base.join(name))?,
             Trust::SvidTrustDomain(name) => {
                 let path = base.join(name);
@@ -121,13 +121,12 @@ impl Layout {
                 // The builder refuses this trust without an identity.
                 match &svid {
                     Some(svid) => {
-                        let td = svid.spiffe_id().trust_domain().clone();
-                        let bundle = X509Bundle::from_pem(td, &pem).map_err(|source| {
-                            FsError::Bundle {
+                        let td = svid.spiffe_id().trust_domain();
+                        let bundle =
+                            X509Bundle::from_pem(td, &pem).map_err(|source| FsError::Bundle {
                                 path: path.clone(),
                                 source,
-                            }
-                        })?;
+                            })?;
                         set_of(&path, vec![bundle])?
                     }
                     None => BundleSet::new(),
@@ -232,9 +231,7 @@ fn read(path: &Path, max: usize) -> Result<Zeroizing<Vec<u8>>, FsError> {
         .unwrap_or_default();
     let mut bytes = Zeroizing::new(Vec::with_capacity(size.min(max).saturating_add(1)));
     let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-    file.take(limit)
-        .read_to_end(&mut bytes)
-        .map_err(io_error)?;
+    file.take(limit).read_to_end(&mut bytes).map_err(io_error)?;
     if bytes.len() > max {
         return Err(FsError::TooLarge {
             path: path.to_owned(),

@@ -141,7 +141,7 @@ impl FsSourceBuilder {
                 dir: dir.into(),
                 data_link: Some(DEFAULT_DATA_LINK.into()),
                 identity: Identity::CredentialBundle(DEFAULT_CREDENTIAL_BUNDLE.into()),
-                trust: Trust::TrustDomainFiles(DEFAULT_TRUST_BUNDLE_SUFFIX.to_owned()),
+                trust: Trust::PerTrustDomainFiles(DEFAULT_TRUST_BUNDLE_SUFFIX.to_owned()),
             },
             poll_interval: DEFAULT_POLL_INTERVAL,
             watch: true,
@@ -181,7 +181,7 @@ impl FsSourceBuilder {
     /// Bundles from one `<trust-domain><suffix>` file per trust domain (the default, with
     /// [`DEFAULT_TRUST_BUNDLE_SUFFIX`]). Other names in the folder are ignored.
     pub fn trust_bundle_files(mut self, suffix: impl Into<String>) -> Self {
-        self.layout.trust = Trust::TrustDomainFiles(suffix.into());
+        self.layout.trust = Trust::PerTrustDomainFiles(suffix.into());
         self
     }
 
@@ -262,7 +262,10 @@ impl FsSourceBuilder {
             match DirWatch::new(&dirs) {
                 Ok(watch) => Some(watch),
                 Err(error) => {
-                    tracing::warn!(error = &error as &(dyn std::error::Error + 'static), "file source polls only");
+                    tracing::warn!(
+                        %error,
+                        "file source polls only"
+                    );
                     None
                 }
             }
@@ -318,7 +321,7 @@ impl FsSourceBuilder {
             Identity::CertificateAndKey { certificate, key } => files.extend([&**certificate, key]),
         }
         match &layout.trust {
-            Trust::TrustDomainFiles(_) => {}
+            Trust::PerTrustDomainFiles(_) => {}
             Trust::BundleMap(name) | Trust::SvidTrustDomain(name) => files.push(name),
         }
         let mut dirs = vec![layout.dir.clone()];
@@ -402,11 +405,7 @@ impl FsSource {
     /// [`Error::Files`] with the reason the files were not consistent; the last good state
     /// stays.
     pub async fn reload(&self) -> Result<bool, Error> {
-        self.inner
-            .shared
-            .reload()
-            .await
-            .map_err(Error::Files)
+        self.inner.shared.reload().await.map_err(Error::Files)
     }
 }
 
@@ -516,7 +515,8 @@ impl Shared {
                 let error = Arc::new(error);
                 tracing::warn!(
                     dir = %self.layout.dir.display(),
-                    error = &*error as &(dyn std::error::Error + 'static),
+                    %error,
+                    cause = ?std::error::Error::source(&*error),
                     "file source keeps its last good state"
                 );
                 self.update_status(|status| status.last_error = Some(Arc::clone(&error)));
@@ -576,7 +576,7 @@ async fn run(shared: Arc<Shared>, mut watch: Option<DirWatch>, poll: Duration, m
             changed = next_change(&mut watch) => {
                 if let Err(source) = changed {
                     let error = FsError::Watch { path: shared.layout.dir.clone(), source };
-                    tracing::warn!(error = &error as &(dyn std::error::Error + 'static), "file source polls only");
+                    tracing::warn!(%error, "file source polls only");
                     watch = None;
                     shared.update_status(|status| status.watching = false);
                 }
