@@ -41,7 +41,7 @@
 //! use spiffe_id::IdMatcher;
 //! use svid::X509SvidSource;
 //! use trust_bundle::X509BundleSource;
-//! use workload_client::FsSource;
+//! use workload_client::fs::FsSource;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
