@@ -159,9 +159,9 @@ pub enum Error {
         #[source]
         cause: Arc<Self>,
     },
-    /// An [`FsSource`](crate::fs::FsSource) (feature `fs`) could not load its files. Retryable:
-    /// the writer may still be writing, or may fix them.
-    /// (Shared: the same error is kept in [`FsStatus::last_error`](crate::fs::FsStatus).)
+    /// An [`FsSource`](crate::fs::FsSource) (feature `fs`) could not load its files. Shared
+    /// with [`FsStatus::last_error`](crate::fs::FsStatus::last_error). Retryable: the writer
+    /// may still be writing, or may fix them.
     #[error(transparent)]
     Files(Arc<FsError>),
 }
@@ -240,7 +240,7 @@ impl Error {
 
 /// Why a file-delivered source ([`FsSource`](crate::fs::FsSource), feature `fs`) could not load a
 /// consistent state from its files. The source keeps serving its last good state meanwhile and
-/// retries; [`FsStatus::last_error`](crate::fs::FsStatus) shows the reason. Paths are as read
+/// retries; [`FsStatus::last_error`](crate::fs::FsStatus::last_error) shows the reason. Paths are as read
 /// (inside the resolved `..data` generation when there is one).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

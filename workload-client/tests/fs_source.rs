@@ -323,8 +323,8 @@ async fn half_written_file_keeps_the_last_good_state() {
 }
 
 /// A new certificate next to the old key (a writer that rewrites the files one by one) is
-/// never published: the key must belong to the leaf (X509-SVID 2; the draft's "read the
-/// credential in one read"). The last good pair stays until the key follows.
+/// never published: the key must belong to the leaf, since it is what proves possession of
+/// the SVID (SPIFFE-ID 3.2; digest 1.9). The last good pair stays until the key follows.
 #[tokio::test]
 async fn key_and_certificate_mismatch_is_never_published() {
     let ca = TestCa::new("example.org");
@@ -439,8 +439,9 @@ fn handshake(
 /// The issue's test: a rustls mTLS server on an `FsSource` (tls-integration's builder)
 /// while another thread swaps `..data` generations continuously, each with its own key and
 /// certificate in two files (`tls.crt`, `tls.key`). 10,000 in-memory handshakes: every one
-/// succeeds (so the server's signature was made with the key of the leaf it sent) and the
-/// leaf is one of the generations written. Rotations are seen during the run.
+/// succeeds (so the server's signature was made with the key of the leaf it sent: SPIFFE-ID
+/// 3.2, digest 1.9) and the leaf is one of the generations written. Rotations are seen during
+/// the run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_handshake_sees_a_mismatched_key_and_certificate_during_generation_swaps() {
     const HANDSHAKES: usize = 10_000;

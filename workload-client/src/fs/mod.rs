@@ -115,7 +115,7 @@ pub const DEFAULT_DATA_LINK: &str = "..data";
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(30);
 
 /// How long [`FsSourceBuilder::build`] waits for a first consistent state.
-pub const DEFAULT_FS_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Configures an [`FsSource`]; see the [module documentation](self) for the layouts.
 #[derive(Clone, Debug)]
@@ -143,7 +143,7 @@ impl FsSourceBuilder {
             },
             poll_interval: DEFAULT_POLL_INTERVAL,
             watch: true,
-            startup_timeout: DEFAULT_FS_STARTUP_TIMEOUT,
+            startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             crypto: None,
         }
     }
@@ -226,7 +226,7 @@ impl FsSourceBuilder {
     }
 
     /// How long [`build`](Self::build) waits for a consistent state (default
-    /// [`DEFAULT_FS_STARTUP_TIMEOUT`]); zero fails at once.
+    /// [`DEFAULT_STARTUP_TIMEOUT`]); zero fails at once.
     pub fn startup_timeout(mut self, timeout: Duration) -> Self {
         self.startup_timeout = timeout;
         self
