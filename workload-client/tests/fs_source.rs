@@ -1,6 +1,6 @@
 //! `FsSource` on real folders: each layout, rotation by `..data` swap (inotify and polling),
 //! broken and inconsistent files, and TLS handshakes during continuous swaps.
-#![cfg(feature = "fs")]
+#![cfg(all(feature = "fs", unix))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
