@@ -178,7 +178,7 @@ impl fmt::Debug for ClientBuilder {
     }
 }
 
-fn crypto_or_default(crypto: Option<Crypto>) -> Result<Crypto, Error> {
+pub(crate) fn crypto_or_default(crypto: Option<Crypto>) -> Result<Crypto, Error> {
     if let Some(crypto) = crypto {
         return Ok(crypto);
     }

@@ -4,6 +4,8 @@
 //! `SPIFFE_Workload_Endpoint.md` ("Workload Endpoint"); rule IDs (E-1, W-API-4...) to the
 //! project's SPIFFE digest.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Everything that can go wrong talking to the Workload API or running a source.
@@ -124,7 +126,7 @@ pub enum Error {
         waited: Duration,
         /// The last error seen while waiting, if any.
         #[source]
-        last_error: Option<std::sync::Arc<Self>>,
+        last_error: Option<Arc<Self>>,
     },
     /// The source stopped watching for good: closed by the application, or after an error that
     /// retrying cannot fix (InvalidArgument, Unimplemented).
@@ -132,7 +134,7 @@ pub enum Error {
     SourceStopped {
         /// Why it stopped, unless it was closed on purpose.
         #[source]
-        cause: Option<std::sync::Arc<Self>>,
+        cause: Option<Arc<Self>>,
     },
     /// The source has nothing to serve: no update yet, its SVIDs expired while the agent was
     /// away, or they were withdrawn (PermissionDenied).
@@ -155,11 +157,16 @@ pub enum Error {
     SharedFetch {
         /// The error of the one fetch.
         #[source]
-        cause: std::sync::Arc<Self>,
+        cause: Arc<Self>,
     },
+    /// An [`FsSource`](crate::fs::FsSource) (feature `fs`) could not load its files. Shared
+    /// with [`FsStatus::last_error`](crate::fs::FsStatus::last_error). Retryable: the writer
+    /// may still be writing, or may fix them.
+    #[error(transparent)]
+    Files(Arc<FsError>),
 }
 
-fn describe_last(error: &Option<std::sync::Arc<Error>>) -> String {
+fn describe_last(error: &Option<Arc<Error>>) -> String {
     match error {
         Some(error) => format!("; last error: {error}"),
         None => String::new(),
@@ -198,7 +205,8 @@ impl Error {
             | Self::InvalidResponse { .. }
             | Self::StreamEnded { .. }
             | Self::StartupTimeout { .. }
-            | Self::NoCurrentIdentity => true,
+            | Self::NoCurrentIdentity
+            | Self::Files(_) => true,
             Self::SharedFetch { cause } => cause.is_retryable(),
         }
     }
@@ -228,6 +236,96 @@ impl Error {
     pub(crate) fn invalid(rpc: Rpc, source: ResponseError) -> Self {
         Self::InvalidResponse { rpc, source }
     }
+}
+
+/// Why a file-delivered source ([`FsSource`](crate::fs::FsSource), feature `fs`) could not load a
+/// consistent state from its files. The source keeps serving its last good state meanwhile and
+/// retries; [`FsStatus::last_error`](crate::fs::FsStatus::last_error) shows the reason. Paths are as read
+/// (inside the resolved `..data` generation when there is one).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FsError {
+    /// A file could not be read: missing, not permitted, or its generation directory was
+    /// removed by the writer while it was being read.
+    #[error("cannot read {}", .path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file is larger than the limit for its kind (checked while reading, before parsing).
+    #[error("{} is larger than {max} bytes", .path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        max: usize,
+    },
+    /// The certificate chain or the private key is not a usable X.509-SVID (a half-written
+    /// file, a profile violation, an unsupported key).
+    #[error("{} does not hold a usable x509-svid", .path.display())]
+    Svid {
+        /// The file that was refused (the key file for key errors).
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: svid::Error,
+    },
+    /// The private key does not belong to the leaf certificate: the files come from different
+    /// rotations (a writer updating them one by one). Never published; the next read usually
+    /// finds them consistent.
+    #[error(
+        "the private key in {} does not match the certificate in {} (not yet consistent)",
+        .key.display(),
+        .certificate.display()
+    )]
+    KeyMismatch {
+        /// The certificate file.
+        certificate: PathBuf,
+        /// The key file (the same file for a credential bundle).
+        key: PathBuf,
+    },
+    /// A trust bundle file or a bundle map could not be parsed.
+    #[error("{} is not a usable trust bundle", .path.display())]
+    Bundle {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: trust_bundle::Error,
+    },
+    /// The folder holds more trust bundle files than a bundle map may hold trust domains
+    /// ([`trust_bundle::MAX_TRUST_DOMAINS_PER_MAP`]).
+    #[error("{} holds more than {max} trust bundle files", .dir.display())]
+    TooManyTrustDomains {
+        /// The folder.
+        dir: PathBuf,
+        /// The limit.
+        max: usize,
+    },
+    /// Changes cannot be watched (no inotify on this system, the folder is missing, the
+    /// watch limit is reached, or the watch broke): the source polls instead.
+    #[error("cannot watch {} for changes; polling instead", .path.display())]
+    Watch {
+        /// The directory.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No consistent state could be read within the startup timeout.
+    #[error("no consistent x509 state in {} within {waited:?}", .dir.display())]
+    StartupTimeout {
+        /// The folder.
+        dir: PathBuf,
+        /// How long the source waited.
+        waited: Duration,
+        /// The last reason a load failed.
+        #[source]
+        last_error: Option<Arc<Self>>,
+    },
 }
 
 /// The Workload API RPCs, for error context.

@@ -17,6 +17,11 @@
 //!   per [`PermissionDeniedPolicy`], last good state served until it expires, invalid and
 //!   duplicate updates ignored. State is an immutable snapshot swapped atomically; reads are a
 //!   pointer load.
+//! - [`fs::FsSource`] (feature `fs`): the same two source traits from files: SPIFFE
+//!   Filesystem Delivery folders (Kubernetes pod certificates), gRPC A87 bundle maps,
+//!   spiffe-helper and `spiffekit fetch x509 --write` output. Certificate and key always
+//!   match, kubelet's `..data` swaps are read whole, the last good state is kept while a file
+//!   is broken; inotify plus a poll.
 //! - [`proto`]: the generated wire types, client and (feature `server`) server, re-exported
 //!   from `workload_api`, the crate that both sides of the API share (the agent depends on it,
 //!   not on this crate).
@@ -54,6 +59,7 @@
 //! | `aws-lc-rs` | no | the same with aws-lc-rs |
 //! | `server` | no | the generated server half, `proto::spiffe_workload_api_server` |
 //! | `blocking` | no | [`blocking`]: the X.509 and JWT sources for synchronous code, each on its own one-thread runtime |
+//! | `fs` | yes | [`fs`]: `FsSource`, X.509-SVIDs and bundles from files, watched with inotify (the `inotify` crate, Linux) and polled |
 //!
 //! # Specification
 //!
@@ -65,6 +71,8 @@ pub mod blocking;
 mod bundle_source;
 mod client;
 mod error;
+#[cfg(feature = "fs")]
+pub mod fs;
 mod jwt_source;
 pub mod response;
 mod types;
@@ -74,7 +82,7 @@ mod x509_source;
 
 pub use bundle_source::{BundleKinds, BundleSource};
 pub use client::{Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
-pub use error::{Error, ResponseError, Rpc};
+pub use error::{Error, FsError, ResponseError, Rpc};
 pub use jwt_source::{DEFAULT_JWT_CACHE_CAPACITY, JwtSource};
 pub use types::{AgentVerifiedJwtSvid, JwtSvid, Limits, X509Context};
 pub use update_stream::UpdateStream;

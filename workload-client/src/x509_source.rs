@@ -97,7 +97,7 @@ impl X509State {
     }
 }
 
-fn same_svid(a: &X509Svid, b: &X509Svid) -> bool {
+pub(crate) fn same_svid(a: &X509Svid, b: &X509Svid) -> bool {
     a.chain() == b.chain()
         && a.hint() == b.hint()
         && a.private_key().secret_pkcs8_der() == b.private_key().secret_pkcs8_der()
