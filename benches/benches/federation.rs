@@ -262,13 +262,36 @@ fn propagation(c: &mut Criterion) {
         let source = X509Source::new(client, SvidPicker::Default, SourceOptions::default())
             .await
             .unwrap();
-        let held_sequence = || {
+        // The Workload API carries certificates, not sequences: changes alternate between A's
+        // authorities alone and A's plus a second root, told apart by their count.
+        let extra = ca::TestCa::new("a.example");
+        let one = a.x509_bundle().authorities().to_vec();
+        let two: Vec<_> = one
+            .iter()
+            .chain(extra.x509_bundle().authorities())
+            .cloned()
+            .collect();
+        let variant = |sequence: u64| {
+            let certificates = if sequence % 2 == 0 {
+                two.clone()
+            } else {
+                one.clone()
+            };
+            let x509 =
+                trust_bundle::X509Bundle::from_certificates(a.trust_domain().clone(), certificates)
+                    .unwrap();
+            SpiffeBundle::from_parts(x509, Arc::clone(a.bundle().jwt_bundle()))
+                .unwrap()
+                .with_sequence(sequence)
+                .with_refresh_hint(hint)
+        };
+        let held_count = || {
             source.snapshot().and_then(|snapshot| {
                 let bundle = snapshot.context().bundles().get(a.trust_domain())?;
-                bundle.sequence()
+                Some(bundle.x509_bundle().len())
             })
         };
-        while held_sequence() != Some(1) {
+        while held_count() != Some(one.len()) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
 
@@ -279,11 +302,11 @@ fn propagation(c: &mut Criterion) {
         for sequence in 2..last {
             let pause = hint.mul_f64(rand_unit(sequence));
             tokio::time::sleep(pause).await;
-            publisher
-                .publish(&first.clone().with_sequence(sequence))
-                .unwrap();
+            let next = variant(sequence);
+            let expected = next.x509_bundle().len();
+            publisher.publish(&next).unwrap();
             let published = Instant::now();
-            while held_sequence() != Some(sequence) {
+            while held_count() != Some(expected) {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
             samples.push(published.elapsed());
