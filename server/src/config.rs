@@ -107,7 +107,6 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
-    /// `[ca.pkcs11]` is unusable: a key of the section, the PIN, or the token's refusal.
     /// `[federation]` is unusable (the key to fix is named).
     #[error("{path}: {}: {source}", source.field())]
     Federation {
@@ -117,6 +116,7 @@ pub enum ConfigError {
         #[source]
         source: federation::config::SectionError,
     },
+    /// `[ca.pkcs11]` is unusable: a key of the section, the PIN, or the token's refusal.
     #[error("{path}: {}: {source}", pkcs11_field(source))]
     Pkcs11 {
         /// The file.
@@ -265,6 +265,9 @@ pub struct ServerConfig {
     /// `[ca.pkcs11]`: the CA's keys on a PKCS#11 token (feature `pkcs11`; see
     /// [`ca_key_manager`](Self::ca_key_manager)); in the store's journal without it.
     pub ca_pkcs11: Option<Pkcs11KeysConfig>,
+    /// `[federation]`: this trust domain's bundle endpoint and the relationships with other
+    /// trust domains (see [`ServerBuilder::federation`](crate::ServerBuilder::federation)).
+    pub federation: federation::config::FederationConfig,
     /// The file this was read from, named by errors found after parsing.
     path: PathBuf,
 }

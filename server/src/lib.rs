@@ -82,6 +82,7 @@ mod bundle;
 mod config;
 mod entries;
 mod error;
+mod federated;
 mod health;
 mod identity;
 pub mod metrics;
