@@ -112,9 +112,9 @@ pub enum ConfigError {
     Federation {
         /// The file.
         path: PathBuf,
-        /// What is wrong.
+        /// What is wrong (boxed: it is large and rare).
         #[source]
-        source: federation::config::SectionError,
+        source: Box<federation::config::SectionError>,
     },
     /// `[ca.pkcs11]` is unusable: a key of the section, the PIN, or the token's refusal.
     #[error("{path}: {}: {source}", pkcs11_field(source))]
@@ -377,7 +377,7 @@ impl ServerConfig {
             .resolve(base, &trust_domain)
             .map_err(|source| ConfigError::Federation {
                 path: path.to_owned(),
-                source,
+                source: Box::new(source),
             })?;
         let health_address = raw
             .health_address

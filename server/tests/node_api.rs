@@ -518,7 +518,7 @@ async fn a_node_gets_the_federated_bundles_of_its_entries_as_they_change() {
     };
     let (a1, c1) = (bundle("a.example", 1), bundle("c.example", 1));
     let set = |bundles: &[&SpiffeBundle]| {
-        BundleSet::from_bundles(bundles.iter().map(|b| SpiffeBundle::clone(b))).unwrap()
+        BundleSet::from_bundles(bundles.iter().copied().cloned()).unwrap()
     };
     let (sender, receiver) = tokio::sync::watch::channel(set(&[&a1, &c1]));
     let fleet = Fleet::start_with(Options {
@@ -543,12 +543,15 @@ async fn a_node_gets_the_federated_bundles_of_its_entries_as_they_change() {
         .await
         .unwrap();
     let sync = node.sync().await.unwrap();
-    assert_eq!(sync.federated_bundles, [a1.clone()]);
+    assert_eq!(sync.federated_bundles, std::slice::from_ref(&a1));
     assert!(other.sync().await.unwrap().federated_bundles.is_empty());
 
     let a2 = bundle("a.example", 2);
     sender.send_replace(set(&[&a2, &c1]));
-    assert_eq!(node.sync().await.unwrap().federated_bundles, [a2.clone()]);
+    assert_eq!(
+        node.sync().await.unwrap().federated_bundles,
+        std::slice::from_ref(&a2)
+    );
 
     fleet
         .server
