@@ -35,42 +35,11 @@ async fn follow(core: Arc<AgentCore>, mut bundles: watch::Receiver<BundleSet>) {
     loop {
         let set = bundles.borrow_and_update().clone();
         let current = set.iter().map(|(_, bundle)| SpiffeBundle::clone(bundle));
-        apply_federated_bundles(&core, current, &mut applied);
+        core.apply_federated_bundles(current, &mut applied);
         if bundles.changed().await.is_err() {
             return;
         }
     }
-}
-
-/// Makes the federated bundles that came from one source (a manager, the fleet server) equal
-/// to `bundles`: each is set (the streams of the callers whose entries federate with its trust
-/// domain see a change), and a trust domain of `applied` missing from `bundles` is removed
-/// (Federation 6, "terminate"). `applied` is what this source applied before, and becomes
-/// what it applies now.
-pub(crate) fn apply_federated_bundles(
-    core: &AgentCore,
-    bundles: impl IntoIterator<Item = SpiffeBundle>,
-    applied: &mut BTreeSet<TrustDomain>,
-) {
-    let mut current = BTreeSet::new();
-    for bundle in bundles {
-        let trust_domain = bundle.trust_domain().clone();
-        match core.set_federated_bundle(bundle) {
-            Ok(()) => {
-                current.insert(trust_domain);
-            }
-            Err(error) => tracing::warn!(
-                target: "spiffekit_agent",
-                trust_domain = %trust_domain,
-                %error,
-                "federated bundle not used"
-            ),
-        }
-    }
-    for gone in applied.difference(&current) {
-        core.remove_federated_bundle(gone);
-    }
-    *applied = current;
 }
 
 /// The agent CA's bundle for its bundle endpoint, republished on every change of the CA

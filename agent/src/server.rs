@@ -387,7 +387,7 @@ impl AgentBuilder {
                     .map(|(synced, id)| (synced.upstream_id, (id, synced.revision)))
                     .collect();
                 let mut applied = std::collections::BTreeSet::new();
-                crate::federation::apply_federated_bundles(&agent, federated, &mut applied);
+                agent.apply_federated_bundles(federated, &mut applied);
                 Some(tokio::spawn(crate::upstream_sync::run(
                     Arc::clone(&agent),
                     Arc::clone(upstream),

@@ -125,7 +125,7 @@ async fn apply(
             state.publish();
         }
     }
-    crate::federation::apply_federated_bundles(agent, sync.federated_bundles, federated);
+    agent.apply_federated_bundles(sync.federated_bundles, federated);
     let desired = convert(&sync.entries, &agent.trust_domain);
     let wanted: HashSet<&str> = desired.iter().map(|s| s.upstream_id.as_str()).collect();
     let gone: Vec<String> = known
