@@ -1,15 +1,23 @@
-//! The foreign trust domains' bundles a server sends its agents (SPIFFE Federation): from the
+//! Federation in the server (SPIFFE Federation): `[federation]` started with the server's
+//! bundle and CA, and the foreign trust domains' bundles a server sends its agents: from the
 //! server's federation manager (or any `BundleSet` channel), each node gets those its entries
 //! federate with, with every sync.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use ca::CertificateAuthority;
+use federation::config::{EndpointProfileConfig, EndpointSources, FederationConfig};
+use federation::endpoint::BundlePublisher;
 use node_api::proto;
 use spiffe_id::TrustDomain;
 use store::EntryRecord;
 use tokio::sync::watch;
 use trust_bundle::BundleSet;
+
+use crate::bundle::MergedBundle;
+use crate::error::Error;
+use crate::identity::ServerSvid;
 
 /// The federated bundles and their wire form, rebuilt once per change of the set (its
 /// generation), not once per sync.
@@ -75,6 +83,46 @@ impl FederatedBundles {
     }
 }
 
+/// Starts `[federation]`: the endpoint serving `bundle` (its SVID, for `https_spiffe`, added
+/// to `renewed`) and the relationships.
+pub(crate) async fn start_federation(
+    config: &FederationConfig,
+    ca: &CertificateAuthority,
+    bundle: &MergedBundle,
+    crypto: &svid::Crypto,
+    renewed: &mut Vec<Arc<ServerSvid>>,
+) -> Result<federation::config::Running, Error> {
+    let mut follow = None;
+    let sources = match &config.bundle_endpoint {
+        None => None,
+        Some(settings) => {
+            let (publisher, task) = BundlePublisher::follow(bundle.subscribe());
+            follow = Some(task);
+            let mut sources = EndpointSources::new(publisher);
+            if let EndpointProfileConfig::HttpsSpiffe { spiffe_id } = &settings.profile {
+                let svid = Arc::new(ServerSvid::for_id(ca.clone(), spiffe_id.clone())?);
+                renewed.push(Arc::clone(&svid));
+                sources = sources.with_svid(svid);
+            }
+            Some(sources)
+        }
+    };
+    match federation::config::start(config, crypto, sources).await {
+        Ok(mut running) => {
+            if let Some(task) = follow {
+                running.attach(task);
+            }
+            Ok(running)
+        }
+        Err(error) => {
+            if let Some(task) = follow {
+                task.abort();
+            }
+            Err(error.into())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,7 +141,7 @@ mod tests {
     #[test]
     fn sends_only_the_bundles_the_entries_federate_with() {
         let ca = |td: &str| {
-            ca::CertificateAuthority::builder(td.parse().unwrap())
+            CertificateAuthority::builder(td.parse().unwrap())
                 .build(std::time::SystemTime::now())
                 .unwrap()
         };

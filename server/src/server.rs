@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ca::CertificateAuthority;
-use federation::config::{EndpointProfileConfig, EndpointSources, FederationConfig};
-use federation::endpoint::BundlePublisher;
+use federation::config::FederationConfig;
 use federation::manager::FederationManager;
 use node_api::proto::node_server::NodeServer;
 use spiffe_id::{IdMatcher, SpiffeId};
@@ -25,7 +24,7 @@ use crate::attest::{self, NodeAttestor};
 use crate::bundle::MergedBundle;
 use crate::entries::EntryIndex;
 use crate::error::Error;
-use crate::federated::FederatedBundles;
+use crate::federated::{FederatedBundles, start_federation};
 use crate::identity::{SERVER_SVID_TTL, ServerSvid};
 use crate::node_cache::NodeCache;
 use crate::node_service::{NodeService, Shared};
@@ -296,46 +295,6 @@ impl ServerBuilder {
             health,
             federation,
         })
-    }
-}
-
-/// Starts `[federation]`: the endpoint serving `bundle` (its SVID, for `https_spiffe`, added
-/// to `renewed`) and the relationships.
-async fn start_federation(
-    config: &FederationConfig,
-    ca: &CertificateAuthority,
-    bundle: &MergedBundle,
-    crypto: &svid::Crypto,
-    renewed: &mut Vec<Arc<ServerSvid>>,
-) -> Result<federation::config::Running, Error> {
-    let mut follow = None;
-    let sources = match &config.bundle_endpoint {
-        None => None,
-        Some(settings) => {
-            let (publisher, task) = BundlePublisher::follow(bundle.subscribe());
-            follow = Some(task);
-            let mut sources = EndpointSources::new(publisher);
-            if let EndpointProfileConfig::HttpsSpiffe { spiffe_id } = &settings.profile {
-                let svid = Arc::new(ServerSvid::for_id(ca.clone(), spiffe_id.clone())?);
-                renewed.push(Arc::clone(&svid));
-                sources = sources.with_svid(svid);
-            }
-            Some(sources)
-        }
-    };
-    match federation::config::start(config, crypto, sources).await {
-        Ok(mut running) => {
-            if let Some(task) = follow {
-                running.attach(task);
-            }
-            Ok(running)
-        }
-        Err(error) => {
-            if let Some(task) = follow {
-                task.abort();
-            }
-            Err(error.into())
-        }
     }
 }
 
