@@ -111,6 +111,37 @@ impl AgentCore {
         removed
     }
 
+    /// Makes the federated bundles that came from one source (a manager, the fleet server) equal
+    /// to `bundles`: each is set (the streams of the callers whose entries federate with its trust
+    /// domain see a change), and a trust domain of `applied` missing from `bundles` is removed
+    /// (Federation 6, "terminate"). `applied` is what this source applied before, and becomes
+    /// what it applies now.
+    pub(crate) fn apply_federated_bundles(
+        &self,
+        bundles: impl IntoIterator<Item = SpiffeBundle>,
+        applied: &mut BTreeSet<TrustDomain>,
+    ) {
+        let mut current = BTreeSet::new();
+        for bundle in bundles {
+            let trust_domain = bundle.trust_domain().clone();
+            match self.set_federated_bundle(bundle) {
+                Ok(()) => {
+                    current.insert(trust_domain);
+                }
+                Err(error) => tracing::warn!(
+                    target: "spiffekit_agent",
+                    trust_domain = %trust_domain,
+                    %error,
+                    "federated bundle not used"
+                ),
+            }
+        }
+        for gone in applied.difference(&current) {
+            self.remove_federated_bundle(gone);
+        }
+        *applied = current;
+    }
+
     pub(crate) async fn add_entry(&self, entry: RegistrationEntry) -> Result<EntryId, Error> {
         self.register_minted(None, entry).await
     }

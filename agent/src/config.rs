@@ -18,7 +18,7 @@ use crate::duration::duration_field;
 pub use crate::duration::parse_duration;
 use crate::entry::RegistrationEntry;
 use crate::error::{ConfigError, Error};
-use crate::federation_config::{FederationConfig, RawFederation};
+use crate::federation_config::FederationConfig;
 use crate::limits::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_UID, DEFAULT_MAX_STREAMS_PER_CONNECTION,
 };
@@ -254,7 +254,7 @@ struct RawConfig {
     federated_bundle: Vec<RawFederatedBundle>,
     upstream: Option<RawUpstream>,
     #[serde(default)]
-    federation: RawFederation,
+    federation: federation::config::RawFederation,
 }
 
 #[derive(Deserialize)]
@@ -445,7 +445,7 @@ impl AgentConfig {
         for (index, bundle) in raw.federated_bundle.into_iter().enumerate() {
             federated_bundles.push(bundle.load(index, base)?);
         }
-        let federation = raw.federation.resolve(base, &trust_domain)?;
+        let federation = crate::federation_config::resolve(raw.federation, base, &trust_domain)?;
         if let Some(both) = federation.federates_with.iter().find(|relationship| {
             federated_bundles
                 .iter()

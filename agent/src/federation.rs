@@ -50,24 +50,8 @@ async fn follow(core: Arc<AgentCore>, mut bundles: watch::Receiver<BundleSet>) {
     let mut applied: BTreeSet<TrustDomain> = BTreeSet::new();
     loop {
         let set = bundles.borrow_and_update().clone();
-        let mut current = BTreeSet::new();
-        for (trust_domain, bundle) in set.iter() {
-            match core.set_federated_bundle(SpiffeBundle::clone(bundle)) {
-                Ok(()) => {
-                    current.insert(trust_domain.clone());
-                }
-                Err(error) => tracing::warn!(
-                    target: "spiffekit_agent",
-                    trust_domain = %trust_domain,
-                    %error,
-                    "federated bundle not used"
-                ),
-            }
-        }
-        for gone in applied.difference(&current) {
-            core.remove_federated_bundle(gone);
-        }
-        applied = current;
+        let current = set.iter().map(|(_, bundle)| SpiffeBundle::clone(bundle));
+        core.apply_federated_bundles(current, &mut applied);
         if bundles.changed().await.is_err() {
             return;
         }

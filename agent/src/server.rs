@@ -379,7 +379,7 @@ impl AgentBuilder {
             servers.push(tokio::spawn(server));
         }
         let upstream_sync = match (&agent.issuer, upstream_entries) {
-            (Issuer::Upstream(upstream), Some(entries)) => {
+            (Issuer::Upstream(upstream), Some((entries, federated))) => {
                 let ids =
                     agent.register_unminted(entries.iter().map(|s| s.entry.clone()).collect());
                 let known = entries
@@ -387,10 +387,12 @@ impl AgentBuilder {
                     .zip(ids)
                     .map(|(synced, id)| (synced.upstream_id, (id, synced.revision)))
                     .collect();
+                let mut applied = std::collections::BTreeSet::new();
+                agent.apply_federated_bundles(federated, &mut applied);
                 Some(tokio::spawn(crate::upstream_sync::run(
                     Arc::clone(&agent),
                     Arc::clone(upstream),
-                    known,
+                    (known, applied),
                     stopped.clone(),
                 )))
             }

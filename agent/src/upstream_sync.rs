@@ -2,10 +2,11 @@
 //! SVID renewal at half its life, re-attestation after an eviction (x509pop), bounded backoff
 //! while no server answers.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use spiffe_id::TrustDomain;
 use tokio::sync::watch;
 
 use crate::agent_core::AgentCore;
@@ -15,13 +16,15 @@ use crate::upstream::sync::{Known, convert};
 /// The longest wait between sync attempts while servers do not answer.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// Syncs until `stop` turns true.
+/// Syncs until `stop` turns true; `known` is what the first sync registered: its entries and
+/// the trust domains of the federated bundles applied.
 pub(crate) async fn run(
     agent: Arc<AgentCore>,
     upstream: Arc<Upstream>,
-    mut known: Known,
+    known: (Known, BTreeSet<TrustDomain>),
     mut stop: watch::Receiver<bool>,
 ) {
+    let (mut known, mut federated) = known;
     let interval = upstream.config.sync_interval;
     let mut wait = interval;
     loop {
@@ -32,7 +35,7 @@ pub(crate) async fn run(
         renew_if_due(&upstream).await;
         match upstream.client().sync().await {
             Ok(sync) => {
-                apply(&agent, &upstream, &mut known, sync).await;
+                apply(&agent, &upstream, &mut known, &mut federated, sync).await;
                 upstream.record(Ok(()));
                 crate::metrics::upstream_connected(true);
                 wait = interval;
@@ -105,11 +108,13 @@ async fn reattest(upstream: &Arc<Upstream>) {
     }
 }
 
-/// Installs a sync: bundle, then entries added, changed and removed.
+/// Installs a sync: bundle, federated bundles (added, changed, removed), then entries added,
+/// changed and removed.
 async fn apply(
     agent: &AgentCore,
     upstream: &Arc<Upstream>,
     known: &mut Known,
+    federated: &mut BTreeSet<TrustDomain>,
     sync: node_api::Sync,
 ) {
     if upstream.set_bundle(sync.bundle) {
@@ -120,6 +125,7 @@ async fn apply(
             state.publish();
         }
     }
+    agent.apply_federated_bundles(sync.federated_bundles, federated);
     let desired = convert(&sync.entries, &agent.trust_domain);
     let wanted: HashSet<&str> = desired.iter().map(|s| s.upstream_id.as_str()).collect();
     let gone: Vec<String> = known

@@ -301,3 +301,74 @@ async fn a_restarted_agent_resumes_with_its_saved_identity() {
     let refused = start().await.unwrap_err();
     assert!(refused.to_string().contains("used already"), "{refused}");
 }
+
+/// The fleet server's federated bundles reach the upstream agent's workload whose entry
+/// federates with them: added, changed (a new authority), and removed once the server no
+/// longer sends it (digest 7.6: establish, maintain, terminate; Workload API 5.13: foreign
+/// trust domains' bundles in the X.509 stream).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_agent_follows_the_servers_federated_bundles() {
+    use trust_bundle::{BundleSet, X509Bundle};
+
+    let partner = ca::TestCa::new("partner.example");
+    let rotated = ca::TestCa::new("partner.example");
+    let set = |ca: &ca::TestCa| BundleSet::from_bundles([ca.bundle()]).unwrap();
+    let (sender, receiver) = tokio::sync::watch::channel(set(&partner));
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn store::Store> =
+        Arc::new(store::SqliteStore::open(dir.path().join("server.db")).unwrap());
+    let ca = ca::CertificateAuthority::builder("example.org".parse().unwrap())
+        .key_store(store.ca_journal("server").unwrap())
+        .build(SystemTime::now())
+        .unwrap();
+    let server = server::Server::builder(ca, Arc::clone(&store))
+        .entry_refresh_interval(SYNC)
+        .federated_bundles(receiver)
+        .serve("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let fleet = Fleet {
+        store,
+        address: server.local_addr(),
+        bundle: server.ca().bundle().x509_bundle().as_ref().clone(),
+        server: Some(server),
+        dir,
+    };
+    let (agent, node) = fleet.agent("federated").await;
+    let uid = nix::unistd::getuid().as_raw();
+    fleet
+        .server()
+        .create_entry(
+            store::EntryRecord::new("spiffe://example.org/web".parse().unwrap())
+                .with_parent_id(Some(node))
+                .with_selector(format!("unix:uid:{uid}"))
+                .with_federates_with(["partner.example".parse().unwrap()]),
+        )
+        .await
+        .unwrap();
+    let workload = client(agent.socket_path());
+    let partner_bundle = async |expected: Option<&X509Bundle>| {
+        for _ in 0..200 {
+            if let Ok(bundles) = workload.fetch_x509_bundles().await {
+                let held = bundles
+                    .get("partner.example")
+                    .map(|b| b.x509_bundle().clone());
+                if held.as_deref() == expected {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the workload never saw partner.example's bundle as {expected:?}");
+    };
+    partner_bundle(Some(&partner.x509_bundle())).await;
+
+    sender.send_replace(set(&rotated));
+    partner_bundle(Some(&rotated.x509_bundle())).await;
+
+    // The server no longer holds it (the relationship ended): the agent drops it although
+    // the entry still federates with it.
+    sender.send_replace(BundleSet::new());
+    partner_bundle(None).await;
+    agent.shutdown().await.unwrap();
+}

@@ -21,7 +21,9 @@
 //!   `https_spiffe` endpoint with the latest bundle taken, and publishes one `BundleSet` whose
 //!   generation moves on each change. Each relationship reports its status.
 //!
-//! Not here yet: `federates_with` relationships in the agent's and server's configurations.
+//! - `config` (feature `config`): the `[federation]` section of the agent's and
+//!   server's configuration files (`bundle_endpoint`, `federates_with`) and the code both
+//!   binaries run to start what it names.
 //!
 //! # An endpoint and a fetch, over loopback
 //!
@@ -73,6 +75,7 @@
 //! | `ring` | yes | `svid::Crypto::ring` and `Crypto::default` (rustls' ring provider) |
 //! | `aws-lc-rs` | no | `svid::Crypto::aws_lc_rs`; `Crypto::default` prefers it |
 //! | `store` | no | `manager::StoreLastGood`: last good bundles in a `store::Store` (SQLite, PostgreSQL) |
+//! | `config` | no | `config`: the `[federation]` configuration section (serde) and `config::start` |
 //!
 //! Features are additive; every function takes the [`svid::Crypto`] to use.
 //!
@@ -85,6 +88,8 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+#[cfg(feature = "config")]
+pub mod config;
 pub mod endpoint;
 mod error;
 pub mod manager;

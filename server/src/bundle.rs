@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use spiffe_id::TrustDomain;
 use store::PublishedBundle;
+use tokio::sync::watch;
 use trust_bundle::{JwtBundle, SpiffeBundle, X509Bundle, X509BundleSource};
 
 /// The merged bundle and its JSON, replaced whole on each change: every sync and attestation
@@ -13,6 +14,8 @@ use trust_bundle::{JwtBundle, SpiffeBundle, X509Bundle, X509BundleSource};
 pub(crate) struct MergedBundle {
     trust_domain: TrustDomain,
     current: RwLock<(Arc<SpiffeBundle>, Arc<str>)>,
+    /// Each new merged bundle, for the bundle endpoint.
+    changes: watch::Sender<Arc<SpiffeBundle>>,
 }
 
 impl MergedBundle {
@@ -20,8 +23,14 @@ impl MergedBundle {
         let json = Arc::from(own.to_json());
         Self {
             trust_domain: own.trust_domain().clone(),
+            changes: watch::Sender::new(Arc::clone(&own)),
             current: RwLock::new((own, json)),
         }
+    }
+
+    /// The merged bundle now and at each change (the bundle endpoint publishes it).
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Arc<SpiffeBundle>> {
+        self.changes.subscribe()
     }
 
     pub(crate) fn get(&self) -> Arc<SpiffeBundle> {
@@ -51,7 +60,9 @@ impl MergedBundle {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if *current.0 != merged {
             let json = Arc::from(merged.to_json());
-            *current = (Arc::new(merged), json);
+            let merged = Arc::new(merged);
+            *current = (Arc::clone(&merged), json);
+            self.changes.send_replace(merged);
         }
     }
 }

@@ -38,6 +38,18 @@
 //! token_label = "spiffe"                     # or: slot = 0
 //! pin_env = "SPIFFE_SERVER_PKCS11_PIN"       # the default; or pin_file = "pin" (mode 0600)
 //! label_prefix = "spiffekit"                 # the start of the keys' CKA_LABEL
+//!
+//! [federation.bundle_endpoint]               # optional: serve this trust domain's bundle
+//! address = "0.0.0.0:8443"
+//! profile = "https_spiffe"                   # an SVID of this server's CA; or "https_web"
+//! spiffe_id = "spiffe://example.org/federation/bundle-endpoint"
+//!
+//! [[federation.federates_with]]              # optional: one per foreign trust domain
+//! trust_domain = "partner.example"
+//! url = "https://bundle.partner.example:8443/"
+//! profile = "https_spiffe"
+//! endpoint_spiffe_id = "spiffe://partner.example/federation/bundle-endpoint"
+//! bundle_path = "partner-bootstrap.json"
 //! ```
 //!
 //! With `[ca.pkcs11]` the CA's keys (the X.509 authority and the JWT signing key, and each
@@ -46,6 +58,11 @@
 //! the key on the token is the intermediate's, signed by the upstream CA: each replica keeps its
 //! own intermediate on its token under the shared root. The section is the agent's
 //! (`ca::pkcs11_section`); the PIN is never in the file.
+//!
+//! `[federation]` is the agent's section too (`federation::config`, every key described
+//! there): the bundle endpoint serves the bundle this server sends its agents (every replica's
+//! authorities, following rotations), and the bundles of `federates_with` reach the agents
+//! whose entries federate with those trust domains.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -90,6 +107,15 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// `[federation]` is unusable (the key to fix is named).
+    #[error("{path}: {}: {source}", source.field())]
+    Federation {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (boxed: it is large and rare).
+        #[source]
+        source: Box<federation::config::SectionError>,
+    },
     /// `[ca.pkcs11]` is unusable: a key of the section, the PIN, or the token's refusal.
     #[error("{path}: {}: {source}", pkcs11_field(source))]
     Pkcs11 {
@@ -132,6 +158,8 @@ struct Raw {
     x509pop: Option<RawX509pop>,
     #[serde(default)]
     ca: RawCa,
+    #[serde(default)]
+    federation: federation::config::RawFederation,
 }
 
 #[derive(Deserialize, Default)]
@@ -237,6 +265,9 @@ pub struct ServerConfig {
     /// `[ca.pkcs11]`: the CA's keys on a PKCS#11 token (feature `pkcs11`; see
     /// [`ca_key_manager`](Self::ca_key_manager)); in the store's journal without it.
     pub ca_pkcs11: Option<Pkcs11KeysConfig>,
+    /// `[federation]`: this trust domain's bundle endpoint and the relationships with other
+    /// trust domains (see [`ServerBuilder::federation`](crate::ServerBuilder::federation)).
+    pub federation: federation::config::FederationConfig,
     /// The file this was read from, named by errors found after parsing.
     path: PathBuf,
 }
@@ -341,6 +372,13 @@ impl ServerConfig {
                 path: path.to_owned(),
                 source,
             })?;
+        let federation = raw
+            .federation
+            .resolve(base, &trust_domain)
+            .map_err(|source| ConfigError::Federation {
+                path: path.to_owned(),
+                source: Box::new(source),
+            })?;
         let health_address = raw
             .health_address
             .map(|text| {
@@ -377,6 +415,7 @@ impl ServerConfig {
                 bundle_path: d.bundle_path.map(resolve),
             }),
             ca_pkcs11,
+            federation,
             path: path.to_owned(),
         })
     }
@@ -432,6 +471,37 @@ mod tests {
         let config = ServerConfig::load(&path).unwrap();
         assert_eq!(config.trust_domain.as_str(), "example.org");
         assert_eq!(config.jwt_svid_ttl, Duration::from_secs(300));
+    }
+
+    /// `[federation]` is the agent's section (digest 7.2: profiles are explicit); the own
+    /// trust domain as a relationship is refused naming the key.
+    #[test]
+    fn reads_the_federation_section() {
+        let text = "trust_domain = \"example.org\"\nlisten_address = \"127.0.0.1:8081\"\n\
+                    [federation.bundle_endpoint]\naddress = \"127.0.0.1:8443\"\n\
+                    profile = \"https_spiffe\"\nspiffe_id = \"spiffe://example.org/bundle\"\n\
+                    [[federation.federates_with]]\ntrust_domain = \"TD\"\n\
+                    url = \"https://partner.example/\"\nprofile = \"https_web\"\n\
+                    roots_path = \"roots.pem\"\n";
+        let parse = |td: &str| {
+            ServerConfig::parse(
+                &text.replace("TD", td),
+                Path::new("/etc/s/server.toml"),
+                Path::new("/etc/s"),
+            )
+        };
+        let config = parse("partner.example").unwrap();
+        assert!(config.federation.bundle_endpoint.is_some());
+        let [partner] = config.federation.federates_with.as_slice() else {
+            panic!("one relationship");
+        };
+        assert_eq!(partner.trust_domain.as_str(), "partner.example");
+        let err = parse("example.org").unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Federation { source, .. }
+                if source.field() == "federation.federates_with[0].trust_domain"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub enum Error {
     /// A blocking task was cancelled (the runtime is shutting down).
     #[error("the server is shutting down")]
     ShutDown,
+    /// `[federation]` could not be started (its files, its endpoint's TLS or address).
+    #[error(transparent)]
+    Federation(#[from] federation::config::StartError),
 }
 
 /// Why an attestation was refused: said to the node (without secrets) and audited.

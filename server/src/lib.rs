@@ -53,13 +53,26 @@
 //! for entries; node checks read the store on every call). Agents list every replica and fail
 //! over.
 //!
+//! # Federation
+//!
+//! [`ServerBuilder::federation`] (the binary's `[federation]`, the agent's section, read by
+//! `federation::config`): the bundle endpoint serves the bundle this server sends its agents
+//! (every replica's authorities, following rotations and retirements; each replica can serve
+//! it, behind one name or several), with an X509-SVID of the server's CA for `https_spiffe`;
+//! `federates_with` runs a `federation::manager::FederationManager`
+//! ([`Server::federation_manager`]). With each entry sync, a node receives the bundles of the
+//! trust domains its entries federate with (node API `SyncEntriesResponse.federated_bundles`,
+//! with their sequence), and an upstream agent adds, replaces and removes them in its
+//! workloads' streams. [`ServerBuilder::federated_bundles`] takes them from a manager of your
+//! own instead.
+//!
 //! # The `server` binary
 //!
 //! `server --config server.toml` serves (see [`ServerConfig`] and `server/server.example.toml`):
 //! the node API, the [admin API](admin) on a 0600 Unix socket, and with `health_address`
 //! `/live`, `/ready` and `/metrics` ([`metrics`]). The other subcommands administer a running
 //! server through its admin socket: `token create`, `node list|evict`,
-//! `entry create|list|show|update|delete`, `bundle show [--pem]`, `ca list|rotate|taint|revoke`,
+//! `entry create|list|show|update|delete` (`--federates-with` on create), `bundle show [--pem]`, `ca list|rotate|taint|revoke`,
 //! `healthcheck`; `--json` for scripts. SIGINT and SIGTERM stop it cleanly. With the feature
 //! `pkcs11`, `[ca.pkcs11]` keeps the CA's keys on a PKCS#11 token (an HSM; the PIN from
 //! `SPIFFE_SERVER_PKCS11_PIN` or a 0600 file), and the store's journal names them, so a
@@ -82,6 +95,7 @@ mod bundle;
 mod config;
 mod entries;
 mod error;
+mod federated;
 mod health;
 mod identity;
 pub mod metrics;

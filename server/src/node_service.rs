@@ -17,6 +17,7 @@ use crate::attest::{self, NodeAttestor, Step};
 use crate::bundle::MergedBundle;
 use crate::entries::EntryIndex;
 use crate::error::AttestError;
+use crate::federated::FederatedBundles;
 use crate::node_cache::NodeCache;
 use crate::rate_limit::Limiter;
 use crate::settings::Settings;
@@ -40,6 +41,8 @@ pub(crate) struct Shared {
     pub(crate) replica: String,
     /// What is served: the own CA's bundle merged with the other replicas'.
     pub(crate) bundle: Arc<MergedBundle>,
+    /// The foreign trust domains' bundles, sent to the nodes whose entries federate with them.
+    pub(crate) federated: FederatedBundles,
     /// The own bundle last written to the store.
     pub(crate) last_published: std::sync::Mutex<Option<String>>,
     /// Nodes recently seen attested in the store.
@@ -457,6 +460,7 @@ impl Node for NodeService {
             bundle_json: json.to_string(),
             bundle_sequence: bundle.sequence().unwrap_or(0),
             server_time: unix_now(),
+            federated_bundles: self.0.federated.for_entries(&entries),
         }))
     }
 

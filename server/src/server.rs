@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ca::CertificateAuthority;
+use federation::config::FederationConfig;
+use federation::manager::FederationManager;
 use node_api::proto::node_server::NodeServer;
 use spiffe_id::{IdMatcher, SpiffeId};
 use store::{EntryRecord, NodeRecord, Store};
@@ -15,12 +17,14 @@ use tls_integration::SpiffeTls;
 use tls_integration::net::SpiffeAcceptor;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use trust_bundle::BundleSet;
 
 use crate::admin;
 use crate::attest::{self, NodeAttestor};
 use crate::bundle::MergedBundle;
 use crate::entries::EntryIndex;
 use crate::error::Error;
+use crate::federated::{FederatedBundles, start_federation};
 use crate::identity::{SERVER_SVID_TTL, ServerSvid};
 use crate::node_cache::NodeCache;
 use crate::node_service::{NodeService, Shared};
@@ -48,6 +52,8 @@ pub struct ServerBuilder {
         SocketAddr,
         Option<metrics_exporter_prometheus::PrometheusHandle>,
     )>,
+    federation: FederationConfig,
+    federated: Option<watch::Receiver<BundleSet>>,
 }
 
 impl core::fmt::Debug for ServerBuilder {
@@ -75,7 +81,27 @@ impl ServerBuilder {
             admin_allowed_uids: None,
             replica: DEFAULT_REPLICA.to_owned(),
             health: None,
+            federation: FederationConfig::default(),
+            federated: None,
         }
+    }
+
+    /// Runs `[federation]` (see `federation::config`): the bundle endpoint serves the bundle
+    /// this server sends its agents (every replica's authorities, following rotations; each
+    /// replica can serve it), with an X509-SVID of this server's CA for `https_spiffe`; the
+    /// relationships' bundles go to the nodes whose entries federate with them (see
+    /// [`Server::federation_manager`]).
+    pub fn federation(mut self, config: FederationConfig) -> Self {
+        self.federation = config;
+        self
+    }
+
+    /// Sends the nodes the bundles of `bundles` that their entries federate with, for a
+    /// federation manager run by the caller (a `federates_with` in
+    /// [`federation`](Self::federation) takes precedence).
+    pub fn federated_bundles(mut self, bundles: watch::Receiver<BundleSet>) -> Self {
+        self.federated = Some(bundles);
+        self
     }
 
     /// Serves `/live`, `/ready` and `/metrics` (the text of `metrics`, when given) over HTTP
@@ -189,6 +215,21 @@ impl ServerBuilder {
         let bundle = Arc::new(MergedBundle::new(self.ca.bundle()));
         let bundles: Arc<dyn trust_bundle::X509BundleSource> = bundle.clone();
         let config = tls.mtls_server_allowing_anonymous(svids, bundles, agents)?;
+        let mut renewed = vec![svid];
+        let federation = start_federation(
+            &self.federation,
+            &self.ca,
+            &bundle,
+            &self.crypto,
+            &mut renewed,
+        )
+        .await?;
+        let federated = match federation.manager() {
+            Some(manager) => FederatedBundles::new(manager.subscribe()),
+            None => self
+                .federated
+                .map_or_else(FederatedBundles::none, FederatedBundles::new),
+        };
         let shared = Arc::new(Shared {
             ca: self.ca,
             store: Arc::clone(&self.store),
@@ -200,6 +241,7 @@ impl ServerBuilder {
             store_ok: std::sync::atomic::AtomicBool::new(false),
             replica: self.replica,
             bundle,
+            federated,
             last_published: std::sync::Mutex::new(None),
         });
         let index = Arc::clone(&shared);
@@ -241,7 +283,7 @@ impl ServerBuilder {
             }
             None => None,
         };
-        let background = tokio::spawn(background(Arc::clone(&shared), svid, stopped));
+        let background = tokio::spawn(background(Arc::clone(&shared), renewed, stopped));
         tracing::info!(address = %local_addr, trust_domain = %trust_domain, "serving the node API");
         Ok(Server {
             shared,
@@ -251,6 +293,7 @@ impl ServerBuilder {
             background,
             admin,
             health,
+            federation,
         })
     }
 }
@@ -258,7 +301,7 @@ impl ServerBuilder {
 /// The periodic work of a running server.
 async fn background(
     shared: Arc<Shared>,
-    svid: Arc<ServerSvid>,
+    svids: Vec<Arc<ServerSvid>>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut entries = tokio::time::interval(shared.settings.entry_refresh);
@@ -279,9 +322,11 @@ async fn background(
                 }
             }
             _ = renew.tick() => {
-                let svid = Arc::clone(&svid);
-                if let Ok(Err(error)) = tokio::task::spawn_blocking(move || svid.renew()).await {
-                    tracing::error!(%error, "renewing the server SVID failed; retrying later");
+                for svid in &svids {
+                    let svid = Arc::clone(svid);
+                    if let Ok(Err(error)) = tokio::task::spawn_blocking(move || svid.renew()).await {
+                        tracing::error!(%error, "renewing a server SVID failed; retrying later");
+                    }
                 }
             }
             _ = lifecycle.tick() => {
@@ -315,6 +360,7 @@ pub struct Server {
     background: JoinHandle<()>,
     admin: Option<admin::AdminServer>,
     health: Option<(SocketAddr, JoinHandle<std::io::Result<()>>)>,
+    federation: federation::config::Running,
 }
 
 impl core::fmt::Debug for Shared {
@@ -353,6 +399,17 @@ impl Server {
     /// A sentence saying what is missing.
     pub fn readiness(&self) -> Result<(), &'static str> {
         self.shared.readiness()
+    }
+
+    /// The manager of the `federates_with` relationships (none configured: `None`): their
+    /// bundles, statuses, sequence resets.
+    pub fn federation_manager(&self) -> Option<&FederationManager> {
+        self.federation.manager()
+    }
+
+    /// Where the federation bundle endpoint listens, when it runs.
+    pub fn bundle_endpoint_addr(&self) -> Option<SocketAddr> {
+        self.federation.endpoint_addr()
     }
 
     /// The CA.
@@ -418,6 +475,9 @@ impl Server {
         }
         if let Some((_, task)) = self.health.take() {
             let _ = task.await;
+        }
+        if let Err(error) = self.federation.stop().await {
+            tracing::warn!(%error, "the bundle endpoint failed");
         }
         match self.serve.await {
             Ok(Ok(())) | Err(_) => Ok(()),

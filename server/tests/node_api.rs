@@ -500,3 +500,78 @@ async fn oversized_batches_and_weak_keys_are_refused() {
     assert!(!results[0].error.is_empty());
     assert!(results[1].error.is_empty(), "{}", results[1].error);
 }
+
+/// The bundles of a foreign trust domain reach a node while one of its entries federates
+/// with it, each with its trust domain (digest 7.2: the association travels with the bundle)
+/// and its sequence; a change of the bundle reaches the next sync, and the trust domain leaves
+/// the sync once no entry of the node federates with it or the server no longer holds it
+/// (digest 7.6, maintain and terminate; 5.13: federated bundles are foreign trust domains').
+#[tokio::test]
+async fn a_node_gets_the_federated_bundles_of_its_entries_as_they_change() {
+    use trust_bundle::{BundleSet, SpiffeBundle};
+
+    let bundle = |td: &str, sequence: u64| -> SpiffeBundle {
+        let ca = ca::CertificateAuthority::builder(td.parse().unwrap())
+            .build(std::time::SystemTime::now())
+            .unwrap();
+        SpiffeBundle::clone(&ca.bundle()).with_sequence(sequence)
+    };
+    let (a1, c1) = (bundle("a.example", 1), bundle("c.example", 1));
+    let set = |bundles: &[&SpiffeBundle]| {
+        BundleSet::from_bundles(bundles.iter().copied().cloned()).unwrap()
+    };
+    let (sender, receiver) = tokio::sync::watch::channel(set(&[&a1, &c1]));
+    let fleet = Fleet::start_with(Options {
+        federated: Some(receiver),
+        ..Options::default()
+    })
+    .await;
+    let node = fleet.joined().await;
+    let other = fleet.joined().await;
+    let node_id = node.agent_svid().unwrap().spiffe_id().clone();
+    let synced = |sync: node_api::Sync| -> Vec<(String, Option<u64>)> {
+        sync.federated_bundles
+            .iter()
+            .map(|b| (b.trust_domain().to_string(), b.sequence()))
+            .collect()
+    };
+    assert!(node.sync().await.unwrap().federated_bundles.is_empty());
+
+    let web = fleet
+        .server
+        .create_entry(entry("/web", &node_id).with_federates_with(["a.example".parse().unwrap()]))
+        .await
+        .unwrap();
+    let sync = node.sync().await.unwrap();
+    assert_eq!(sync.federated_bundles, std::slice::from_ref(&a1));
+    assert!(other.sync().await.unwrap().federated_bundles.is_empty());
+
+    let a2 = bundle("a.example", 2);
+    sender.send_replace(set(&[&a2, &c1]));
+    assert_eq!(
+        node.sync().await.unwrap().federated_bundles,
+        std::slice::from_ref(&a2)
+    );
+
+    fleet
+        .server
+        .create_entry(entry("/db", &node_id).with_federates_with(["c.example".parse().unwrap()]))
+        .await
+        .unwrap();
+    assert_eq!(
+        synced(node.sync().await.unwrap()),
+        [
+            ("a.example".to_owned(), Some(2)),
+            ("c.example".to_owned(), Some(1))
+        ]
+    );
+
+    fleet.server.delete_entry(web.id().clone()).await.unwrap();
+    assert_eq!(
+        synced(node.sync().await.unwrap()),
+        [("c.example".to_owned(), Some(1))]
+    );
+
+    sender.send_replace(set(&[&a2]));
+    assert!(node.sync().await.unwrap().federated_bundles.is_empty());
+}

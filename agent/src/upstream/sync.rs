@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::selector::Selector;
 use node_api::proto;
 use spiffe_id::{SpiffeId, TrustDomain};
+use trust_bundle::SpiffeBundle;
 
 /// A server entry as the agent serves it: its server ID and revision, and the entry.
 pub(crate) struct Synced {
@@ -24,8 +25,11 @@ pub(crate) struct Synced {
 /// What the sync task knows was registered: server entry ID -> (local ID, revision).
 pub(crate) type Known = HashMap<String, (EntryId, u64)>;
 
+/// What the first sync gave: the entries and the federated bundles.
+pub(crate) type FirstSync = (Vec<Synced>, Vec<SpiffeBundle>);
+
 /// Attests (unless the client already holds an agent SVID) and runs the first sync.
-pub(crate) async fn start(config: UpstreamConfig) -> Result<(Arc<Upstream>, Vec<Synced>), Error> {
+pub(crate) async fn start(config: UpstreamConfig) -> Result<(Arc<Upstream>, FirstSync), Error> {
     let client = config.client.clone();
     let trust_domain = client.config().trust_domain.clone();
     if client.agent_svid().is_none() {
@@ -74,7 +78,7 @@ pub(crate) async fn start(config: UpstreamConfig) -> Result<(Arc<Upstream>, Vec<
     let saving = Arc::clone(&upstream);
     let _ = tokio::task::spawn_blocking(move || saving.save()).await;
     crate::metrics::upstream_connected(true);
-    Ok((upstream, entries))
+    Ok((upstream, (entries, sync.federated_bundles)))
 }
 
 /// The server's entries as registration entries; one the agent cannot serve is skipped (and

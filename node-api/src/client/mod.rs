@@ -375,9 +375,26 @@ impl NodeClient {
             response.bundle_json.as_bytes(),
         )?;
         self.inner.bundle.set(bundle.clone())?;
+        let own = &self.inner.config.trust_domain;
+        let federated_bundles = response
+            .federated_bundles
+            .iter()
+            .filter_map(|federated| match parse_federated(federated, own) {
+                Ok(bundle) => Some(bundle),
+                Err(error) => {
+                    tracing::warn!(
+                        trust_domain = %federated.trust_domain,
+                        %error,
+                        "a federated bundle from the server is not used"
+                    );
+                    None
+                }
+            })
+            .collect();
         Ok(Sync {
             entries: response.entries,
             bundle,
+            federated_bundles,
             server_time: response.server_time,
         })
     }
@@ -437,8 +454,31 @@ pub struct Sync {
     pub entries: Vec<proto::Entry>,
     /// The trust domain's bundle.
     pub bundle: SpiffeBundle,
+    /// The bundles of the foreign trust domains the node's entries federate with, as the
+    /// server holds them (SPIFFE Federation); one per trust domain. A trust domain missing
+    /// here is no longer federated with through this server. An unreadable one, or one for the
+    /// own trust domain, is left out and logged.
+    pub federated_bundles: Vec<SpiffeBundle>,
     /// The server's clock, seconds since the epoch.
     pub server_time: i64,
+}
+
+/// A federated bundle as sent by the server, checked: a foreign trust domain, its document.
+fn parse_federated(
+    federated: &proto::FederatedBundle,
+    own: &TrustDomain,
+) -> Result<SpiffeBundle, Error> {
+    let trust_domain = TrustDomain::parse(&federated.trust_domain)
+        .map_err(|e| Error::Protocol(format!("federated bundle trust domain: {e}")))?;
+    if trust_domain == *own {
+        return Err(Error::Protocol(
+            "a federated bundle for the own trust domain".to_owned(),
+        ));
+    }
+    Ok(SpiffeBundle::parse(
+        trust_domain,
+        federated.bundle_json.as_bytes(),
+    )?)
 }
 
 /// Whether a call failed because the server could not be reached (as opposed to a refusal).

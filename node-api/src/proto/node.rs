@@ -109,6 +109,25 @@ pub struct SyncEntriesResponse {
     pub bundle_sequence: u64,
     #[prost(int64, tag = "4")]
     pub server_time: i64,
+    /// The bundles of the foreign trust domains this node's entries federate with (SPIFFE
+    /// Federation), as the server holds them now. A trust domain missing here is no longer
+    /// federated with by any entry of the node, or the server holds no bundle for it: the agent
+    /// removes it from its workloads (if it came from the server). An older server never sets
+    /// this field; the agent then has no federated bundle from the server to remove.
+    #[prost(message, repeated, tag = "5")]
+    pub federated_bundles: ::prost::alloc::vec::Vec<FederatedBundle>,
+}
+/// A foreign trust domain's bundle (SPIFFE Federation).
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct FederatedBundle {
+    #[prost(string, tag = "1")]
+    pub trust_domain: ::prost::alloc::string::String,
+    /// SPIFFE bundle JSON.
+    #[prost(string, tag = "2")]
+    pub bundle_json: ::prost::alloc::string::String,
+    /// Its `spiffe_sequence` (0 when the document has none).
+    #[prost(uint64, tag = "3")]
+    pub sequence: u64,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Entry {

@@ -68,6 +68,8 @@ pub struct Fleet {
 pub struct Options {
     pub rate_limit: RateLimit,
     pub max_node_staleness: Duration,
+    /// Foreign bundles the server sends to nodes whose entries federate with them.
+    pub federated: Option<tokio::sync::watch::Receiver<trust_bundle::BundleSet>>,
 }
 
 impl Fleet {
@@ -90,7 +92,11 @@ impl Fleet {
             svid::Crypto::default(),
         )
         .unwrap();
-        let server = Server::builder(ca, Arc::clone(&store))
+        let mut builder = Server::builder(ca, Arc::clone(&store));
+        if let Some(federated) = options.federated {
+            builder = builder.federated_bundles(federated);
+        }
+        let server = builder
             .attestor(Arc::new(x509pop))
             .rate_limit(options.rate_limit)
             .max_node_staleness(options.max_node_staleness)

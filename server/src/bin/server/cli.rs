@@ -133,6 +133,10 @@ pub(crate) enum EntryCommand {
         /// A DNS SAN, repeatable.
         #[arg(long = "dns-name")]
         dns_names: Vec<String>,
+        /// A foreign trust domain whose bundle the workload gets (`[[federation.federates_with]]`
+        /// fetches it), repeatable.
+        #[arg(long = "federates-with")]
+        federates_with: Vec<String>,
     },
     /// Lists entries.
     List {

@@ -59,6 +59,7 @@ fn entry_json(entry: &proto::Entry) -> Value {
         "x509_ttl_seconds": (entry.x509_ttl_seconds != 0).then_some(entry.x509_ttl_seconds),
         "jwt_ttl_seconds": (entry.jwt_ttl_seconds != 0).then_some(entry.jwt_ttl_seconds),
         "dns_names": entry.dns_names,
+        "federates_with": entry.federates_with,
         "revision": entry.revision,
         "created_at": entry.created_at,
     })
@@ -71,6 +72,9 @@ fn entry_text(entry: &proto::Entry) -> String {
     );
     for selector in &entry.selectors {
         out.push_str(&format!("selector:   {selector}\n"));
+    }
+    for trust_domain in &entry.federates_with {
+        out.push_str(&format!("federates_with: {trust_domain}\n"));
     }
     out
 }
@@ -170,6 +174,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
             x509_ttl,
             jwt_ttl,
             dns_names,
+            federates_with,
         }) => {
             let entry = proto::Entry {
                 spiffe_id,
@@ -178,6 +183,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
                 x509_ttl_seconds: x509_ttl.map_or(0, |d| d.as_secs()),
                 jwt_ttl_seconds: jwt_ttl.map_or(0, |d| d.as_secs()),
                 dns_names,
+                federates_with,
                 ..proto::Entry::default()
             };
             let created = client(&target)

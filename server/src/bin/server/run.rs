@@ -95,6 +95,7 @@ async fn serve(path: &std::path::Path) -> Result<(), Failure> {
         .entry_refresh_interval(config.entry_refresh_interval)
         .max_node_staleness(config.max_node_staleness)
         .replica_name(config.journal.clone())
+        .federation(config.federation.clone())
         .crypto(crypto.clone());
     if let Some(x509pop) = &config.x509pop {
         let pem = std::fs::read(&x509pop.roots_path)
@@ -126,6 +127,9 @@ async fn serve(path: &std::path::Path) -> Result<(), Failure> {
     let server = server.serve(config.listen_address).await?;
     if let Some(address) = server.health_addr() {
         eprintln!("server: /live /ready /metrics on http://{address}");
+    }
+    if let Some(address) = server.bundle_endpoint_addr() {
+        eprintln!("server: federation bundle endpoint on https://{address}");
     }
     // Last: scripts and tests wait for this line.
     eprintln!(
