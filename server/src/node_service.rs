@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     pub(crate) last_published: std::sync::Mutex<Option<String>>,
     /// Nodes recently seen attested in the store.
     pub(crate) nodes: NodeCache,
+    /// The `federates_with` relationships' manager, for the admin API.
+    pub(crate) federation: Option<Arc<federation::manager::FederationManager>>,
 }
 
 /// The gRPC service.

@@ -222,6 +222,7 @@ impl ServerBuilder {
             &bundle,
             &self.crypto,
             &mut renewed,
+            &self.store,
         )
         .await?;
         let federated = match federation.manager() {
@@ -243,6 +244,7 @@ impl ServerBuilder {
             bundle,
             federated,
             last_published: std::sync::Mutex::new(None),
+            federation: federation.manager().cloned(),
         });
         let index = Arc::clone(&shared);
         tokio::task::spawn_blocking(move || index.refresh_entries())
@@ -403,7 +405,7 @@ impl Server {
 
     /// The manager of the `federates_with` relationships (none configured: `None`): their
     /// bundles, statuses, sequence resets.
-    pub fn federation_manager(&self) -> Option<&FederationManager> {
+    pub fn federation_manager(&self) -> Option<&Arc<FederationManager>> {
         self.federation.manager()
     }
 

@@ -3,7 +3,8 @@
 //! (b.example) federates with it (`[[federation.federates_with]]`, bootstrapped with A's
 //! `server bundle show`); an upstream agent of B whose entry federates with a.example streams
 //! A's bundle to its workload. A's `ca rotate --x509` reaches that workload without a restart;
-//! with A down, B keeps serving the last good bundle.
+//! with A down, B keeps serving the last good bundle, shows the failing relationship in
+//! `server federation list`, and after a restart serves that bundle from its store at once.
 
 #![allow(
     clippy::unwrap_used,
@@ -218,6 +219,40 @@ async fn an_upstream_agent_streams_a_federated_bundle_through_rotation_and_outag
     let bundles = client.fetch_x509_bundles().await.unwrap();
     assert!(bundles.get("b.example").is_some());
 
+    // The admin API shows the relationship failing, with the bundle it still holds.
+    let listed = admin(&b_config, &["federation", "list"]);
+    let relationship = &listed["relationships"][0];
+    assert_eq!(relationship["trust_domain"], "a.example", "{listed}");
+    assert_eq!(relationship["has_bundle"], true, "{listed}");
+    assert!(relationship["last_error"].is_string(), "{listed}");
+    assert!(
+        relationship["consecutive_failures"].as_u64().unwrap() >= 1,
+        "{listed}"
+    );
+    let held = relationship["sequence"].as_u64().unwrap();
+    let reset = admin(&b_config, &["federation", "reset-sequence", "a.example"]);
+    assert_eq!(reset["relationships"][0]["trust_domain"], "a.example");
+    let unknown = Command::new(server_binary())
+        .args(["federation", "reset-sequence", "other.example", "--config"])
+        .arg(&b_config)
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no federation relationship"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+
+    // B restarts while A is still down: the last good bundle comes back from B's store at
+    // once (it has not fetched anything since the restart), with its sequence.
     agent.terminate();
+    b.terminate();
+    let (b, _) = start_logged(&b_config, &path("b-restarted.log")).await;
+    let listed = admin(&b_config, &["federation", "list"]);
+    let relationship = &listed["relationships"][0];
+    assert_eq!(relationship["has_bundle"], true, "{listed}");
+    assert!(relationship["last_success"].is_null(), "{listed}");
+    assert_eq!(relationship["sequence"].as_u64(), Some(held), "{listed}");
     b.terminate();
 }

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use super::{EndpointProfileConfig, FederationConfig, StartError};
 use crate::endpoint::{self, BundlePublisher, EndpointTls, WebCertificate};
-use crate::manager::FederationManager;
+use crate::manager::{FederationManager, LastGoodStore};
 
 /// How often the `https_web` certificate files are checked for a change.
 const CERTIFICATE_POLL: Duration = Duration::from_secs(5);
@@ -56,7 +56,7 @@ impl EndpointSources {
 /// relationships and leaves the endpoint to the runtime.
 #[derive(Debug)]
 pub struct Running {
-    manager: Option<FederationManager>,
+    manager: Option<Arc<FederationManager>>,
     endpoint: Option<RunningEndpoint>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -68,8 +68,9 @@ struct RunningEndpoint {
     task: JoinHandle<std::io::Result<()>>,
 }
 
-/// Starts the relationships of `config` (a [`FederationManager`] polling each peer) and its
-/// bundle endpoint, serving what `endpoint` gives (needed when the config names an endpoint).
+/// Starts the relationships of `config` (a [`FederationManager`] polling each peer, keeping
+/// each last good bundle in `last_good` when given) and its bundle endpoint, serving what
+/// `endpoint` gives (needed when the config names an endpoint).
 ///
 /// Must be called within a tokio runtime.
 ///
@@ -81,6 +82,7 @@ pub async fn start(
     config: &FederationConfig,
     crypto: &svid::Crypto,
     endpoint: Option<EndpointSources>,
+    last_good: Option<Arc<dyn LastGoodStore>>,
 ) -> Result<Running, StartError> {
     let mut tasks = Vec::new();
     let manager = if config.federates_with.is_empty() {
@@ -91,7 +93,10 @@ pub async fn start(
             .iter()
             .map(|relationship| relationship.relationship(crypto))
             .collect::<Result<Vec<_>, _>>()?;
-        let manager = FederationManager::new();
+        let manager = match last_good {
+            Some(store) => FederationManager::with_store(store),
+            None => FederationManager::new(),
+        };
         for (relationship, settings) in relationships.into_iter().zip(&config.federates_with) {
             tracing::info!(
                 trust_domain = %settings.trust_domain,
@@ -100,7 +105,7 @@ pub async fn start(
             );
             manager.add(relationship);
         }
-        Some(manager)
+        Some(Arc::new(manager))
     };
     let endpoint = match &config.bundle_endpoint {
         None => None,
@@ -158,7 +163,7 @@ pub async fn start(
 impl Running {
     /// The manager of the configured relationships (none configured: `None`): subscribe to
     /// its bundles, read its statuses.
-    pub fn manager(&self) -> Option<&FederationManager> {
+    pub fn manager(&self) -> Option<&Arc<FederationManager>> {
         self.manager.as_ref()
     }
 
@@ -181,7 +186,10 @@ impl Running {
         for task in &self.tasks {
             task.abort();
         }
-        drop(self.manager);
+        if let Some(manager) = self.manager {
+            // Others may hold it too (an agent's admin API): stop its tasks now regardless.
+            manager.stop();
+        }
         if let Some(endpoint) = self.endpoint {
             let _ = endpoint.stop.send(());
             endpoint.task.await.map_err(std::io::Error::other)??;

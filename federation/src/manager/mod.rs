@@ -348,11 +348,20 @@ impl FederationManager {
     }
 }
 
-impl Drop for FederationManager {
-    fn drop(&mut self) {
+impl FederationManager {
+    /// Stops every relationship's task; the bundles held stay in the set (a shutdown, not a
+    /// de-federation: see [`remove`](Self::remove) for that). Dropping the manager does the
+    /// same.
+    pub fn stop(&self) {
         for slot in self.shared.lock().values() {
             slot.task.abort();
         }
+    }
+}
+
+impl Drop for FederationManager {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

@@ -6,6 +6,7 @@
 pub(crate) mod checks;
 mod client;
 mod convert;
+mod federation;
 pub mod proto;
 mod service;
 mod socket;

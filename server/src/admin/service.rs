@@ -242,11 +242,24 @@ impl ServerAdmin for AdminService {
         request: Request<proto::RotateAuthoritiesRequest>,
     ) -> Result<Response<proto::Authorities>, Status> {
         self.authorize(&request)?;
-        let proto::RotateAuthoritiesRequest { x509, jwt } = request.into_inner();
-        tracing::info!(target: "spiffekit_server::audit", x509, jwt, "CA rotation requested");
+        let proto::RotateAuthoritiesRequest {
+            x509,
+            jwt,
+            prepare_only,
+        } = request.into_inner();
+        tracing::info!(target: "spiffekit_server::audit", x509, jwt, prepare_only, "CA rotation requested");
         self.ca_operation(move |ca, now| {
             if !x509 && !jwt {
                 return ca.rotate(now);
+            }
+            if prepare_only {
+                if x509 {
+                    ca.prepare_x509(now)?;
+                }
+                if jwt {
+                    ca.prepare_jwt(now)?;
+                }
+                return Ok(());
             }
             if x509 {
                 ca.force_rotate_x509(now)?;
@@ -303,5 +316,22 @@ impl ServerAdmin for AdminService {
             reason: reason.to_owned(),
             trust_domain: self.shared.ca.trust_domain().to_string(),
         }))
+    }
+
+    async fn list_federation_relationships(
+        &self,
+        request: Request<proto::ListFederationRelationshipsRequest>,
+    ) -> Result<Response<proto::FederationRelationships>, Status> {
+        self.authorize(&request)?;
+        super::federation::list(&self.shared).map(Response::new)
+    }
+
+    async fn reset_federation_sequence(
+        &self,
+        request: Request<proto::ResetFederationSequenceRequest>,
+    ) -> Result<Response<proto::FederationRelationships>, Status> {
+        self.authorize(&request)?;
+        let trust_domain = request.into_inner().trust_domain;
+        super::federation::reset_sequence(&self.shared, &trust_domain).map(Response::new)
     }
 }

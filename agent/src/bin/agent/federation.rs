@@ -2,11 +2,13 @@
 //! and this trust domain's bundle endpoint (started by `federation::config::start`, which the
 //! `server` binary shares).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use agent::federation::{EndpointSvid, publish_ca_bundle};
 use agent::{AgentConfig, AgentHandle, EndpointProfileConfig};
 use federation::config::{EndpointSources, Running};
+use federation::manager::{LastGoodStore, StoreLastGood};
 
 type Failure = Box<dyn std::error::Error>;
 
@@ -16,7 +18,11 @@ const ENDPOINT_SVID_TTL: Duration = Duration::from_secs(3600);
 /// Starts the relationships and the bundle endpoint the configuration names; the manager's
 /// bundles reach the agent's workload streams. [`Running::manager`] gives the manager,
 /// [`Running::stop`] ends it all.
-pub(crate) async fn start(config: &AgentConfig, handle: &AgentHandle) -> Result<Running, Failure> {
+pub(crate) async fn start(
+    config: &AgentConfig,
+    handle: &AgentHandle,
+    store: Option<Arc<dyn store::Store>>,
+) -> Result<Running, Failure> {
     let crypto = svid::Crypto::default();
     let mut tasks = Vec::new();
     let sources = match &config.federation.bundle_endpoint {
@@ -37,7 +43,10 @@ pub(crate) async fn start(config: &AgentConfig, handle: &AgentHandle) -> Result<
             Some(sources)
         }
     };
-    let started = federation::config::start(&config.federation, &crypto, sources).await;
+    // Last good bundles survive restarts in the agent's store, when it has one.
+    let last_good =
+        store.map(|store| -> Arc<dyn LastGoodStore> { Arc::new(StoreLastGood::new(store)) });
+    let started = federation::config::start(&config.federation, &crypto, sources, last_good).await;
     let mut running = match started {
         Ok(running) => running,
         Err(error) => {
@@ -51,7 +60,8 @@ pub(crate) async fn start(config: &AgentConfig, handle: &AgentHandle) -> Result<
         running.attach(task);
     }
     if let Some(manager) = running.manager() {
-        let follow = handle.follow_federated_bundles(manager.subscribe());
+        // Workload streams follow its bundles; the admin API lists and resets its relationships.
+        let follow = handle.federate(Arc::clone(manager));
         running.attach(follow);
     }
     Ok(running)

@@ -54,6 +54,7 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         .socket
         .or_else(|| config.socket_path.clone())
         .ok_or("no socket path: set socket_path in the config or pass --socket")?;
+    let mut kept_store = None;
     let mut builder = match &config.upstream {
         Some(upstream) => upstream_builder(&config, upstream, &path)?,
         None => {
@@ -66,6 +67,7 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
                     .map_err(|e| -> Box<dyn std::error::Error> { e })?
             };
             let builder = Agent::builder(ca).drive_ca_rotation(Duration::from_secs(10));
+            kept_store.clone_from(&store);
             match store {
                 Some(store) => builder.store(store),
                 None => builder,
@@ -134,7 +136,7 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
         None => None,
     };
-    let federation = crate::federation::start(&config, &handle).await?;
+    let federation = crate::federation::start(&config, &handle, kept_store).await?;
     for (id, entry) in handle.entries() {
         let selectors: Vec<&str> = entry.selectors().map(agent::Selector::as_str).collect();
         tracing::info!(

@@ -142,6 +142,10 @@ pub struct RotateAuthoritiesRequest {
     pub x509: bool,
     #[prost(bool, tag = "2")]
     pub jwt: bool,
+    /// Only prepare the next key of the asked kinds and publish it in the bundle; activate it
+    /// later with another call without this flag (two-step rotation).
+    #[prost(bool, tag = "3")]
+    pub prepare_only: bool,
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct TaintAuthorityRequest {
@@ -162,6 +166,46 @@ pub struct HealthResponse {
     #[prost(string, tag = "2")]
     pub reason: ::prost::alloc::string::String,
     #[prost(string, tag = "3")]
+    pub trust_domain: ::prost::alloc::string::String,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListFederationRelationshipsRequest {}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct FederationRelationship {
+    #[prost(string, tag = "1")]
+    pub trust_domain: ::prost::alloc::string::String,
+    /// The bundle endpoint's URL and profile.
+    #[prost(string, tag = "2")]
+    pub endpoint: ::prost::alloc::string::String,
+    /// Whether a bundle is held (fetched, or loaded from the store as the last good one).
+    #[prost(bool, tag = "3")]
+    pub has_bundle: bool,
+    /// The held bundle's spiffe_sequence, when it has one.
+    #[prost(uint64, optional, tag = "4")]
+    pub sequence: ::core::option::Option<u64>,
+    #[prost(int64, optional, tag = "5")]
+    pub last_attempt: ::core::option::Option<i64>,
+    #[prost(int64, optional, tag = "6")]
+    pub last_success: ::core::option::Option<i64>,
+    /// Why the last attempt did not update the bundle; empty after a success.
+    #[prost(string, tag = "7")]
+    pub last_error: ::prost::alloc::string::String,
+    /// The sequence of the last bundle refused for being lower than the held one.
+    #[prost(uint64, optional, tag = "8")]
+    pub refused_sequence: ::core::option::Option<u64>,
+    #[prost(uint32, tag = "9")]
+    pub consecutive_failures: u32,
+    #[prost(int64, optional, tag = "10")]
+    pub next_attempt: ::core::option::Option<i64>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct FederationRelationships {
+    #[prost(message, repeated, tag = "1")]
+    pub relationships: ::prost::alloc::vec::Vec<FederationRelationship>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ResetFederationSequenceRequest {
+    #[prost(string, tag = "1")]
     pub trust_domain: ::prost::alloc::string::String,
 }
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
@@ -641,6 +685,70 @@ pub mod server_admin_client {
                 );
             self.inner.unary(req, path, codec).await
         }
+        /// The federation relationships ([[federation.federates_with]]) with their state on this
+        /// replica: the held bundle's sequence, the last attempt and success, the last error, a
+        /// refused sequence. FAILED_PRECONDITION when the server does not federate.
+        pub async fn list_federation_relationships(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ListFederationRelationshipsRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::FederationRelationships>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/spiffekit.server.admin.v1.ServerAdmin/ListFederationRelationships",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new(
+                        "spiffekit.server.admin.v1.ServerAdmin",
+                        "ListFederationRelationships",
+                    ),
+                );
+            self.inner.unary(req, path, codec).await
+        }
+        /// Lets the next bundle of one relationship carry a lower spiffe_sequence than the one held
+        /// (a peer rebuilt on a new database restarts its sequence), and fetches it now, on this
+        /// replica. NOT_FOUND when there is no relationship with that trust domain.
+        pub async fn reset_federation_sequence(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ResetFederationSequenceRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::FederationRelationships>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/spiffekit.server.admin.v1.ServerAdmin/ResetFederationSequence",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new(
+                        "spiffekit.server.admin.v1.ServerAdmin",
+                        "ResetFederationSequence",
+                    ),
+                );
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -731,6 +839,26 @@ pub mod server_admin_server {
             &self,
             request: tonic::Request<super::HealthRequest>,
         ) -> std::result::Result<tonic::Response<super::HealthResponse>, tonic::Status>;
+        /// The federation relationships ([[federation.federates_with]]) with their state on this
+        /// replica: the held bundle's sequence, the last attempt and success, the last error, a
+        /// refused sequence. FAILED_PRECONDITION when the server does not federate.
+        async fn list_federation_relationships(
+            &self,
+            request: tonic::Request<super::ListFederationRelationshipsRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::FederationRelationships>,
+            tonic::Status,
+        >;
+        /// Lets the next bundle of one relationship carry a lower spiffe_sequence than the one held
+        /// (a peer rebuilt on a new database restarts its sequence), and fetches it now, on this
+        /// replica. NOT_FOUND when there is no relationship with that trust domain.
+        async fn reset_federation_sequence(
+            &self,
+            request: tonic::Request<super::ResetFederationSequenceRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::FederationRelationships>,
+            tonic::Status,
+        >;
     }
     #[derive(Debug)]
     pub struct ServerAdminServer<T> {
@@ -1420,6 +1548,109 @@ pub mod server_admin_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = HealthSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/spiffekit.server.admin.v1.ServerAdmin/ListFederationRelationships" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListFederationRelationshipsSvc<T: ServerAdmin>(pub Arc<T>);
+                    impl<
+                        T: ServerAdmin,
+                    > tonic::server::UnaryService<
+                        super::ListFederationRelationshipsRequest,
+                    > for ListFederationRelationshipsSvc<T> {
+                        type Response = super::FederationRelationships;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<
+                                super::ListFederationRelationshipsRequest,
+                            >,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as ServerAdmin>::list_federation_relationships(
+                                        &inner,
+                                        request,
+                                    )
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListFederationRelationshipsSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/spiffekit.server.admin.v1.ServerAdmin/ResetFederationSequence" => {
+                    #[allow(non_camel_case_types)]
+                    struct ResetFederationSequenceSvc<T: ServerAdmin>(pub Arc<T>);
+                    impl<
+                        T: ServerAdmin,
+                    > tonic::server::UnaryService<super::ResetFederationSequenceRequest>
+                    for ResetFederationSequenceSvc<T> {
+                        type Response = super::FederationRelationships;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<
+                                super::ResetFederationSequenceRequest,
+                            >,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as ServerAdmin>::reset_federation_sequence(
+                                        &inner,
+                                        request,
+                                    )
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ResetFederationSequenceSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

@@ -15,7 +15,10 @@ Examples:
   server node list -c server.toml
   server node evict -c server.toml spiffe://example.org/agent/x509pop/node-1
   server entry update -c server.toml 65bd27e8... --selector unix:uid:1001
-  server ca rotate -c server.toml --x509
+  server ca rotate -c server.toml --x509 --prepare   publish the next authority now...
+  server ca rotate -c server.toml --x509             ...and activate it later
+  server federation list -c server.toml
+  server federation reset-sequence -c server.toml partner.example
   server bundle show -c server.toml --pem > bootstrap.pem
   server healthcheck -c server.toml && echo ready";
 
@@ -50,6 +53,10 @@ pub(crate) enum Command {
     /// This replica's CA authorities: list, rotate, taint, revoke.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// This replica's federation relationships: list them with their state, reset a held
+    /// sequence.
+    #[command(subcommand)]
+    Federation(FederationCommand),
     /// Exits 0 when the server is ready, 1 otherwise.
     Healthcheck(Target),
 }
@@ -198,6 +205,11 @@ pub(crate) enum CaCommand {
         /// Only the JWT key.
         #[arg(long)]
         jwt: bool,
+        /// Only prepare the next key(s) and publish them in the bundle; run the command again
+        /// without --prepare to activate them (federated trust domains and agents get the new
+        /// authority before anything is signed by it).
+        #[arg(long)]
+        prepare: bool,
     },
     /// Stops the active authority of a kind from signing (`x509` or `jwt`).
     Taint {
@@ -231,4 +243,22 @@ pub(crate) enum BundleCommand {
 fn duration(text: &str) -> Result<std::time::Duration, String> {
     server::parse_duration(text)
         .ok_or_else(|| format!("{text:?} is not a duration like 30s, 10m, 1h or 1d"))
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum FederationCommand {
+    /// Lists the relationships: endpoint, held sequence, last refresh, last error, refused
+    /// sequence, next refresh.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Lets the next bundle of a relationship carry a lower spiffe_sequence than the one held
+    /// (the peer was rebuilt on a new database), and fetches it now.
+    ResetSequence {
+        #[command(flatten)]
+        target: Target,
+        /// The federated trust domain, e.g. partner.example.
+        trust_domain: String,
+    },
 }

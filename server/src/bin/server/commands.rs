@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use server::admin::{AdminClient, proto};
 
 use crate::cli::{
-    BundleCommand, CaCommand, Command, EntryCommand, NodeCommand, Target, TokenCommand,
+    BundleCommand, CaCommand, Command, EntryCommand, FederationCommand, NodeCommand, Target,
+    TokenCommand,
 };
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
@@ -258,6 +259,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ca(command) => ca(command).await,
+        Command::Federation(command) => federation(command).await,
         Command::Entry(EntryCommand::Delete { target, id }) => {
             client(&target)
                 .await?
@@ -352,11 +354,23 @@ async fn ca(command: CaCommand) -> Result<ExitCode, Failure> {
                 .await?;
             (target, answer.into_inner())
         }
-        CaCommand::Rotate { target, x509, jwt } => {
+        CaCommand::Rotate {
+            target,
+            x509,
+            jwt,
+            prepare,
+        } => {
+            // Neither kind chosen: both (the API alone would run only the scheduled step).
+            let both = !x509 && !jwt;
+            let request = proto::RotateAuthoritiesRequest {
+                x509: x509 || both,
+                jwt: jwt || both,
+                prepare_only: prepare,
+            };
             let answer = client(&target)
                 .await?
                 .raw()
-                .rotate_authorities(proto::RotateAuthoritiesRequest { x509, jwt })
+                .rotate_authorities(request)
                 .await?;
             (target, answer.into_inner())
         }
@@ -383,5 +397,69 @@ async fn ca(command: CaCommand) -> Result<ExitCode, Failure> {
         }
     };
     authorities_output(&target, &authorities);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn federation(command: FederationCommand) -> Result<ExitCode, Failure> {
+    let (target, answer) = match command {
+        FederationCommand::List { target } => {
+            let answer = client(&target)
+                .await?
+                .raw()
+                .list_federation_relationships(proto::ListFederationRelationshipsRequest {})
+                .await?;
+            (target, answer.into_inner())
+        }
+        FederationCommand::ResetSequence {
+            target,
+            trust_domain,
+        } => {
+            let answer = client(&target)
+                .await?
+                .raw()
+                .reset_federation_sequence(proto::ResetFederationSequenceRequest { trust_domain })
+                .await?;
+            (target, answer.into_inner())
+        }
+    };
+    let json = json!({
+        "relationships": answer.relationships.iter().map(|r| json!({
+            "trust_domain": r.trust_domain,
+            "endpoint": r.endpoint,
+            "has_bundle": r.has_bundle,
+            "sequence": r.sequence,
+            "last_attempt": r.last_attempt,
+            "last_success": r.last_success,
+            "last_error": (!r.last_error.is_empty()).then_some(&r.last_error),
+            "refused_sequence": r.refused_sequence,
+            "consecutive_failures": r.consecutive_failures,
+            "next_attempt": r.next_attempt,
+        })).collect::<Vec<_>>(),
+    });
+    let text: String = answer
+        .relationships
+        .iter()
+        .map(|r| {
+            let held = r
+                .sequence
+                .map_or_else(|| "no sequence".to_owned(), |s| format!("sequence {s}"));
+            let mut line = format!("{}  {held}  {}\n", r.trust_domain, r.endpoint);
+            if !r.last_error.is_empty() {
+                line.push_str(&format!(
+                    "  last error: {} ({} in a row)\n",
+                    r.last_error, r.consecutive_failures
+                ));
+            }
+            if let Some(refused) = r.refused_sequence {
+                line.push_str(&format!(
+                    "  refused sequence {refused} (lower than the one held; \
+                     `server federation reset-sequence {}` accepts it once)\n",
+                    r.trust_domain
+                ));
+            }
+            line
+        })
+        .collect();
+    print(&target, &json, &text);
     Ok(ExitCode::SUCCESS)
 }
