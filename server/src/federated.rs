@@ -91,6 +91,7 @@ pub(crate) async fn start_federation(
     bundle: &MergedBundle,
     crypto: &svid::Crypto,
     renewed: &mut Vec<Arc<ServerSvid>>,
+    store: &Arc<dyn store::Store>,
 ) -> Result<federation::config::Running, Error> {
     let mut follow = None;
     let sources = match &config.bundle_endpoint {
@@ -107,7 +108,10 @@ pub(crate) async fn start_federation(
             Some(sources)
         }
     };
-    match federation::config::start(config, crypto, sources).await {
+    // Last good bundles survive restarts in the shared store (every replica reads them).
+    let last_good: Arc<dyn federation::manager::LastGoodStore> =
+        Arc::new(federation::manager::StoreLastGood::new(Arc::clone(store)));
+    match federation::config::start(config, crypto, sources, Some(last_good)).await {
         Ok(mut running) => {
             if let Some(task) = follow {
                 running.attach(task);
