@@ -11,15 +11,16 @@
 use std::io;
 use std::net::SocketAddr;
 
-use ppp::v2::{Builder, Command, Protocol, Version};
+use ppp::v2::{Builder, Command, Protocol, Unix, Version};
 use spiffe_id::SpiffeId;
 
 /// The TLV type that carries the client's SPIFFE ID (`spiffe://...`, UTF-8, no terminator).
 pub const SPIFFE_ID_TLV: u8 = 0xE0;
 
 /// The PROXY v2 header for a client at `source` that connected to `destination` and
-/// authenticated as `spiffe_id`. Without both addresses (a Unix listener) the family is
-/// `UNSPEC` and the addresses are left out, as the specification allows for `PROXY` too.
+/// authenticated as `spiffe_id`. Without both addresses (a Unix listener, whose clients are
+/// unnamed) the family is `AF_UNIX` with empty paths; an IPv4 address next to an IPv6 one is
+/// written IPv4-mapped.
 ///
 /// # Errors
 /// When the TLV does not fit in a header (an ID over 65,000 bytes; IDs are at most 2048).
@@ -30,14 +31,31 @@ pub fn header(
 ) -> io::Result<Vec<u8>> {
     let version_command = Version::Two | Command::Proxy;
     let builder = match (source, destination) {
-        (Some(source), Some(destination)) if source.is_ipv4() == destination.is_ipv4() => {
+        (Some(source), Some(destination)) => {
+            let (source, destination) = if source.is_ipv4() == destination.is_ipv4() {
+                (source, destination)
+            } else {
+                (mapped(source), mapped(destination))
+            };
             Builder::with_addresses(version_command, Protocol::Stream, (source, destination))
         }
-        _ => Builder::new(version_command, 0x00),
+        _ => Builder::with_addresses(
+            version_command,
+            Protocol::Stream,
+            Unix::new([0; 108], [0; 108]),
+        ),
     };
     builder
         .write_tlv(SPIFFE_ID_TLV, spiffe_id.as_str().as_bytes())?
         .build()
+}
+
+/// `addr` as IPv6 (IPv4-mapped when it is IPv4).
+fn mapped(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V4(v4) => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
+        SocketAddr::V6(_) => addr,
+    }
 }
 
 #[cfg(test)]
@@ -68,7 +86,7 @@ mod tests {
     }
 
     #[test]
-    fn unix_clients_get_unspec_and_the_tlv() {
+    fn unix_clients_get_af_unix_and_the_tlv() {
         let id: SpiffeId = "spiffe://example.org/web"
             .parse()
             .unwrap_or_else(|_| unreachable!());
@@ -77,7 +95,7 @@ mod tests {
         let Ok(parsed) = parsed else {
             unreachable!("ppp cannot parse its own header: {parsed:?}")
         };
-        assert_eq!(parsed.address_family(), ppp::v2::AddressFamily::Unspecified);
+        assert_eq!(parsed.address_family(), ppp::v2::AddressFamily::Unix);
         let tlvs: Vec<_> = parsed.tlvs().filter_map(Result::ok).collect();
         assert_eq!(tlvs.len(), 1);
         assert_eq!(tlvs.first().map(|t| t.kind), Some(SPIFFE_ID_TLV));
