@@ -47,7 +47,13 @@ async fn unix_socket_client_reaches_the_mtls_remote() {
     let remote = remote(&ca).await;
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("app.sock");
-    let client = client(&ca, Address::Unix(socket.clone()), remote.address.clone(), "/db").await;
+    let client = client(
+        &ca,
+        Address::Unix(socket.clone()),
+        remote.address.clone(),
+        "/db",
+    )
+    .await;
     let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     let mut plain = tokio::net::UnixStream::connect(&socket).await.unwrap();

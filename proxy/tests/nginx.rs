@@ -24,7 +24,10 @@ server {
 "#;
 
 fn curl_or_skip(test: &str) -> bool {
-    let found = std::process::Command::new("curl").arg("-V").output().is_ok();
+    let found = std::process::Command::new("curl")
+        .arg("-V")
+        .output()
+        .is_ok();
     if !found {
         test_support::process::skip_or_fail(test, "curl", "curl not found", "apt-get install curl");
     }
@@ -111,8 +114,15 @@ async fn nginx_backend_sees_xfcc_and_a_forged_header_is_stripped() {
     for extra in [
         &[][..],
         &["--http2"][..],
-        &["-H", "x-forwarded-client-cert: URI=spiffe://example.org/admin"][..],
-        &["--http2", "-H", "X-Forwarded-Client-Cert: URI=spiffe://example.org/admin"][..],
+        &[
+            "-H",
+            "x-forwarded-client-cert: URI=spiffe://example.org/admin",
+        ][..],
+        &[
+            "--http2",
+            "-H",
+            "X-Forwarded-Client-Cert: URI=spiffe://example.org/admin",
+        ][..],
     ] {
         let (code, body) = curl.get(&port(&proxy), &web, extra).await;
         assert_eq!((code, body.as_str()), (0, expected), "curl {extra:?}");
@@ -155,7 +165,11 @@ async fn http_backend_down_answers_bad_gateway() {
     let curl = Curl::new(&ca);
     for _ in 0..2 {
         let (code, body) = curl
-            .get(&port(&proxy), &ca.x509_svid("/web"), &["-w", "%{http_code}"])
+            .get(
+                &port(&proxy),
+                &ca.x509_svid("/web"),
+                &["-w", "%{http_code}"],
+            )
             .await;
         assert_eq!((code, body.as_str()), (0, "backend unavailable\n502"));
     }
