@@ -386,3 +386,23 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod readme {
+    use super::*;
+
+    /// Every configuration the README shows (its `toml` blocks with a `mode`) is valid.
+    #[test]
+    fn readme_configurations_parse() {
+        let readme = include_str!("../README.md");
+        let mut found = 0;
+        for block in readme.split("```toml\n").skip(1) {
+            let text = block.split("```").next().unwrap_or_default();
+            if text.contains("mode = ") {
+                ProxyConfig::parse(text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+                found += 1;
+            }
+        }
+        assert_eq!(found, 2);
+    }
+}

@@ -5,7 +5,7 @@
 //! | name | kind | labels | meaning |
 //! |---|---|---|---|
 //! | `spiffekit_proxy_connections_total` | counter | `mode`, `result` | connections accepted, by how they ended: `ok`, `refused`, `handshake_failed`, `handshake_timeout`, `backend_error`, `idle_timeout`, `error` |
-//! | `spiffekit_proxy_refusals_total` | counter | `mode`, `reason` | peers refused, by [`RefusalReason`](crate::RefusalReason) |
+//! | `spiffekit_proxy_refusals_total` | counter | `mode`, `reason` | peers refused, by [`RefusalReason`] |
 //! | `spiffekit_proxy_bytes_total` | counter | `mode`, `direction` | bytes forwarded: `in` read from the accepted side, `out` read from the side the proxy opened |
 //! | `spiffekit_proxy_handshake_seconds` | histogram | `mode` | duration of successful TLS handshakes |
 //! | `spiffekit_proxy_open_connections` | gauge | `mode` | connections open now |

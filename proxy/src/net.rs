@@ -113,10 +113,10 @@ pub(crate) async fn connect(address: &Address, timeout: Duration) -> io::Result<
                 };
                 Ok::<(Stream, Ends), io::Error>((Box::new(tcp), ends))
             }
-            Address::Unix(path) => Ok((
-                Box::new(UnixStream::connect(path).await?) as Stream,
-                Ends::default(),
-            )),
+            Address::Unix(path) => {
+                let unix: Stream = Box::new(UnixStream::connect(path).await?);
+                Ok((unix, Ends::default()))
+            }
         }
     };
     tokio::time::timeout(timeout, connect)

@@ -2,6 +2,13 @@
 //! API (the agent with an in-process CA): serving, a refused peer logged with its reason and
 //! counted on `/metrics`, `/live` and `/ready`, and a drain on SIGTERM.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers: a panic is a failed test"
+)]
+
 mod common;
 
 use std::io::{Read as _, Write as _};

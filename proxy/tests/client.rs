@@ -1,6 +1,13 @@
 //! Client mode: plaintext in (TCP or an owner-only Unix socket), mTLS out to a server whose
 //! SPIFFE ID must match; the remote here is our own server mode in front of a TCP backend.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers: a panic is a failed test"
+)]
+
 mod common;
 
 use std::os::unix::fs::PermissionsExt;

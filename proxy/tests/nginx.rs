@@ -2,6 +2,13 @@
 //! curl with client certificate files as the client. Skipped with a printed reason when nginx
 //! or curl is missing (failing under `CI=true`; `interop/nginx/setup.sh` installs nginx).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers: a panic is a failed test"
+)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

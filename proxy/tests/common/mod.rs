@@ -1,6 +1,13 @@
 //! Shared by the proxy's integration tests: SVID sources, a proxy runner, a TLS client, a
 //! metrics recorder, backends.
-#![allow(dead_code, reason = "each test file uses part of it")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    dead_code,
+    reason = "test helpers: a panic is a failed test; each test binary uses a subset"
+)]
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
