@@ -274,3 +274,100 @@ async fn drain_stops_accepting_and_lets_open_connections_finish() {
     let _ = open.read_to_end(&mut rest).await;
     proxy.stopped().await;
 }
+
+/// A backend that echoes and records the most connections it ever had open at once.
+async fn counting_echo_backend() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let open = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&most);
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            let open = Arc::clone(&open);
+            tokio::spawn(async move {
+                let (mut reader, mut writer) = tcp.split();
+                let _ = tokio::io::copy(&mut reader, &mut writer).await;
+                let _ = writer.shutdown().await;
+                open.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (address, seen)
+}
+
+/// With `max_connections = 1` a second client is not refused: it waits (in the listen
+/// backlog) and is served once the first connection has ended, so the backend never sees two.
+#[tokio::test]
+async fn excess_connections_wait_for_a_free_slot() {
+    let ca = TestCa::new("example.org");
+    let (backend, most) = counting_echo_backend().await;
+    let proxy = server_with(&ca, backend, "spiffe://example.org/web", |options| {
+        options.max_connections = 1;
+    })
+    .await;
+    let address = proxy.tcp();
+    let connect = || {
+        common::mtls_connect(
+            &address,
+            ca.x509_svid("/web"),
+            Arc::new(ca.bundle_set()),
+            IdMatcher::any(),
+        )
+    };
+    let mut first = connect().await.unwrap();
+    let mut buf = [0u8; 5];
+    first.write_all(b"first").await.unwrap();
+    first.read_exact(&mut buf).await.unwrap();
+    let second = tokio::spawn({
+        let address = address.clone();
+        let svid = ca.x509_svid("/web");
+        let bundles = Arc::new(ca.bundle_set());
+        async move {
+            let mut tls = common::mtls_connect(&address, svid, bundles, IdMatcher::any())
+                .await
+                .unwrap();
+            common::exchange(&mut tls, b"second").await.unwrap()
+        }
+    });
+    first.write_all(b"again").await.unwrap();
+    first.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"again");
+    assert_eq!(common::exchange(&mut first, b"").await.unwrap(), b"");
+    assert_eq!(second.await.unwrap(), b"second");
+    assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 1);
+    proxy.stop().await;
+}
+
+/// A connection with no bytes either way for the idle timeout is closed, and counted so.
+#[tokio::test]
+async fn idle_connections_are_closed() {
+    let ca = TestCa::new("example.org");
+    let proxy = server_with(
+        &ca,
+        common::echo_backend().await,
+        "spiffe://example.org/web",
+        |options| {
+            options.timeouts.idle = Some(std::time::Duration::from_millis(200));
+        },
+    )
+    .await;
+    let metric = "spiffekit_proxy_connections_total{mode=\"server\",result=\"idle_timeout\"}";
+    let before = common::counter(metric);
+    let mut tls = common::mtls_connect(
+        &proxy.tcp(),
+        ca.x509_svid("/web"),
+        Arc::new(ca.bundle_set()),
+        IdMatcher::any(),
+    )
+    .await
+    .unwrap();
+    let mut rest = Vec::new();
+    let _ = tls.read_to_end(&mut rest).await; // returns once the proxy closes
+    assert!(rest.is_empty());
+    common::counter_rises(metric, before).await;
+    proxy.stop().await;
+}
