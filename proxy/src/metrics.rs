@@ -4,7 +4,7 @@
 //!
 //! | name | kind | labels | meaning |
 //! |---|---|---|---|
-//! | `spiffekit_proxy_connections_total` | counter | `mode`, `result` | connections accepted, by how they ended: `ok`, `refused`, `handshake_failed`, `handshake_timeout`, `backend_error`, `idle_timeout`, `error` |
+//! | `spiffekit_proxy_connections_total` | counter | `mode`, `result` | connections accepted, by how they ended: `ok`, `refused`, `handshake_failed`, `handshake_timeout`, `backend_error`, `idle_timeout`, `error` (HTTP backends: also one `backend_error` per request the backend could not take) |
 //! | `spiffekit_proxy_refusals_total` | counter | `mode`, `reason` | peers refused, by [`RefusalReason`] |
 //! | `spiffekit_proxy_bytes_total` | counter | `mode`, `direction` | bytes forwarded: `in` read from the accepted side, `out` read from the side the proxy opened |
 //! | `spiffekit_proxy_handshake_seconds` | histogram | `mode` | duration of successful TLS handshakes |
