@@ -13,6 +13,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::options::Mode;
 
+/// The copy buffer of each direction: one full TLS record (16 KiB, RFC 8446 5.1), so a record
+/// is written in one piece (tokio's default is 8 KiB).
+const BUFFER: usize = 16 * 1024;
+
 /// How a forwarded connection ended.
 #[derive(Debug)]
 pub(crate) enum Ended {
@@ -45,7 +49,7 @@ where
         start,
         last: Arc::clone(&last),
     };
-    let copy = tokio::io::copy_bidirectional(&mut client, &mut target);
+    let copy = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut target, BUFFER, BUFFER);
     let Some(idle) = idle else {
         return copy.await.map_or_else(Ended::Failed, |_| Ended::Done);
     };
