@@ -133,6 +133,11 @@ mod tests {
             (relationship("url = \"http://p.example/\"\nprofile = \"https_web\"\nroots_path = \"r\""), "url"),
             (relationship(&format!("{spiffe}lower_sequence = \"maybe\"")), "lower_sequence"),
             (relationship(&format!("{spiffe}min_refresh = \"soon\"")), "min_refresh"),
+            (relationship(&format!("{spiffe}max_refresh = \"2s\"")), "max_refresh"),
+            (
+                relationship(&format!("{spiffe}min_refresh = \"1m\"\nmax_refresh = \"30s\"")),
+                "max_refresh",
+            ),
             (format!("{}{}", relationship(spiffe), relationship(spiffe)), "trust_domain"),
             (
                 "[[federation.federates_with]]\ntrust_domain = \"example.org\"\n".to_owned() + spiffe,

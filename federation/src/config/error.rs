@@ -50,6 +50,16 @@ pub enum SectionError {
         /// What was written.
         value: String,
     },
+    /// `max_refresh` is below `min_refresh` (either may be the default: 5 s and 1 h).
+    #[error("max_refresh {max:?} is below min_refresh {min:?}: set both, min_refresh <= max_refresh")]
+    RefreshBounds {
+        /// The key (`max_refresh`).
+        field: String,
+        /// The lower bound in effect.
+        min: std::time::Duration,
+        /// The upper bound written.
+        max: std::time::Duration,
+    },
     /// The bundle endpoint's SPIFFE ID is not in the own trust domain (its SVID is minted
     /// by the own CA).
     #[error("{id} is not in this trust domain {own}")]
@@ -194,6 +204,7 @@ impl SectionError {
             | Self::Pem { field, .. }
             | Self::Profile { field, .. }
             | Self::ProfileSettings { field, .. }
+            | Self::RefreshBounds { field, .. }
             | Self::Root { field, .. }
             | Self::SpiffeId { field, .. }
             | Self::TrustDomain { field, .. }

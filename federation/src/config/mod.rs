@@ -357,10 +357,17 @@ impl RawRelationship {
             }),
         };
         let defaults = RefreshPolicy::default();
-        let refresh = RefreshPolicy::new(
-            duration("min_refresh", self.min_refresh, defaults.min_interval)?,
-            duration("max_refresh", self.max_refresh, defaults.max_interval)?,
-        );
+        let min = duration("min_refresh", self.min_refresh, defaults.min_interval)?;
+        let max = duration("max_refresh", self.max_refresh, defaults.max_interval)?;
+        // Refused rather than swapped: a bound the operator wrote is never silently moved.
+        if max < min {
+            return Err(SectionError::RefreshBounds {
+                field: field("max_refresh"),
+                min,
+                max,
+            });
+        }
+        let refresh = RefreshPolicy::new(min, max);
         let sequence = match self.lower_sequence.as_deref() {
             None | Some("refuse") => SequencePolicy::RefuseLower,
             Some("accept") => SequencePolicy::AcceptLower,
