@@ -117,20 +117,18 @@ fn wait_for<T>(mut check: impl FnMut() -> Option<T>, what: &str, context: &str) 
 /// A GET on the health listener: the status code.
 fn http_status(port: u16, path: &str) -> Option<u16> {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     response.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn leaf_of(path: &Path) -> Vec<u8> {
-    X509Svid::load(path, path, &Crypto::default()).map_or_else(
-        |_| {
-            let pem = std::fs::read(path).unwrap();
-            pem
-        },
-        |svid| svid.chain()[0].to_vec(),
-    )
+/// The leaf of the helper-written certificate file, checked against the key file.
+fn leaf_of(cert: &Path, key: &Path) -> Vec<u8> {
+    let svid =
+        X509Svid::load(cert, key, &Crypto::default()).expect("the key matches the certificate");
+    svid.chain()[0].to_vec()
 }
 
 /// A shell script that records the signals it gets in `out` (one line each) and exits 0 on
@@ -387,7 +385,8 @@ async fn rotation_rewrites_files_and_signals_the_pid_file_process() {
         &helper.log(),
     );
     let cert = out.path().join("svid.pem");
-    let first = leaf_of(&cert);
+    let key = out.path().join("svid_key.pem");
+    let first = leaf_of(&cert, &key);
 
     agent.agent.rotate_svids().await.unwrap();
     wait_for(

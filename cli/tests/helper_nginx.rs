@@ -124,6 +124,14 @@ fn curl_with(bundle: &Path, cert: &Path, key: &Path, port: u16) -> std::process:
         .unwrap()
 }
 
+/// Whether nginx runs exactly one worker: every worker started before the last one has
+/// exited (a reload is complete).
+fn one_worker(error_log: &str) -> bool {
+    let started = error_log.matches("start worker process ").count();
+    let exited = error_log.matches(" exited with code ").count();
+    started == exited + 1
+}
+
 struct Helper(Child);
 
 impl Drop for Helper {
@@ -236,6 +244,12 @@ async fn nginx_serves_helper_files_and_reloads_after_ca_rotation() {
     )
     .await;
 
+    wait_for(
+        async || one_worker(&nginx.error_log()).then_some(()),
+        "nginx's first reload",
+        context,
+    )
+    .await;
     // The test's rustls client: X509Source on the same agent.
     let client = Client::builder(Endpoint::unix(agent.socket()).unwrap())
         .connect_lazy()
@@ -301,8 +315,13 @@ async fn nginx_serves_helper_files_and_reloads_after_ca_rotation() {
     // forced rotation activates the new authority at once (a scheduled one publishes it
     // first), so until the reload nginx still trusts only the old one and may answer the
     // client's new SVID with 400: the probe looks at the presented certificate only.
+    // After a reload the old worker still accepts for a moment: wait until it has exited
+    // (one worker left in the error log) and a new connection gets the new certificate.
     wait_for(
         async || {
+            if !one_worker(&nginx.error_log()) {
+                return None;
+            }
             let (_, presented) = rustls_get(&tls, port).await.ok()?;
             (presented == after).then_some(())
         },

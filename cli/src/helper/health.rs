@@ -40,6 +40,27 @@ impl Status {
     }
 }
 
+/// Reads the request head (up to the blank line, at most 8 KiB, 5 s): closing with unread
+/// bytes would reset the connection before the client reads the answer.
+async fn read_head(stream: &mut tokio::net::TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let read = async {
+        let mut buffer = [0_u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+            let n = stream.read(&mut buffer).await.ok()?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(buffer.get(..n)?);
+        }
+        Some(())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), read)
+        .await
+        .ok()??;
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
 /// Binds the listener now (so a taken port is a start-up error) and serves in the background.
 pub(crate) async fn serve(health: &Health, status: Arc<Status>) -> std::io::Result<()> {
     let listener = TcpListener::bind(&health.bind).await?;
@@ -52,11 +73,9 @@ pub(crate) async fn serve(health: &Health, status: Arc<Status>) -> std::io::Resu
             };
             let (status, live, ready) = (Arc::clone(&status), live.clone(), ready.clone());
             tokio::spawn(async move {
-                let mut buffer = [0_u8; 1024];
-                let Ok(n) = stream.read(&mut buffer).await else {
+                let Some(request) = read_head(&mut stream).await else {
                     return;
                 };
-                let request = String::from_utf8_lossy(buffer.get(..n).unwrap_or_default());
                 let path = request.split_whitespace().nth(1).unwrap_or_default();
                 let (code, ok) = if path == live {
                     (200, status.live())
