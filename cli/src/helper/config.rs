@@ -364,7 +364,7 @@ fn split_args(text: &str) -> Result<Vec<String>, String> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
 
     use super::*;
 
@@ -398,5 +398,44 @@ mod tests {
             0o640
         );
         assert!(parse_mode(RawMode::Number(999), false).is_err());
+    }
+
+    /// spiffe-helper's README example (HCL 1, as its users have it) loads as it is.
+    #[test]
+    fn reads_spiffe_helpers_readme_example() {
+        let text = r#"
+agent_address = "/tmp/spire-agent/public/api.sock"
+cmd = "ghostunnel"
+cmd_args = "server --listen localhost:8002 --target localhost:8001 --keystore certs/svid_key.pem --cacert certs/svid_bundle.pem --allow-uri-san spiffe://example.org/Database"
+cert_dir = "certs"
+renew_signal = "SIGUSR1"
+svid_file_name = "svid.pem"
+svid_key_file_name = "svid_key.pem"
+svid_bundle_file_name = "svid_bundle.pem"
+jwt_svids = [{jwt_audience="your-audience",jwt_extra_audiences=["your-extra-audience-1", "your-extra-audience-2"], jwt_svid_file_name="jwt_svid.token"}]
+jwt_bundle_file_name = "bundle.json"
+cert_file_mode = 0444
+key_file_mode = 0444
+jwt_bundle_file_mode = 0444
+jwt_svid_file_mode = 0444
+health_checks {
+    listener_enabled = true
+    bind_port = "8081"
+    liveness_path = "/live"
+    readiness_path = "/ready"
+}
+"#;
+        let raw: Raw = hcl::from_str(text).unwrap();
+        let config = Config::check(raw, Path::new("helper.conf"), false, None).unwrap();
+        assert_eq!(
+            config.agent_address,
+            "unix:///tmp/spire-agent/public/api.sock"
+        );
+        assert_eq!(config.key_file_mode, 0o444);
+        assert_eq!(config.jwt_svids[0].audiences.len(), 3);
+        assert_eq!(config.cmd.as_ref().unwrap().1.len(), 11);
+        assert_eq!(config.renew_signal.unwrap().to_string(), "SIGUSR1");
+        assert_eq!(config.health.unwrap().bind, "0.0.0.0:8081");
+        assert!(config.daemon_mode);
     }
 }

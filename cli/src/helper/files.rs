@@ -215,12 +215,9 @@ pub(crate) fn write(dir: &Path, outputs: &[Output]) -> Result<Vec<PathBuf>, Stri
 /// that the leaf is the one just written (another writer could have raced us).
 pub(crate) fn check_written(
     config: &Config,
-    snapshot: &X509Snapshot,
+    expected: &rustls_pki_types::CertificateDer<'_>,
     crypto: &Crypto,
 ) -> Result<(), String> {
-    let Some(expected) = snapshot.svid().and_then(|s| s.chain().first()) else {
-        return Ok(());
-    };
     let dir = &config.cert_dir;
     let mut pairs = Vec::new();
     if let Some(names) = &config.x509 {
@@ -237,9 +234,54 @@ pub(crate) fn check_written(
                 key.display()
             )
         })?;
-        if svid.chain().first() != Some(expected) {
+        if svid.chain().first().map(AsRef::as_ref) != Some(expected.as_ref()) {
             return Err(format!("{} changed under the helper", cert.display()));
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
+    use super::*;
+
+    fn config(dir: &Path) -> Config {
+        let text = format!(
+            "cert_dir = \"{}\"\nagent_address = \"/x\"\nsvid_file_name = \"svid.pem\"\n\
+             svid_key_file_name = \"key.pem\"\nsvid_bundle_file_name = \"bundle.pem\"\n",
+            dir.display()
+        );
+        let path = dir.join("helper.conf");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path, None).unwrap()
+    }
+
+    /// The read-back check refuses a key that does not match the certificate, and a
+    /// certificate other than the one just written; it accepts the matching pair.
+    #[test]
+    fn read_back_check_refuses_a_mismatched_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        let ca = ca::TestCa::new("example.org");
+        let (one, two) = (ca.x509_svid("/one"), ca.x509_svid("/two"));
+        let outputs = |cert: &X509Svid, key: &X509Svid| {
+            vec![
+                public("svid.pem", cert.chain_pem(), 0o644),
+                Output {
+                    name: "key.pem".to_owned(),
+                    contents: Zeroizing::new(key.private_key().to_pem().as_bytes().to_vec()),
+                    mode: 0o600,
+                },
+            ]
+        };
+        let crypto = Crypto::default();
+        write(dir.path(), &outputs(&one, &one)).unwrap();
+        check_written(&config, &one.chain()[0], &crypto).unwrap();
+        assert!(check_written(&config, &two.chain()[0], &crypto).is_err());
+        write(dir.path(), &outputs(&one, &two)).unwrap();
+        let error = check_written(&config, &one.chain()[0], &crypto).unwrap_err();
+        assert!(error.contains("do not make an SVID"), "{error}");
+    }
 }

@@ -144,7 +144,9 @@ impl Helper {
             return Ok(());
         }
         let written = files::write(&self.config.cert_dir, &outputs)?;
-        files::check_written(&self.config, snapshot, &self.crypto)?;
+        if let Some(leaf) = snapshot.svid().and_then(|s| s.chain().first()) {
+            files::check_written(&self.config, leaf, &self.crypto)?;
+        }
         let serial = snapshot
             .svid()
             .and_then(|s| s.chain().first())
