@@ -332,17 +332,20 @@ async fn rotation_rewrites_files_and_signals_the_pid_file_process() {
     let agent = TestAgent::start_with(Vec::new()).await;
     let out = tempfile::tempdir().unwrap();
     let signals = out.path().join("signals");
-    let mut process = Command::new(recorder(out.path()))
-        .arg(&signals)
-        .spawn()
-        .unwrap();
+    let mut process = Running {
+        child: Command::new(recorder(out.path()))
+            .arg(&signals)
+            .spawn()
+            .unwrap(),
+        log: out.path().join("recorder.log"),
+    };
     wait_for(
         || (lines(&signals, "started") == 1).then_some(()),
         "the recorder",
         "",
     );
     let pid_file = out.path().join("app.pid");
-    std::fs::write(&pid_file, format!("{}\n", process.id())).unwrap();
+    std::fs::write(&pid_file, format!("{}\n", process.child.id())).unwrap();
     let port = test_support::process::free_port().unwrap();
     let text = format!(
         "agent_address = \"unix://{}\"\ncert_dir = \"{}\"\n\
@@ -405,8 +408,8 @@ async fn rotation_rewrites_files_and_signals_the_pid_file_process() {
     assert_eq!(http_status(port, "/live"), Some(200));
 
     assert!(helper.terminate().success());
-    signal(process.id(), rustix::process::Signal::TERM);
-    process.wait().unwrap();
+    signal(process.child.id(), rustix::process::Signal::TERM);
+    process.child.wait().unwrap();
     agent.agent.shutdown().await.unwrap();
 }
 
