@@ -254,7 +254,7 @@ mod tests {
             dir.display()
         );
         let path = dir.join("helper.conf");
-        std::fs::write(&path, text).unwrap();
+        fs::write(&path, text).unwrap();
         Config::load(&path, None).unwrap()
     }
 
