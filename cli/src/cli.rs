@@ -72,6 +72,54 @@ Examples:
 A bundle is a SPIFFE bundle document (JSON). Without TD=, a bundle belongs to the trust domain
 of the token's subject.")]
     Validate(ValidateArgs),
+    /// Keep certificate, key and bundle files in a directory current and tell a process when
+    /// they change (the cert-sync sidecar; reads spiffe-helper's configuration files).
+    #[command(after_help = "\
+Examples:
+  spiffekit helper --config helper.conf
+  spiffekit helper --config helper.toml --daemon-mode false   # write once, exit 0
+
+helper.conf (spiffe-helper's HCL, read as is; a .toml file takes the same keys):
+  agent_address         = \"/run/spire/agent.sock\"
+  cert_dir              = \"/etc/nginx/certs\"
+  svid_file_name        = \"svid.pem\"
+  svid_key_file_name    = \"svid_key.pem\"
+  svid_bundle_file_name = \"svid_bundle.pem\"
+  renew_signal          = \"SIGHUP\"
+  pid_file_name         = \"/run/nginx.pid\"
+  health_checks { listener_enabled = true  bind_port = 8081 }
+
+Every file is written to a temporary file, fsynced and renamed into place, with its mode set
+on every write; the key is read back and checked against the certificate before the signal.
+Unknown keys are an error. SIGTERM stops the helper and is forwarded to cmd; when cmd exits
+the helper exits with its status. See the README section \"Files and sidecars\".")]
+    Helper(HelperArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "\
+Examples:
+  spiffekit completions bash > /etc/bash_completion.d/spiffekit
+  spiffekit completions zsh > \"${fpath[1]}/_spiffekit\"
+  spiffekit completions fish > ~/.config/fish/completions/spiffekit.fish")]
+    Completions(CompletionsArgs),
+}
+
+/// `helper`.
+#[derive(Debug, Args)]
+pub(crate) struct HelperArgs {
+    /// The configuration file: HCL (spiffe-helper's format) or TOML (a `.toml` name).
+    #[arg(long, short = 'c', value_name = "FILE", default_value = "helper.conf")]
+    pub(crate) config: PathBuf,
+    /// Overrides `daemon_mode`: `false` writes the files once and exits.
+    #[arg(long, value_name = "BOOL")]
+    pub(crate) daemon_mode: Option<bool>,
+}
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
 }
 
 /// Where the Workload API is.

@@ -44,6 +44,12 @@ pub(crate) enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The helper's `cmd` exited with a non-zero status: the helper exits with it.
+    #[error("cmd exited with status {code}")]
+    ChildExited {
+        /// Its exit code (128 + the signal when a signal ended it).
+        code: u8,
+    },
 }
 
 impl Error {
@@ -53,6 +59,7 @@ impl Error {
             Self::Refused { .. } => 1,
             Self::Usage(_) | Self::Input { .. } => 2,
             Self::WorkloadApi { .. } | Self::Io { .. } => 3,
+            Self::ChildExited { code } => *code,
         }
     }
 

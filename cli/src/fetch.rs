@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::write::{File, write_generation};
 
 /// `--socket`: a Workload Endpoint address, or a plain absolute socket path.
-fn endpoint(address: &str) -> Result<Endpoint, Error> {
+pub(crate) fn endpoint(address: &str) -> Result<Endpoint, Error> {
     let parsed = if address.starts_with('/') {
         Endpoint::unix(address)
     } else {
@@ -45,6 +45,11 @@ pub(crate) async fn fetch(args: FetchArgs) -> Result<(), Error> {
             "fetch jwt needs at least one --audience".to_owned(),
         ));
     }
+    let spinner = if args.json {
+        None
+    } else {
+        crate::spinner::Spinner::start("waiting for the Workload API")
+    };
     let client = connect(&args.socket).await?;
     let now = describe::now();
     let (mut value, mut lines, files) = match args.what {
@@ -78,6 +83,7 @@ pub(crate) async fn fetch(args: FetchArgs) -> Result<(), Error> {
             bundles(&merge(&x509, &jwt)?, now)
         }
     };
+    drop(spinner);
     if let Some(dir) = &args.write {
         let written = write_generation(dir, &files)?;
         for path in &written {
@@ -258,18 +264,7 @@ fn merge(x509: &BundleSet, jwt: &BundleSet) -> Result<BundleSet, Error> {
 }
 
 fn pem_of(bundle: &X509Bundle) -> Vec<u8> {
-    use base64::Engine as _;
-    let mut out = String::new();
-    for der in bundle.authorities() {
-        let encoded = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
-        out.push_str("-----BEGIN CERTIFICATE-----\n");
-        for line in encoded.as_bytes().chunks(64) {
-            out.push_str(&String::from_utf8_lossy(line));
-            out.push('\n');
-        }
-        out.push_str("-----END CERTIFICATE-----\n");
-    }
-    out.into_bytes()
+    crate::helper::certificates_pem(bundle.authorities().iter().map(AsRef::as_ref)).into_bytes()
 }
 
 fn unix(time: std::time::SystemTime) -> i64 {
@@ -292,8 +287,13 @@ pub(crate) async fn watch(args: WatchArgs) -> Result<(), Error> {
         .connect_lazy()
         .map_err(api("connect"))?;
     let mut backoff = Duration::from_secs(1);
+    let mut spinner = if args.json {
+        None
+    } else {
+        crate::spinner::Spinner::start("waiting for the first X.509-SVID")
+    };
     loop {
-        let run = watch_once(&client, args.json, &mut backoff);
+        let run = watch_once(&client, args.json, &mut backoff, &mut spinner);
         tokio::select! {
             _ = terminate.recv() => return Ok(()),
             _ = interrupt.recv() => return Ok(()),
@@ -320,7 +320,12 @@ pub(crate) async fn watch(args: WatchArgs) -> Result<(), Error> {
 }
 
 /// One stream: prints every update; returns when the stream ends or fails.
-async fn watch_once(client: &Client, json_mode: bool, backoff: &mut Duration) -> Result<(), Error> {
+async fn watch_once(
+    client: &Client,
+    json_mode: bool,
+    backoff: &mut Duration,
+    spinner: &mut Option<crate::spinner::Spinner>,
+) -> Result<(), Error> {
     let mut stream = client
         .watch_x509_context()
         .await
@@ -328,6 +333,7 @@ async fn watch_once(client: &Client, json_mode: bool, backoff: &mut Duration) ->
     while let Some(update) = stream.next().await {
         let context = update.map_err(api("FetchX509SVID"))?;
         *backoff = Duration::from_secs(1);
+        drop(spinner.take());
         println!("{}", update_line(&context, json_mode)?);
     }
     Ok(())

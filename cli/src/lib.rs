@@ -12,6 +12,12 @@
 //!   documents with what the parser ignored, bundle maps, and JWTs (decoded, not verified).
 //! - `spiffekit verify` / `spiffekit validate`: an X.509-SVID chain or a JWT-SVID against
 //!   bundle files, with `svid`'s verifiers; a refusal names the rule.
+//! - `spiffekit helper --config FILE`: the cert-sync sidecar, configured with spiffe-helper's
+//!   keys (its HCL files are read as they are, TOML too): atomic writes with modes set on
+//!   every write, the key checked against the certificate before `renew_signal` goes to a pid
+//!   file's process or to `cmd`, `/live` and `/ready`, an X.509-only bundle map for gRPC A87.
+//! - `spiffekit completions SHELL`: a completion script for bash, zsh, fish, elvish or
+//!   PowerShell.
 //!
 //! Exit codes: 0 success; 1 a check refused (verify, validate); 2 bad usage or input (a flag, a
 //! file that does not parse); 3 the Workload API or the file system failed (fetch, watch,
@@ -29,7 +35,9 @@ mod cli;
 mod describe;
 mod error;
 mod fetch;
+mod helper;
 mod inspect;
+mod spinner;
 mod write;
 
 use std::process::ExitCode;
@@ -49,6 +57,17 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(&args),
         Command::Verify(args) => check::verify(&args),
         Command::Validate(args) => check::validate(&args),
+        Command::Helper(args) => with_runtime(|| helper::helper(args)),
+        Command::Completions(args) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(
+                args.shell,
+                &mut command,
+                "spiffekit",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -83,12 +83,21 @@ pub struct TestAgent {
 
 impl TestAgent {
     pub async fn start() -> Self {
+        Self::start_with(vec![Self::entry_for_uid(None)]).await
+    }
+
+    /// `spiffe://example.org/web` for `uid` (default: this process's).
+    pub fn entry_for_uid(uid: Option<u32>) -> RegistrationEntry {
+        let selector = uid.map_or_else(|| Selector::current_uid().unwrap(), Selector::unix_uid);
+        RegistrationEntry::new("spiffe://example.org/web".parse().unwrap()).with_selector(selector)
+    }
+
+    /// An agent with these entries (none: callers get no identity until one is added).
+    pub async fn start_with(entries: Vec<RegistrationEntry>) -> Self {
         let ca = ca::TestCa::new("example.org");
         let dir = tempfile::tempdir().unwrap();
-        let entry = RegistrationEntry::new("spiffe://example.org/web".parse().unwrap())
-            .with_selector(Selector::current_uid().unwrap());
         let agent = Agent::builder(ca.ca().clone())
-            .entries(vec![entry])
+            .entries(entries)
             .x509_svid_ttl(Duration::from_secs(3600))
             .serve_unix(dir.path().join("agent.sock"))
             .await
