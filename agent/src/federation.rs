@@ -1,5 +1,5 @@
 //! Federation in the agent: foreign trust domains' bundles kept live from a
-//! [`FederationManager`](federation::manager::FederationManager), and what the agent's own
+//! [`FederationManager`], and what the agent's own
 //! bundle endpoint serves (its CA's bundle, and an X509-SVID of its CA for `https_spiffe`).
 
 use std::collections::BTreeSet;
