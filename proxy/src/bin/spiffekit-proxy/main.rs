@@ -92,26 +92,27 @@ fn identity_files(common: &proxy::config::Common) -> serde_json::Value {
     let Some(files) = &common.files else {
         return serde_json::Value::Null;
     };
-    let mut json = serde_json::json!({"dir": files.dir.display().to_string()});
+    let path = |path: &std::path::Path| serde_json::Value::from(path.display().to_string());
+    let mut json = serde_json::Map::new();
+    json.insert("dir".into(), path(&files.dir));
     match &files.svid {
         SvidFiles::CredentialBundle(name) => {
-            json["credential_bundle"] = name.display().to_string().into();
+            json.insert("credential_bundle".into(), path(name));
         }
         SvidFiles::CertificateAndKey { certificate, key } => {
-            json["certificate"] = certificate.display().to_string().into();
-            json["key"] = key.display().to_string().into();
+            json.insert("certificate".into(), path(certificate));
+            json.insert("key".into(), path(key));
         }
         _ => {}
     }
-    match &files.bundles {
-        BundleFiles::PerTrustDomain(suffix) => {
-            json["trust_bundle_suffix"] = suffix.as_str().into();
-        }
-        BundleFiles::BundleMap(name) => json["bundle_map"] = name.display().to_string().into(),
-        BundleFiles::SvidBundle(name) => json["svid_bundle"] = name.display().to_string().into(),
-        _ => {}
-    }
-    json
+    let (key, value) = match &files.bundles {
+        BundleFiles::PerTrustDomain(suffix) => ("trust_bundle_suffix", suffix.as_str().into()),
+        BundleFiles::BundleMap(name) => ("bundle_map", path(name)),
+        BundleFiles::SvidBundle(name) => ("svid_bundle", path(name)),
+        _ => ("bundles", serde_json::Value::Null),
+    };
+    json.insert(key.into(), value);
+    serde_json::Value::Object(json)
 }
 
 fn check_config(path: &std::path::Path, json: bool) -> ExitCode {
