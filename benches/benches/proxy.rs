@@ -4,18 +4,25 @@
 //!
 //! - Backend: nginx on loopback serving `/1k` and `/1m` (static files).
 //! - HAProxy (Debian 2.6, OpenSSL): `mode tcp`, `bind ... ssl crt .. ca-file .. verify
-//!   required no-tls-tickets`, `tune.ssl.cachesize 0`, `nbthread 2`, TLS 1.3 only.
-//! - Ours: `Proxy::server` on its own 2-thread tokio runtime, TLS 1.3 and 1.2 offered.
+//!   required no-tls-tickets`, `tune.ssl.cachesize 0`, `nbthread 1`, TLS 1.3 only.
+//! - Ours: `Proxy::server` on its own tokio runtime with one worker thread, TLS 1.3 and 1.2
+//!   offered.
 //! - Plain: tokio-rustls with rustls' `WebPkiClientVerifier` over the same root, and
-//!   `copy_bidirectional`, on a 2-thread runtime.
+//!   `copy_bidirectional`, on its own one-worker runtime.
+//! - Pinning (when the process may use two or more CPUs): the three servers under test on one
+//!   CPU (HAProxy's process by inheritance, our runtimes' threads by `sched_setaffinity`), the
+//!   load client and nginx on another. Without two CPUs nothing is pinned (printed).
 //! - Load: our own client on a 1-thread runtime, 2 concurrent connections, ECDSA P-256 SVIDs,
 //!   client certificate presented, resumption off (`SpiffeTls` never resumes).
 //!
 //! Measured for each: full handshakes per second (new TCP + TLS + one `/1k` request with
-//! `Connection: close`), kept-alive requests per second for 1 KiB and 1 MiB bodies, and the p99
-//! added latency of a kept-alive 1 KiB request over plain HTTP straight to nginx. Ratios are
-//! ours / HAProxy and ours / plain. Caveats: one 2-core machine shared by everything (proxy,
-//! load, backend), no CPU pinning inside one process; read the ratios, not the absolutes.
+//! `Connection: close`), kept-alive requests per second for 1 KiB and 1 MiB bodies, the p99
+//! added latency of a kept-alive 1 KiB request over plain HTTP straight to nginx, and the
+//! server's CPU time per operation (on-CPU nanoseconds from `/proc/<pid>/task/<tid>/schedstat`:
+//! every thread of HAProxy's process, the threads of our runtime), which a busy machine
+//! disturbs much less than wall throughput. Ratios are ours / HAProxy and ours / plain, per run
+//! and as the median of `PROXY_BENCH_RUNS` runs (default 3; servers measured in turn in each
+//! run). Read the ratios, not the absolutes.
 //!
 //! `cargo bench -p benches --bench proxy` (`PROXY_BENCH_SECONDS`, default 3 per measurement).
 //! Skips HAProxy or the whole bench with a printed reason when HAProxy or nginx is missing.
@@ -30,7 +37,7 @@
 
 use std::future::Future;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ca::TestCa;
@@ -45,6 +52,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const CONCURRENCY: usize = 2;
+
+fn runs() -> usize {
+    std::env::var("PROXY_BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
+        .max(1)
+}
 
 fn seconds() -> Duration {
     Duration::from_secs(
@@ -61,6 +76,90 @@ struct Numbers {
     rps_1k: f64,
     rps_1m: f64,
     p99_1k: Duration,
+    /// Server CPU time per handshake, per 1 KiB request, per 1 MiB request.
+    cpu_handshake: Duration,
+    cpu_1k: Duration,
+    cpu_1m: Duration,
+}
+
+/// A server under test: where it listens and how much CPU its threads have used so far.
+struct Target {
+    address: String,
+    cpu: Box<dyn Fn() -> Duration>,
+}
+
+/// The CPUs the servers and the load run on, when there are two to choose from.
+#[derive(Clone, Copy, Debug)]
+struct Cpus {
+    server: usize,
+    load: usize,
+}
+
+fn cpus() -> Option<Cpus> {
+    let set = rustix::thread::sched_getaffinity(None).ok()?;
+    let mut usable = (0..rustix::thread::CpuSet::MAX_CPU).filter(|&cpu| set.is_set(cpu));
+    Some(Cpus {
+        server: usable.next()?,
+        load: usable.next()?,
+    })
+}
+
+/// Pins the calling thread (and what it spawns from now on) to `cpu`.
+fn pin(cpu: Option<usize>) {
+    if let Some(cpu) = cpu {
+        let mut set = rustix::thread::CpuSet::new();
+        set.set(cpu);
+        rustix::thread::sched_setaffinity(None, &set).unwrap();
+    }
+}
+
+/// A runtime with one worker thread, its threads pinned to `cpu`; their thread ids are pushed
+/// to the returned list (for their CPU time).
+fn server_runtime(cpu: Option<usize>) -> (tokio::runtime::Runtime, Arc<Mutex<Vec<i32>>>) {
+    let threads = Arc::new(Mutex::new(Vec::new()));
+    let seen = threads.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .on_thread_start(move || {
+            pin(cpu);
+            let tid = rustix::thread::gettid().as_raw_pid();
+            seen.lock().unwrap().push(tid);
+        })
+        .build()
+        .unwrap();
+    (runtime, threads)
+}
+
+/// On-CPU time of these threads of this process.
+fn threads_cpu(threads: &Mutex<Vec<i32>>) -> Duration {
+    let threads = threads.lock().unwrap().clone();
+    threads
+        .iter()
+        .map(|tid| schedstat(&format!("/proc/self/task/{tid}/schedstat")))
+        .sum()
+}
+
+/// On-CPU time of every thread of process `pid`.
+fn process_cpu(pid: u32) -> Duration {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks
+                .filter_map(Result::ok)
+                .map(|task| schedstat(&task.path().join("schedstat").display().to_string()))
+                .sum()
+        })
+        .unwrap_or_default()
+}
+
+/// The first field of a `schedstat` file: nanoseconds on a CPU (zero when unreadable, e.g. a
+/// thread that has exited).
+fn schedstat(path: &str) -> Duration {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse().ok())
+        .map(Duration::from_nanos)
+        .unwrap_or_default()
 }
 
 fn main() {
@@ -78,6 +177,16 @@ fn main() {
     std::fs::write(dir.path().join("ca.pem"), &bundle_pem).unwrap();
     test_support::process::hand_over(dir.path()).unwrap();
 
+    // nginx and the load client on one CPU, the servers under test on the other.
+    let cpus = cpus();
+    match cpus {
+        Some(c) => println!(
+            "pinned: servers on CPU {}, load and nginx on CPU {}",
+            c.server, c.load
+        ),
+        None => println!("not pinned: fewer than two CPUs available"),
+    }
+    pin(cpus.map(|c| c.load));
     let http = format!(
         "server {{ listen 127.0.0.1:{{port}}; access_log off; keepalive_requests 1000000; \
          location / {{ root {}; }} }}",
@@ -92,13 +201,10 @@ fn main() {
     };
     let backend = format!("127.0.0.1:{}", nginx.port());
 
-    // The proxies under test, each on its own runtime.
-    let servers = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let ours = servers.block_on(async {
+    // The proxies under test, each on its own one-worker runtime.
+    let server_cpu = cpus.map(|c| c.server);
+    let (ours_runtime, ours_threads) = server_runtime(server_cpu);
+    let ours = ours_runtime.block_on(async {
         let proxy = Proxy::server(
             ServerOptions::new(
                 "127.0.0.1:0".parse().unwrap(),
@@ -117,8 +223,26 @@ fn main() {
         tokio::spawn(proxy.run(std::future::pending::<()>()));
         address
     });
-    let plain = servers.block_on(plain_forwarder(dir.path(), backend.clone()));
+    let ours = Target {
+        address: ours,
+        cpu: Box::new(move || threads_cpu(&ours_threads)),
+    };
+    let (plain_runtime, plain_threads) = server_runtime(server_cpu);
+    let plain = Target {
+        address: plain_runtime.block_on(plain_forwarder(dir.path(), backend.clone())),
+        cpu: Box::new(move || threads_cpu(&plain_threads)),
+    };
+    // HAProxy inherits the CPU of the thread that starts it.
+    pin(server_cpu);
     let haproxy = haproxy(dir.path(), &backend);
+    pin(cpus.map(|c| c.load));
+    let haproxy_target = haproxy.as_ref().map(|(child, address)| {
+        let pid = child.id();
+        Target {
+            address: address.clone(),
+            cpu: Box::new(move || process_cpu(pid)),
+        }
+    });
 
     let load = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -132,25 +256,33 @@ fn main() {
         )
         .unwrap();
     load.block_on(async {
-        let direct = measure_direct(&backend).await;
         println!(
-            "proxy bench: {} s per measurement, {CONCURRENCY} connections",
+            "proxy bench: {} run(s), {} s per measurement, {CONCURRENCY} connections",
+            runs(),
             seconds().as_secs()
         );
-        println!("direct nginx (plain HTTP): p99 1 KiB {:?}", direct);
-        let ours_n = measure(&client, &ours).await;
-        report("ours (spiffekit-proxy)", ours_n, direct);
-        let plain_n = measure(&client, &plain).await;
-        report("plain tokio-rustls forwarder", plain_n, direct);
-        ratios("ours/plain", ours_n, plain_n, direct);
-        match &haproxy {
-            Some((_, address)) => {
-                let ha = measure(&client, address).await;
-                report("HAProxy 2.6", ha, direct);
-                ratios("ours/HAProxy", ours_n, ha, direct);
+        let mut versus_plain = Vec::new();
+        let mut versus_haproxy = Vec::new();
+        for run in 1..=runs() {
+            println!("run {run}");
+            let direct = measure_direct(&backend).await;
+            println!("direct nginx (plain HTTP): p99 1 KiB {direct:?}");
+            let ours_n = measure(&client, &ours).await;
+            report("ours (spiffekit-proxy)", ours_n, direct);
+            let plain_n = measure(&client, &plain).await;
+            report("plain tokio-rustls forwarder", plain_n, direct);
+            versus_plain.push(ratios("ours/plain", ours_n, plain_n, direct));
+            match &haproxy_target {
+                Some(target) => {
+                    let ha = measure(&client, target).await;
+                    report("HAProxy 2.6", ha, direct);
+                    versus_haproxy.push(ratios("ours/HAProxy", ours_n, ha, direct));
+                }
+                None => println!("HAProxy skipped: not installed (interop/haproxy/setup.sh)"),
             }
-            None => println!("HAProxy skipped: not installed (interop/haproxy/setup.sh)"),
         }
+        median("ours/plain", &versus_plain);
+        median("ours/HAProxy", &versus_haproxy);
     });
     if let Some((mut child, _)) = haproxy {
         test_support::process::stop_child(&mut child, "TERM", Duration::from_secs(5));
@@ -159,23 +291,71 @@ fn main() {
 
 fn report(name: &str, n: Numbers, direct: Duration) {
     println!(
-        "{name:32} handshakes/s {:8.0}  1KiB req/s {:8.0}  1MiB req/s {:6.1}  p99 added {:?}",
+        "{name:32} handshakes/s {:8.0}  1KiB req/s {:8.0}  1MiB req/s {:6.1}  p99 added {:?}\n\
+         {:32} CPU per handshake {:?}  per 1KiB req {:?}  per 1MiB req {:?}",
         n.handshakes,
         n.rps_1k,
         n.rps_1m,
-        n.p99_1k.saturating_sub(direct)
+        n.p99_1k.saturating_sub(direct),
+        "",
+        n.cpu_handshake,
+        n.cpu_1k,
+        n.cpu_1m,
     );
 }
 
-fn ratios(name: &str, a: Numbers, b: Numbers, direct: Duration) {
+/// Ours / theirs: throughput (higher is better for us), then p99 added latency and CPU per
+/// operation (lower is better for us).
+const RATIOS: [&str; 7] = [
+    "handshakes/s",
+    "1KiB req/s",
+    "1MiB req/s",
+    "p99 added",
+    "CPU/handshake",
+    "CPU/1KiB",
+    "CPU/1MiB",
+];
+
+fn ratios(name: &str, a: Numbers, b: Numbers, direct: Duration) -> [f64; 7] {
     let added = |n: Numbers| n.p99_1k.saturating_sub(direct).as_secs_f64().max(1e-9);
-    println!(
-        "ratio {name:14} handshakes {:.2}x  1KiB {:.2}x  1MiB {:.2}x  p99 added latency {:.2}x",
+    let cpu = |x: Duration, y: Duration| x.as_secs_f64() / y.as_secs_f64().max(1e-12);
+    let values = [
         a.handshakes / b.handshakes,
         a.rps_1k / b.rps_1k,
         a.rps_1m / b.rps_1m,
-        added(a) / added(b)
-    );
+        added(a) / added(b),
+        cpu(a.cpu_handshake, b.cpu_handshake),
+        cpu(a.cpu_1k, b.cpu_1k),
+        cpu(a.cpu_1m, b.cpu_1m),
+    ];
+    print_ratios(&format!("ratio {name}"), &values);
+    values
+}
+
+fn print_ratios(name: &str, values: &[f64; 7]) {
+    let parts: Vec<String> = RATIOS
+        .iter()
+        .zip(values)
+        .map(|(label, value)| format!("{label} {value:.2}x"))
+        .collect();
+    println!("{name:24} {}", parts.join("  "));
+}
+
+/// The median of each ratio over the runs.
+fn median(name: &str, runs: &[[f64; 7]]) {
+    if runs.is_empty() {
+        return;
+    }
+    let mut values = [0.0; 7];
+    for (index, value) in values.iter_mut().enumerate() {
+        let mut column: Vec<f64> = runs
+            .iter()
+            .filter_map(|run| run.get(index).copied())
+            .collect();
+        column.sort_by(f64::total_cmp);
+        *value = column.get(column.len() / 2).copied().unwrap_or_default();
+    }
+    print_ratios(&format!("median {name}"), &values);
 }
 
 async fn tls(
@@ -192,7 +372,11 @@ async fn tls(
         .unwrap()
 }
 
-async fn measure(client: &SpiffeClientConfig, address: &str) -> Numbers {
+async fn measure(client: &SpiffeClientConfig, target: &Target) -> Numbers {
+    let address = target.address.as_str();
+    let per_op =
+        |before: Duration, ops: f64| (target.cpu)().saturating_sub(before).div_f64(ops.max(1.0));
+    let before = (target.cpu)();
     let handshakes = run_for(|| async {
         let mut tls = tls(client, address).await;
         tls.write_all(b"GET /1k HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
@@ -204,13 +388,21 @@ async fn measure(client: &SpiffeClientConfig, address: &str) -> Numbers {
         Duration::ZERO
     })
     .await;
+    let cpu_handshake = per_op(before, count(&handshakes.1));
+    let before = (target.cpu)();
     let (rps_1k, latencies) = keep_alive(client, address, "/1k").await;
-    let (rps_1m, _) = keep_alive(client, address, "/1m").await;
+    let cpu_1k = per_op(before, count(&latencies));
+    let before = (target.cpu)();
+    let (rps_1m, latencies_1m) = keep_alive(client, address, "/1m").await;
+    let cpu_1m = per_op(before, count(&latencies_1m));
     Numbers {
         handshakes: handshakes.0,
         rps_1k,
         rps_1m,
         p99_1k: p99(latencies),
+        cpu_handshake,
+        cpu_1k,
+        cpu_1m,
     }
 }
 
@@ -363,7 +555,7 @@ fn haproxy(dir: &Path, backend: &str) -> Option<(std::process::Child, String)> {
     let port = test_support::process::free_port().unwrap();
     let d = dir.display();
     let config = format!(
-        "global\n  nbthread 2\n  tune.ssl.cachesize 0\n  ssl-default-bind-options ssl-min-ver TLSv1.3\n\
+        "global\n  nbthread 1\n  tune.ssl.cachesize 0\n  ssl-default-bind-options ssl-min-ver TLSv1.3\n\
          defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\
          frontend fe\n  bind 127.0.0.1:{port} ssl crt {d}/crt.pem ca-file {d}/ca.pem verify required no-tls-tickets\n  default_backend be\n\
          backend be\n  server s1 {backend}\n"

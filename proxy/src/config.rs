@@ -1,11 +1,14 @@
 //! The `spiffekit-proxy` configuration file (TOML): [`ProxyConfig`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http::HeaderName;
 use serde::Deserialize;
 use spiffe_id::IdMatcher;
+use workload_client::fs::{
+    DEFAULT_CREDENTIAL_BUNDLE, DEFAULT_TRUST_BUNDLE_SUFFIX, FsSourceBuilder,
+};
 
 use crate::addr::Address;
 use crate::error::Error;
@@ -40,8 +43,10 @@ pub enum ProxyConfig {
 #[non_exhaustive]
 pub struct Common {
     /// The Workload API endpoint (`unix:///path` or `tcp://ip:port`); `None`: from
-    /// `SPIFFE_ENDPOINT_SOCKET`.
+    /// `SPIFFE_ENDPOINT_SOCKET` (unless [`files`](Self::files) is set).
     pub workload_api: Option<String>,
+    /// Identity from files (`[identity] files_dir`) instead of the Workload API.
+    pub files: Option<IdentityFiles>,
     /// `/live`, `/ready` and `/metrics` are served here when set.
     pub admin_address: Option<std::net::SocketAddr>,
 }
@@ -70,6 +75,20 @@ struct File {
     socket_mode: Option<u32>,
     workload_api_socket: Option<String>,
     admin_address: Option<std::net::SocketAddr>,
+    identity: Option<FileIdentity>,
+}
+
+/// `[identity]`: the names of [`FsSourceBuilder`]'s options.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileIdentity {
+    files_dir: Option<PathBuf>,
+    credential_bundle: Option<PathBuf>,
+    certificate: Option<PathBuf>,
+    key: Option<PathBuf>,
+    trust_bundle_suffix: Option<String>,
+    bundle_map: Option<PathBuf>,
+    svid_bundle: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize)]
@@ -125,8 +144,15 @@ impl ProxyConfig {
     pub fn parse(text: &str) -> Result<Self, Error> {
         let file: File = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
         let timeouts = file.timeouts.resolve()?;
+        let files = file.identity.map(FileIdentity::resolve).transpose()?;
+        if files.is_some() && file.workload_api_socket.is_some() {
+            return Err(config(
+                "`workload_api_socket` and `[identity] files_dir` both name the identity: keep one",
+            ));
+        }
         let common = Common {
             workload_api: file.workload_api_socket,
+            files,
             admin_address: file.admin_address,
         };
         let max_connections = file.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
@@ -231,6 +257,102 @@ fn matcher(key: &str, patterns: &[String]) -> Result<IdMatcher, Error> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(IdMatcher::any_of(matchers))
+}
+
+impl FileIdentity {
+    fn resolve(self) -> Result<IdentityFiles, Error> {
+        let dir = self
+            .files_dir
+            .ok_or_else(|| config("[identity] needs `files_dir`"))?;
+        let svid = match (self.credential_bundle, self.certificate, self.key) {
+            (None, None, None) => SvidFiles::CredentialBundle(DEFAULT_CREDENTIAL_BUNDLE.into()),
+            (Some(bundle), None, None) => SvidFiles::CredentialBundle(bundle),
+            (None, Some(certificate), Some(key)) => {
+                SvidFiles::CertificateAndKey { certificate, key }
+            }
+            (None, _, _) => {
+                return Err(config("[identity] `certificate` and `key` go together"));
+            }
+            (Some(_), _, _) => {
+                return Err(config(
+                    "[identity] `credential_bundle` or `certificate` and `key`, not both",
+                ));
+            }
+        };
+        let bundles = match (self.trust_bundle_suffix, self.bundle_map, self.svid_bundle) {
+            (None, None, None) => BundleFiles::PerTrustDomain(DEFAULT_TRUST_BUNDLE_SUFFIX.into()),
+            (Some(suffix), None, None) => BundleFiles::PerTrustDomain(suffix),
+            (None, Some(map), None) => BundleFiles::BundleMap(map),
+            (None, None, Some(file)) => BundleFiles::SvidBundle(file),
+            _ => {
+                return Err(config(
+                    "[identity] one of `trust_bundle_suffix`, `bundle_map`, `svid_bundle`",
+                ));
+            }
+        };
+        Ok(IdentityFiles { dir, svid, bundles })
+    }
+}
+
+/// `[identity] files_dir = ...`: the SVID and bundles as files, read by
+/// [`workload_client::fs::FsSource`] (Filesystem Delivery layout by default; `..data`
+/// generations followed; changes apply to new connections).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IdentityFiles {
+    /// The folder (`files_dir`); relative names below are read in it.
+    pub dir: PathBuf,
+    /// Where the SVID is.
+    pub svid: SvidFiles,
+    /// Where the trust bundles are.
+    pub bundles: BundleFiles,
+}
+
+/// The SVID's files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SvidFiles {
+    /// `credential_bundle`: the PKCS#8 key, then the chain (default
+    /// [`DEFAULT_CREDENTIAL_BUNDLE`]).
+    CredentialBundle(PathBuf),
+    /// `certificate` (chain, leaf first) and `key` (PKCS#8), as spiffe-helper writes them.
+    CertificateAndKey {
+        /// The chain file.
+        certificate: PathBuf,
+        /// The key file.
+        key: PathBuf,
+    },
+}
+
+/// The trust bundles' files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BundleFiles {
+    /// One `<trust-domain><suffix>` file per trust domain (`trust_bundle_suffix`, default
+    /// [`DEFAULT_TRUST_BUNDLE_SUFFIX`]).
+    PerTrustDomain(String),
+    /// A SPIFFE bundle map (`bundle_map`, gRPC A87).
+    BundleMap(PathBuf),
+    /// The SVID's own trust domain from one PEM file (`svid_bundle`, spiffe-helper).
+    SvidBundle(PathBuf),
+}
+
+impl IdentityFiles {
+    /// The [`FsSource`](workload_client::fs::FsSource) builder these names describe.
+    pub fn builder(&self) -> FsSourceBuilder {
+        let builder = FsSourceBuilder::new(&self.dir);
+        let builder = match &self.svid {
+            SvidFiles::CredentialBundle(name) => builder.credential_bundle(name),
+            SvidFiles::CertificateAndKey { certificate, key } => {
+                builder.certificate_and_key(certificate, key)
+            }
+        };
+        match &self.bundles {
+            BundleFiles::PerTrustDomain(suffix) => builder.trust_bundle_files(suffix.as_str()),
+            BundleFiles::BundleMap(name) => builder.bundle_map(name),
+            BundleFiles::SvidBundle(name) => builder.svid_bundle(name),
+        }
+    }
 }
 
 impl FileHttp {
@@ -354,6 +476,76 @@ mod tests {
         assert_eq!(common.admin_address, "127.0.0.1:9090".parse().ok());
     }
 
+    const SERVER: &str = "mode = \"server\"\nlisten = \"127.0.0.1:1\"\nbackend = \"127.0.0.1:2\"\nallowed_ids = [\"spiffe://a/b\"]\n";
+
+    #[test]
+    fn reads_identity_files_with_defaults_and_named_files() {
+        let config = ProxyConfig::parse(&format!(
+            "{SERVER}[identity]\nfiles_dir = \"/var/run/spiffe/certs\"\n"
+        ))
+        .unwrap();
+        let files = config.common().files.clone().unwrap();
+        assert_eq!(files.dir, Path::new("/var/run/spiffe/certs"));
+        assert_eq!(
+            files.svid,
+            SvidFiles::CredentialBundle(DEFAULT_CREDENTIAL_BUNDLE.into())
+        );
+        assert_eq!(
+            files.bundles,
+            BundleFiles::PerTrustDomain(DEFAULT_TRUST_BUNDLE_SUFFIX.into())
+        );
+        assert_eq!(config.common().workload_api, None);
+
+        let config = ProxyConfig::parse(&format!(
+            "{SERVER}[identity]\nfiles_dir = \"/certs\"\ncertificate = \"svid.pem\"\n\
+             key = \"svid_key.pem\"\nbundle_map = \"map.json\"\n"
+        ))
+        .unwrap();
+        let files = config.common().files.clone().unwrap();
+        assert_eq!(
+            files.svid,
+            SvidFiles::CertificateAndKey {
+                certificate: "svid.pem".into(),
+                key: "svid_key.pem".into()
+            }
+        );
+        assert_eq!(files.bundles, BundleFiles::BundleMap("map.json".into()));
+    }
+
+    /// The identity comes from one place: the Workload API or files, never both.
+    #[test]
+    fn workload_api_socket_and_identity_files_exclude_each_other() {
+        let error = ProxyConfig::parse(&format!(
+            "{SERVER}workload_api_socket = \"unix:///run/agent.sock\"\n\
+             [identity]\nfiles_dir = \"/certs\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("workload_api_socket"), "{error}");
+        assert!(error.contains("files_dir"), "{error}");
+        for (identity, why) in [
+            ("credential_bundle = \"c.pem\"\n", "no files_dir"),
+            (
+                "files_dir = \"/c\"\ncertificate = \"svid.pem\"\n",
+                "certificate without key",
+            ),
+            (
+                "files_dir = \"/c\"\ncredential_bundle = \"c.pem\"\nkey = \"k.pem\"\n",
+                "credential bundle and key",
+            ),
+            (
+                "files_dir = \"/c\"\nbundle_map = \"m.json\"\nsvid_bundle = \"b.pem\"\n",
+                "two bundle layouts",
+            ),
+            ("files_dir = \"/c\"\ncert = \"c.pem\"\n", "typo"),
+        ] {
+            assert!(
+                ProxyConfig::parse(&format!("{SERVER}[identity]\n{identity}")).is_err(),
+                "{why}"
+            );
+        }
+    }
+
     #[test]
     fn rejects_mixed_or_missing_keys() {
         for (text, why) in [
@@ -403,6 +595,6 @@ mod readme {
                 found += 1;
             }
         }
-        assert_eq!(found, 2);
+        assert_eq!(found, 3);
     }
 }

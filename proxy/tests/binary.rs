@@ -1,6 +1,7 @@
 //! The `spiffekit-proxy` binary: `check-config`, `--help`, and a full run on a real Workload
 //! API (the agent with an in-process CA): serving, a refused peer logged with its reason and
-//! counted on `/metrics`, `/live` and `/ready`, and a drain on SIGTERM.
+//! counted on `/metrics`, `/live` and `/ready`, and a drain on SIGTERM; and identity from files
+//! (`[identity] files_dir`) following a `..data` swap.
 
 #![allow(
     clippy::unwrap_used,
@@ -215,4 +216,130 @@ async fn binary_serves_refuses_with_reason_and_drains_on_sigterm() {
     assert!(text.contains("SIGTERM"), "{text}");
     assert!(text.contains("stopped"), "{text}");
     assert!(std::net::TcpStream::connect(&listen).is_err());
+}
+
+/// One kubelet-style generation in `dir`: `<name>/` with the Filesystem Delivery files, then
+/// `..data` switched to it by a rename (atomic, as kubelet's atomic writer does).
+fn write_generation(dir: &Path, name: &str, ca: &ca::TestCa, svid: &svid::X509Svid) {
+    let generation = dir.join(name);
+    std::fs::create_dir(&generation).unwrap();
+    let mut credential = svid.private_key().to_pem().to_string();
+    credential.push_str(&svid.chain_pem());
+    write(&generation, "credential-bundle.pem", &credential);
+    write(
+        &generation,
+        "example.org.spiffe-trust-bundle.pem",
+        &test_support::pem::pem(ca.x509_bundle().authorities()),
+    );
+    let staging = dir.join("..data_tmp");
+    std::os::unix::fs::symlink(name, &staging).unwrap();
+    std::fs::rename(&staging, dir.join("..data")).unwrap();
+}
+
+/// The leaf the proxy presents to a new connection of an allowed client (after its reply).
+async fn presented_leaf(ca: &ca::TestCa, listen: &str) -> Option<Vec<u8>> {
+    let bundles: Arc<dyn trust_bundle::X509BundleSource> = Arc::new(ca.bundle_set());
+    let mut tls = common::mtls_connect(
+        listen,
+        ca.x509_svid("/web"),
+        bundles,
+        IdMatcher::exact(ca.id("/proxy")),
+    )
+    .await
+    .ok()?;
+    let leaf = tls.get_ref().1.peer_certificates()?.first()?.to_vec();
+    let reply = common::exchange(&mut tls, b"12345").await.ok()?;
+    (reply == b"got 5 bytes").then_some(leaf)
+}
+
+/// `[identity] files_dir`: the binary serves the SVID from the files of the SPIFFE Filesystem
+/// Delivery draft (a credential bundle plus one bundle file per trust domain; the draft is not
+/// in SPIFFE-DIGEST) and, after a kubelet-style `..data` swap to a new generation, presents the
+/// new SVID to new connections without a restart, as it does for a Workload API rotation
+/// (SPIFFE-DIGEST §5.8: an SVID rotation is a new state to use).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_serves_identity_from_files_and_follows_a_data_swap() {
+    let ca = ca::TestCa::new("example.org");
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    let first = ca.x509_svid("/proxy");
+    write_generation(&certs, "gen-1", &ca, &first);
+
+    let listen = format!("127.0.0.1:{}", test_support::process::free_port().unwrap());
+    let config = write(
+        dir.path(),
+        "proxy.toml",
+        &format!(
+            "mode = \"server\"\nlisten = \"{listen}\"\nbackend = \"{}\"\n\
+             allowed_ids = [\"spiffe://example.org/web\"]\n\
+             [identity]\nfiles_dir = \"{}\"\n[timeouts]\ndrain = \"1s\"\n",
+            common::half_close_backend().await,
+            certs.display()
+        ),
+    );
+    let checked = Command::new(BINARY)
+        .args(["check-config", "--json", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&checked.stdout).unwrap();
+    assert_eq!(json["identity_files"]["dir"], certs.display().to_string());
+    assert_eq!(
+        json["identity_files"]["credential_bundle"],
+        "credential-bundle.pem"
+    );
+
+    let log = dir.path().join("stderr.log");
+    let child = Command::new(BINARY)
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    // Stopped at the end even when an assertion fails.
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Stop(child);
+    let stderr = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    let mut leaf = None;
+    for _ in 0..400 {
+        leaf = presented_leaf(&ca, &listen).await;
+        if leaf.is_some() {
+            break;
+        }
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "exited: {}",
+            stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(leaf.as_deref(), Some(first.leaf().as_ref()), "{}", stderr());
+
+    let second = ca.x509_svid("/proxy");
+    assert_ne!(first.leaf(), second.leaf());
+    write_generation(&certs, "gen-2", &ca, &second);
+    let mut seen = leaf;
+    for _ in 0..400 {
+        seen = presented_leaf(&ca, &listen).await;
+        if seen.as_deref() == Some(second.leaf().as_ref()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        seen.as_deref(),
+        Some(second.leaf().as_ref()),
+        "{}",
+        stderr()
+    );
+    assert!(child.0.try_wait().unwrap().is_none(), "{}", stderr());
 }

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use proxy::config::ProxyConfig;
+use proxy::config::{BundleFiles, ProxyConfig, SvidFiles};
 use proxy::{Backend, Mode};
 
 const EXAMPLES: &str = "\
@@ -35,7 +35,7 @@ Exit codes: 0 ok, 1 failed (or an invalid config for check-config), 2 usage erro
 
 /// A SPIFFE-aware TLS proxy: mutual TLS by SPIFFE ID in front of any TCP or HTTP service
 /// (server mode), or out of a plaintext client (client mode). Identity comes from the
-/// Workload API; rotations apply to new connections without restart. SIGTERM or SIGINT
+/// Workload API or from files (`[identity] files_dir`); rotations apply to new connections without restart. SIGTERM or SIGINT
 /// stops accepting and drains open connections.
 #[derive(Debug, Parser)]
 #[command(name = "spiffekit-proxy", version, after_help = EXAMPLES, args_conflicts_with_subcommands = true)]
@@ -87,6 +87,34 @@ fn main() -> ExitCode {
     }
 }
 
+/// `[identity]` as check-config prints it: the folder and the files read there.
+fn identity_files(common: &proxy::config::Common) -> serde_json::Value {
+    let Some(files) = &common.files else {
+        return serde_json::Value::Null;
+    };
+    let path = |path: &std::path::Path| serde_json::Value::from(path.display().to_string());
+    let mut json = serde_json::Map::new();
+    json.insert("dir".into(), path(&files.dir));
+    match &files.svid {
+        SvidFiles::CredentialBundle(name) => {
+            json.insert("credential_bundle".into(), path(name));
+        }
+        SvidFiles::CertificateAndKey { certificate, key } => {
+            json.insert("certificate".into(), path(certificate));
+            json.insert("key".into(), path(key));
+        }
+        _ => {}
+    }
+    let (key, value) = match &files.bundles {
+        BundleFiles::PerTrustDomain(suffix) => ("trust_bundle_suffix", suffix.as_str().into()),
+        BundleFiles::BundleMap(name) => ("bundle_map", path(name)),
+        BundleFiles::SvidBundle(name) => ("svid_bundle", path(name)),
+        _ => ("bundles", serde_json::Value::Null),
+    };
+    json.insert(key.into(), value);
+    serde_json::Value::Object(json)
+}
+
 fn check_config(path: &std::path::Path, json: bool) -> ExitCode {
     let config = match ProxyConfig::load(path) {
         Ok(config) => config,
@@ -125,6 +153,7 @@ fn check_config(path: &std::path::Path, json: bool) -> ExitCode {
                 "allowed_ids": options.allowed.to_string(),
                 "max_connections": options.max_connections,
                 "workload_api": common.workload_api,
+                "identity_files": identity_files(common),
                 "admin_address": common.admin_address.map(|a| a.to_string()),
             })
         }
@@ -136,6 +165,7 @@ fn check_config(path: &std::path::Path, json: bool) -> ExitCode {
             "server_ids": options.server_ids.to_string(),
             "max_connections": options.max_connections,
             "workload_api": common.workload_api,
+            "identity_files": identity_files(common),
             "admin_address": common.admin_address.map(|a| a.to_string()),
         }),
         _ => serde_json::json!({"valid": true}),

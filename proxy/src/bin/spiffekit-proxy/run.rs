@@ -1,12 +1,16 @@
-//! `spiffekit-proxy run`: the Workload API source, the proxy, the admin endpoint, signals.
+//! `spiffekit-proxy run`: the identity source (Workload API or files), the proxy, the admin
+//! endpoint, signals.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use proxy::Proxy;
-use proxy::config::ProxyConfig;
+use proxy::config::{Common, ProxyConfig};
+use svid::X509SvidSource;
 use tokio::signal::unix::{SignalKind, signal};
+use trust_bundle::X509BundleSource;
+use workload_client::fs::FsSource;
 use workload_client::{Client, Endpoint, SourceOptions, SvidPicker, X509Source};
 
 /// Serves; logs go to stderr.
@@ -58,24 +62,15 @@ async fn run(path: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
         }
         None => None,
     };
-    let endpoint = match &common.workload_api {
-        Some(address) => {
-            Endpoint::parse(address).map_err(|e| format!("workload_api_socket {address:?}: {e}"))?
-        }
-        None => Endpoint::from_env()
-            .map_err(|e| format!("no workload_api_socket in the config and {e}"))?,
-    };
-    tracing::info!(endpoint = %endpoint, "waiting for the first X.509-SVID");
-    let client = Client::builder(endpoint).connect_lazy()?;
-    let source = X509Source::new(client, SvidPicker::Default, SourceOptions::default()).await?;
-    let source = Arc::new(source);
     let crypto = svid::Crypto::default();
+    let source = Identity::start(&common, &crypto).await?;
+    let (svids, bundles) = source.sources();
     let proxy = match config {
         ProxyConfig::Server { options, .. } => {
-            Proxy::server(options, source.clone(), source.clone(), crypto).await?
+            Proxy::server(options, svids, bundles, crypto).await?
         }
         ProxyConfig::Client { options, .. } => {
-            Proxy::client(options, source.clone(), source.clone(), crypto).await?
+            Proxy::client(options, svids, bundles, crypto).await?
         }
         _ => return Err("unsupported mode".into()),
     };
@@ -108,4 +103,54 @@ async fn run(path: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
     served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Where the SVID and bundles come from: `workload_api_socket` (or `SPIFFE_ENDPOINT_SOCKET`),
+/// or `[identity] files_dir`.
+enum Identity {
+    WorkloadApi(Arc<X509Source>),
+    Files(Arc<FsSource>),
+}
+
+impl Identity {
+    /// Waits for the first SVID.
+    async fn start(
+        common: &Common,
+        crypto: &svid::Crypto,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        if let Some(files) = &common.files {
+            tracing::info!(dir = %files.dir.display(), "waiting for the first X.509-SVID in files");
+            let source = files
+                .builder()
+                .crypto(crypto.clone())
+                .build()
+                .await
+                .map_err(|e| format!("[identity] files_dir {}: {e}", files.dir.display()))?;
+            return Ok(Self::Files(Arc::new(source)));
+        }
+        let endpoint = match &common.workload_api {
+            Some(address) => Endpoint::parse(address)
+                .map_err(|e| format!("workload_api_socket {address:?}: {e}"))?,
+            None => Endpoint::from_env()
+                .map_err(|e| format!("no workload_api_socket in the config and {e}"))?,
+        };
+        tracing::info!(endpoint = %endpoint, "waiting for the first X.509-SVID");
+        let client = Client::builder(endpoint).connect_lazy()?;
+        let source = X509Source::new(client, SvidPicker::Default, SourceOptions::default()).await?;
+        Ok(Self::WorkloadApi(Arc::new(source)))
+    }
+
+    fn sources(&self) -> (Arc<dyn X509SvidSource>, Arc<dyn X509BundleSource>) {
+        match self {
+            Self::WorkloadApi(source) => (source.clone(), source.clone()),
+            Self::Files(source) => (source.clone(), source.clone()),
+        }
+    }
+
+    /// Stops the Workload API stream; the file watch stops with the last `Arc`.
+    async fn close(self) {
+        if let Self::WorkloadApi(source) = self {
+            source.close().await;
+        }
+    }
 }
