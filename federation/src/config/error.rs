@@ -51,7 +51,9 @@ pub enum SectionError {
         value: String,
     },
     /// `max_refresh` is below `min_refresh` (either may be the default: 5 s and 1 h).
-    #[error("max_refresh {max:?} is below min_refresh {min:?}: set both, min_refresh <= max_refresh")]
+    #[error(
+        "max_refresh {max:?} is below min_refresh {min:?}: set both, min_refresh <= max_refresh"
+    )]
     RefreshBounds {
         /// The key (`max_refresh`).
         field: String,
