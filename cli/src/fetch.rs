@@ -264,7 +264,7 @@ fn merge(x509: &BundleSet, jwt: &BundleSet) -> Result<BundleSet, Error> {
 }
 
 fn pem_of(bundle: &X509Bundle) -> Vec<u8> {
-    crate::helper::certificates_pem(bundle.authorities().iter().map(AsRef::as_ref)).into_bytes()
+    crate::pem::certificates_pem(bundle.authorities().iter().map(AsRef::as_ref)).into_bytes()
 }
 
 fn unix(time: std::time::SystemTime) -> i64 {

@@ -37,6 +37,7 @@ mod error;
 mod fetch;
 mod helper;
 mod inspect;
+mod pem;
 mod spinner;
 mod write;
 

@@ -23,27 +23,13 @@ use workload_client::{JwtSvid, X509Snapshot};
 use zeroize::Zeroizing;
 
 use crate::helper::config::Config;
+use crate::pem::certificates_pem;
 
 /// One file of an update.
 pub(crate) struct Output {
     name: String,
     contents: Zeroizing<Vec<u8>>,
     mode: u32,
-}
-
-/// PEM `CERTIFICATE` blocks.
-pub(crate) fn certificates_pem<'a>(ders: impl IntoIterator<Item = &'a [u8]>) -> String {
-    let mut out = String::new();
-    for der in ders {
-        let encoded = base64::engine::general_purpose::STANDARD.encode(der);
-        out.push_str("-----BEGIN CERTIFICATE-----\n");
-        for line in encoded.as_bytes().chunks(64) {
-            out.push_str(&String::from_utf8_lossy(line));
-            out.push('\n');
-        }
-        out.push_str("-----END CERTIFICATE-----\n");
-    }
-    out
 }
 
 /// The X.509 files of `snapshot`, in rename order.

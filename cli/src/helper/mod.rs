@@ -21,8 +21,6 @@ use crate::cli::HelperArgs;
 use crate::error::Error;
 use config::Config;
 
-pub(crate) use files::certificates_pem;
-
 /// How long one wait for the first X.509-SVID lasts before the helper logs that it is still
 /// waiting (daemon mode) or gives up (one-shot mode).
 const STARTUP_WAIT: Duration = Duration::from_secs(30);
